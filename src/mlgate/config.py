@@ -1,0 +1,257 @@
+"""The typed model of `mlgate.yaml`, the single source of truth for a project.
+
+Every model is frozen and closed (`extra="forbid"`): a typo is an error that names the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from mlgate.errors import ConfigError
+
+CONFIG_FILE = "mlgate.yaml"
+
+Task = Literal["binary", "multiclass", "regression"]
+MetricName = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"
+]
+CLASSIFICATION_METRICS: tuple[MetricName, ...] = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+)
+REGRESSION_METRICS: tuple[MetricName, ...] = ("rmse", "mae", "r2")
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "rmse", "mae"})
+DriftMethod = Literal["auto", "ks", "chisquare", "wasserstein", "jensenshannon", "psi"]
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Frozen):
+    """Where the training data is and what to learn from it."""
+
+    path: str = Field(description="CSV or Parquet file, relative to mlgate.yaml.")
+    target: str = Field(description="Column to predict.")
+    drop: tuple[str, ...] = Field(default=(), description="Columns that are not features (ids).")
+    schema_path: str = Field(
+        default="schema.yaml", description="Committed schema the data must match."
+    )
+    profile_path: str = Field(
+        default="reference/profile.json",
+        description="Committed reference profile that drift is measured against.",
+    )
+
+
+class ModelConfig(_Frozen):
+    """The estimator at the end of the preprocessing pipeline."""
+
+    estimator: str | None = Field(
+        default=None,
+        description="Import path of a scikit-learn estimator; a random forest when not given.",
+    )
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class PreprocessConfig(_Frozen):
+    """How features are prepared; all of it lives inside the one fitted Pipeline."""
+
+    numeric_impute: Literal["median", "mean"] = "median"
+    scale: bool = True
+    categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
+    max_categories: int | None = Field(default=None, ge=2)
+
+
+class SplitConfig(_Frozen):
+    """The train/holdout split; the holdout is what every gate evaluates on."""
+
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = Field(default=42, ge=0)
+    stratify: bool = Field(default=True, description="Stratify on the target (classification).")
+
+
+class GateConfig(_Frozen):
+    """One metric gate, with MLflow `MetricThreshold` semantics.
+
+    `threshold` is absolute. `min_absolute_change` / `min_relative_change` compare with the
+    champion on the same holdout: the challenger must improve on it by at least this much, so a
+    negative value is the regression that is tolerated (`-0.01`: at most 0.01 worse).
+    """
+
+    metric: MetricName
+    threshold: float | None = None
+    min_absolute_change: float | None = None
+    min_relative_change: float | None = None
+    greater_is_better: bool | None = Field(
+        default=None, description="Defaults from the metric (False for log_loss, rmse, mae)."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> GateConfig:
+        if (
+            self.threshold is None
+            and self.min_absolute_change is None
+            and self.min_relative_change is None
+        ):
+            raise ValueError(
+                "a gate needs at least one of threshold, min_absolute_change, min_relative_change"
+            )
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Direction of the metric, explicit or from its name."""
+        if self.greater_is_better is not None:
+            return self.greater_is_better
+        return self.metric not in LOWER_IS_BETTER
+
+
+class DriftConfig(_Frozen):
+    """Distribution checks against the reference profile, chosen the way Evidently does."""
+
+    method: DriftMethod = Field(
+        default="auto",
+        description="auto: KS / chi-square up to small_sample rows, "
+        "normalized Wasserstein / Jensen-Shannon above.",
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="p-value for ks/chisquare (0.05), distance for the others (0.1).",
+    )
+    small_sample: int = Field(default=1000, ge=1)
+    share: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Dataset drift when this share drifts."
+    )
+    fail_on_drift: bool = True
+
+
+class PathsConfig(_Frozen):
+    """Where stages write, relative to mlgate.yaml."""
+
+    bundle: str = "models/model"
+    reports: str = "reports"
+    metrics: str = "metrics.json"
+
+
+class Config(_Frozen):
+    """The whole of mlgate.yaml."""
+
+    name: Name = Field(description="Model name, used in the registry and image tags.")
+    data: DataConfig
+    task: Task | None = Field(default=None, description="Inferred from the target when absent.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    gates: tuple[GateConfig, ...] = ()
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    def digest(self) -> str:
+        """A stable hash of the effective config, recorded in lineage."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Project:
+    """A config and the directory its relative paths are resolved against."""
+
+    root: Path
+    config: Config
+
+    def path(self, relative: str) -> Path:
+        """Resolve a path from the config against the project root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.config.data.path)
+
+    @property
+    def schema_path(self) -> Path:
+        return self.path(self.config.data.schema_path)
+
+    @property
+    def profile_path(self) -> Path:
+        return self.path(self.config.data.profile_path)
+
+    @property
+    def bundle_dir(self) -> Path:
+        return self.path(self.config.paths.bundle)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.config.paths.reports)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path(self.config.paths.metrics)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of mlgate.yaml (for editors and `mlgate config --schema`)."""
+    return Config.model_json_schema()
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(raw: object, source: str) -> Config:
+    """Validate an already-parsed mapping; errors name every offending key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}",
+            hint="see `mlgate config --schema` for the keys",
+        )
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _location(err["loc"])
+            if err["type"] == "extra_forbidden":
+                lines.append(f"{key}: unknown key")
+            elif err["type"] == "missing":
+                lines.append(f"{key}: required key is missing")
+            else:
+                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError(
+            f"{source}: invalid config\n  " + "\n  ".join(lines),
+            hint="fix the key(s) above; `mlgate config --schema` lists every key",
+        ) from None
+
+
+def load_project(path: Path | str = CONFIG_FILE) -> Project:
+    """Read and validate mlgate.yaml; `path` may be the file or its directory."""
+    import yaml
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / CONFIG_FILE
+    if not p.is_file():
+        raise ConfigError(
+            f"config file not found: {p}",
+            hint="run `mlgate init` to create one, or pass --config PATH",
+        )
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    return Project(root=p.parent.resolve(), config=parse_config(raw, str(p)))

@@ -1,0 +1,1 @@
+"""Data: loading and fingerprints, schema, reference profiles, drift, demo data."""

@@ -1,0 +1,1 @@
+"""Model: the training pipeline, metrics, gates and the model bundle."""
