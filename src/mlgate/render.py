@@ -1,0 +1,106 @@
+"""Human-readable rendering of reports for the terminal (rich). No logic lives here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlgate.data.validate import ValidationReport
+    from mlgate.model.evaluate import GateReport
+    from mlgate.pipeline import RunResult
+
+_STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
+
+
+def _table(title: str, *columns: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+def _esc(text: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def validation(console: Any, report: ValidationReport) -> None:
+    """Schema violations, then per-feature drift."""
+    if report.violations:
+        table = _table("schema violations", "column", "check", "rows", "message")
+        for v in report.violations:
+            table.add_row(_esc(v.column or "-"), v.check, str(v.count), _esc(v.message))
+        console.print(table)
+    else:
+        console.print(f"[green]schema[/]: {report.rows} rows match the schema")
+    drift = report.drift
+    table = _table(
+        f"drift: {drift.share:.0%} of features drifted"
+        + (" (dataset drift)" if drift.dataset_drift else ""),
+        "feature",
+        "kind",
+        "method",
+        "statistic",
+        "threshold",
+        "drift",
+    )
+    for col in drift.columns:
+        table.add_row(
+            _esc(col.column),
+            col.kind,
+            col.method,
+            "-" if col.statistic is None else f"{col.statistic:.4g}",
+            "-" if col.threshold is None else f"{col.threshold:.4g}",
+            "[bold red]yes[/]" if col.drifted else "no",
+        )
+    console.print(table)
+    console.print(_STATUS["passed" if report.passed else "failed"] + " data gate")
+
+
+def validation_failure(report: ValidationReport) -> str:
+    """One message naming everything that failed the data gate."""
+    parts = [v.message for v in report.violations]
+    if report.drift.dataset_drift:
+        parts.append(
+            f"dataset drift: {report.drift.share:.0%} of features drifted "
+            f"({', '.join(report.drift.drifted_columns)})"
+        )
+    return "; ".join(parts) or "data gate failed"
+
+
+def gate(console: Any, report: GateReport) -> None:
+    """Metrics of challenger (and champion), then every gate check."""
+    has_champion = report.champion is not None
+    cols = ["metric", "challenger"] + (["champion", "delta"] if has_champion else [])
+    table = _table(f"holdout metrics ({report.holdout_rows} rows)", *cols)
+    for name, value in report.challenger.items():
+        row = [name, f"{value:.4f}"]
+        if report.champion is not None:
+            base = report.champion.get(name)
+            row += ["-", "-"] if base is None else [f"{base:.4f}", f"{value - base:+.4f}"]
+        table.add_row(*row)
+    console.print(table)
+    checks = _table("gates", "gate", "metric", "verdict", "detail")
+    for c in report.verdict.checks:
+        checks.add_row(c.kind, c.metric, _STATUS["passed" if c.passed else "failed"], _esc(c.message))
+    console.print(checks)
+    for note in report.verdict.notes:
+        console.print(f"[yellow]note[/]: {_esc(note)}")
+    console.print(_STATUS["passed" if report.passed else "failed"] + " quality gate")
+
+
+def run_summary(console: Any, name: str, result: RunResult) -> None:
+    """The final table of `mlgate run`."""
+    if result.validation is not None and not result.validation.passed:
+        validation(console, result.validation)
+    if result.gate is not None:
+        gate(console, result.gate)
+    table = _table(f"mlgate run: {name}", "stage", "status", "time", "detail")
+    for s in result.stages:
+        table.add_row(s.name, _STATUS[s.status], f"{s.seconds:.1f}s", _esc(s.detail))
+    console.print(table)
+    verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
+    console.print(f"{verdict}: {name}")

@@ -1,0 +1,1 @@
+"""The model server: FastAPI app factory, predictor runtimes, micro-batching, prediction log."""
