@@ -12,10 +12,16 @@ if TYPE_CHECKING:
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 
 
-def _table(title: str, *columns: str) -> Any:
+def _show(console: Any, title: str, table: Any) -> None:
+    # The heading goes on its own line: rich wraps a table title to the table's width.
+    console.print(f"[bold]{_esc(title)}[/]")
+    console.print(table)
+
+
+def _table(*columns: str) -> Any:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(show_lines=False)
     for col in columns:
         table.add_column(col, overflow="fold")
     return table
@@ -30,16 +36,17 @@ def _esc(text: object) -> str:
 def validation(console: Any, report: ValidationReport) -> None:
     """Schema violations, then per-feature drift."""
     if report.violations:
-        table = _table("schema violations", "column", "check", "rows", "message")
+        table = _table("column", "check", "rows", "message")
         for v in report.violations:
             table.add_row(_esc(v.column or "-"), v.check, str(v.count), _esc(v.message))
-        console.print(table)
+        _show(console, "schema violations", table)
     else:
         console.print(f"[green]schema[/]: {report.rows} rows match the schema")
     drift = report.drift
+    title = f"drift: {drift.share:.0%} of features drifted" + (
+        " (dataset drift)" if drift.dataset_drift else ""
+    )
     table = _table(
-        f"drift: {drift.share:.0%} of features drifted"
-        + (" (dataset drift)" if drift.dataset_drift else ""),
         "feature",
         "kind",
         "method",
@@ -56,7 +63,7 @@ def validation(console: Any, report: ValidationReport) -> None:
             "-" if col.threshold is None else f"{col.threshold:.4g}",
             "[bold red]yes[/]" if col.drifted else "no",
         )
-    console.print(table)
+    _show(console, title, table)
     console.print(_STATUS["passed" if report.passed else "failed"] + " data gate")
 
 
@@ -75,18 +82,20 @@ def gate(console: Any, report: GateReport) -> None:
     """Metrics of challenger (and champion), then every gate check."""
     has_champion = report.champion is not None
     cols = ["metric", "challenger"] + (["champion", "delta"] if has_champion else [])
-    table = _table(f"holdout metrics ({report.holdout_rows} rows)", *cols)
+    table = _table(*cols)
     for name, value in report.challenger.items():
         row = [name, f"{value:.4f}"]
         if report.champion is not None:
             base = report.champion.get(name)
             row += ["-", "-"] if base is None else [f"{base:.4f}", f"{value - base:+.4f}"]
         table.add_row(*row)
-    console.print(table)
-    checks = _table("gates", "gate", "metric", "verdict", "detail")
+    _show(console, f"holdout metrics ({report.holdout_rows} rows)", table)
+    checks = _table("gate", "metric", "verdict", "detail")
     for c in report.verdict.checks:
-        checks.add_row(c.kind, c.metric, _STATUS["passed" if c.passed else "failed"], _esc(c.message))
-    console.print(checks)
+        checks.add_row(
+            c.kind, c.metric, _STATUS["passed" if c.passed else "failed"], _esc(c.message)
+        )
+    _show(console, "gates", checks)
     for note in report.verdict.notes:
         console.print(f"[yellow]note[/]: {_esc(note)}")
     console.print(_STATUS["passed" if report.passed else "failed"] + " quality gate")
@@ -98,9 +107,9 @@ def run_summary(console: Any, name: str, result: RunResult) -> None:
         validation(console, result.validation)
     if result.gate is not None:
         gate(console, result.gate)
-    table = _table(f"mlgate run: {name}", "stage", "status", "time", "detail")
+    table = _table("stage", "status", "time", "detail")
     for s in result.stages:
         table.add_row(s.name, _STATUS[s.status], f"{s.seconds:.1f}s", _esc(s.detail))
-    console.print(table)
+    _show(console, f"mlgate run: {name}", table)
     verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {name}")

@@ -115,9 +115,7 @@ def seal(root: Path) -> None:
 def verify(root: Path) -> None:
     """Refuse a bundle whose files do not match SHA256SUMS exactly (changed, missing, extra)."""
     if not root.is_dir():
-        raise BundleError(
-            f"model bundle not found: {root}", hint="run `mlgate train` to create it"
-        )
+        raise BundleError(f"model bundle not found: {root}", hint="run `mlgate train` to create it")
     sums = root / SUMS_FILE
     if not sums.is_file():
         raise BundleError(
@@ -227,7 +225,9 @@ def load_bundle(path: Path, *, check: bool = True) -> Bundle:
         meta = BundleMeta.model_validate_json((path / META_FILE).read_text(encoding="utf-8"))
         schema = Schema.model_validate_json((path / SCHEMA_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise BundleError(f"model bundle {path} is missing {Path(str(exc.filename)).name}") from None
+        raise BundleError(
+            f"model bundle {path} is missing {Path(str(exc.filename)).name}"
+        ) from None
     except ValidationError as exc:
         raise BundleError(f"model bundle {path} has invalid metadata: {exc}") from None
     if meta.format != FORMAT_VERSION:

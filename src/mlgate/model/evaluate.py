@@ -73,7 +73,9 @@ def check_gate_metrics(project: Project, task: str) -> None:
             )
 
 
-def _evaluate(model: Any, meta: bundle_mod.BundleMeta, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+def _evaluate(
+    model: Any, meta: bundle_mod.BundleMeta, x: pd.DataFrame, y: pd.Series
+) -> dict[str, float]:
     pred, proba = predict_all(model, x)
     return compute_metrics(meta.task, y, pred, proba, meta.classes)
 

@@ -130,4 +130,6 @@ def evaluate_gates(
         notes.append("no champion to compare with: only absolute thresholds were applied")
     if not gates:
         notes.append("no gates configured: every model passes; add `gates:` to mlgate.yaml")
-    return GateVerdict(passed=all(c.passed for c in checks), checks=tuple(checks), notes=tuple(notes))
+    return GateVerdict(
+        passed=all(c.passed for c in checks), checks=tuple(checks), notes=tuple(notes)
+    )

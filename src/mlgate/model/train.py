@@ -165,7 +165,7 @@ def make_estimator(config: Config, task: Task) -> Any:
         raise ConfigError(f"model.estimator: cannot import {path!r}: {exc}") from None
     if not inspect.isclass(cls) or not hasattr(cls, "fit"):
         raise ConfigError(f"model.estimator: {path!r} is not an estimator class")
-    estimator = cls()
+    estimator: Any = cls()
     allowed = estimator.get_params(deep=False)
     unknown = sorted(set(config.model.params) - set(allowed))
     if unknown:
@@ -216,9 +216,7 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
         transformers.append(("numeric", Pipeline(num_steps), numeric))
     if categorical:
         transformers.append(("categorical", Pipeline(cat_steps), categorical))
-    return Pipeline(
-        [("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)]
-    )
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
 
 
 def predict_all(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -287,6 +285,10 @@ def fit(config: Config, task: Task, features: tuple[ColumnSpec, ...], split: Spl
         pipeline.fit(split.x_train, split.y_train)
     except InvalidParameterError as exc:
         raise ConfigError(f"model.params: {exc}") from None
+    # Fit in parallel, predict serially: parallel tree averaging sums in thread order, so the
+    # same model could give probabilities that differ in the last bit; servers scale by process.
+    if "n_jobs" in pipeline.named_steps["estimator"].get_params(deep=False):
+        pipeline.named_steps["estimator"].set_params(n_jobs=1)
     return pipeline
 
 
@@ -356,9 +358,7 @@ def write_bundle(
         metrics=metrics,
         libraries=versions,
     )
-    bundle_schema = Schema(
-        columns=(*features, *(c for c in schema.columns if c.role == "target"))
-    )
+    bundle_schema = Schema(columns=(*features, *(c for c in schema.columns if c.role == "target")))
     profile = build_profile(split.x_train, bundle_schema)
     target = project.bundle_dir
     with bundle_mod.staging(target) as tmp:

@@ -17,7 +17,9 @@ finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
 
 def test_threshold_failure_names_metric_value_and_threshold() -> None:
-    verdict = evaluate_gates([GateConfig(metric="accuracy", threshold=0.9)], {"accuracy": 0.8}, None)
+    verdict = evaluate_gates(
+        [GateConfig(metric="accuracy", threshold=0.9)], {"accuracy": 0.8}, None
+    )
     assert not verdict.passed
     (check,) = verdict.failures
     assert "accuracy" in check.message

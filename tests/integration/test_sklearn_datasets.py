@@ -1,0 +1,43 @@
+"""`mlgate init --data CSV --target COL` + `mlgate run` through config alone, on the real
+datasets that ship with scikit-learn: binary, multiclass and regression.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sklearn import datasets
+
+from mlgate.cli import main
+
+pytestmark = pytest.mark.integration
+
+LOADERS = {
+    "breast_cancer": (datasets.load_breast_cancer, "binary"),
+    "wine": (datasets.load_wine, "multiclass"),
+    "diabetes": (datasets.load_diabetes, "regression"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_init_from_csv_then_run(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loader, task = LOADERS[name]
+    frame = loader(as_frame=True).frame
+    csv = tmp_path / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    project = tmp_path / "project"
+    assert main(["init", "--data", str(csv), "--target", "target", str(project)]) == 0
+    assert f"task: {task}" in (project / "mlgate.yaml").read_text()
+    capsys.readouterr()
+    assert main(["run", "--json", "--config", str(project)]) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] is True
+    metrics = json.loads((project / "metrics.json").read_text())
+    if task == "regression":
+        assert set(metrics) == {"rmse", "mae", "r2"}
+    else:
+        assert {"accuracy", "f1", "roc_auc", "log_loss"} <= set(metrics)
