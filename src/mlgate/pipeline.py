@@ -143,7 +143,7 @@ def run(
 
     say("evaluating and gating")
     t0 = time.perf_counter()
-    result.gate = run_gate(project, champion=champion, frame=frame)
+    result.gate = run_gate(project, champion=champion, frame=frame, split=result.training.split)
     result.stages.append(
         StageResult(
             "gate",
