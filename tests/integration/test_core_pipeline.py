@@ -262,3 +262,35 @@ def test_init_refuses_to_overwrite_without_force(
 ) -> None:
     assert main(["init", "--demo", str(demo_project)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
+    """What `make demo` does, through the installed `mlgate` entry point."""
+    import subprocess
+    import sys
+
+    mlgate = Path(sys.executable).with_name("mlgate")
+    init = subprocess.run(
+        [str(mlgate), "init", "--demo", "demo"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert init.returncode == 0, init.stderr
+    run = subprocess.run(
+        [str(mlgate), "run"], cwd=tmp_path / "demo", capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "PASSED: churn" in run.stdout
+
+
+def test_schema_infer_rewrites_schema_and_profile(
+    demo_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = demo_project / "schema.yaml"
+    profile = demo_project / "reference" / "profile.json"
+    schema.unlink()
+    profile.unlink()
+    assert main(["train", "--config", _cfg(demo_project)]) == 2
+    assert "mlgate schema infer" in capsys.readouterr().err
+    assert main(["schema", "infer", "--config", _cfg(demo_project)]) == 0
+    assert schema.is_file()
+    assert profile.is_file()
+    assert main(["train", "--config", _cfg(demo_project)]) == 0
