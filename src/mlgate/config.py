@@ -123,13 +123,14 @@ class DriftConfig(_Frozen):
 
     method: DriftMethod = Field(
         default="auto",
-        description="auto: KS / chi-square up to small_sample rows, "
-        "normalized Wasserstein / Jensen-Shannon above.",
+        description="auto: KS / chi-square up to small_sample non-null current rows of a "
+        "column, normalized Wasserstein / Jensen-Shannon above.",
     )
     threshold: float | None = Field(
         default=None,
         gt=0.0,
-        description="p-value for ks/chisquare (0.05), distance for the others (0.1).",
+        description="Replaces the threshold of whichever test runs: a p-value for "
+        "ks/chisquare (default 0.05), a distance for the others (default 0.1).",
     )
     small_sample: int = Field(default=1000, ge=1)
     share: float = Field(

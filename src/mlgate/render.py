@@ -22,8 +22,9 @@ def _table(*columns: str) -> Any:
     from rich.table import Table
 
     table = Table(show_lines=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    for i, col in enumerate(columns):
+        # The first column names things (features, metrics, stages): never break a name.
+        table.add_column(col, overflow="fold", no_wrap=i == 0)
     return table
 
 
@@ -58,10 +59,10 @@ def validation(console: Any, report: ValidationReport) -> None:
         table.add_row(
             _esc(col.column),
             col.kind,
-            col.method,
+            col.method or "-",
             "-" if col.statistic is None else f"{col.statistic:.4g}",
             "-" if col.threshold is None else f"{col.threshold:.4g}",
-            "[bold red]yes[/]" if col.drifted else "no",
+            "[bold red]yes[/]" if col.drifted else ("no" if col.checked else _esc(col.detail)),
         )
     _show(console, title, table)
     console.print(_STATUS["passed" if report.passed else "failed"] + " data gate")

@@ -1,8 +1,8 @@
 """The embedded demo dataset: synthetic customer churn, deterministic for a seed.
 
 Tabular, numeric and categorical features, some missing values, a binary target. `drift=True`
-produces the same population after a price rise and a change of contract mix, so the data
-gate has something real to catch.
+produces the population after a price rise and a campaign, so the data
+gate has something real to catch: `DRIFTED_FEATURES` lists what changes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ if TYPE_CHECKING:
 
 TARGET = "churned"
 ID_COLUMN = "customer_id"
-DRIFTED_FEATURES = ("monthly_charges", "contract", "tenure_months")
+# A price rise, a campaign that brought in younger month-to-month customers paying by
+# electronic check; total_charges follows from tenure and price.
+DRIFTED_FEATURES = (
+    "monthly_charges",
+    "total_charges",
+    "contract",
+    "tenure_months",
+    "age",
+    "payment_method",
+)
 
 
 def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.DataFrame:
@@ -32,12 +41,12 @@ def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.Da
     monthly = base_charge + rng.normal(0.0, 12.0, rows) + (25.0 if drift else 0.0)
     monthly = np.clip(monthly, 15.0, 150.0).round(2)
     total = (tenure * monthly * rng.uniform(0.9, 1.05, rows)).round(2)
-    age = rng.normal(45.0, 14.0, rows).clip(18, 90).round()
+    age = rng.normal(33.0 if drift else 45.0, 14.0, rows).clip(18, 90).round()
     calls = rng.poisson(1.4, rows).astype(np.int64)
     payment = rng.choice(
         ["card", "bank-transfer", "electronic-check", "mailed-check"],
         size=rows,
-        p=[0.3, 0.25, 0.3, 0.15],
+        p=[0.15, 0.15, 0.6, 0.1] if drift else [0.3, 0.25, 0.3, 0.15],
     )
     region = rng.choice(["north", "south", "east", "west"], size=rows)
     paperless = rng.random(rows) < 0.6

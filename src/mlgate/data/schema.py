@@ -6,12 +6,16 @@ at import time, because the model server reads the same schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlgate.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ColumnKind = Literal["numeric", "integer", "boolean", "categorical"]
 Role = Literal["feature", "target", "ignored"]
@@ -71,6 +75,9 @@ def write_schema(schema: Schema, path: Path) -> None:
     else:
         text = (
             "# Data schema: commit this file. Regenerate with `mlgate schema infer`.\n"
+            "# Inferred ranges are the observed ones widened by half their span (never across\n"
+            "# zero): they catch impossible values; drift checks catch shifts.\n"
+            "# Edit them for hard limits.\n"
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,3 +111,115 @@ def read_schema(path: Path) -> Schema:
             f"invalid schema file {path}: {detail}",
             hint="regenerate it with `mlgate schema infer`",
         ) from None
+
+
+def column_kind(series: pd.Series) -> ColumnKind:
+    """The schema kind of a pandas column, from its dtype (and its values for object columns)."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_object_dtype(dtype):
+        # CSV readers give an object column for booleans with gaps (True, False, None).
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if inferred == "boolean":
+            return "boolean"
+        return "categorical"
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    raise DataError(
+        f"column {series.name!r} has dtype {dtype}, which a schema cannot describe",
+        hint="convert it to a number or a string, or list it under data.drop in mlgate.yaml",
+    )
+
+
+def category_values(series: pd.Series) -> pd.Series:
+    """A column's values as category strings, nulls kept: the form `categories` are written in.
+
+    Integral floats are written without a decimal point, so a categorical code read as float
+    because of a gap (`3.0`) matches the category `3`.
+    """
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return series
+    if pd.api.types.is_float_dtype(dtype):
+        values = series.dropna()
+        if bool((values == values.round()).all()) and values.abs().max() < 2**53:
+            return series.astype("Int64").astype("str")
+    return series.astype("str")
+
+
+RANGE_MARGIN = 0.5
+
+
+def _plausible_range(low: float, high: float) -> tuple[float, float]:
+    """Widen an observed range so that it flags garbage, not the next sample's extremes.
+
+    A fresh sample of the same distribution routinely lands just outside the training
+    extremes; shifts of that size are the drift check's business. The schema's bounds are for
+    impossible values (a negative count, a price in cents), so each side grows by half the
+    observed span and never crosses zero when the data did not. Edit the file for hard limits.
+    """
+    import math
+
+    margin = RANGE_MARGIN * (high - low)
+    wide_low, wide_high = low - margin, high + margin
+    if low >= 0 > wide_low:
+        wide_low = 0.0
+    if high <= 0 < wide_high:
+        wide_high = 0.0
+    if high - low >= 10:  # round outward to whole numbers where that cannot matter
+        return float(math.floor(wide_low)), float(math.ceil(wide_high))
+    return wide_low, wide_high
+
+
+def infer_schema(df: pd.DataFrame, *, target: str | None, drop: Sequence[str] = ()) -> Schema:
+    """Describe every column of a frame: kind, role, nullability, range or categories.
+
+    Ignored columns (`drop`) keep only their kind and nullability: ids and free text would
+    otherwise pin every value seen in training as the only allowed ones.
+    """
+    import numpy as np
+
+    for key, names in (("target", [] if target is None else [target]), ("drop", list(drop))):
+        for name in names:
+            if name not in df.columns:
+                raise DataError(
+                    f"{key} column {name!r} is not in the data "
+                    f"(columns: {', '.join(map(str, df.columns))})",
+                    hint=f"fix data.{key} in mlgate.yaml",
+                )
+    dropped = set(drop)
+    specs = []
+    for name in df.columns:
+        series = df[name]
+        kind = column_kind(series)
+        role: Role = "target" if name == target else "ignored" if name in dropped else "feature"
+        low = high = None
+        categories = None
+        if role != "ignored" and kind in ("numeric", "integer"):
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                low, high = _plausible_range(float(finite.min()), float(finite.max()))
+        elif role != "ignored" and kind == "categorical":
+            categories = tuple(sorted(category_values(series).dropna().unique().tolist()))
+        specs.append(
+            ColumnSpec(
+                name=str(name),
+                kind=kind,
+                role=role,
+                nullable=bool(series.isna().any()),
+                min=low,
+                max=high,
+                categories=categories,
+            )
+        )
+    return Schema(columns=tuple(specs))

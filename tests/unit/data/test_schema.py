@@ -1,0 +1,139 @@
+"""Schema inference from a data frame."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlgate.data.schema import (
+    category_values,
+    column_kind,
+    infer_schema,
+    read_schema,
+    write_schema,
+)
+from mlgate.errors import DataError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 200
+    amount = rng.normal(50.0, 10.0, n)
+    amount[3] = np.nan
+    return pd.DataFrame(
+        {
+            "id": [f"row-{i}" for i in range(n)],
+            "age": rng.integers(18, 90, n),
+            "amount": amount,
+            "member": rng.random(n) < 0.5,
+            "city": pd.Series(rng.choice(["paris", "lyon", "nice"], n), dtype="str"),
+            "label": rng.integers(0, 2, n),
+        }
+    )
+
+
+def test_infer_kinds_roles_and_constraints(frame: pd.DataFrame) -> None:
+    schema = infer_schema(frame, target="label", drop=["id"])
+
+    assert [c.name for c in schema.columns] == list(frame.columns)
+    by_name = {c.name: c for c in schema.columns}
+    assert by_name["age"].kind == "integer"
+    assert by_name["amount"].kind == "numeric"
+    assert by_name["member"].kind == "boolean"
+    assert by_name["city"].kind == "categorical"
+    assert by_name["label"].role == "target"
+    assert by_name["id"].role == "ignored"
+    assert [c.name for c in schema.features] == ["age", "amount", "member", "city"]
+
+    assert by_name["amount"].nullable
+    assert not by_name["age"].nullable
+    # Inferred ranges contain the observed one, widened by half its span, never across zero.
+    for col in ("age", "amount"):
+        low, high = float(frame[col].min()), float(frame[col].max())
+        spec = by_name[col]
+        assert spec.min is not None
+        assert spec.max is not None
+        assert spec.min <= low
+        assert spec.max >= high
+        assert spec.max <= high + 0.5 * (high - low) + 1
+        assert spec.min >= min(0.0, low - 0.5 * (high - low) - 1)
+    assert by_name["city"].categories == ("lyon", "nice", "paris")
+
+
+def test_ignored_columns_pin_no_values(frame: pd.DataFrame) -> None:
+    spec = infer_schema(frame, target="label", drop=["id"]).column("id")
+    assert spec.kind == "categorical"
+    assert spec.categories is None
+    assert spec.min is None
+
+
+def test_object_and_str_dtypes_from_csv() -> None:
+    # The pyarrow CSV reader gives `str` for text and `object` for booleans with gaps.
+    text = "flag,name,score\nTrue,a,1.5\nFalse,,2.5\n,b,\n"
+    frame = pd.read_csv(io.StringIO(text), engine="pyarrow")
+    by_name = {c.name: c for c in infer_schema(frame, target=None).columns}
+
+    assert by_name["flag"].kind == "boolean"
+    assert by_name["flag"].nullable
+    assert by_name["name"].kind == "categorical"
+    assert by_name["name"].categories == ("a", "b")
+    assert by_name["score"].kind == "numeric"
+    assert (by_name["score"].min, by_name["score"].max) == (1.0, 3.0)
+
+
+def test_object_dtype_text_is_categorical() -> None:
+    frame = pd.DataFrame({"c": pd.Series(["x", None, "y"], dtype="object")})
+    spec = infer_schema(frame, target=None).column("c")
+    assert spec.kind == "categorical"
+    assert spec.categories == ("x", "y")
+    assert spec.nullable
+
+
+def test_all_null_numeric_column_has_no_range() -> None:
+    frame = pd.DataFrame({"x": [np.nan, np.nan], "y": [1, 2]})
+    spec = infer_schema(frame, target="y").column("x")
+    assert spec.kind == "numeric"
+    assert spec.min is None
+    assert spec.max is None
+    assert spec.nullable
+
+
+@pytest.mark.parametrize(
+    ("target", "drop", "missing"),
+    [("nope", (), "nope"), ("label", ("id", "ghost"), "ghost")],
+)
+def test_unknown_target_or_drop_column_is_a_data_error(
+    frame: pd.DataFrame, target: str, drop: tuple[str, ...], missing: str
+) -> None:
+    with pytest.raises(DataError, match=repr(missing)):
+        infer_schema(frame, target=target, drop=drop)
+
+
+def test_datetime_column_is_a_data_error_naming_it() -> None:
+    frame = pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    with pytest.raises(DataError, match="'when'"):
+        column_kind(frame["when"])
+
+
+def test_category_values_write_integral_float_codes_without_decimals() -> None:
+    codes = pd.Series([1.0, np.nan, 3.0])
+    assert category_values(codes).tolist()[0] == "1"
+    assert category_values(codes).isna().tolist() == [False, True, False]
+    assert category_values(pd.Series([1.5])).tolist() == ["1.5"]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_inferred_schema_round_trips_through_a_file(
+    frame: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    schema = infer_schema(frame, target="label", drop=["id"])
+    path = tmp_path / f"schema{suffix}"
+    write_schema(schema, path)
+    assert read_schema(path) == schema
