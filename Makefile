@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## The whole pipeline on the embedded demo data: init a demo project, then validate, train, gate.
 demo: setup
-	$(BIN)/mlgate init --demo $(DEMO_DIR) --force
+	$(BIN)/mlgate init --demo $(DEMO_DIR) --force --no-dvc
 	cd $(DEMO_DIR) && $(abspath $(BIN))/mlgate run
 
 test: setup

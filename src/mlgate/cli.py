@@ -6,14 +6,19 @@ Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the commands,
 
 from __future__ import annotations
 
-import json
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from mlgate import registry_cli
+from mlgate.clikit import DEFAULT_CONFIG, ConfigOpt, JsonOpt
+from mlgate.clikit import console as _console
+from mlgate.clikit import err_console as _err_console
+from mlgate.clikit import print_json as _print_json
 from mlgate.errors import GateFailed, MlgateError
 from mlgate.serve.command import serve_cmd
 
@@ -26,24 +31,6 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="Infer or show the committed data schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-app.command("serve")(serve_cmd)
-
-ConfigOpt = Annotated[
-    Path,
-    typer.Option("--config", "-c", help="mlgate.yaml, or the directory that holds it."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-DEFAULT_CONFIG = Path("mlgate.yaml")
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @app.command("config")
@@ -75,8 +62,20 @@ def init_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
     rows: Annotated[int, typer.Option("--rows", min=200, help="Demo rows.")] = 12_000,
     force: Annotated[bool, typer.Option("--force", help="Overwrite mlgate.yaml.")] = False,
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", help="DVC remote for the data (s3://..., a directory...)."),
+    ] = None,
+    dvc: Annotated[
+        bool,
+        typer.Option("--dvc/--no-dvc", help="In a git repository, version the data with DVC."),
+    ] = True,
 ) -> None:
-    """Write a ready project: mlgate.yaml, schema and reference profile (and demo data)."""
+    """Write a ready project: mlgate.yaml, schema and reference profile (and demo data).
+
+    Inside a git repository the data is also tracked with DVC, with a default remote and a
+    dvc.yaml whose stages call mlgate.
+    """
     from mlgate import scaffold
     from mlgate.errors import UsageError
 
@@ -91,11 +90,30 @@ def init_cmd(
         result = scaffold.init_from_data(
             directory, data=data, target=target, name=name, drop=tuple(drop or ()), force=force
         )
+    tracked = _init_dvc(directory, remote) if dvc else None
     console = _console()
     console.print(f"[green]initialised[/] {result.root} ({result.task})")
     for f in result.files:
         console.print(f"  wrote {f}", markup=False)
+    if tracked is not None:
+        console.print(f"  data tracked with DVC, remote {tracked.remote}", markup=False)
+        console.print("  commit the new files: git add -A && git commit", markup=False)
     console.print(f"next: cd {result.root} && mlgate run", markup=False)
+
+
+def _init_dvc(directory: Path, remote: str | None) -> Any:
+    """Track the data with DVC when the project lives in a git repository; else do nothing."""
+    from mlgate import versioning
+    from mlgate.errors import UsageError
+
+    try:
+        versioning.git_toplevel(directory)
+    except UsageError:
+        if remote is not None:
+            raise
+        return None
+    # Stage nothing and commit nothing: the user reviews and commits what init wrote.
+    return versioning.init_dvc(directory, remote, commit=False)
 
 
 @app.command("demo-data")
@@ -185,7 +203,16 @@ ChampionOpt = Annotated[
 
 @app.command("gate")
 def gate_cmd(
-    config: ConfigOpt = DEFAULT_CONFIG, champion: ChampionOpt = None, as_json: JsonOpt = False
+    config: ConfigOpt = DEFAULT_CONFIG,
+    champion: ChampionOpt = None,
+    use_registry: Annotated[
+        bool,
+        typer.Option(
+            "--registry/--no-registry",
+            help="Without --champion, compare with the registry's champion (if there is one).",
+        ),
+    ] = True,
+    as_json: JsonOpt = False,
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
     from mlgate import render
@@ -193,7 +220,14 @@ def gate_cmd(
     from mlgate.model.evaluate import run_gate
 
     project = load_project(config)
-    report = run_gate(project, champion=_champion(champion))
+    with tempfile.TemporaryDirectory(prefix="mlgate-champion-") as workdir:
+        chosen = _champion(champion)
+        if chosen is None and use_registry:
+            from mlgate.registry import registry_for
+            from mlgate.release import champion_for_gate
+
+            _, chosen = champion_for_gate(registry_for(project), project.config.name, Path(workdir))
+        report = run_gate(project, champion=chosen)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -202,30 +236,9 @@ def gate_cmd(
         raise GateFailed("; ".join(c.message for c in report.verdict.failures))
 
 
-@app.command("run")
-def run_cmd(
-    config: ConfigOpt = DEFAULT_CONFIG, champion: ChampionOpt = None, as_json: JsonOpt = False
-) -> None:
-    """The whole pipeline: validate -> train -> gate, with a summary."""
-    from mlgate import pipeline, render
-    from mlgate.config import load_project
-
-    project = load_project(config)
-    if as_json:
-        result = pipeline.run(project, champion=_champion(champion))
-        _print_json(result.to_dict())
-    else:
-        console = _console()
-        with console.status("starting") as status:
-            result = pipeline.run(
-                project,
-                champion=_champion(champion),
-                progress=lambda msg: status.update(msg),
-            )
-        render.run_summary(console, project.config.name, result)
-    if not result.passed:
-        failed = [s for s in result.stages if s.status == "failed"]
-        raise GateFailed("; ".join(f"{s.name}: {s.detail}" for s in failed))
+# Release commands come after the build-a-model ones in `mlgate --help`.
+registry_cli.mount(app, with_run=True)
+app.command("serve")(serve_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        _console_err().print("aborted")
+        _err_console().print("aborted")
         return 130
     except _click_exception() as exc:
         exc.show()
@@ -259,15 +272,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(prefix: str, message: str) -> None:
-    console = _console_err()
+    console = _err_console()
     console.print(f"[bold red]{prefix}:[/] ", end="")
     console.print(message, markup=False)
-
-
-def _console_err() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _click_exception() -> type[Any]:

@@ -147,6 +147,15 @@ class PathsConfig(_Frozen):
     metrics: str = "metrics.json"
 
 
+class RegistryConfig(_Frozen):
+    """Where models are registered; `MLFLOW_TRACKING_URI` in the environment wins."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; a SQLite file under the project when not given.",
+    )
+
+
 class Config(_Frozen):
     """The whole of mlgate.yaml."""
 
@@ -159,6 +168,7 @@ class Config(_Frozen):
     gates: tuple[GateConfig, ...] = ()
     drift: DriftConfig = Field(default_factory=DriftConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded in lineage."""

@@ -54,7 +54,9 @@ def test_run_json_is_machine_readable(
     assert main(["run", "--json", "--config", _cfg(demo_project)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is True
-    assert [s["name"] for s in data["stages"]] == ["validate", "train", "gate"]
+    assert [s["name"] for s in data["stages"]] == ["validate", "train", "gate", "register"]
+    assert data["registered"]["version"] == 1
+    assert data["registered"]["aliases"] == ["challenger"]
 
 
 def test_threshold_above_reach_fails_with_exit_1_naming_metric(
