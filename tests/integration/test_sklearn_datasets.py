@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn import datasets
 
 from mlgate.cli import main
+from mlgate.model.bundle import load_bundle
+from mlgate.model.features import to_frame
+from mlgate.serve.runtime import load_predictor
+from mlgate.serve.validate import Validator
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +47,25 @@ def test_init_from_csv_then_run(
         assert set(metrics) == {"rmse", "mae", "r2"}
     else:
         assert {"accuracy", "f1", "roc_auc", "log_loss"} <= set(metrics)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_awkward_feature_names_serve_through_both_runtimes(name: str, tmp_path: Path) -> None:
+    """`mean radius`, `od280/od315_...`: names skl2onnx must rewrite still serve exactly."""
+    loader, _task = LOADERS[name]
+    frame = loader(as_frame=True).frame
+    csv = tmp_path / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    project = tmp_path / "project"
+    assert main(["init", "--data", str(csv), "--target", "target", str(project)]) == 0
+    assert main(["train", "--config", str(project)]) == 0
+    bundle = load_bundle(project / "models" / "model")
+    assert "onnx" in bundle.meta.runtimes
+    rows = pd.read_csv(csv).head(25)
+    expected = bundle.load_model().predict(to_frame(rows, bundle.schema.features))
+    batch = Validator(bundle.schema.features, max_rows=100).from_dicts(
+        rows[[f.name for f in bundle.schema.features]].to_dict(orient="records")
+    )
+    for runtime in ("sklearn", "onnx"):
+        got = load_predictor(bundle, runtime).predict(batch, probabilities=False)
+        np.testing.assert_array_equal(np.asarray(got.predictions), expected)

@@ -44,6 +44,7 @@ MISSING_KEY = "mlgate.missing_category"
 # the prediction's magnitude (or its spread, for values near zero) is a loose bound on rounding.
 PROBA_ATOL = 1e-4
 REGRESSION_RTOL = 1e-4
+_F32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ def _numeric_prelude(model: Any) -> tuple[Any, dict[str, NumericStep]]:
     return clone, prelude
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 def apply_prelude(values: np.ndarray, step: NumericStep | None) -> np.ndarray:
     """Impute and scale one float64 column as scikit-learn does, then cast to float32."""
     import numpy as np
@@ -120,6 +125,8 @@ def apply_prelude(values: np.ndarray, step: NumericStep | None) -> np.ndarray:
             x = x - step.mean
         if step.scale is not None:
             x = x / step.scale
+        # Scaling can push a value that fits float32 beyond it; clip as the largest value.
+        x = np.clip(x, -_F32_MAX, _F32_MAX)
     return np.asarray(x, dtype=np.float32).reshape(-1, 1)
 
 
@@ -135,22 +142,29 @@ def onnx_feed(
     features: Sequence[ColumnSpec],
     prelude: dict[str, NumericStep],
     missing: str,
+    input_names: Sequence[str],
 ) -> dict[str, np.ndarray]:
-    """ONNX inputs from validated columns: float64 numbers (NaN = missing), objects (None)."""
+    """ONNX inputs from validated columns: float64 numbers (NaN = missing), objects (None).
+
+    `input_names` are the graph's inputs in feature order: skl2onnx rewrites feature names
+    that are not identifiers (`od280/od315`, `mean radius`), so they are matched by position.
+    """
     import numpy as np
 
     feed: dict[str, np.ndarray] = {}
-    for spec in features:
+    for spec, input_name in zip(features, input_names, strict=True):
         col = columns[spec.name]
         if spec.kind == "categorical":
             arr = np.asarray(col, dtype=object)
-            gaps = np.equal(arr, None)
+            gaps = np.frompyfunc(_is_none, 1, 1)(arr).astype(bool)
             if gaps.any():
                 arr = arr.copy()
                 arr[gaps] = missing
-            feed[spec.name] = arr.reshape(-1, 1)
+            feed[input_name] = arr.reshape(-1, 1)
         else:
-            feed[spec.name] = apply_prelude(np.asarray(col, dtype=np.float64), prelude.get(spec.name))
+            feed[input_name] = apply_prelude(
+                np.asarray(col, dtype=np.float64), prelude.get(spec.name)
+            )
     return feed
 
 
@@ -160,7 +174,10 @@ def _convert(model: Any, features: Sequence[ColumnSpec], task: Task) -> Any:
 
     clone, prelude = _numeric_prelude(model)
     types = [
-        (f.name, StringTensorType([None, 1]) if f.kind == "categorical" else FloatTensorType([None, 1]))
+        (
+            f.name,
+            StringTensorType([None, 1]) if f.kind == "categorical" else FloatTensorType([None, 1]),
+        )
         for f in features
     ]
     options: dict[int, dict[str, Any]] = {}
@@ -199,7 +216,8 @@ def parity(
         if f.kind == "categorical":
             col[pd.isna(col)] = None  # the serving form of a missing category
         columns[f.name] = col
-    outputs = sess.run(None, onnx_feed(columns, features, prelude, missing))
+    inputs = [i.name for i in sess.get_inputs()]
+    outputs = sess.run(None, onnx_feed(columns, features, prelude, missing, inputs))
     expected = model.predict(x_holdout)
     if task == "regression":
         got = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
@@ -246,13 +264,21 @@ def export_onnx(
         log.warning("ONNX export skipped: a category equals the missing-value sentinel")
         return False
     try:
+        import onnxruntime  # noqa: F401  (the parity check needs it)
+        import skl2onnx  # noqa: F401
+    except ImportError:
+        log.warning("ONNX export skipped: install mlgate[onnx] (skl2onnx, onnxruntime)")
+        return False
+    try:
         onnx_bytes = _convert(model, features, task).SerializeToString()
     except Exception as exc:  # skl2onnx raises many types for unsupported models
         log.warning("ONNX export skipped: skl2onnx cannot convert this model: %s", exc)
         return False
     reason = parity(model, onnx_bytes, x_holdout, features, task)
     if reason is not None:
-        log.warning("ONNX export skipped: it disagrees with scikit-learn on the holdout: %s", reason)
+        log.warning(
+            "ONNX export skipped: it disagrees with scikit-learn on the holdout: %s", reason
+        )
         return False
     (dest_dir / ONNX_FILE).write_bytes(onnx_bytes)
     return True

@@ -374,6 +374,11 @@ def write_bundle(
                 f"pandas=={versions['pandas']}",
             ],
         )
+        from mlgate.model.onnx import export_onnx
+
+        # Kept only when it predicts exactly as scikit-learn does on the holdout.
+        if export_onnx(model, split.x_test, features, task, tmp):
+            meta = meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
         bundle_mod.write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
         bundle_mod.write_json(
             tmp / bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,1 @@
+"""Serving benchmark: the article's naive server against `mlgate serve`."""

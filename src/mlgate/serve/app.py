@@ -1,0 +1,266 @@
+"""The FastAPI app factory: the serving contract of DESIGN.md plus the Open Inference Protocol.
+
+The hot route reads the raw body and validates it by hand (see validate.py) instead of declaring
+a pydantic body: the OpenAPI document still describes the body (`openapi_extra`), so clients and
+schemathesis see the contract, but a request does not pay for a model instance per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from mlgate.model.bundle import load_bundle
+from mlgate.serve import schemas
+from mlgate.serve.errors import RequestError
+from mlgate.serve.settings import ServeSettings
+from mlgate.serve.state import ServerState, new_request_id
+from mlgate.serve.validate import PredictRequest
+
+log = logging.getLogger("mlgate.serve")
+
+ENV_BUNDLE = "MLGATE_SERVE_BUNDLE"
+ENV_SETTINGS = "MLGATE_SERVE_SETTINGS"
+
+try:  # orjson parses and encodes several times faster; the stdlib is the fallback
+    import orjson
+
+    def _dumps(data: Any) -> bytes:
+        return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def _loads_fast(body: bytes) -> Any:
+        return orjson.loads(body)
+
+except ImportError:  # pragma: no cover - depends on the install
+
+    def _dumps(data: Any) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def _loads_fast(body: bytes) -> Any:
+        return json.loads(body)
+
+
+JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response encoded once, without FastAPI's generic encoder."""
+    return Response(_dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; malformed JSON is a 400."""
+    try:
+        return _loads_fast(body)
+    except ValueError:
+        pass
+    try:
+        # The stdlib also reads NaN / Infinity literals, which validation then judges.
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(
+            400, "invalid_json", f"the body is not valid JSON: {exc}", field="body"
+        ) from None
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body of a request, after checking its content type and size."""
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media != JSON and not (media.startswith("application/") and media.endswith("+json")):
+        raise RequestError(
+            415,
+            "unsupported_media_type",
+            f"send Content-Type: {JSON}, not {ctype or 'none'!r}",
+            field="content-type",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body_too_large", f"the body is over {limit} bytes", field="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, "body_too_large", f"the body is over {limit} bytes", field="body"
+            )
+        chunks.append(chunk)
+    return parse_json(b"".join(chunks))
+
+
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastAPI:
+    """A FastAPI app serving the bundle at `bundle_dir` (verified now, loaded in the background)."""
+    settings = settings or ServeSettings()
+    bundle = load_bundle(bundle_dir, check=settings.verify)
+    state = ServerState(bundle, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        # A daemon thread: a load that hangs must not keep a stopping server alive.
+        threading.Thread(target=state.load, name="mlgate-model-load", daemon=True).start()
+        yield
+        # uvicorn has finished in-flight requests when the lifespan ends.
+        await state.stop()
+
+    app = FastAPI(
+        title=f"mlgate: {bundle.meta.name}",
+        version=state.version,
+        description=f"Predictions from the {bundle.meta.task} model {bundle.meta.name!r}.",
+        lifespan=lifespan,
+    )
+    app.state.mlgate = state
+    metrics = state.metrics
+
+    def timed(route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        latency = metrics.latency.labels(route)
+
+        async def endpoint(request: Request) -> Response:
+            start = time.perf_counter()
+            request_id = new_request_id(request.headers.get("x-request-id"))
+            try:
+                response = await handler(request, request_id)
+            except RequestError as exc:
+                metrics.errors.labels(exc.kind).inc()
+                response = json_response(exc.body(), exc.status)
+            except Exception:
+                # Never an input problem: validation raised RequestError before the model ran.
+                log.exception("internal error answering %s (request %s)", route, request_id)
+                metrics.errors.labels("internal").inc()
+                response = json_response(
+                    {
+                        "error": {
+                            "kind": "internal",
+                            "message": "internal server error",
+                            "field": None,
+                            "row": None,
+                        }
+                    },
+                    500,
+                )
+            response.headers["x-request-id"] = request_id
+            metrics.requests.labels(route, str(response.status_code)).inc()
+            latency.observe(time.perf_counter() - start)
+            return response
+
+        return endpoint
+
+    def predict_response(
+        req: PredictRequest, request_id: str, start: float, out: Any
+    ) -> dict[str, Any]:
+        preds = state.record(
+            request_id, req.batch, out, req.probabilities, time.perf_counter() - start
+        )
+        body: dict[str, Any] = {
+            "model": bundle.meta.name,
+            "version": state.version,
+            "predictions": preds,
+        }
+        if req.single:
+            body["prediction"] = preds[0]
+        if req.probabilities and out.probabilities is not None:
+            body["classes"] = state.classes
+            body["probabilities"] = out.probabilities
+        return body
+
+    async def predict(request: Request, request_id: str) -> Response:
+        start = time.perf_counter()
+        if not state.ready:
+            raise RequestError(503, "not_ready", "the model is not loaded yet")
+        payload = await read_json(request, settings.max_body_bytes)
+        flag = request.query_params.get("probabilities") if request.url.query else None
+        req = state.validator.predict_request(payload, flag in ("1", "true", "yes"))
+        out = await state.predict(req)
+        return json_response(predict_response(req, request_id, start, out))
+
+    async def status(request: Request, request_id: str) -> Response:
+        return json_response(state.status())
+
+    async def health(request: Request, request_id: str) -> Response:
+        if state.failed:
+            return json_response({"status": "failed", "error": state.failed}, 503)
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request, request_id: str) -> Response:
+        body = {"ready": state.ready, "error": state.failed}
+        return json_response(body, 200 if state.ready else 503)
+
+    async def metadata(request: Request, request_id: str) -> Response:
+        data = bundle.meta.model_dump(mode="json")
+        data["version"] = state.version
+        data["runtime"] = state.predictor.name if state.predictor else None
+        data["schema"] = [
+            f.model_dump(mode="json", exclude_none=True) for f in bundle.schema.features
+        ]
+        data["gate"] = bundle.gate_report()
+        return json_response(data)
+
+    async def prometheus(request: Request, request_id: str) -> Response:
+        from mlgate.serve.metrics import CONTENT_TYPE
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    features = bundle.schema.features
+    app.add_api_route(
+        "/predict",
+        timed("/predict", predict),
+        methods=["POST"],
+        summary="Predict one row or a batch",
+        openapi_extra=schemas.predict_openapi(features, settings.max_rows),
+    )
+    app.add_api_route("/", timed("/", status), methods=["GET"], summary="Status")
+    app.add_api_route("/health", timed("/health", health), methods=["GET"], summary="Liveness")
+    app.add_api_route(
+        "/ready",
+        timed("/ready", ready),
+        methods=["GET"],
+        summary="Readiness: model loaded and warmed",
+        responses={503: {"description": "Not ready yet"}},
+    )
+    app.add_api_route(
+        "/metadata", timed("/metadata", metadata), methods=["GET"], summary="Bundle lineage"
+    )
+    app.add_api_route(
+        "/metrics", timed("/metrics", prometheus), methods=["GET"], summary="Prometheus metrics"
+    )
+
+    from mlgate.serve import v2
+
+    v2.add_routes(app, state, timed, read_json, json_response)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "path", "query"))
+        err = RequestError(
+            422, "validation", str(first.get("msg", "invalid request")), field=field or None
+        )
+        metrics.errors.labels(err.kind).inc()
+        return json_response(err.body(), 422)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn workers call: bundle and settings come from the environment."""
+    bundle = os.environ.get(ENV_BUNDLE)
+    if not bundle:
+        raise RuntimeError(f"{ENV_BUNDLE} is not set; start the server with `mlgate serve`")
+    raw = os.environ.get(ENV_SETTINGS)
+    settings = ServeSettings.model_validate_json(raw) if raw else ServeSettings()
+    return create_app(Path(bundle), settings)

@@ -1,0 +1,152 @@
+"""OpenAPI descriptions of the request bodies that the routes parse by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlgate.data.schema import ColumnSpec
+
+
+def value_schema(spec: ColumnSpec) -> dict[str, Any]:
+    """The JSON schema of one feature value."""
+    schema: dict[str, Any]
+    if spec.kind == "categorical":
+        schema = {"type": "string"}
+        if spec.categories is not None:
+            schema["enum"] = list(spec.categories)
+    elif spec.kind == "boolean":
+        schema = {"type": "boolean"}
+    else:
+        schema = {"type": "integer" if spec.kind == "integer" else "number"}
+    if spec.nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def predict_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, Any]:
+    """`openapi_extra` for POST /predict: the body forms and the answers."""
+    values = [value_schema(f) for f in features]
+    row = {
+        "type": "array",
+        "prefixItems": values,
+        "items": False,
+        "minItems": len(values),
+        "maxItems": len(values),
+        "description": "One row: values in feature order ("
+        + ", ".join(f.name for f in features)
+        + ").",
+    }
+    instance = {
+        "type": "object",
+        "properties": {f.name: v for f, v in zip(features, values, strict=True)},
+        "required": [f.name for f in features],
+        "additionalProperties": False,
+    }
+    error = {"description": "Refused input, with the field (and row) at fault"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "features": {
+                                        "oneOf": [
+                                            row,
+                                            {
+                                                "type": "array",
+                                                "items": row,
+                                                "minItems": 1,
+                                                "maxItems": max_rows,
+                                            },
+                                        ]
+                                    },
+                                    "probabilities": {"type": "boolean"},
+                                },
+                                "required": ["features"],
+                                "additionalProperties": False,
+                            },
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "instances": {
+                                        "type": "array",
+                                        "items": instance,
+                                        "minItems": 1,
+                                        "maxItems": max_rows,
+                                    },
+                                    "probabilities": {"type": "boolean"},
+                                },
+                                "required": ["instances"],
+                                "additionalProperties": False,
+                            },
+                        ]
+                    }
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": "probabilities",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Also return class probabilities (classifiers).",
+            }
+        ],
+        "responses": {
+            "200": {"description": "Predictions, in row order"},
+            "400": {"description": "Malformed JSON"},
+            "413": {"description": "Body too large"},
+            "415": {"description": "Content-Type is not application/json"},
+            "422": error,
+            "503": {"description": "The model is not loaded yet"},
+        },
+    }
+
+
+def infer_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, Any]:
+    """`openapi_extra` for the Open Inference Protocol's infer route."""
+    tensor = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "enum": [f.name for f in features]},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string"},
+            "data": {"type": "array", "maxItems": max_rows},
+            "parameters": {"type": "object"},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "parameters": {"type": "object"},
+                            "inputs": {"type": "array", "items": tensor},
+                            "outputs": {"type": "array", "items": {"type": "object"}},
+                        },
+                        "required": ["inputs"],
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {"description": "Inference response"},
+            "400": {"description": "Malformed JSON"},
+            "404": {"description": "No such model"},
+            "413": {"description": "Body too large"},
+            "415": {"description": "Content-Type is not application/json"},
+            "422": {"description": "Refused input, with the input at fault"},
+            "503": {"description": "The model is not loaded yet"},
+        },
+    }

@@ -1,0 +1,59 @@
+"""Run the app under uvicorn: settings are checked here, then handed to every worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlgate.errors import UsageError
+from mlgate.model.bundle import load_bundle
+from mlgate.serve.settings import ServeSettings
+
+
+def make_settings(fields: dict[str, Any]) -> ServeSettings:
+    """Typed settings from CLI values; a bad value is a UsageError naming the flag."""
+    try:
+        return ServeSettings.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
+        raise UsageError(f"{flag}: {first['msg']}") from None
+
+
+def run(
+    bundle: Path,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    settings_fields: dict[str, Any],
+    graceful_timeout: float = 30.0,
+) -> None:
+    """Verify the bundle, then serve it until SIGINT/SIGTERM (which drain in-flight requests)."""
+    import uvicorn
+
+    from mlgate.serve.app import ENV_BUNDLE, ENV_SETTINGS
+
+    settings = make_settings(settings_fields)
+    # Fail here, with exit code 2, rather than in every worker.
+    load_bundle(bundle, check=settings.verify)
+    os.environ[ENV_BUNDLE] = str(bundle.resolve())
+    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        "mlgate.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # one log line per request costs more than the prediction
+        log_level="info",
+        timeout_graceful_shutdown=max(1, round(graceful_timeout)),
+        lifespan="on",
+    )

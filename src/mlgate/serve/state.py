@@ -1,0 +1,264 @@
+"""What one server process holds: the bundle, the predictor, the batcher, the log, the metrics.
+
+The bundle is verified when the app is created (a tampered bundle never starts a server); the
+model is loaded and warmed in a background thread, so `/health` answers at once and `/ready`
+turns 200 only when a prediction would be fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlgate.model.bundle import SUMS_FILE, Bundle
+from mlgate.serve.batcher import MicroBatcher
+from mlgate.serve.errors import RequestError
+from mlgate.serve.metrics import ServerMetrics
+from mlgate.serve.predlog import PredictionLog
+from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
+from mlgate.serve.settings import ServeSettings
+from mlgate.serve.validate import Batch, PredictRequest, Validator
+
+if TYPE_CHECKING:
+    import anyio
+
+log = logging.getLogger("mlgate.serve")
+
+# Enough to amortise one scikit-learn call (milliseconds) over a burst of concurrent rows.
+AUTO_MAX_BATCH = 32
+
+
+def bundle_version(bundle: Bundle) -> str:
+    """A content address of the bundle: the first 12 hex digits of sha256(SHA256SUMS)."""
+    sums = bundle.path / SUMS_FILE
+    if not sums.is_file():
+        return "unsealed"
+    return hashlib.sha256(sums.read_bytes()).hexdigest()[:12]
+
+
+def example_rows(bundle: Bundle) -> list[list[Any]]:
+    """Warm-up rows: the bundle's MLflow input example, else one row made from the schema."""
+    features = bundle.schema.features
+    path = bundle.path / "input_example.json"
+    if path.is_file():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            index = {name: i for i, name in enumerate(raw["columns"])}
+            return [[row[index[f.name]] for f in features] for row in raw["data"]]
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("input_example.json does not fit the schema; warming with a made-up row")
+    row: list[Any] = []
+    for f in features:
+        if f.kind == "categorical":
+            row.append(f.categories[0] if f.categories else "")
+        elif f.kind == "boolean":
+            row.append(False)
+        else:
+            row.append(f.min if f.min is not None else 0.0)
+    return [row]
+
+
+class ServerState:
+    """The model server's moving parts and its readiness."""
+
+    def __init__(self, bundle: Bundle, settings: ServeSettings) -> None:
+        self.bundle = bundle
+        self.settings = settings
+        self.meta = bundle.meta
+        self.version = bundle_version(bundle)
+        self.classifier = bundle.meta.task != "regression"
+        self.classes: list[Any] | None = list(bundle.meta.classes) if bundle.meta.classes else None
+        self.validator = Validator(bundle.schema.features, settings.max_rows)
+        self.metrics = ServerMetrics(_value_buckets(bundle))
+        self.predictor: Predictor | None = None
+        self.ready = False
+        self.failed: str | None = None
+        self.started = time.monotonic()
+        self.ready_seconds: float | None = None
+        self.batcher: MicroBatcher[tuple[Batch, bool], Output] | None = None
+        self.predlog: PredictionLog | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._loaded = threading.Event()
+        self.batching = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the runtime and warm it; runs in a thread while the server already answers."""
+        try:
+            predictor = load_predictor(self.bundle, self.settings.runtime)
+            rows = example_rows(self.bundle)
+            warm = self.validator.from_lists(rows, field="input_example")
+            one = self.validator.from_lists(rows[:1], field="input_example")
+            # A few calls: the first ones pay for lazy allocations in the runtime.
+            for _ in range(3):
+                predictor.predict(warm, self.classifier)
+                predictor.predict(one, self.classifier)
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.exception("the model could not be loaded; the server stays unready")
+            return
+        finally:
+            self._loaded.set()
+        self.predictor = predictor
+        max_batch = self.settings.max_batch
+        self.batching = max_batch is not None and max_batch > 1
+        if max_batch is None:
+            self.batching = predictor.name == "sklearn"
+        self.metrics.set_model(
+            {
+                "name": self.meta.name,
+                "version": self.version,
+                "runtime": predictor.name,
+                "task": self.meta.task,
+                "git_commit": self.meta.git.commit or "",
+                "created_at": self.meta.created_at,
+            },
+            self.classes,
+        )
+        self.ready_seconds = time.monotonic() - self.started
+        self.ready = True
+        self.metrics.ready.set(1)
+        log.info(
+            "model %s (%s, %s) ready in %.2f s",
+            self.meta.name,
+            self.version,
+            predictor.name,
+            self.ready_seconds,
+        )
+
+    async def start(self) -> None:
+        """Start the batcher and the log writer (on the server's event loop)."""
+        import anyio
+
+        # One prediction thread for the slow runtime: parallel threads would only contend for
+        # the GIL, and the micro-batcher already merges concurrent requests.
+        self._limiter = anyio.CapacityLimiter(1)
+        if self.settings.max_batch is None or self.settings.max_batch > 1:
+            self.batcher = MicroBatcher(
+                self._run_batch,
+                max_batch=self.settings.max_batch or AUTO_MAX_BATCH,
+                max_wait=self.settings.max_wait_ms / 1000.0,
+                on_batch=self.metrics.batch_size.observe,
+            )
+            self.batcher.start()
+        if self.settings.log_dir is not None:
+            self.predlog = PredictionLog(
+                self.settings.log_dir,
+                features=self.validator.names,
+                capacity=self.settings.log_queue,
+                max_bytes=self.settings.log_max_bytes,
+                keep=self.settings.log_keep,
+                on_drop=self.metrics.log_dropped.inc,
+            )
+            self.predlog.start()
+
+    async def stop(self) -> None:
+        """Finish queued predictions, then flush and close the log."""
+        if self.batcher is not None:
+            await self.batcher.close()
+        if self.predlog is not None:
+            import anyio
+
+            await anyio.to_thread.run_sync(self.predlog.close)
+
+    # -- predicting -----------------------------------------------------------------------------
+
+    async def call(self, batch: Batch, probabilities: bool) -> Output:
+        """Run the predictor: inline for ONNX (microseconds), in a thread for scikit-learn."""
+        predictor = self.predictor
+        if predictor is None:
+            raise RequestError(503, "not_ready", "the model is not loaded yet")
+        if predictor.name == "onnx":
+            return predictor.predict(batch, probabilities)
+        import anyio
+
+        return await anyio.to_thread.run_sync(
+            predictor.predict, batch, probabilities, limiter=self._limiter
+        )
+
+    async def _run_batch(self, items: list[tuple[Batch, bool]]) -> list[Output]:
+        merged = concat([b for b, _ in items])
+        out = await self.call(merged, any(p for _, p in items))
+        results: list[Output] = []
+        start = 0
+        for b, _ in items:
+            results.append(out.slice(start, start + b.rows))
+            start += b.rows
+        return results
+
+    async def predict(self, request: PredictRequest) -> Output:
+        """Predict one request, through the micro-batcher when it is a single row."""
+        if not self.ready:
+            raise RequestError(503, "not_ready", "the model is not loaded yet")
+        batch = request.batch
+        if batch.rows == 1 and self.batching and self.batcher is not None:
+            return await self.batcher.submit((batch, request.probabilities))
+        return await self.call(batch, request.probabilities)
+
+    def record(
+        self,
+        request_id: str,
+        batch: Batch,
+        out: Output,
+        probabilities: bool,
+        latency: float,
+    ) -> list[Any]:
+        """Count the predictions and queue the log record; returns the predictions as JSON."""
+        preds: list[Any] = out.predictions.tolist()
+        self.metrics.rows.inc(batch.rows)
+        self.metrics.observe_predictions(preds, self.classifier)
+        if self.predlog is not None:
+            record: dict[str, Any] = {
+                "ts": time.time(),
+                "request_id": request_id,
+                "model": self.meta.name,
+                "version": self.version,
+                "runtime": self.predictor.name if self.predictor else None,
+                "latency_ms": round(latency * 1000.0, 3),
+                "instances": batch.raw,
+                "predictions": preds,
+            }
+            if probabilities and out.probabilities is not None:
+                record["probabilities"] = out.probabilities.tolist()
+            self.predlog.submit(record)
+        return preds
+
+    def status(self) -> dict[str, Any]:
+        """GET /: what is served and whether it is ready."""
+        return {
+            "name": self.meta.name,
+            "version": self.version,
+            "task": self.meta.task,
+            "runtime": self.predictor.name if self.predictor else None,
+            "ready": self.ready,
+            "error": self.failed,
+            "features": list(self.validator.names),
+            "classes": self.classes,
+            "ready_seconds": self.ready_seconds,
+        }
+
+
+def new_request_id(given: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a fresh one."""
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def _value_buckets(bundle: Bundle) -> Sequence[float] | None:
+    target = bundle.schema.target
+    if bundle.meta.task != "regression" or target is None:
+        return None
+    if target.min is None or target.max is None or not target.max > target.min:
+        return None
+    lo, hi = target.min, target.max
+    step = (hi - lo) / 10
+    return [lo + i * step for i in range(11)] + [math.inf]

@@ -1,0 +1,95 @@
+"""Predictions over real HTTP (uvicorn on 127.0.0.1) equal offline predictions, under load."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration.serve.conftest import ServerFactory, Trained
+
+pytestmark = pytest.mark.integration
+
+CLIENTS = 16
+
+
+def json_rows(trained: Trained) -> list[list[Any]]:
+    """Holdout rows as JSON values: NaN becomes null."""
+    rows = trained.x_holdout.astype(object).to_numpy().tolist()
+    return [[None if isinstance(v, float) and math.isnan(v) else v for v in row] for row in rows]
+
+
+def predict_all(url: str, rows: list[list[Any]], batch: int) -> list[dict[str, Any]]:
+    """POST the rows from 16 concurrent clients, `batch` rows per request, in row order."""
+    chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+
+    def send(part: list[list[Any]]) -> dict[str, Any]:
+        body = {"features": part[0] if batch == 1 else part, "probabilities": True}
+        r = client.post(f"{url}/predict", json=body)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    limits = httpx.Limits(max_connections=CLIENTS)
+    with httpx.Client(timeout=60, limits=limits) as client, ThreadPoolExecutor(CLIENTS) as pool:
+        return list(pool.map(send, chunks))
+
+
+@pytest.mark.parametrize("runtime", ["sklearn", "onnx"])
+@pytest.mark.parametrize("batch", [1, 40])
+def test_http_predictions_equal_offline(
+    trained: Trained, serve: ServerFactory, runtime: str, batch: int
+) -> None:
+    """Labels equal exactly; probabilities equal (sklearn) or within the export tolerance."""
+    from mlgate.model.onnx import PROBA_ATOL
+
+    server = serve(trained.bundle_dir, "--runtime", runtime, "--max-batch", "16")
+    status = httpx.get(f"{server.url}/").json()
+    assert status["runtime"] == runtime
+    rows = json_rows(trained)
+    answers = predict_all(server.url, rows, batch)
+    labels = [p for a in answers for p in a["predictions"]]
+    proba = np.array([p for a in answers for p in a["probabilities"]])
+    assert labels == trained.model.predict(trained.x_holdout).tolist()
+    expected = trained.model.predict_proba(trained.x_holdout)
+    if runtime == "sklearn":
+        np.testing.assert_array_equal(proba, expected)
+    else:
+        np.testing.assert_allclose(proba, expected, atol=PROBA_ATOL, rtol=0)
+    assert httpx.get(f"{server.url}/ready").status_code == 200
+
+
+def test_v2_infer_equals_offline(trained: Trained, serve: ServerFactory) -> None:
+    """The Open Inference Protocol route answers the same predictions."""
+    server = serve(trained.bundle_dir)
+    meta = httpx.get(f"{server.url}/v2/models/churn").json()
+    x = trained.x_holdout.head(25)
+    inputs = []
+    for spec in meta["inputs"]:
+        values = x[spec["name"]].astype(object).tolist()
+        data = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+        inputs.append(
+            {
+                "name": spec["name"],
+                "shape": [len(data), 1],
+                "datatype": spec["datatype"],
+                "data": data,
+            }
+        )
+    r = httpx.post(
+        f"{server.url}/v2/models/churn/infer",
+        json={"id": "abc", "inputs": inputs, "parameters": {"probabilities": True}},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] == "abc"
+    out = {o["name"]: o for o in body["outputs"]}
+    assert out["predictions"]["data"] == trained.model.predict(x).tolist()
+    assert out["probabilities"]["shape"] == [25, 2]
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/churn/ready"):
+        assert httpx.get(f"{server.url}{path}").status_code == 200
+    assert httpx.get(f"{server.url}/v2/models/other/ready").status_code == 404

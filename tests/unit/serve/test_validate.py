@@ -1,0 +1,104 @@
+"""Validation of request rows against feature specs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlgate.data.schema import ColumnSpec
+from mlgate.serve.errors import RequestError
+from mlgate.serve.validate import Validator
+
+pytestmark = pytest.mark.unit
+
+FEATURES = (
+    ColumnSpec(name="x", kind="numeric", nullable=True),
+    ColumnSpec(name="n", kind="integer"),
+    ColumnSpec(name="b", kind="boolean"),
+    ColumnSpec(name="c", kind="categorical", nullable=True, categories=("a", "b")),
+)
+V = Validator(FEATURES, max_rows=100)
+
+valid_row = st.tuples(
+    st.one_of(st.none(), st.floats(-1e30, 1e30), st.integers(-(2**40), 2**40)),
+    st.integers(-1000, 1000),
+    st.booleans(),
+    st.sampled_from(["a", "b", None]),
+).map(list)
+
+
+@given(st.lists(valid_row, min_size=1, max_size=30))
+def test_valid_rows_are_accepted_in_both_forms(rows: list[list[Any]]) -> None:
+    """Lists and objects give the same columns; null becomes NaN or None."""
+    a = V.from_lists(rows)
+    b = V.from_dicts([dict(zip(V.names, r, strict=True)) for r in rows])
+    assert a.rows == b.rows == len(rows)
+    for name in V.names:
+        np.testing.assert_array_equal(a.columns[name], b.columns[name])
+    xs = [math.nan if r[0] is None else float(r[0]) for r in rows]
+    np.testing.assert_array_equal(a.columns["x"], np.array(xs))
+
+
+BAD_VALUES = st.one_of(
+    st.text(max_size=3),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+
+
+@given(st.integers(0, 4), BAD_VALUES)
+def test_a_wrong_type_is_a_422_naming_field_and_row(row: int, bad: Any) -> None:
+    """A non-number in a number column is refused with its field and row."""
+    rows = [[1.0, 1, True, "a"] for _ in range(5)]
+    rows[row][1] = bad
+    with pytest.raises(RequestError) as info:
+        V.from_lists(rows)
+    assert (info.value.status, info.value.field, info.value.row) == (422, "n", row)
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ([1.0, None, True, "a"], "n"),  # null where not nullable
+        ([1.0, 1.5, True, "a"], "n"),  # fraction for an integer
+        ([math.inf, 1, True, "a"], "x"),  # infinity
+        ([1e39, 1, True, "a"], "x"),  # beyond float32
+        ([1.0, 1, 1, "a"], "b"),  # number for a boolean
+        ([1.0, 1, None, "a"], "b"),
+        ([1.0, 1, True, "z"], "c"),  # unseen category
+        ([1.0, 1, True, 2.5], "c"),
+        ([1.0, 10**400, True, "a"], "n"),  # too large for a float
+    ],
+)
+def test_bad_values(row: list[Any], field: str) -> None:
+    """Each bad value is a 422 naming the field."""
+    with pytest.raises(RequestError) as info:
+        V.from_lists([[0.0, 0, False, "b"], row])
+    assert (info.value.status, info.value.field, info.value.row) == (422, field, 1)
+
+
+def test_nan_is_missing_only_where_nullable() -> None:
+    """NaN (from the NaN literal) is a missing value in a nullable column."""
+    batch = V.from_lists([[math.nan, 1, True, None]])
+    assert math.isnan(batch.columns["x"][0])
+    assert batch.columns["c"][0] is None
+
+
+def test_request_forms() -> None:
+    """A flat features list is one row; a nested list is a batch; the row limit holds."""
+    single = V.predict_request({"features": [1.0, 1, True, "a"]})
+    assert single.single
+    assert single.batch.rows == 1
+    batch = V.predict_request({"features": [[1.0, 1, True, "a"]] * 3, "probabilities": True})
+    assert not batch.single
+    assert batch.batch.rows == 3
+    assert batch.probabilities
+    with pytest.raises(RequestError) as info:
+        V.predict_request({"features": [[1.0, 1, True, "a"]] * 101})
+    assert info.value.field == "features"
