@@ -66,7 +66,7 @@ def prepare(rows: int) -> Path:
     """A demo project on `rows` rows whose model is the plain script's random forest."""
     project = WORK / f"demo-{rows}"
     subprocess.run(
-        [MLGATE, "init", "--demo", str(project), "--rows", str(rows), "--force"],
+        [MLGATE, "init", "--demo", str(project), "--rows", str(rows), "--force", "--no-dvc"],
         check=True,
         capture_output=True,
     )

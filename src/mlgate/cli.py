@@ -112,6 +112,14 @@ def _init_dvc(directory: Path, remote: str | None) -> Any:
         if remote is not None:
             raise
         return None
+    if versioning.git_ignored(directory):
+        if remote is not None:
+            raise UsageError(
+                f"{directory} is ignored by git, so DVC cannot track data there",
+                hint="un-ignore the directory, or leave out --remote",
+            )
+        _console().print(f"note: {directory} is ignored by git; data not tracked with DVC")
+        return None
     # Stage nothing and commit nothing: the user reviews and commits what init wrote.
     return versioning.init_dvc(directory, remote, commit=False)
 

@@ -63,6 +63,11 @@ class ModelConfig(_Frozen):
         description="Import path of a scikit-learn estimator; a random forest when not given.",
     )
     params: dict[str, JsonValue] = Field(default_factory=dict)
+    onnx: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Export model.onnx for fast serving (kept only when it matches "
+        "scikit-learn). auto skips forests too large to convert quickly.",
+    )
 
 
 class PreprocessConfig(_Frozen):

@@ -93,6 +93,11 @@ def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
+def git_ignored(path: Path) -> bool:
+    """True when git ignores `path` (DVC refuses to initialise in an ignored directory)."""
+    return _git(path, "check-ignore", "-q", str(path.resolve()), check=False).returncode == 0
+
+
 def git_toplevel(root: Path) -> Path:
     """The git work tree that holds `root`; UsageError when there is none."""
     proc = _git(root, "rev-parse", "--show-toplevel", check=False)
@@ -199,7 +204,8 @@ def init_dvc(
     project = load_project(root)
     top = git_toplevel(root)
     if not (root / ".dvc").is_dir():
-        run_dvc(root, "init", "-q", *(["--subdir"] if top != root else []))
+        # No -q: DVC's quiet mode hides its error messages too, and those say how to fix.
+        run_dvc(root, "init", *(["--subdir"] if top != root else []))
     data = project.data_path.resolve()
     if not data.is_file():
         raise UsageError(f"data file not found: {data}", hint="check data.path in mlgate.yaml")
@@ -212,7 +218,7 @@ def init_dvc(
     if untracked_from_git:
         # Git tracked it so far: hand it over to DVC (the file itself stays on disk).
         _git(root, "rm", "--cached", "-q", data_rel)
-    run_dvc(root, "add", "-q", data_rel)
+    run_dvc(root, "add", data_rel)
     url = remote or str(default_remote())
     if "://" not in url:
         Path(url).mkdir(parents=True, exist_ok=True)

@@ -292,6 +292,42 @@ def fit(config: Config, task: Task, features: tuple[ColumnSpec, ...], split: Spl
     return pipeline
 
 
+# skl2onnx converts trees node by node in Python: about 8 s per million nodes here (1.78M
+# nodes took 14.7 s), which would outweigh the training it follows. Past this many nodes
+# `onnx: auto` leaves the bundle to the scikit-learn runtime; `onnx: always` exports anyway.
+ONNX_AUTO_MAX_NODES = 500_000
+
+
+def tree_nodes(model: Any) -> int:
+    """Total decision-tree nodes of the final estimator (0 for models without trees)."""
+    estimator = model.named_steps["estimator"] if hasattr(model, "named_steps") else model
+    members = getattr(estimator, "estimators_", None)
+    if members is None:
+        tree = getattr(estimator, "tree_", None)
+        return int(tree.node_count) if tree is not None else 0
+    flat = members.ravel().tolist() if hasattr(members, "ravel") else list(members)
+    return sum(tree_nodes(m) for m in flat)
+
+
+def _onnx_wanted(config: Config, model: Any) -> bool:
+    if config.model.onnx == "never":
+        return False
+    if config.model.onnx == "always":
+        return True
+    nodes = tree_nodes(model)
+    if nodes > ONNX_AUTO_MAX_NODES:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "ONNX export skipped: the model has %d tree nodes (> %d, slow to convert); "
+            "set model.onnx: always to export it anyway",
+            nodes,
+            ONNX_AUTO_MAX_NODES,
+        )
+        return False
+    return True
+
+
 class _PickleAdvisoryFilter:
     """Drop MLflow's advisory that pickled models execute code when loaded.
 
@@ -377,7 +413,7 @@ def write_bundle(
         from mlgate.model.onnx import export_onnx
 
         # Kept only when it predicts exactly as scikit-learn does on the holdout.
-        if export_onnx(model, split.x_test, features, task, tmp):
+        if _onnx_wanted(config, model) and export_onnx(model, split.x_test, features, task, tmp):
             meta = meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
         bundle_mod.write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
         bundle_mod.write_json(

@@ -94,3 +94,19 @@ def test_metrics_leave_out_undefined_ones() -> None:
     reg = compute_metrics("regression", np.array([1.0, 2.0]), np.array([1.0, 4.0]))
     assert reg["rmse"] == pytest.approx(np.sqrt(2.0))
     assert reg["mae"] == pytest.approx(1.0)
+
+
+def test_tree_nodes_counts_every_tree() -> None:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from mlgate.model.train import tree_nodes
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
+    assert tree_nodes(forest) == sum(t.tree_.node_count for t in forest.estimators_)
+    boosted = GradientBoostingClassifier(n_estimators=4, random_state=0).fit(x, y)
+    assert tree_nodes(boosted) == sum(t.tree_.node_count for t in boosted.estimators_.ravel())
+    assert tree_nodes(LogisticRegression().fit(x, y)) == 0
