@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,7 +77,18 @@ def parse_json(body: bytes) -> Any:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The JSON body of a request, after checking its content type and size."""
-    ctype = request.headers.get("content-type", "")
+    return await read_json_raw(
+        request.headers.get("content-type", ""),
+        request.headers.get("content-length"),
+        request.stream(),
+        limit,
+    )
+
+
+async def read_json_raw(
+    ctype: str, declared: str | None, chunks: AsyncIterator[bytes], limit: int
+) -> Any:
+    """`read_json` over the raw parts: content type, declared length, body chunks."""
     media = ctype.split(";", 1)[0].strip().lower()
     if media != JSON and not (media.startswith("application/") and media.endswith("+json")):
         raise RequestError(
@@ -85,22 +97,22 @@ async def read_json(request: Request, limit: int) -> Any:
             f"send Content-Type: {JSON}, not {ctype or 'none'!r}",
             field="content-type",
         )
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, "body_too_large", f"the body is over {limit} bytes", field="body")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise RequestError(
                 413, "body_too_large", f"the body is over {limit} bytes", field="body"
             )
-        chunks.append(chunk)
-    return parse_json(b"".join(chunks))
+        parts.append(chunk)
+    return parse_json(b"".join(parts))
 
 
 Handler = Callable[[Request, str], Awaitable[Response]]
+Thunk = Callable[[str], Awaitable[Response]]
 
 
 def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastAPI:
@@ -127,14 +139,15 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
     app.state.mlgate = state
     metrics = state.metrics
 
-    def timed(route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def guarded(route: str) -> Callable[[str | None, Thunk], Awaitable[Response]]:
+        """Run one request's work with the error contract, request id and metrics."""
         latency = metrics.latency.labels(route)
 
-        async def endpoint(request: Request) -> Response:
+        async def run(given_id: str | None, work: Thunk) -> Response:
             start = time.perf_counter()
-            request_id = new_request_id(request.headers.get("x-request-id"))
+            request_id = new_request_id(given_id)
             try:
-                response = await handler(request, request_id)
+                response = await work(request_id)
             except RequestError as exc:
                 metrics.errors.labels(exc.kind).inc()
                 response = json_response(exc.body(), exc.status)
@@ -158,6 +171,14 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
             latency.observe(time.perf_counter() - start)
             return response
 
+        return run
+
+    def timed(route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        run = guarded(route)
+
+        async def endpoint(request: Request) -> Response:
+            return await run(request.headers.get("x-request-id"), lambda rid: handler(request, rid))
+
         return endpoint
 
     def predict_response(
@@ -178,15 +199,30 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
             body["probabilities"] = out.probabilities
         return body
 
-    async def predict(request: Request, request_id: str) -> Response:
+    async def predict_raw(
+        ctype: str,
+        declared: str | None,
+        chunks: AsyncIterator[bytes],
+        query: str,
+        request_id: str,
+    ) -> Response:
         start = time.perf_counter()
         if not state.ready:
             raise RequestError(503, "not_ready", "the model is not loaded yet")
-        payload = await read_json(request, settings.max_body_bytes)
-        flag = request.query_params.get("probabilities") if request.url.query else None
+        payload = await read_json_raw(ctype, declared, chunks, settings.max_body_bytes)
+        flag = parse_qs(query).get("probabilities", [None])[-1] if query else None
         req = state.validator.predict_request(payload, flag in ("1", "true", "yes"))
         out = await state.predict(req)
         return json_response(predict_response(req, request_id, start, out))
+
+    async def predict(request: Request, request_id: str) -> Response:
+        return await predict_raw(
+            request.headers.get("content-type", ""),
+            request.headers.get("content-length"),
+            request.stream(),
+            request.url.query,
+            request_id,
+        )
 
     async def status(request: Request, request_id: str) -> Response:
         return json_response(state.status())
@@ -242,6 +278,13 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
     from mlgate.serve import v2
 
     v2.add_routes(app, state, timed, read_json, json_response)
+
+    from mlgate.serve.fastpath import PredictFastPath
+
+    # The route above documents /predict in the OpenAPI schema; requests take the fast path.
+    app.add_middleware(
+        PredictFastPath, path="/predict", run=guarded("/predict"), answer=predict_raw
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
