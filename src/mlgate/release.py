@@ -131,3 +131,44 @@ def run_with_registry(
         )
     )
     return result
+
+
+MODEL_URI_PREFIX = "models:/"
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, int | None]:
+    """`models:/NAME@ALIAS` or `models:/NAME/VERSION` (MLflow's forms) -> (name, alias, version)."""
+    from mlgate.errors import UsageError
+
+    body = uri.removeprefix(MODEL_URI_PREFIX)
+    if "@" in body:
+        name, _, alias = body.partition("@")
+        if name and alias and "/" not in name:
+            return name, alias, None
+    else:
+        name, _, version = body.partition("/")
+        if name and version.isdigit():
+            return name, None, int(version)
+    raise UsageError(
+        f"not a model URI: {uri!r}",
+        hint="use models:/NAME@ALIAS (e.g. models:/churn@champion) or models:/NAME/VERSION",
+    )
+
+
+def fetch_model(uri: str, project_root: Path, workdir: Path) -> Path:
+    """Download the bundle a `models:/` URI names into `workdir` (verified) and return it."""
+    from mlgate.errors import UsageError
+    from mlgate.registry import open_registry
+
+    name, alias, version = parse_model_uri(uri)
+    registry = open_registry(project_root)
+    if alias is not None:
+        info = registry.get_alias(name, alias)
+        if info is None:
+            raise UsageError(
+                f"model {name!r} has no alias {alias!r}",
+                hint=f"see `mlgate models --model {name}`",
+            )
+        version = info.version
+    assert version is not None
+    return registry.download(name, version, workdir)

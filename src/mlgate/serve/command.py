@@ -9,7 +9,13 @@ import typer
 
 
 def serve_cmd(
-    bundle: Annotated[Path, typer.Argument(help="Model bundle directory.")],
+    bundle: Annotated[
+        str,
+        typer.Argument(
+            help="Model bundle directory, or a registry URI: models:/NAME@ALIAS, "
+            "models:/NAME/VERSION."
+        ),
+    ],
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
@@ -38,23 +44,39 @@ def serve_cmd(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip the SHA256SUMS check.")
     ] = False,
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project", help="Project whose registry resolves models:/ URIs (its directory)."
+        ),
+    ] = Path("."),
 ) -> None:
     """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""
+    import tempfile
+
     from mlgate.serve.server import run
 
-    run(
-        bundle,
-        host=host,
-        port=port,
-        workers=workers,
-        settings_fields={
-            "runtime": runtime,
-            "max_batch": max_batch,
-            "max_wait_ms": max_wait_ms,
-            "max_rows": max_rows,
-            "max_body_bytes": int(max_body_mb * 1024 * 1024),
-            "log_dir": log_dir,
-            "verify": not no_verify,
-        },
-        graceful_timeout=graceful_timeout,
-    )
+    with tempfile.TemporaryDirectory(prefix="mlgate-serve-") as workdir:
+        if bundle.startswith("models:/"):
+            from mlgate.release import fetch_model
+
+            # Downloaded and verified; the copy lives as long as the server.
+            bundle_dir = fetch_model(bundle, project.resolve(), Path(workdir))
+        else:
+            bundle_dir = Path(bundle)
+        run(
+            bundle_dir,
+            host=host,
+            port=port,
+            workers=workers,
+            settings_fields={
+                "runtime": runtime,
+                "max_batch": max_batch,
+                "max_wait_ms": max_wait_ms,
+                "max_rows": max_rows,
+                "max_body_bytes": int(max_body_mb * 1024 * 1024),
+                "log_dir": log_dir,
+                "verify": not no_verify,
+            },
+            graceful_timeout=graceful_timeout,
+        )
