@@ -21,7 +21,7 @@ demo: setup
 	cd $(DEMO_DIR) && $(abspath $(BIN))/mlgate run
 
 test: setup
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

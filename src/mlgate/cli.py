@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlgate import registry_cli
+from mlgate import registry_cli, ship_cli
 from mlgate.clikit import DEFAULT_CONFIG, ConfigOpt, JsonOpt
 from mlgate.clikit import console as _console
 from mlgate.clikit import err_console as _err_console
@@ -246,7 +246,10 @@ def gate_cmd(
 
 # Release commands come after the build-a-model ones in `mlgate --help`.
 registry_cli.mount(app, with_run=True)
+app.command("build")(ship_cli.build_cmd)
+app.command("push")(ship_cli.push_cmd)
 app.command("serve")(serve_cmd)
+app.command("deploy")(ship_cli.deploy_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
-"""`mlgate init`: write a ready project (config, schema, reference profile) for the demo data
-or for a team's own data file.
+"""`mlgate init`: write a ready project (config, schema, reference profile, GitHub Actions
+workflows) for the demo data or for a team's own data file.
 """
 
 from __future__ import annotations
@@ -132,6 +132,13 @@ def infer_reference(root: Path) -> list[Path]:
     return _write_reference(root)
 
 
+def _write_workflows(root: Path, force: bool) -> list[Path]:
+    """The GitHub Actions pipeline (ci-cd.yml, monitor.yml) for a project at a repository root."""
+    from mlgate.ship.workflows import write_workflows
+
+    return write_workflows(root, force=force)
+
+
 def _prepare_dir(root: Path, force: bool) -> None:
     if (root / CONFIG_FILE).exists() and not force:
         raise UsageError(
@@ -170,6 +177,7 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
     )
     files = [data, _write(root / CONFIG_FILE, config), _write(root / ".gitignore", GITIGNORE)]
     files += _write_reference(root)
+    files += _write_workflows(root, force)
     return InitResult(root=root, task="binary", files=tuple(files))
 
 
@@ -217,4 +225,5 @@ def init_from_data(
     if not (root / ".gitignore").exists():
         files.append(_write(root / ".gitignore", GITIGNORE))
     files += _write_reference(root)
+    files += _write_workflows(root, force)
     return InitResult(root=root, task=task, files=tuple(files))

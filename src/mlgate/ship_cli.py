@@ -1,0 +1,183 @@
+"""`mlgate build`, `mlgate push`, `mlgate deploy`: thin Typer commands over `mlgate.ship`
+and `mlgate.deploy`. Nothing heavy is imported until a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_BUNDLE = Path("models/model")
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        envvar="MLGATE_ENGINE",
+        help="podman or docker (default: the first found on PATH).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, stderr=False)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def build_cmd(
+    bundle: Annotated[
+        Path, typer.Argument(help="Model bundle directory (default: models/model).")
+    ] = DEFAULT_BUNDLE,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            "-t",
+            help="REGISTRY/NAME; tagged with the git SHA (default: localhost/MODEL_NAME).",
+        ),
+    ] = None,
+    engine: EngineOpt = None,
+    base_image: Annotated[
+        str,
+        typer.Option(
+            "--base-image",
+            envvar="MLGATE_BASE_IMAGE",
+            help="Base image with the same Python minor version as this host.",
+        ),
+    ] = "python:3.11-slim",
+    revision: Annotated[
+        str | None,
+        typer.Option("--revision", help="Git SHA to tag and label with (default: the bundle's)."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Repository URL for the OCI source label.")
+    ] = None,
+    no_smoke: Annotated[
+        bool, typer.Option("--no-smoke", help="Skip the smoke test (not in CI).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
+    from mlgate.ship.build import BuildOptions, build_image
+
+    # A spinner on a terminal; nothing in CI logs, where it would only add noise.
+    with _console().status(f"building the image of {bundle}, then the smoke test"):
+        result = build_image(
+            BuildOptions(
+                bundle_dir=bundle,
+                tag=tag,
+                engine=engine,
+                base_image=base_image,
+                smoke=not no_smoke,
+                source_url=source,
+                revision=revision,
+            )
+        )
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    console = _console()
+    console.print(f"[green]built[/] {result.image}", markup=True)
+    console.print(f"  id       {result.image_id[:19]}", markup=False)
+    console.print(f"  size     {result.size_bytes / 1e6:.0f} MB", markup=False)
+    console.print(f"  took     {result.build_seconds:.1f}s", markup=False)
+    if result.smoke_rows is None:
+        console.print("  smoke    skipped (--no-smoke)", markup=False)
+    else:
+        console.print(
+            f"  smoke    passed: {result.smoke_rows} rows answered as the bundle predicts "
+            f"(ready after {result.smoke_ready_after_s or 0:.1f}s)",
+            markup=False,
+        )
+
+
+def push_cmd(
+    image: Annotated[str, typer.Argument(help="Local image, e.g. from `mlgate build`.")],
+    registry: Annotated[
+        str | None,
+        typer.Option("--registry", help="Push to this registry instead (host[:port][/path])."),
+    ] = None,
+    tls_verify: Annotated[
+        bool,
+        typer.Option(
+            "--tls-verify/--no-tls-verify",
+            envvar="MLGATE_TLS_VERIFY",
+            help="Require HTTPS with a valid certificate (podman).",
+        ),
+    ] = True,
+    engine: EngineOpt = None,
+    digest_file: Annotated[
+        Path | None,
+        typer.Option("--digest-file", help="Also write REPOSITORY@DIGEST to this file."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Push an image to an OCI registry and print the digest deployments should use."""
+    from mlgate.ship.push import push_image
+
+    result = push_image(image, registry=registry, tls_verify=tls_verify, engine_name=engine)
+    if digest_file is not None:
+        digest_file.parent.mkdir(parents=True, exist_ok=True)
+        digest_file.write_text(result.by_digest + "\n", encoding="utf-8")
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    # The last line is the reference alone, so scripts can take it with `tail -n1`.
+    sys.stderr.write(f"pushed {result.destination}\n")
+    sys.stdout.write(result.by_digest + "\n")
+
+
+def deploy_cmd(
+    image: Annotated[
+        str, typer.Option("--image", help="The image BY DIGEST: REPOSITORY@sha256:...")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the manifests to.")],
+    target: Annotated[
+        str, typer.Option("--target", help="Where to deploy; `kubernetes` writes manifests.")
+    ] = "kubernetes",
+    name: Annotated[
+        str | None, typer.Option("--name", help="App name (default: from the image).")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace for every object.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="rolling (Deployment) or canary (Argo Rollouts).")
+    ] = "rolling",
+    replicas: Annotated[int, typer.Option("--replicas", min=1)] = 2,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write reviewable Kubernetes manifests that run the image (by digest)."""
+    from mlgate.deploy.kubernetes import ManifestOptions, write_manifests
+    from mlgate.errors import UsageError
+
+    if target != "kubernetes":
+        raise UsageError(f"--target {target!r}: only `kubernetes` is supported")
+    written = write_manifests(
+        ManifestOptions(
+            image=image,
+            name=name,
+            namespace=namespace,
+            strategy=strategy,
+            replicas=replicas,
+            max_replicas=max_replicas,
+        ),
+        out,
+    )
+    if as_json:
+        _print_json({"files": [str(p) for p in written]})
+        return
+    console = _console()
+    for path in written:
+        console.print(f"wrote {path}", markup=False)
+    console.print(f"apply with: kubectl apply -f {out}", markup=False)

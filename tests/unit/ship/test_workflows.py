@@ -1,0 +1,132 @@
+"""The GitHub Actions workflows: rendered from the templates, schema-valid, zizmor-clean,
+least-privilege, pinned, and this repository's copies equal to what the templates render."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlgate.errors import UsageError
+from mlgate.ship.workflows import REPOSITORY_OPTIONS, WORKFLOWS, render_workflows, write_workflows
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def load(text: str) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load(text)
+    return data
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both flavours on disk: a user's project (defaults) and this repository's."""
+    user = tmp_path_factory.mktemp("user")
+    files = {f"user/{p.name}": p for p in write_workflows(user)}
+    for name in WORKFLOWS:
+        files[f"repo/{name}"] = REPO / ".github" / "workflows" / name
+    return files
+
+
+def test_this_repository_runs_exactly_the_rendered_templates() -> None:
+    for name, text in render_workflows(REPOSITORY_OPTIONS).items():
+        committed = (REPO / ".github" / "workflows" / name).read_text()
+        assert committed == text, f"regenerate .github/workflows/{name} from the template"
+
+
+def test_no_placeholder_survives_rendering() -> None:
+    for opts in (None, REPOSITORY_OPTIONS):
+        for text in render_workflows(opts).values():
+            assert "@@" not in text
+
+
+@pytest.mark.integration
+def test_workflows_validate_against_the_github_workflow_schema(
+    rendered: dict[str, Path],
+) -> None:
+    proc = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+         *map(str, rendered.values())],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.integration
+def test_zizmor_finds_nothing_of_medium_severity_or_above(rendered: dict[str, Path]) -> None:
+    proc = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--min-severity", "medium", "--format", "json",
+         *map(str, rendered.values())],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    findings = json.loads(proc.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)[:3000]
+
+
+def test_every_action_is_pinned_by_full_commit_sha_with_its_tag_noted() -> None:
+    for text in render_workflows().values():
+        uses = re.findall(r"uses: (\S+)(.*)", text)
+        assert uses
+        for ref, rest in uses:
+            assert PINNED.match(ref), ref
+            assert re.match(r"\s+# v\d+\.\d+\.\d+$", rest), f"{ref}: note the tag"
+
+
+def test_least_privilege_per_job_and_one_run_per_ref() -> None:
+    for name, text in render_workflows().items():
+        wf = load(text)
+        assert wf["permissions"] == {}, name
+        assert "concurrency" in wf
+        for job_id, job in wf["jobs"].items():
+            perms = job["permissions"]
+            assert perms.get("contents") == "read", (name, job_id)
+            assert not any(v == "write" for k, v in perms.items() if k == "contents")
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
+
+
+def test_ci_cd_shape() -> None:
+    wf = load(render_workflows()["ci-cd.yml"])
+    on = wf[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert on["push"]["branches"] == ["main"]
+    assert "pull_request" in on
+    jobs = wf["jobs"]
+    assert list(jobs) == ["test", "pipeline", "image", "deploy"]
+    assert jobs["pipeline"]["needs"] == "test"
+    assert jobs["pipeline"]["permissions"]["pull-requests"] == "write"
+    assert jobs["image"]["needs"] == "pipeline"
+    assert "refs/heads/main" in jobs["image"]["if"]
+    assert jobs["image"]["permissions"]["packages"] == "write"
+    assert jobs["deploy"]["environment"] == "production"
+    assert jobs["deploy"]["needs"] == "image"
+    pipeline_runs = " ".join(s.get("run", "") for s in jobs["pipeline"]["steps"])
+    for command in ("dvc pull", "mlgate run", "mlgate report", "GITHUB_STEP_SUMMARY", "gh api"):
+        assert command in pipeline_runs
+    caches = [
+        s for j in ("test", "pipeline") for s in jobs[j]["steps"] if "cache" in s.get("with", {})
+    ]
+    assert len(caches) == 2
+
+
+def test_monitor_runs_on_a_schedule() -> None:
+    wf = load(render_workflows()["monitor.yml"])
+    assert wf[True]["schedule"][0]["cron"]
+    assert "mlgate monitor" in json.dumps(wf["jobs"]["monitor"]["steps"])
+
+
+def test_write_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    write_workflows(tmp_path)
+    with pytest.raises(UsageError, match="--force"):
+        write_workflows(tmp_path)
+    assert len(write_workflows(tmp_path, force=True)) == 2
