@@ -132,12 +132,11 @@ def demo_data_cmd(
     drift: Annotated[bool, typer.Option("--drift", help="Write the drifted variant.")] = False,
 ) -> None:
     """Write a sample of the demo distribution (or its drifted variant) as CSV."""
+    from mlgate import atomic
     from mlgate.data import demo as demo_mod
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    demo_mod.generate(rows, seed=seed, drift=drift).to_csv(tmp, index=False)
-    tmp.replace(out)
+    with atomic.replacing(out) as tmp:
+        demo_mod.generate(rows, seed=seed, drift=drift).to_csv(tmp, index=False)
     _console().print(f"wrote {rows} {'drifted ' if drift else ''}rows to {out}", markup=False)
 
 

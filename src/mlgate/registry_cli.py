@@ -152,10 +152,9 @@ def report_cmd(
     if out is None:
         sys.stdout.write(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    from mlgate import atomic
+
+    atomic.write_text(out, text)
 
 
 def run_cmd(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlgate import atomic
 from mlgate.config import CONFIG_FILE, Task, load_project
 from mlgate.errors import DataError, UsageError
 
@@ -148,25 +149,15 @@ def _prepare_dir(root: Path, force: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = False) -> InitResult:
     """Write the demo project: churn data, config, schema and reference profile."""
     from mlgate.data import demo
 
     _prepare_dir(root, force)
     data = root / "data" / "churn.csv"
-    data.parent.mkdir(parents=True, exist_ok=True)
     frame = demo.generate(rows, seed=seed)
-    tmp = data.with_name(".churn.csv.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(data)
+    with atomic.replacing(data) as tmp:
+        frame.to_csv(tmp, index=False)
     config = _config_text(
         "churn",
         "data/churn.csv",
@@ -175,7 +166,11 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
         "binary",
         _default_gates("binary", frame[demo.TARGET]),
     )
-    files = [data, _write(root / CONFIG_FILE, config), _write(root / ".gitignore", GITIGNORE)]
+    files = [
+        data,
+        atomic.write_text(root / CONFIG_FILE, config),
+        atomic.write_text(root / ".gitignore", GITIGNORE),
+    ]
     files += _write_reference(root)
     files += _write_workflows(root, force)
     return InitResult(root=root, task="binary", files=tuple(files))
@@ -221,9 +216,9 @@ def init_from_data(
     config = _config_text(
         safe_name or "model", rel, target, drop, task, _default_gates(task, frame[target])
     )
-    files += [_write(root / CONFIG_FILE, config)]
+    files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():
-        files.append(_write(root / ".gitignore", GITIGNORE))
+        files.append(atomic.write_text(root / ".gitignore", GITIGNORE))
     files += _write_reference(root)
     files += _write_workflows(root, force)
     return InitResult(root=root, task=task, files=tuple(files))

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlgate import atomic
 from mlgate.errors import InfraError, UsageError
 
 DVC_YAML = "dvc.yaml"
@@ -233,10 +234,7 @@ def init_dvc(
         metrics=_rel(project.metrics_path, root),
         config_keys=_present_keys(root / "mlgate.yaml"),
     )
-    dvc_yaml = root / DVC_YAML
-    tmp = dvc_yaml.with_name(f".{DVC_YAML}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(dvc_yaml)
+    dvc_yaml = atomic.write_text(root / DVC_YAML, text)
     dvc_file = data.with_name(data.name + ".dvc")
     files = [
         root / ".dvc" / "config",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlgate import atomic
 from mlgate.data.schema import Schema, category_values
 from mlgate.errors import DataError
 
@@ -209,10 +210,7 @@ def build_profile(df: pd.DataFrame, schema: Schema) -> Profile:
 def write_profile(profile: Profile, path: Path) -> None:
     """Write a profile as JSON, atomically (a temporary file renamed over the target)."""
     text = json.dumps(profile.model_dump(mode="json"), separators=(",", ":")) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, text)
 
 
 def read_profile(path: Path) -> Profile:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlgate import atomic
 from mlgate.errors import DataError
 
 if TYPE_CHECKING:
@@ -80,10 +81,7 @@ def write_schema(schema: Schema, path: Path) -> None:
             "# Edit them for hard limits.\n"
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, text)
 
 
 def read_schema(path: Path) -> Schema:

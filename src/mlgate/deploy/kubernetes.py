@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from mlgate import atomic
 from mlgate.errors import UsageError
 
 Strategy = Literal["rolling", "canary"]
@@ -369,9 +370,5 @@ def write_manifests(opts: ManifestOptions, out: Path) -> list[Path]:
             path.unlink()
     written = []
     for fname, objects in files.items():
-        path = out / fname
-        tmp = path.with_name(f".{fname}.tmp")
-        tmp.write_text(to_yaml(objects, str(out)), encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
+        written.append(atomic.write_text(out / fname, to_yaml(objects, str(out))))
     return written

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
+from mlgate import atomic
 from mlgate.config import Task
 from mlgate.data.schema import Schema
 from mlgate.errors import BundleError
@@ -107,9 +108,7 @@ def _files(root: Path) -> list[str]:
 def seal(root: Path) -> None:
     """Write SHA256SUMS over every file of the bundle (sha256sum's format)."""
     lines = [f"{_sha256(root / rel)}  {rel}\n" for rel in _files(root)]
-    tmp = root / f".{SUMS_FILE}.tmp"
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(root / SUMS_FILE)
+    atomic.write_text(root / SUMS_FILE, "".join(lines))
 
 
 def verify(root: Path) -> None:
@@ -174,10 +173,7 @@ def replace_dir(src: Path, target: Path) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from mlgate import atomic
 from mlgate.errors import UsageError
 
 WORKFLOWS = ("ci-cd.yml", "monitor.yml")
@@ -82,11 +83,7 @@ def write_workflows(
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in texts.items():
-        path = target / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
+        written.append(atomic.write_text(target / name, text))
     return written
 
 
