@@ -28,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain: `[/path]` or `[default]` in them is text, not rich markup.
+    rich_markup_mode=None,
 )
 schema_app = typer.Typer(help="Infer or show the committed data schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")

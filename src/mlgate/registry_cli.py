@@ -183,7 +183,8 @@ def run_cmd(
             result = run_with_registry(
                 project, register=register, progress=lambda msg: status.update(msg)
             )
-        render.run_summary(console, project.config.name, result.run)
+        # The release's notes name the registry; the gate's own would repeat them.
+        render.run_summary(console, project.config.name, result.run, gate_notes=not result.notes)
         for note in result.notes:
             console.print(f"note: {note}", markup=False)
     if not result.passed:

@@ -102,8 +102,14 @@ class MlflowRegistry:
     def _client(self) -> MlflowClient:
         if self._client_cache is None:
             self.check_reachable()
+            import logging
+
             from mlflow.tracking import MlflowClient
 
+            # Creating or migrating the embedded SQLite schema is routine here, not news: keep
+            # MLflow's and alembic's INFO lines about it out of every first `mlgate run`.
+            for noisy in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
             with self._translate():
                 self._client_cache = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         return self._client_cache

@@ -79,8 +79,8 @@ def validation_failure(report: ValidationReport) -> str:
     return "; ".join(parts) or "data gate failed"
 
 
-def gate(console: Any, report: GateReport) -> None:
-    """Metrics of challenger (and champion), then every gate check."""
+def gate(console: Any, report: GateReport, *, notes: bool = True) -> None:
+    """Metrics of challenger (and champion), then every gate check (and the gate's notes)."""
     has_champion = report.champion is not None
     cols = ["metric", "challenger"] + (["champion", "delta"] if has_champion else [])
     table = _table(*cols)
@@ -97,17 +97,17 @@ def gate(console: Any, report: GateReport) -> None:
             c.kind, c.metric, _STATUS["passed" if c.passed else "failed"], _esc(c.message)
         )
     _show(console, "gates", checks)
-    for note in report.verdict.notes:
+    for note in report.verdict.notes if notes else ():
         console.print(f"[yellow]note[/]: {_esc(note)}")
     console.print(_STATUS["passed" if report.passed else "failed"] + " quality gate")
 
 
-def run_summary(console: Any, name: str, result: RunResult) -> None:
-    """The final table of `mlgate run`."""
+def run_summary(console: Any, name: str, result: RunResult, *, gate_notes: bool = True) -> None:
+    """The final table of `mlgate run` (`gate_notes=False` when the caller says it better)."""
     if result.validation is not None and not result.validation.passed:
         validation(console, result.validation)
     if result.gate is not None:
-        gate(console, result.gate)
+        gate(console, result.gate, notes=gate_notes)
     table = _table("stage", "status", "time", "detail")
     for s in result.stages:
         table.add_row(s.name, _STATUS[s.status], f"{s.seconds:.1f}s", _esc(s.detail))
