@@ -296,3 +296,15 @@ def test_schema_infer_rewrites_schema_and_profile(
     assert schema.is_file()
     assert profile.is_file()
     assert main(["train", "--config", _cfg(demo_project)]) == 0
+
+
+def test_onnx_export_follows_the_config(demo_project: Path, edit_config: Edit) -> None:
+    assert main(["train", "--config", _cfg(demo_project)]) == 0
+    bundle = load_bundle(demo_project / "models" / "model")
+    assert bundle.meta.runtimes == ("sklearn", "onnx")
+    assert bundle.onnx_path is not None
+    edit_config(demo_project, "  params:\n", "  onnx: never\n  params:\n")
+    assert main(["train", "--config", _cfg(demo_project)]) == 0
+    bundle = load_bundle(demo_project / "models" / "model")
+    assert bundle.meta.runtimes == ("sklearn",)
+    assert bundle.onnx_path is None

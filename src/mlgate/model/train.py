@@ -7,11 +7,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-import platform
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +18,7 @@ from mlgate.data.schema import ColumnSpec, Schema
 from mlgate.errors import ConfigError, DataError
 from mlgate.model import bundle as bundle_mod
 from mlgate.model.features import to_frame
+from mlgate.model.lineage import git_info, jsonable, library_versions
 from mlgate.model.metrics import compute_metrics
 
 if TYPE_CHECKING:
@@ -226,48 +224,6 @@ def predict_all(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | N
     return pred, proba
 
 
-def git_info(root: Path) -> bundle_mod.GitInfo:
-    """The commit, branch and dirty flag of the repository holding the project, if any."""
-    import os
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
-    branch = git("rev-parse", "--abbrev-ref", "HEAD") or os.environ.get("GITHUB_REF_NAME")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return bundle_mod.GitInfo(
-        commit=commit, branch=branch, dirty=None if status is None else bool(status)
-    )
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a bundle depends on."""
-    out = {"python": platform.python_version(), "mlgate": mlgate.__version__}
-    for dist in ("scikit-learn", "numpy", "pandas", "mlflow", "skl2onnx", "onnxruntime"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
-
-
 def _classes(model: Any) -> tuple[Any, ...] | None:
     classes = getattr(model, "classes_", None)
     if classes is None:
@@ -290,42 +246,6 @@ def fit(config: Config, task: Task, features: tuple[ColumnSpec, ...], split: Spl
     if "n_jobs" in pipeline.named_steps["estimator"].get_params(deep=False):
         pipeline.named_steps["estimator"].set_params(n_jobs=1)
     return pipeline
-
-
-# skl2onnx converts trees node by node in Python: about 8 s per million nodes here (1.78M
-# nodes took 14.7 s), which would outweigh the training it follows. Past this many nodes
-# `onnx: auto` leaves the bundle to the scikit-learn runtime; `onnx: always` exports anyway.
-ONNX_AUTO_MAX_NODES = 500_000
-
-
-def tree_nodes(model: Any) -> int:
-    """Total decision-tree nodes of the final estimator (0 for models without trees)."""
-    estimator = model.named_steps["estimator"] if hasattr(model, "named_steps") else model
-    members = getattr(estimator, "estimators_", None)
-    if members is None:
-        tree = getattr(estimator, "tree_", None)
-        return int(tree.node_count) if tree is not None else 0
-    flat = members.ravel().tolist() if hasattr(members, "ravel") else list(members)
-    return sum(tree_nodes(m) for m in flat)
-
-
-def _onnx_wanted(config: Config, model: Any) -> bool:
-    if config.model.onnx == "never":
-        return False
-    if config.model.onnx == "always":
-        return True
-    nodes = tree_nodes(model)
-    if nodes > ONNX_AUTO_MAX_NODES:
-        import logging
-
-        logging.getLogger(__name__).warning(
-            "ONNX export skipped: the model has %d tree nodes (> %d, slow to convert); "
-            "set model.onnx: always to export it anyway",
-            nodes,
-            ONNX_AUTO_MAX_NODES,
-        )
-        return False
-    return True
 
 
 class _PickleAdvisoryFilter:
@@ -390,7 +310,7 @@ def write_bundle(
         config_hash=config.digest(),
         seed=config.split.seed,
         estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        params={k: _jsonable(v) for k, v in estimator.get_params(deep=False).items()},
+        params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
         metrics=metrics,
         libraries=versions,
     )
@@ -410,10 +330,12 @@ def write_bundle(
                 f"pandas=={versions['pandas']}",
             ],
         )
-        from mlgate.model.onnx import export_onnx
+        from mlgate.model.onnx import export_onnx, onnx_wanted
 
         # Kept only when it predicts exactly as scikit-learn does on the holdout.
-        if _onnx_wanted(config, model) and export_onnx(model, split.x_test, features, task, tmp):
+        if onnx_wanted(config.model.onnx, model) and export_onnx(
+            model, split.x_test, features, task, tmp
+        ):
             meta = meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
         bundle_mod.write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
         bundle_mod.write_json(

@@ -100,7 +100,7 @@ def test_tree_nodes_counts_every_tree() -> None:
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from mlgate.model.train import tree_nodes
+    from mlgate.model.onnx import tree_nodes
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
