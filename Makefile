@@ -20,8 +20,11 @@ demo: setup
 	$(BIN)/mlgate init --demo $(DEMO_DIR) --force --no-dvc
 	cd $(DEMO_DIR) && $(abspath $(BIN))/mlgate run
 
+# Containers and image registries (e2e) run in one process after the rest: their builds share
+# podman's store and would only compete for the two cores.
 test: setup
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -76,6 +76,28 @@ def _ms_to_iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+_ALIAS_ATTEMPTS = 5
+
+
+def _set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point `alias` at `version`, retrying when another writer set the same alias meanwhile.
+
+    MLflow's SQL store looks the alias up, then inserts it: two processes setting one alias at
+    once both insert, and the loser fails on the unique key (seen with PostgreSQL). The retry
+    finds the row and updates it, so the last writer wins, as it would have without the race.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, _ALIAS_ATTEMPTS + 1):
+        try:
+            client.set_registered_model_alias(name, alias, version)
+            return
+        except MlflowException as exc:
+            conflict = "already exists" in str(exc) or "UniqueViolation" in str(exc)
+            if not conflict or attempt == _ALIAS_ATTEMPTS:
+                raise
+
+
 class MlflowRegistry:
     """`Registry` on MLflow: a tracking server over HTTP, or a SQLite file (embedded)."""
 
@@ -108,7 +130,11 @@ class MlflowRegistry:
 
             # Creating or migrating the embedded SQLite schema is routine here, not news: keep
             # MLflow's and alembic's INFO lines about it out of every first `mlgate run`.
-            for noisy in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+            for noisy in (
+                "mlflow.store.db.utils",
+                "alembic.runtime.migration",
+                "mlflow.store.model_registry.abstract_store",
+            ):
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             with self._translate():
                 self._client_cache = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
@@ -354,7 +380,7 @@ class MlflowRegistry:
                 name, source=f"runs:/{run_id}/model", run_id=run_id, tags=version_tags
             )
             version = str(mv.version)
-            client.set_registered_model_alias(name, CHALLENGER, version)
+            _set_alias(client, name, CHALLENGER, version)
             client.set_terminated(run_id, "FINISHED")
         except BaseException:
             self._undo(name, run_id, version)
@@ -385,7 +411,7 @@ class MlflowRegistry:
         with self._translate():
             aliases = self._aliases(self._model(name))
             self._version(name, version, aliases)
-            self._client.set_registered_model_alias(name, alias, str(version))
+            _set_alias(self._client, name, alias, str(version))
 
     def get_alias(self, name: str, alias: str) -> VersionInfo | None:
         """The version behind `alias`, or None when the model exists but the alias is unset."""
@@ -453,7 +479,7 @@ class MlflowRegistry:
             }.items():
                 client.set_model_version_tag(name, str(version), key, value)
             client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-_HISTORY_KEEP:]))
-            client.set_registered_model_alias(name, CHAMPION, str(version))
+            _set_alias(client, name, CHAMPION, str(version))
             aliases[CHAMPION] = version
             return self._version(name, version, aliases)
 
@@ -484,7 +510,7 @@ class MlflowRegistry:
             }.items():
                 client.set_model_version_tag(name, str(current), key, value)
             client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-            client.set_registered_model_alias(name, CHAMPION, str(target))
+            _set_alias(client, name, CHAMPION, str(target))
             aliases[CHAMPION] = target
             return self._version(name, target, aliases)
 

@@ -18,9 +18,8 @@ from mlgate.ship.smoke import run_smoke
 from tests.e2e.conftest import BASE_IMAGE, REPOSITORY, Registry, small_demo
 from tests.e2e.hostonly import HostOnlyModel
 
-# One group: with `pytest -n 2 --dist loadgroup` every e2e test shares one worker, so the
-# run's one image is built once.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("podman")]
+# `make test` runs e2e tests in one process, after the rest: they share podman's store.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def labels_of(engine: Engine, image: str) -> dict[str, str]:

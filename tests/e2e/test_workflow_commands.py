@@ -27,7 +27,7 @@ import yaml
 from mlgate.ship.engine import Engine
 from tests.e2e.conftest import BASE_IMAGE, Registry
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("podman")]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci-cd.yml"

@@ -100,9 +100,17 @@ class Engine:
         return ((proc.stdout or "") + (proc.stderr or "")).strip()
 
     def container_exists(self, container: str) -> bool:
-        """True while the engine still knows the container (running or not)."""
-        probe = ["container", "exists"] if self.name == "podman" else ["container", "inspect"]
-        return self.run([*probe, container], what="container lookup", check=False).returncode == 0
+        """True while the engine still lists the container (running, exited or being removed).
+
+        `ps --all` rather than `container exists`: podman stops reporting a container as
+        existing once its removal has started, while `ps` still lists it until it is gone.
+        """
+        proc = self.run(
+            ["ps", "--all", "--filter", f"name=^{container}$", "--format", "{{.Names}}"],
+            what="container lookup",
+            check=False,
+        )
+        return proc.returncode != 0 or container in proc.stdout.split()
 
     def remove(self, container: str, *, timeout_s: float = 30.0) -> None:
         """Stop and remove a container; the error, if any, is raised (never swallowed).
