@@ -129,6 +129,7 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         yield
         # uvicorn has finished in-flight requests when the lifespan ends.
         await state.stop()
+        state.metrics.worker_exited(os.getpid())
 
     app = FastAPI(
         title=f"mlgate: {bundle.meta.name}",

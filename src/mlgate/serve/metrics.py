@@ -1,11 +1,14 @@
 """Prometheus metrics of one app, in its own registry (so tests can run several apps).
 
-With `--workers N` each worker process keeps its own counters; a scrape reaches one of them.
-Scrape per pod with one worker each (the Kubernetes layout) for exact totals.
+With `--workers N` the workers are separate processes and a scrape reaches one of them, so
+`mlgate serve` points prometheus-client's multiprocess mode at a fresh directory
+(`PROMETHEUS_MULTIPROC_DIR`): every worker writes its values there and any worker's /metrics
+answers with the sum over all of them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +31,12 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    """True when the workers share their metrics through a directory."""
+    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 class ServerMetrics:
@@ -70,13 +79,32 @@ class ServerMetrics:
             "Prediction log records dropped because the queue was full or the disk failed.",
             registry=r,
         )
-        self.model = Info("mlgate_model", "The model being served.", registry=r)
-        self.ready = Gauge("mlgate_ready", "1 when the model is loaded and warmed.", registry=r)
+        # Info metrics do not work across processes: there, the same series is a gauge at 1.
+        self.model: Info | None = (
+            None if multiprocess() else Info("mlgate_model", "The model being served.", registry=r)
+        )
+        self.ready = Gauge(
+            "mlgate_ready",
+            "1 when the model is loaded and warmed (in every live worker).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self._class_children: dict[Any, Any] = {}
 
     def set_model(self, info: dict[str, str], classes: Sequence[Any] | None) -> None:
         """Record the served model and pre-create one series per class."""
-        self.model.info(info)
+        if self.model is not None:
+            self.model.info(info)
+        else:
+            names = sorted(info)
+            gauge = Gauge(
+                "mlgate_model_info",
+                "The model being served.",
+                names,
+                registry=self.registry,
+                multiprocess_mode="max",
+            )
+            gauge.labels(*(info[n] for n in names)).set(1)
         for c in classes or ():
             self._class_children[c] = self.predicted_class.labels(str(c))
 
@@ -97,5 +125,20 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         """The text exposition format."""
+        if multiprocess():
+            from prometheus_client import multiprocess as mp
+
+            combined = CollectorRegistry()
+            mp.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            merged: bytes = generate_latest(combined)
+            return merged
         data: bytes = generate_latest(self.registry)
         return data
+
+    @staticmethod
+    def worker_exited(pid: int) -> None:
+        """Drop a stopped worker's live gauges from the shared directory."""
+        if multiprocess():
+            from prometheus_client import multiprocess as mp
+
+            mp.mark_process_dead(pid)  # type: ignore[no-untyped-call]

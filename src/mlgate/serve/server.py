@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 
 from mlgate.errors import UsageError
 from mlgate.model.bundle import load_bundle
+from mlgate.serve.metrics import MULTIPROC_ENV
 from mlgate.serve.settings import ServeSettings
 
 
@@ -46,6 +49,21 @@ def run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    shared_metrics = None
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Workers are separate processes: they pool their Prometheus values in a fresh
+        # directory (it must start empty), so any worker's /metrics reports the whole server.
+        shared_metrics = tempfile.mkdtemp(prefix="mlgate-metrics-")
+        os.environ[MULTIPROC_ENV] = shared_metrics
+    try:
+        _run_uvicorn(uvicorn, host, port, workers, graceful_timeout)
+    finally:
+        if shared_metrics is not None:
+            del os.environ[MULTIPROC_ENV]
+            shutil.rmtree(shared_metrics, ignore_errors=True)
+
+
+def _run_uvicorn(uvicorn: Any, host: str, port: int, workers: int, graceful: float) -> None:
     uvicorn.run(
         "mlgate.serve.app:app_from_env",
         factory=True,
@@ -54,6 +72,6 @@ def run(
         workers=workers,
         access_log=False,  # one log line per request costs more than the prediction
         log_level="info",
-        timeout_graceful_shutdown=max(1, round(graceful_timeout)),
+        timeout_graceful_shutdown=max(1, round(graceful)),
         lifespan="on",
     )

@@ -93,3 +93,26 @@ def test_v2_infer_equals_offline(trained: Trained, serve: ServerFactory) -> None
     for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/churn/ready"):
         assert httpx.get(f"{server.url}{path}").status_code == 200
     assert httpx.get(f"{server.url}/v2/models/other/ready").status_code == 404
+
+
+def _counter(metrics_text: str, series: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_with_two_workers_count_every_request(
+    trained: Trained, serve: ServerFactory
+) -> None:
+    """Each scrape reaches one worker; it must still report what both workers answered."""
+    server = serve(trained.bundle_dir, "--workers", "2")
+    rows = json_rows(trained)[:60]
+    predict_all(server.url, rows, 1)
+    series = 'mlgate_requests_total{route="/predict",status="200"}'
+    seen = {_counter(httpx.get(f"{server.url}/metrics", timeout=10).text, series) for _ in range(8)}
+    assert seen == {60.0}
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert _counter(text, "mlgate_predicted_rows_total") == 60.0
+    assert "mlgate_model_info{" in text
+    assert "mlgate_ready 1.0" in text
