@@ -287,23 +287,6 @@ def _dvc_out(path: Path) -> dict[str, object] | None:
     return out
 
 
-def data_fingerprint(path: Path) -> str:
-    """`md5:<hex>` of the data: DVC's recorded hash where DVC tracks the file and it is current.
-
-    DVC 3 hashes a file as the plain md5 of its bytes, the same digest as
-    `mlgate.data.io.fingerprint`, which is the fallback. A `.dvc` record that no longer matches
-    the file (changed since `dvc add`) is not used: lineage must name the bytes the model was
-    trained on, so the record is checked against the file before it is trusted.
-    """
-    from mlgate.data.io import fingerprint
-
-    actual = fingerprint(path)
-    out = _dvc_out(path)
-    if out is not None and f"md5:{out['md5']}" == actual:
-        return f"md5:{out['md5']}"
-    return actual
-
-
 def is_dvc_tracked(path: Path) -> bool:
     """True when `<path>.dvc` exists and records the file's current content."""
     from mlgate.data.io import fingerprint

@@ -193,6 +193,7 @@ def test_tampered_or_partial_bundle_is_refused(
     capsys.readouterr()
     assert main(["gate", "--config", _cfg(demo_project)]) == 2
     assert "model.pkl does not match its checksum" in capsys.readouterr().err
+    assert not (demo_project / "metrics.json").exists()
 
     assert main(["train", "--config", _cfg(demo_project)]) == 0
     (demo_project / "models" / "model" / "profile.json").unlink()

@@ -105,14 +105,21 @@ def _files(root: Path) -> list[str]:
     )
 
 
-def seal(root: Path) -> None:
-    """Write SHA256SUMS over every file of the bundle (sha256sum's format)."""
-    lines = [f"{_sha256(root / rel)}  {rel}\n" for rel in _files(root)]
+def _write_sums(root: Path, digests: dict[str, str]) -> None:
+    lines = [f"{digests[rel]}  {rel}\n" for rel in sorted(digests)]
     atomic.write_text(root / SUMS_FILE, "".join(lines))
 
 
-def verify(root: Path) -> None:
-    """Refuse a bundle whose files do not match SHA256SUMS exactly (changed, missing, extra)."""
+def seal(root: Path) -> None:
+    """Write SHA256SUMS over every file of the bundle (sha256sum's format)."""
+    _write_sums(root, {rel: _sha256(root / rel) for rel in _files(root)})
+
+
+def verify(root: Path) -> dict[str, str]:
+    """Refuse a bundle whose files do not match SHA256SUMS exactly (changed, missing, extra).
+
+    Returns the recorded digests (relative path -> sha256), all of them just confirmed.
+    """
     if not root.is_dir():
         raise BundleError(f"model bundle not found: {root}", hint="run `mlgate train` to create it")
     sums = root / SUMS_FILE
@@ -140,6 +147,7 @@ def verify(root: Path) -> None:
             f"model bundle {root} failed verification: " + "; ".join(problems),
             hint="the bundle was changed or partly copied; retrain or restore it",
         )
+    return expected
 
 
 @contextlib.contextmanager
@@ -191,10 +199,16 @@ class Bundle:
         with (self.path / MODEL_FILE).open("rb") as fh:
             return pickle.load(fh)
 
-    def profile(self) -> dict[str, Any]:
-        """The reference profile as stored (parsed by `mlgate.data.profile`)."""
-        data: dict[str, Any] = json.loads((self.path / PROFILE_FILE).read_text(encoding="utf-8"))
-        return data
+    @property
+    def version(self) -> str:
+        """A content address: the first 12 hex digits of sha256(SHA256SUMS).
+
+        The server reports it and the image labels carry it, so both name the same bundle.
+        """
+        sums = self.path / SUMS_FILE
+        if not sums.is_file():
+            return "unsealed"
+        return hashlib.sha256(sums.read_bytes()).hexdigest()[:12]
 
     @property
     def onnx_path(self) -> Path | None:
@@ -235,7 +249,11 @@ def load_bundle(path: Path, *, check: bool = True) -> Bundle:
 
 
 def add_file(bundle_dir: Path, name: str, data: Any) -> None:
-    """Add one JSON file to a verified bundle and re-seal it, atomically per file."""
-    verify(bundle_dir)
+    """Verify the bundle, add (or replace) one JSON file, and record its checksum.
+
+    Only the new file is hashed for SHA256SUMS: verification just vouched for the others.
+    """
+    digests = verify(bundle_dir)
     write_json(bundle_dir / name, data)
-    seal(bundle_dir)
+    digests[name] = _sha256(bundle_dir / name)
+    _write_sums(bundle_dir, digests)

@@ -115,7 +115,9 @@ def run_gate(
     """
     from mlgate.data.io import load_table
 
-    bundle = bundle_mod.load_bundle(project.bundle_dir)
+    # Writing starts with `add_file`, which verifies the bundle before anything is written;
+    # nothing of the challenger is unpickled here, so a second hash up front would be waste.
+    bundle = bundle_mod.load_bundle(project.bundle_dir, check=not write)
     meta = bundle.meta
     check_gate_metrics(project, meta.task)
     if frame is None:
@@ -146,7 +148,7 @@ def run_gate(
     )
     if write:
         data = report.to_dict()
+        bundle_mod.add_file(project.bundle_dir, bundle_mod.GATE_FILE, data)
         bundle_mod.write_json(project.metrics_path, challenger)
         bundle_mod.write_json(project.reports_dir / "gate.json", data)
-        bundle_mod.add_file(project.bundle_dir, bundle_mod.GATE_FILE, data)
     return report

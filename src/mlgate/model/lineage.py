@@ -13,21 +13,24 @@ import mlgate
 from mlgate.model.bundle import GitInfo
 
 
+def git_output(root: Path, *args: str) -> str | None:
+    """`git ARGS` run in `root`: its stripped output, or None (no git, not a repo, an error)."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def git_info(root: Path) -> GitInfo:
     """The commit, branch and dirty flag of the repository holding the project, if any."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
-    branch = git("rev-parse", "--abbrev-ref", "HEAD") or os.environ.get("GITHUB_REF_NAME")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    commit = git_output(root, "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
+    branch = git_output(root, "rev-parse", "--abbrev-ref", "HEAD") or os.environ.get(
+        "GITHUB_REF_NAME"
+    )
+    status = git_output(root, "status", "--porcelain", "--untracked-files=no")
     return GitInfo(commit=commit, branch=branch, dirty=None if status is None else bool(status))
 
 

@@ -7,7 +7,6 @@ turns 200 only when a prediction would be fast.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -17,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlgate.model.bundle import SUMS_FILE, Bundle
+from mlgate.model.bundle import Bundle
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
 from mlgate.serve.metrics import ServerMetrics
@@ -33,14 +32,6 @@ log = logging.getLogger("mlgate.serve")
 
 # Enough to amortise one scikit-learn call (milliseconds) over a burst of concurrent rows.
 AUTO_MAX_BATCH = 32
-
-
-def bundle_version(bundle: Bundle) -> str:
-    """A content address of the bundle: the first 12 hex digits of sha256(SHA256SUMS)."""
-    sums = bundle.path / SUMS_FILE
-    if not sums.is_file():
-        return "unsealed"
-    return hashlib.sha256(sums.read_bytes()).hexdigest()[:12]
 
 
 def example_rows(bundle: Bundle) -> list[list[Any]]:
@@ -72,7 +63,7 @@ class ServerState:
         self.bundle = bundle
         self.settings = settings
         self.meta = bundle.meta
-        self.version = bundle_version(bundle)
+        self.version = bundle.version
         self.classifier = bundle.meta.task != "regression"
         self.classes: list[Any] | None = list(bundle.meta.classes) if bundle.meta.classes else None
         self.validator = Validator(bundle.schema.features, settings.max_rows)

@@ -6,10 +6,8 @@ does the work: find the engine, assemble the context, build, smoke-test, report.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlgate.errors import GateFailed, InfraError, UsageError
-from mlgate.model.bundle import SUMS_FILE, Bundle, load_bundle
+from mlgate.model.bundle import Bundle, load_bundle
+from mlgate.model.lineage import git_output
 from mlgate.ship.engine import Engine, find_engine
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -78,11 +77,6 @@ class BuildResult:
         }
 
 
-def bundle_version(bundle: Bundle) -> str:
-    """The bundle's content address, as the server reports it: sha256(SHA256SUMS)[:12]."""
-    return hashlib.sha256((bundle.path / SUMS_FILE).read_bytes()).hexdigest()[:12]
-
-
 def image_name(name: str) -> str:
     """A model name made into a valid image repository name (lowercase, no odd characters)."""
     cleaned = _NAME_OK.sub("-", name.lower()).strip("-._")
@@ -109,7 +103,7 @@ def plan_build(
     python_version: str,
 ) -> BuildPlan:
     """The image reference, build arguments and OCI labels for `bundle`."""
-    version = bundle_version(bundle)
+    version = bundle.version
     args = {
         "BASE_IMAGE": base_image,
         "PYTHON_VERSION": python_version,
@@ -135,17 +129,6 @@ def plan_build(
     )
 
 
-def _git(cwd: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    out = done.stdout.strip()
-    return out if done.returncode == 0 and out else None
-
-
 def resolve_revision(bundle: Bundle, explicit: str | None) -> str:
     """The git SHA to tag with: given, else the bundle's lineage, else HEAD, else the bundle's
     content address (a bundle trained outside git still gets a stable, unique tag)."""
@@ -153,8 +136,8 @@ def resolve_revision(bundle: Bundle, explicit: str | None) -> str:
         return explicit
     if bundle.meta.git.commit:
         return bundle.meta.git.commit
-    head = _git(Path.cwd(), "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
-    return head or f"bundle-{bundle_version(bundle)}"
+    head = git_output(Path.cwd(), "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
+    return head or f"bundle-{bundle.version}"
 
 
 def resolve_source_url(explicit: str | None) -> str:
@@ -164,7 +147,7 @@ def resolve_source_url(explicit: str | None) -> str:
     server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     if server and repo:
         return f"{server}/{repo}"
-    origin = _git(Path.cwd(), "remote", "get-url", "origin") or ""
+    origin = git_output(Path.cwd(), "remote", "get-url", "origin") or ""
     # git@host:owner/repo.git -> https://host/owner/repo, the form OCI's `source` expects.
     if origin.startswith("git@") and ":" in origin:
         host, _, path = origin[4:].partition(":")

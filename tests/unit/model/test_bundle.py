@@ -86,9 +86,17 @@ def test_staging_replaces_an_existing_bundle(tmp_path: Path) -> None:
 
 def test_add_file_reseals(tmp_path: Path) -> None:
     b = _make(tmp_path)
+    before = (b / "SHA256SUMS").read_text().splitlines()
     bundle.add_file(b, "gate.json", {"passed": True})
     bundle.verify(b)
-    assert "gate.json" in (b / "SHA256SUMS").read_text()
+    after = (b / "SHA256SUMS").read_text().splitlines()
+    assert [line for line in after if not line.endswith("  gate.json")] == before
+    bundle.add_file(b, "gate.json", {"passed": False})  # replacing keeps one line for it
+    bundle.verify(b)
+    assert (
+        sum(line.endswith("  gate.json") for line in (b / "SHA256SUMS").read_text().splitlines())
+        == 1
+    )
 
 
 def test_add_file_refuses_a_tampered_bundle(tmp_path: Path) -> None:
@@ -96,6 +104,7 @@ def test_add_file_refuses_a_tampered_bundle(tmp_path: Path) -> None:
     (b / "a.txt").write_text("changed")
     with pytest.raises(BundleError):
         bundle.add_file(b, "gate.json", {"passed": True})
+    assert not (b / "gate.json").exists()
 
 
 def test_load_bundle_of_nothing_is_a_clear_error(tmp_path: Path) -> None:
