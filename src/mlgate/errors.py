@@ -33,6 +33,18 @@ class MlgateError(Exception):
         return self.message
 
 
+def describe(exc: Exception) -> str:
+    """A one-line reason for a file that failed to parse: pydantic errors as `key.path: why`."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+    return str(exc)
+
+
 class UsageError(MlgateError):
     """The command was asked to do something it cannot: bad flags, bad paths."""
 

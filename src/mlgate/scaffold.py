@@ -113,8 +113,8 @@ drift:
 """
 
 
-def _write_reference(root: Path) -> list[Path]:
-    """Infer the schema and reference profile from the project's data and write both."""
+def infer_reference(root: Path) -> list[Path]:
+    """`mlgate schema infer`: (re)write the schema and reference profile from the data."""
     from mlgate.data.io import load_table
     from mlgate.data.profile import build_profile, write_profile
     from mlgate.data.schema import infer_schema, write_schema
@@ -126,11 +126,6 @@ def _write_reference(root: Path) -> list[Path]:
     write_schema(schema, project.schema_path)
     write_profile(build_profile(frame, schema), project.profile_path)
     return [project.schema_path, project.profile_path]
-
-
-def infer_reference(root: Path) -> list[Path]:
-    """`mlgate schema infer`: (re)write the schema and reference profile from the data."""
-    return _write_reference(root)
 
 
 def _write_workflows(root: Path, force: bool) -> list[Path]:
@@ -171,7 +166,7 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
         atomic.write_text(root / CONFIG_FILE, config),
         atomic.write_text(root / ".gitignore", GITIGNORE),
     ]
-    files += _write_reference(root)
+    files += infer_reference(root)
     files += _write_workflows(root, force)
     return InitResult(root=root, task="binary", files=tuple(files))
 
@@ -219,6 +214,6 @@ def init_from_data(
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():
         files.append(atomic.write_text(root / ".gitignore", GITIGNORE))
-    files += _write_reference(root)
+    files += infer_reference(root)
     files += _write_workflows(root, force)
     return InitResult(root=root, task=task, files=tuple(files))

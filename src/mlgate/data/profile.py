@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlgate import atomic
 from mlgate.data.schema import Schema, category_values
-from mlgate.errors import DataError
+from mlgate.errors import DataError, describe
 
 if TYPE_CHECKING:
     import numpy as np
@@ -223,13 +223,8 @@ def read_profile(path: Path) -> Profile:
     try:
         profile = Profile.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
-        detail = str(exc)
-        if isinstance(exc, ValidationError):
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
         raise DataError(
-            f"invalid reference profile {path}: {detail}",
+            f"invalid reference profile {path}: {describe(exc)}",
             hint="regenerate it with `mlgate schema infer`",
         ) from None
     if profile.version != PROFILE_VERSION:

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlgate import atomic
-from mlgate.errors import DataError
+from mlgate.errors import DataError, describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,13 +100,8 @@ def read_schema(path: Path) -> Schema:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         return Schema.model_validate(raw)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        detail = str(exc)
-        if isinstance(exc, ValidationError):
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
         raise DataError(
-            f"invalid schema file {path}: {detail}",
+            f"invalid schema file {path}: {describe(exc)}",
             hint="regenerate it with `mlgate schema infer`",
         ) from None
 

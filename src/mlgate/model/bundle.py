@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 from mlgate import atomic
 from mlgate.config import Task
 from mlgate.data.schema import Schema
-from mlgate.errors import BundleError
+from mlgate.errors import BundleError, describe
 
 FORMAT_VERSION = 1
 META_FILE = "mlgate.json"
@@ -239,7 +239,7 @@ def load_bundle(path: Path, *, check: bool = True) -> Bundle:
             f"model bundle {path} is missing {Path(str(exc.filename)).name}"
         ) from None
     except ValidationError as exc:
-        raise BundleError(f"model bundle {path} has invalid metadata: {exc}") from None
+        raise BundleError(f"model bundle {path} has invalid metadata: {describe(exc)}") from None
     if meta.format != FORMAT_VERSION:
         raise BundleError(
             f"model bundle {path} has format {meta.format}; this mlgate reads {FORMAT_VERSION}",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlgate.errors import GateFailed, InfraError, UsageError
+from mlgate.errors import GateFailed, InfraError
 from mlgate.model.bundle import Bundle, load_bundle
 from mlgate.model.lineage import git_output
 from mlgate.ship.engine import Engine, find_engine
@@ -230,12 +230,3 @@ def _untag(engine: Engine, image: str) -> None:
     proc = engine.run(["rmi", image], what=f"untagging {image}", check=False)
     if proc.returncode != 0:
         raise InfraError(f"could not untag {image} after its failed smoke test: {proc.stderr}")
-
-
-def check_bundle_path(path: Path) -> Path:
-    """The bundle directory to build: a path given, or the project default `models/model`."""
-    if not path.exists():
-        raise UsageError(
-            f"model bundle not found: {path}", hint="run `mlgate train` first, or pass BUNDLE"
-        )
-    return path

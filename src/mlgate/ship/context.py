@@ -68,11 +68,6 @@ class Context:
     requirements: tuple[str, ...]
     wheels: tuple[str, ...]
 
-    @property
-    def dockerfile(self) -> Path:
-        """The Dockerfile inside the context."""
-        return self.root / DOCKERFILE
-
 
 def _pip(args: list[str], what: str) -> None:
     argv = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]

@@ -137,3 +137,13 @@ def test_inferred_schema_round_trips_through_a_file(
     path = tmp_path / f"schema{suffix}"
     write_schema(schema, path)
     assert read_schema(path) == schema
+
+
+def test_invalid_schema_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text("columns:\n  - name: age\n    kind: decimal\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_schema(path)
+    message = str(info.value)
+    assert "schema.yaml" in message
+    assert "columns.0.kind" in message
