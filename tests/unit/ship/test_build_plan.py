@@ -102,6 +102,7 @@ class _FakeBundle:
         (root / "SHA256SUMS").write_text("0" * 64 + "  model.pkl\n")
         self.path = root
         self.meta = SimpleNamespace(name="churn", data=SimpleNamespace(fingerprint="sha256:ff"))
+        self.version = "0123456789ab"
 
 
 def test_plan_build_labels_the_lineage(tmp_path: Path) -> None:
@@ -118,6 +119,7 @@ def test_plan_build_labels_the_lineage(tmp_path: Path) -> None:
     assert plan.labels["org.opencontainers.image.revision"] == "deadbeef"
     assert plan.labels["org.opencontainers.image.source"] == "https://github.com/acme/churn"
     assert plan.labels["io.mlgate.data.fingerprint"] == "sha256:ff"
+    assert plan.labels["io.mlgate.model.version"] == "0123456789ab"
     argv = build_argv(Engine("podman", "/usr/bin/podman"), plan, tmp_path)
     assert argv[argv.index("--format") + 1] == "docker"  # keeps HEALTHCHECK
     assert "BASE_IMAGE=python:3.11-slim" in argv
