@@ -234,8 +234,9 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         return json_response({"status": "ok"})
 
     async def ready(request: Request, request_id: str) -> Response:
-        body = {"ready": state.ready, "error": state.failed}
-        return json_response(body, 200 if state.ready else 503)
+        ready = state.server_ready
+        body = {"ready": ready, "error": state.failed}
+        return json_response(body, 200 if ready else 503)
 
     async def metadata(request: Request, request_id: str) -> Response:
         data = bundle.meta.model_dump(mode="json")

@@ -15,6 +15,7 @@ from mlgate.errors import UsageError
 from mlgate.model.bundle import load_bundle
 from mlgate.serve.metrics import MULTIPROC_ENV
 from mlgate.serve.settings import ServeSettings
+from mlgate.serve.workers import ENV_READY_DIR, ENV_WORKERS
 
 
 def make_settings(fields: dict[str, Any]) -> ServeSettings:
@@ -49,18 +50,28 @@ def run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    shared_metrics = None
-    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        # Workers are separate processes: they pool their Prometheus values in a fresh
-        # directory (it must start empty), so any worker's /metrics reports the whole server.
-        shared_metrics = tempfile.mkdtemp(prefix="mlgate-metrics-")
-        os.environ[MULTIPROC_ENV] = shared_metrics
+    shared: dict[str, str] = {}
+    if workers > 1:
+        # Workers are separate processes. They pool their Prometheus values in a fresh
+        # directory (it must start empty), so any worker's /metrics reports the whole server,
+        # and record readiness in another, so /ready waits for every worker's model.
+        root = Path(tempfile.mkdtemp(prefix="mlgate-workers-"))
+        (root / "metrics").mkdir()
+        (root / "ready").mkdir()
+        shared = {
+            # A directory the operator chose (and scrapes or cleans up) is kept.
+            MULTIPROC_ENV: os.environ.get(MULTIPROC_ENV) or str(root / "metrics"),
+            ENV_READY_DIR: str(root / "ready"),
+            ENV_WORKERS: str(workers),
+        }
+        os.environ.update(shared)
     try:
         _run_uvicorn(uvicorn, host, port, workers, graceful_timeout)
     finally:
-        if shared_metrics is not None:
-            del os.environ[MULTIPROC_ENV]
-            shutil.rmtree(shared_metrics, ignore_errors=True)
+        if shared:
+            for key in shared:
+                os.environ.pop(key, None)
+            shutil.rmtree(Path(shared[ENV_READY_DIR]).parent, ignore_errors=True)
 
 
 def _run_uvicorn(uvicorn: Any, host: str, port: int, workers: int, graceful: float) -> None:

@@ -24,6 +24,7 @@ from mlgate.serve.predlog import PredictionLog
 from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.validate import Batch, PredictRequest, Validator
+from mlgate.serve.workers import WorkerReadiness
 
 if TYPE_CHECKING:
     import anyio
@@ -70,6 +71,7 @@ class ServerState:
         self.metrics = ServerMetrics(_value_buckets(bundle))
         self.predictor: Predictor | None = None
         self.ready = False
+        self.workers = WorkerReadiness.from_env()
         self.failed: str | None = None
         self.started = time.monotonic()
         self.ready_seconds: float | None = None
@@ -117,6 +119,7 @@ class ServerState:
         self.ready_seconds = time.monotonic() - self.started
         self.ready = True
         self.metrics.ready.set(1)
+        self.workers.mark_ready()
         log.info(
             "model %s (%s, %s) ready in %.2f s",
             self.meta.name,
@@ -152,7 +155,8 @@ class ServerState:
             self.predlog.start()
 
     async def stop(self) -> None:
-        """Finish queued predictions, then flush and close the log."""
+        """Stop counting as ready, finish queued predictions, then flush and close the log."""
+        self.workers.mark_gone()
         if self.batcher is not None:
             await self.batcher.close()
         if self.predlog is not None:
@@ -221,6 +225,11 @@ class ServerState:
                 record["probabilities"] = out.probabilities.tolist()
             self.predlog.submit(record)
         return preds
+
+    @property
+    def server_ready(self) -> bool:
+        """Ready to take traffic: this worker's model is warm, and so is every sibling's."""
+        return self.ready and self.workers.all_ready()
 
     def status(self) -> dict[str, Any]:
         """GET /: what is served and whether it is ready."""

@@ -161,7 +161,8 @@ def add_routes(
         return json_response({"live": True})
 
     async def ready(request: Request, request_id: str) -> Response:
-        return json_response({"ready": state.ready}, 200 if state.ready else 503)
+        ready = state.server_ready
+        return json_response({"ready": ready}, 200 if ready else 503)
 
     async def model_metadata(request: Request, request_id: str) -> Response:
         check_model(request.path_params["model_name"])
@@ -206,7 +207,8 @@ def add_routes(
 
     async def model_ready(request: Request, request_id: str) -> Response:
         check_model(request.path_params["model_name"])
-        return json_response({"name": name, "ready": state.ready}, 200 if state.ready else 503)
+        ready = state.server_ready
+        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
 
     async def infer(request: Request, request_id: str) -> Response:
         start = time.perf_counter()
