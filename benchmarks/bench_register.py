@@ -37,8 +37,7 @@ def main() -> None:
 
     from mlgate import pipeline
     from mlgate.config import load_project
-    from mlgate.registry import RunContext
-    from mlgate.registry_mlflow import MlflowRegistry
+    from mlgate.registry import RunContext, open_registry
     from mlgate.scaffold import init_demo
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -52,7 +51,7 @@ def main() -> None:
     assert result.gate is not None
     gate = result.gate.to_dict()
 
-    registry = MlflowRegistry.for_project(root, uri=args.uri)
+    registry = open_registry(root, uri=args.uri)
     t0 = time.perf_counter()
     registry.champion(project.config.name)  # first client: creates/migrates a new SQLite store
     store_s = time.perf_counter() - t0

@@ -1,5 +1,6 @@
-"""`mlgate run` as a governed release: champion from the registry -> validate -> train -> gate ->
-register.
+"""The registry-aware side of the pipeline: `mlgate run` as a governed release (champion from the
+registry -> validate -> train -> gate -> register), the gate against the registry's champion,
+registering a gated bundle, and serving a `models:/` URI.
 
 The champion is downloaded from the registry and re-evaluated on the current holdout by the
 gate (its logged metrics are never trusted). Only a run whose every stage passed is registered,
@@ -18,7 +19,9 @@ from mlgate.config import Project
 from mlgate.pipeline import Progress, RunResult, StageResult
 
 if TYPE_CHECKING:
+    from mlgate.model.evaluate import GateReport
     from mlgate.registry import Registry, VersionInfo
+    from mlgate.serve.server import ServeOptions
 
 NO_CHAMPION_NOTE = "no champion in the registry: only absolute gates were applied"
 
@@ -92,10 +95,10 @@ def run_with_registry(
     written to the registry. A registry that cannot be reached fails before any work is done.
     """
     from mlgate import pipeline
-    from mlgate.registry import RunContext, registry_for
+    from mlgate.registry import RunContext, open_registry
 
     say = progress or (lambda _msg: None)
-    reg: Registry = registry if registry is not None else registry_for(project)
+    reg: Registry = registry if registry is not None else open_registry(project)
     name = project.config.name
     say(f"looking up the champion in {reg.uri}")
     reg.check_reachable()
@@ -133,42 +136,57 @@ def run_with_registry(
     return result
 
 
-MODEL_URI_PREFIX = "models:/"
-
-
-def parse_model_uri(uri: str) -> tuple[str, str | None, int | None]:
-    """`models:/NAME@ALIAS` or `models:/NAME/VERSION` (MLflow's forms) -> (name, alias, version)."""
-    from mlgate.errors import UsageError
-
-    body = uri.removeprefix(MODEL_URI_PREFIX)
-    if "@" in body:
-        name, _, alias = body.partition("@")
-        if name and alias and "/" not in name:
-            return name, alias, None
-    else:
-        name, _, version = body.partition("/")
-        if name and version.isdigit():
-            return name, None, int(version)
-    raise UsageError(
-        f"not a model URI: {uri!r}",
-        hint="use models:/NAME@ALIAS (e.g. models:/churn@champion) or models:/NAME/VERSION",
-    )
-
-
-def fetch_model(uri: str, project_root: Path, workdir: Path) -> Path:
-    """Download the bundle a `models:/` URI names into `workdir` (verified) and return it."""
-    from mlgate.errors import UsageError
+def gate(
+    project: Project,
+    *,
+    champion_bundle: Path | None = None,
+    registry: Registry | None = None,
+    use_registry: bool = True,
+) -> GateReport:
+    """`mlgate gate`: the quality gate against `champion_bundle`, else the registry's champion
+    (when `use_registry` and there is one), else the absolute thresholds alone."""
+    from mlgate.model.evaluate import Champion, run_gate
     from mlgate.registry import open_registry
 
-    name, alias, version = parse_model_uri(uri)
-    registry = open_registry(project_root)
-    if alias is not None:
-        info = registry.get_alias(name, alias)
-        if info is None:
-            raise UsageError(
-                f"model {name!r} has no alias {alias!r}",
-                hint=f"see `mlgate models --model {name}`",
-            )
-        version = info.version
-    assert version is not None
-    return registry.download(name, version, workdir)
+    if champion_bundle is not None:
+        chosen = Champion(bundle_dir=champion_bundle, label=str(champion_bundle))
+        return run_gate(project, champion=chosen)
+    if not use_registry:
+        return run_gate(project)
+    reg: Registry = registry if registry is not None else open_registry(project)
+    with tempfile.TemporaryDirectory(prefix="mlgate-champion-") as tmp:
+        _, champion = champion_for_gate(reg, project.config.name, Path(tmp))
+        return run_gate(project, champion=champion)
+
+
+def register_gated(
+    project: Project, *, registry: Registry | None = None, source: str = "mlgate register"
+) -> VersionInfo:
+    """`mlgate register`: register the project's bundle with the report its gate wrote into it."""
+    from mlgate.errors import UsageError
+    from mlgate.model.bundle import load_bundle
+    from mlgate.registry import RunContext, open_registry
+
+    gate_report = load_bundle(project.bundle_dir).gate_report()
+    if gate_report is None:
+        raise UsageError(
+            f"bundle {project.bundle_dir} has not been gated (no gate.json)",
+            hint="run `mlgate gate` (or `mlgate run`) first",
+        )
+    reg: Registry = registry if registry is not None else open_registry(project)
+    artifacts = [project.reports_dir / "validation.json", project.reports_dir / "gate.json"]
+    return reg.register(project.bundle_dir, gate_report, RunContext.current(source, artifacts))
+
+
+def serve(source: str, *, config: Path, options: ServeOptions) -> None:
+    """`mlgate serve`: serve a bundle directory, or the version a `models:/` URI names in the
+    registry of the project at `config` (downloaded and verified; the copy lives as long as the
+    server). Blocks until the server stops."""
+    from mlgate.registry import fetch_model, is_model_uri, open_registry
+    from mlgate.serve.server import run
+
+    if not is_model_uri(source):
+        run(Path(source), options)
+        return
+    with tempfile.TemporaryDirectory(prefix="mlgate-serve-") as workdir:
+        run(fetch_model(open_registry(config), source, Path(workdir)), options)

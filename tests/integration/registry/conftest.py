@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import typer
 
-from mlgate import cli, registry_cli
+from mlgate import cli
 from mlgate.registry import TRACKING_URI_ENV, open_registry
-from mlgate.registry_mlflow import MlflowRegistry
+from mlgate.registry.mlflow_registry import MlflowRegistry
 from mlgate.scaffold import init_demo
 
 DEMO_ROWS = 2000
@@ -118,12 +117,8 @@ Cli = Callable[..., Outcome]
 
 
 @pytest.fixture
-def mlgate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `mlgate ARGS` through the real `cli.main` (exit-code mapping included), with the
-    registry commands mounted the way cli.py mounts them."""
-    app = typer.Typer(pretty_exceptions_enable=False)
-    registry_cli.mount(app, with_run=True)
-    monkeypatch.setattr(cli, "app", app)
+def mlgate(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run `mlgate ARGS` through the real app and `cli.main` (exit-code mapping included)."""
 
     def invoke(*args: str) -> Outcome:
         capsys.readouterr()

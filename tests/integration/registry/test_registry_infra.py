@@ -32,11 +32,10 @@ RACER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     import mlflow.tracking  # pay the import before the start line, so the race is real
-    from mlgate.registry import RunContext
-    from mlgate.registry_mlflow import MlflowRegistry
+    from mlgate.registry import RunContext, open_registry
 
     root, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    registry = MlflowRegistry.for_project(root)
+    registry = open_registry(root)
     bundle = root / "models" / "model"
     gate = json.loads((bundle / "gate.json").read_text())
     ready.touch()

@@ -11,31 +11,12 @@ import pandas as pd
 import pytest
 
 from mlgate.cli import main
-from mlgate.errors import UsageError
 from mlgate.model.bundle import load_bundle
 from mlgate.model.features import to_frame
-from mlgate.release import parse_model_uri
 from mlgate.scaffold import init_demo
 from tests.integration.serve.conftest import ServerFactory
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.mark.parametrize(
-    ("uri", "parsed"),
-    [
-        ("models:/churn@champion", ("churn", "champion", None)),
-        ("models:/churn/3", ("churn", None, 3)),
-    ],
-)
-def test_parse_model_uri(uri: str, parsed: tuple[str, str | None, int | None]) -> None:
-    assert parse_model_uri(uri) == parsed
-
-
-@pytest.mark.parametrize("uri", ["models:/", "models:/churn", "models:/churn/x", "models:/@a"])
-def test_bad_model_uri_is_a_usage_error(uri: str) -> None:
-    with pytest.raises(UsageError, match="not a model URI"):
-        parse_model_uri(uri)
 
 
 def test_serves_the_registry_champion(
@@ -47,10 +28,10 @@ def test_serves_the_registry_champion(
     assert main(["promote", "--config", str(project)]) == 0
     capsys.readouterr()
     # An alias nobody set is named, before any server starts.
-    assert main(["serve", "models:/churn@staging", "--project", str(project)]) == 2
+    assert main(["serve", "models:/churn@staging", "--config", str(project)]) == 2
     assert "staging" in capsys.readouterr().err
 
-    server = serve(Path("models:/churn@champion"), "--project", str(project))
+    server = serve(Path("models:/churn@champion"), "--config", str(project))
     local = load_bundle(project / "models" / "model")
     rows = pd.read_csv(project / "data" / "churn.csv").head(20)
     features = [f.name for f in local.schema.features]

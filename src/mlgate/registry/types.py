@@ -1,10 +1,4 @@
-"""The model registry: register bundles, move the `challenger` / `champion` aliases, look up the
-champion for the quality gate.
-
-`Registry` is the small protocol the pipeline talks to; `mlgate.registry_mlflow.MlflowRegistry`
-implements it on an MLflow tracking server or, by default, on a SQLite file under the project
-(`<project>/mlruns/mlflow.db`, artifacts in `<project>/mlruns/artifacts`; `/mlruns/` is already
-git-ignored by `mlgate init`). `MLFLOW_TRACKING_URI` points at a team's server instead.
+"""The registry's protocol and the types it speaks: `Registry`, `VersionInfo`, `RunContext`.
 
 What lives where in MLflow:
 - one run per registration: params, holdout metrics, gate results and lineage tags, with the
@@ -23,16 +17,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from mlgate.config import Project
-    from mlgate.registry_mlflow import MlflowRegistry
+from typing import Any, Protocol
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-LOCAL_DIR = "mlruns"
 HISTORY_TAG = "mlgate.champion_history"
 
 
@@ -132,36 +120,3 @@ def current_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry for the uid in some containers
         return f"uid-{os.getuid()}"
-
-
-def default_tracking_uri(project_root: Path) -> str:
-    """The embedded registry: a SQLite file under the project."""
-    return f"sqlite:///{(project_root / LOCAL_DIR / 'mlflow.db').resolve()}"
-
-
-def resolve_tracking_uri(
-    project_root: Path, *, explicit: str | None = None, configured: str | None = None
-) -> str:
-    """Explicit argument, then `MLFLOW_TRACKING_URI`, then config, then the embedded SQLite."""
-    for uri in (explicit, os.environ.get(TRACKING_URI_ENV), configured):
-        if uri:
-            return uri
-    return default_tracking_uri(project_root)
-
-
-def open_registry(
-    project_root: Path, *, uri: str | None = None, configured: str | None = None
-) -> MlflowRegistry:
-    """The registry for a project: `uri`, `MLFLOW_TRACKING_URI`, config, or embedded SQLite."""
-    from mlgate.registry_mlflow import MlflowRegistry
-
-    return MlflowRegistry.for_project(project_root, uri=uri, configured=configured)
-
-
-def registry_for(project: Project, *, uri: str | None = None) -> MlflowRegistry:
-    """`open_registry` with the config's `registry.tracking_uri`, once config.py has that key."""
-    section = getattr(project.config, "registry", None)
-    configured = getattr(section, "tracking_uri", None)
-    return open_registry(
-        project.root, uri=uri, configured=configured if isinstance(configured, str) else None
-    )
