@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgate.config import Project
@@ -72,6 +73,13 @@ def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationR
     if write:
         write_json(project.reports_dir / "validation.json", report.to_dict())
     return report
+
+
+def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
+    """`mlgate validate`: the data gate on `data` (default: the project's data.path)."""
+    from mlgate.data.io import load_table
+
+    return validate(project, load_table(data if data is not None else project.data_path))
 
 
 def validation_detail(report: ValidationReport) -> str:

@@ -236,3 +236,13 @@ def render_project_report(project: Project) -> str:
     return build_report(
         project.config.name, gate=gate, validation=validation, meta=meta, bundle_error=error
     )
+
+
+def project_report(project: Project, *, out: Path | None = None) -> str:
+    """`mlgate report`: the project's report, also written (atomically) to `out` when given."""
+    text = render_project_report(project)
+    if out is not None:
+        from mlgate import atomic
+
+        atomic.write_text(out, text)
+    return text

@@ -5,7 +5,7 @@ workflows) for the demo data or for a team's own data file.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,8 @@ from mlgate.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate.versioning import DvcInit
 
 GITIGNORE = """\
 # mlgate outputs: rebuilt by `mlgate run`, versioned by the registry, not by git.
@@ -31,6 +33,70 @@ class InitResult:
     root: Path
     task: Task
     files: tuple[Path, ...]
+    dvc: DvcInit | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """What `mlgate init` was asked for: the demo, or a team's data file and its target."""
+
+    root: Path
+    demo: bool = False
+    data: Path | None = None
+    target: str | None = None
+    name: str | None = None
+    drop: tuple[str, ...] = ()
+    rows: int = 12_000
+    force: bool = False
+    dvc: bool = True
+    remote: str | None = None
+
+
+def init_project(request: InitRequest) -> InitResult:
+    """`mlgate init`: write the project, then (inside a git repository, unless `dvc` is off)
+    track its data with DVC. Nothing is staged or committed: the user reviews first."""
+    if request.demo == (request.data is not None):
+        raise UsageError("pass exactly one of --demo or --data CSV --target COLUMN")
+    if request.data is not None and request.target is None:
+        raise UsageError("--data needs --target COLUMN (the column to predict)")
+    if request.data is not None and request.target is not None:
+        result = init_from_data(
+            request.root,
+            data=request.data,
+            target=request.target,
+            name=request.name,
+            drop=request.drop,
+            force=request.force,
+        )
+    else:
+        result = init_demo(request.root, rows=request.rows, force=request.force)
+    if not request.dvc:
+        if request.remote is not None:
+            raise UsageError("--remote needs DVC: leave out --no-dvc")
+        return result
+    tracked, notes = _track_data(request.root, request.remote)
+    return replace(result, dvc=tracked, notes=result.notes + notes)
+
+
+def _track_data(root: Path, remote: str | None) -> tuple[DvcInit | None, tuple[str, ...]]:
+    """Version the data with DVC when the project lives in a git repository; else say why not."""
+    from mlgate import versioning
+
+    try:
+        versioning.git_toplevel(root)
+    except UsageError:
+        if remote is not None:
+            raise
+        return None, ()
+    if versioning.git_ignored(root):
+        if remote is not None:
+            raise UsageError(
+                f"{root} is ignored by git, so DVC cannot track data there",
+                hint="un-ignore the directory, or leave out --remote",
+            )
+        return None, (f"{root} is ignored by git; data not tracked with DVC",)
+    return versioning.init_dvc(root, remote, commit=False), ()
 
 
 def _default_gates(task: Task, target: pd.Series) -> str:
@@ -129,7 +195,7 @@ def infer_reference(root: Path) -> list[Path]:
 
 
 def _write_workflows(root: Path, force: bool) -> list[Path]:
-    """The GitHub Actions pipeline (ci-cd.yml, monitor.yml) for a project at a repository root."""
+    """The GitHub Actions pipeline (ci-cd.yml) for a project at a repository root."""
     from mlgate.ship.workflows import write_workflows
 
     return write_workflows(root, force=force)

@@ -1,6 +1,9 @@
-"""What every command module shares: the common options and the consoles.
+"""The one Typer app, and what every command module shares: options, consoles, JSON output.
 
-Typer and rich only; nothing heavy, so `mlgate --help` stays fast.
+A command is added in exactly one way: a function decorated with `@app.command("name")` in the
+module of its group (project, pipeline, registry, ship, serve), which `mlgate.cli` imports.
+The same thing has the same option name on every command: `--config/-c`, `--json`, `--model`,
+`--engine`. Typer and rich only; nothing heavy, so `mlgate --help` stays fast.
 """
 
 from __future__ import annotations
@@ -12,12 +15,56 @@ from typing import Annotated, Any
 
 import typer
 
+from mlgate import __version__
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mlgate {__version__}\n")
+        raise typer.Exit(0)
+
+
+app = typer.Typer(
+    name="mlgate",
+    help="CI/CD and continuous training for ML models: validate, train, gate, register, ship.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # Help texts are plain: `[/path]` or `[default]` in them is text, not rich markup.
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """CI/CD and continuous training for ML models: validate, train, gate, register, ship."""
+
+
 DEFAULT_CONFIG = Path("mlgate.yaml")
 ConfigOpt = Annotated[
     Path,
     typer.Option("--config", "-c", help="mlgate.yaml, or the directory that holds it."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Registered model name (default: `name` from mlgate.yaml)."),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        envvar="MLGATE_ENGINE",
+        help="podman or docker (default: the first found on PATH).",
+    ),
+]
 
 
 def console() -> Any:

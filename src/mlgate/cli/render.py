@@ -1,4 +1,4 @@
-"""Human-readable rendering of reports for the terminal (rich). No logic lives here."""
+"""Human-readable rendering of results for the terminal (rich). No logic lives here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlgate.data.validate import ValidationReport
     from mlgate.model.evaluate import GateReport
+    from mlgate.model.train import TrainResult
     from mlgate.pipeline import RunResult
+    from mlgate.registry import VersionInfo
+    from mlgate.release import ReleaseResult
 
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 
@@ -114,3 +117,49 @@ def run_summary(console: Any, name: str, result: RunResult, *, gate_notes: bool 
     _show(console, f"mlgate run: {name}", table)
     verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {name}")
+
+
+def release(console: Any, name: str, result: ReleaseResult) -> None:
+    """`mlgate run`: the run summary, then the release's notes (which name the registry)."""
+    run_summary(console, name, result.run, gate_notes=not result.notes)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def training(console: Any, result: TrainResult) -> None:
+    """`mlgate train`: where the bundle went, the data it saw, its holdout metrics."""
+    meta = result.meta
+    console.print(f"[green]trained[/] {_esc(meta.estimator)} ({meta.task})")
+    console.print(f"  bundle   {result.bundle_dir}", markup=False)
+    console.print(f"  data     {meta.data.fingerprint}, {meta.data.rows} rows", markup=False)
+    console.print(f"  holdout  {meta.data.holdout_rows} rows", markup=False)
+    for k, v in meta.metrics.items():
+        console.print(f"  {k:<9}{v:.4f}", markup=False)
+
+
+def version(console: Any, verb: str, info: VersionInfo, uri: str) -> None:
+    """One registry version after a change: `champion is now churn v3 [champion] in URI`."""
+    aliases = f" [{', '.join(info.aliases)}]" if info.aliases else ""
+    console.print(f"{verb} {info.name} v{info.version}{aliases} in {uri}", markup=False)
+
+
+def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> None:
+    """`mlgate models`: every version with aliases, metrics and lineage."""
+    from rich.table import Table
+
+    table = Table(title=f"{name} in {uri}", title_justify="left")
+    for col in ("version", "aliases", "created", "metrics", "git", "data", "promoted"):
+        table.add_column(col, overflow="fold")
+    for v in infos:
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            v.created_at,
+            ", ".join(f"{k}={x:.4f}" for k, x in sorted(v.metrics.items())),
+            v.lineage.get("git_commit", "")[:12],
+            v.lineage.get("data_fingerprint", "")[:16],
+            " ".join(
+                filter(None, (v.tags.get("mlgate.promoted_at"), v.tags.get("mlgate.promoted_by")))
+            ),
+        )
+    console.print(table)

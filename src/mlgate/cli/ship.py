@@ -1,41 +1,23 @@
-"""`mlgate build`, `mlgate push`, `mlgate deploy`: thin Typer commands over `mlgate.ship`
-and `mlgate.deploy`. Nothing heavy is imported until a command runs.
-"""
+"""Ship commands: `build`, `push`, `deploy`, over `mlgate.ship` and `mlgate.deploy`."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from mlgate.cli.app import EngineOpt, JsonOpt, app, console, print_json
+
 DEFAULT_BUNDLE = Path("models/model")
-EngineOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--engine",
-        envvar="MLGATE_ENGINE",
-        help="podman or docker (default: the first found on PATH).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, stderr=False)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
+@app.command("build")
 def build_cmd(
     bundle: Annotated[
-        Path, typer.Argument(help="Model bundle directory (default: models/model).")
+        Path,
+        typer.Argument(metavar="BUNDLE", help="Model bundle directory (default: models/model)."),
     ] = DEFAULT_BUNDLE,
     tag: Annotated[
         str | None,
@@ -70,7 +52,7 @@ def build_cmd(
     from mlgate.ship.build import BuildOptions, build_image
 
     # A spinner on a terminal; nothing in CI logs, where it would only add noise.
-    with _console().status(f"building the image of {bundle}, then the smoke test"):
+    with console().status(f"building the image of {bundle}, then the smoke test"):
         result = build_image(
             BuildOptions(
                 bundle_dir=bundle,
@@ -83,25 +65,28 @@ def build_cmd(
             )
         )
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
-    console = _console()
-    console.print(f"[green]built[/] {result.image}", markup=True)
-    console.print(f"  id       {result.image_id[:19]}", markup=False)
-    console.print(f"  size     {result.size_bytes / 1e6:.0f} MB", markup=False)
-    console.print(f"  took     {result.build_seconds:.1f}s", markup=False)
+    term = console()
+    term.print(f"[green]built[/] {result.image}", markup=True)
+    term.print(f"  id       {result.image_id[:19]}", markup=False)
+    term.print(f"  size     {result.size_bytes / 1e6:.0f} MB", markup=False)
+    term.print(f"  took     {result.build_seconds:.1f}s", markup=False)
     if result.smoke_rows is None:
-        console.print("  smoke    skipped (--no-smoke)", markup=False)
+        term.print("  smoke    skipped (--no-smoke)", markup=False)
     else:
-        console.print(
+        term.print(
             f"  smoke    passed: {result.smoke_rows} rows answered as the bundle predicts "
             f"(ready after {result.smoke_ready_after_s or 0:.1f}s)",
             markup=False,
         )
 
 
+@app.command("push")
 def push_cmd(
-    image: Annotated[str, typer.Argument(help="Local image, e.g. from `mlgate build`.")],
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE", help="Local image, e.g. from `mlgate build`.")
+    ],
     registry: Annotated[
         str | None,
         typer.Option("--registry", help="Push to this registry instead (host[:port][/path])."),
@@ -124,18 +109,18 @@ def push_cmd(
     """Push an image to an OCI registry and print the digest deployments should use."""
     from mlgate.ship.push import push_image
 
-    result = push_image(image, registry=registry, tls_verify=tls_verify, engine_name=engine)
-    if digest_file is not None:
-        digest_file.parent.mkdir(parents=True, exist_ok=True)
-        digest_file.write_text(result.by_digest + "\n", encoding="utf-8")
+    result = push_image(
+        image, registry=registry, tls_verify=tls_verify, engine_name=engine, digest_file=digest_file
+    )
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     # The last line is the reference alone, so scripts can take it with `tail -n1`.
     sys.stderr.write(f"pushed {result.destination}\n")
     sys.stdout.write(result.by_digest + "\n")
 
 
+@app.command("deploy")
 def deploy_cmd(
     image: Annotated[
         str, typer.Option("--image", help="The image BY DIGEST: REPOSITORY@sha256:...")
@@ -158,12 +143,11 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write reviewable Kubernetes manifests that run the image (by digest)."""
-    from mlgate.deploy.kubernetes import ManifestOptions, write_manifests
-    from mlgate.errors import UsageError
+    from mlgate.deploy import deploy
+    from mlgate.deploy.kubernetes import ManifestOptions
 
-    if target != "kubernetes":
-        raise UsageError(f"--target {target!r}: only `kubernetes` is supported")
-    written = write_manifests(
+    written = deploy(
+        target,
         ManifestOptions(
             image=image,
             name=name,
@@ -175,9 +159,9 @@ def deploy_cmd(
         out,
     )
     if as_json:
-        _print_json({"files": [str(p) for p in written]})
+        print_json({"files": [str(p) for p in written]})
         return
-    console = _console()
+    term = console()
     for path in written:
-        console.print(f"wrote {path}", markup=False)
-    console.print(f"apply with: kubectl apply -f {out}", markup=False)
+        term.print(f"wrote {path}", markup=False)
+    term.print(f"apply with: kubectl apply -f {out}", markup=False)

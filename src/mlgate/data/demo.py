@@ -7,6 +7,7 @@ gate has something real to catch: `DRIFTED_FEATURES` lists what changes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -86,3 +87,12 @@ def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.Da
     frame.loc[rng.random(rows) < 0.03, "age"] = np.nan
     frame.loc[rng.random(rows) < 0.01, "internet"] = None
     return frame
+
+
+def write_csv(out: Path, rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> Path:
+    """`mlgate demo-data`: a sample of the demo distribution (or its drifted variant) as CSV."""
+    from mlgate import atomic
+
+    with atomic.replacing(out) as tmp:
+        generate(rows, seed=seed, drift=drift).to_csv(tmp, index=False)
+    return out

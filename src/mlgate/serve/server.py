@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +29,26 @@ def make_settings(fields: dict[str, Any]) -> ServeSettings:
         raise UsageError(f"{flag}: {first['msg']}") from None
 
 
-def run(
-    bundle: Path,
-    *,
-    host: str,
-    port: int,
-    workers: int,
-    settings_fields: dict[str, Any],
-    graceful_timeout: float = 30.0,
-) -> None:
+@dataclass(frozen=True)
+class ServeOptions:
+    """Where and how to serve: the bind address, workers, and the app's settings."""
+
+    settings: ServeSettings
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    graceful_timeout: float = 30.0
+
+
+def run(bundle: Path, options: ServeOptions) -> None:
     """Verify the bundle, then serve it until SIGINT/SIGTERM (which drain in-flight requests)."""
     import uvicorn
 
     from mlgate.serve.app import ENV_BUNDLE, ENV_SETTINGS
 
-    settings = make_settings(settings_fields)
+    settings = options.settings
+    host, port, workers = options.host, options.port, options.workers
+    graceful_timeout = options.graceful_timeout
     # Fail here, with exit code 2, rather than in every worker.
     load_bundle(bundle, check=settings.verify)
     os.environ[ENV_BUNDLE] = str(bundle.resolve())

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlgate import atomic
 from mlgate.errors import InfraError, UsageError
 from mlgate.ship.engine import Engine, find_engine
 
@@ -67,8 +68,19 @@ def push_image(
     registry: str | None = None,
     tls_verify: bool = True,
     engine_name: str | None = None,
+    digest_file: Path | None = None,
 ) -> PushResult:
-    """Push `image` (optionally to another registry) and return its digest there."""
+    """Push `image` (optionally to another registry) and return its digest there; with
+    `digest_file`, also write `REPOSITORY@DIGEST` to it (for the next workflow step)."""
+    result = _push(image, registry, tls_verify, engine_name)
+    if digest_file is not None:
+        atomic.write_text(digest_file, result.by_digest + "\n")
+    return result
+
+
+def _push(
+    image: str, registry: str | None, tls_verify: bool, engine_name: str | None
+) -> PushResult:
     engine = find_engine(engine_name)
     if not engine.image_exists(image):
         raise UsageError(

@@ -1,0 +1,109 @@
+"""Pipeline commands: `validate`, `train`, `gate`, and `run` (all of them, then register)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlgate.cli import render
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
+from mlgate.errors import GateFailed
+
+
+@app.command("validate")
+def validate_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Validate this file instead of data.path.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data gate: check the data against the committed schema and reference distribution."""
+    from mlgate.config import load_project
+    from mlgate.pipeline import validate_file
+
+    report = validate_file(load_project(config), data)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.validation(console(), report)
+    if not report.passed:
+        raise GateFailed(render.validation_failure(report))
+
+
+@app.command("train")
+def train_cmd(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Fit the pipeline from config and write the model bundle."""
+    from mlgate.config import load_project
+    from mlgate.model.train import train
+
+    result = train(load_project(config))
+    if as_json:
+        print_json({"bundle": str(result.bundle_dir), **result.meta.model_dump(mode="json")})
+        return
+    render.training(console(), result)
+
+
+@app.command("gate")
+def gate_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    champion: Annotated[
+        Path | None,
+        typer.Option(
+            "--champion", help="Bundle of the model to beat, evaluated on the same holdout."
+        ),
+    ] = None,
+    use_registry: Annotated[
+        bool,
+        typer.Option(
+            "--registry/--no-registry",
+            help="Without --champion, compare with the registry's champion (if there is one).",
+        ),
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
+    from mlgate.config import load_project
+    from mlgate.release import gate
+
+    report = gate(load_project(config), champion_bundle=champion, use_registry=use_registry)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.gate(console(), report)
+    if not report.passed:
+        raise GateFailed("; ".join(c.message for c in report.verdict.failures))
+
+
+@app.command("run")
+def run_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register/--no-register",
+            help="Register a passing model (alias challenger); --no-register for pull requests.",
+        ),
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole pipeline: champion from the registry -> validate -> train -> gate -> register."""
+    from mlgate.config import load_project
+    from mlgate.release import run_with_registry
+
+    project = load_project(config)
+    if as_json:
+        result = run_with_registry(project, register=register)
+        print_json(result.to_dict())
+    else:
+        out = console()
+        with out.status("starting") as status:
+            result = run_with_registry(
+                project, register=register, progress=lambda msg: status.update(msg)
+            )
+        render.release(out, project.config.name, result)
+    if not result.passed:
+        failed = [s for s in result.run.stages if s.status == "failed"]
+        raise GateFailed("; ".join(f"{s.name}: {s.detail}" for s in failed))

@@ -1,0 +1,108 @@
+"""Project commands: `init`, `config`, `schema infer`, `demo-data`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, app, console, print_json
+
+schema_app = typer.Typer(help="Infer or show the committed data schema.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@app.command("init")
+def init_cmd(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIRECTORY", help="Project directory to write.")
+    ] = Path("."),
+    demo: Annotated[bool, typer.Option("--demo", help="Use the embedded demo dataset.")] = False,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Your CSV/Parquet file.", dir_okay=False)
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Column to predict.")] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="A column that is not a feature.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
+    rows: Annotated[int, typer.Option("--rows", min=200, help="Demo rows.")] = 12_000,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite mlgate.yaml.")] = False,
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", help="DVC remote for the data (s3://..., a directory...)."),
+    ] = None,
+    dvc: Annotated[
+        bool,
+        typer.Option("--dvc/--no-dvc", help="In a git repository, version the data with DVC."),
+    ] = True,
+) -> None:
+    """Write a ready project: mlgate.yaml, schema and reference profile (and demo data).
+
+    Inside a git repository the data is also tracked with DVC, with a default remote and a
+    dvc.yaml whose stages call mlgate.
+    """
+    from mlgate.scaffold import InitRequest, init_project
+
+    result = init_project(
+        InitRequest(
+            root=directory,
+            demo=demo,
+            data=data,
+            target=target,
+            name=name,
+            drop=tuple(drop or ()),
+            rows=rows,
+            force=force,
+            dvc=dvc,
+            remote=remote,
+        )
+    )
+    out = console()
+    out.print(f"[green]initialised[/] {result.root} ({result.task})")
+    for f in result.files:
+        out.print(f"  wrote {f}", markup=False)
+    for note in result.notes:
+        out.print(f"note: {note}", markup=False)
+    if result.dvc is not None:
+        out.print(f"  data tracked with DVC, remote {result.dvc.remote}", markup=False)
+        out.print("  commit the new files: git add -A && git commit", markup=False)
+    out.print(f"next: cd {result.root} && mlgate run", markup=False)
+
+
+@app.command("config")
+def config_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema.")] = False,
+) -> None:
+    """Check mlgate.yaml and print the effective config (or its JSON schema)."""
+    from mlgate import config as cfg
+
+    if schema:
+        print_json(cfg.json_schema())
+        return
+    print_json(cfg.load_project(config).config.model_dump(mode="json"))
+
+
+@app.command("demo-data")
+def demo_data_cmd(
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="CSV file to write.", dir_okay=False)],
+    rows: Annotated[int, typer.Option("--rows", min=1)] = 12_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    drift: Annotated[bool, typer.Option("--drift", help="Write the drifted variant.")] = False,
+) -> None:
+    """Write a sample of the demo distribution (or its drifted variant) as CSV."""
+    from mlgate.data.demo import write_csv
+
+    write_csv(out, rows, seed=seed, drift=drift)
+    console().print(f"wrote {rows} {'drifted ' if drift else ''}rows to {out}", markup=False)
+
+
+@schema_app.command("infer")
+def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Infer the schema and reference profile from data.path and write them (commit both)."""
+    from mlgate.scaffold import infer_reference
+
+    for f in infer_reference(config):
+        console().print(f"wrote {f}", markup=False)

@@ -1,0 +1,75 @@
+"""`mlgate serve`: the model server (imports nothing heavy until it runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, app
+
+
+@app.command("serve")
+def serve_cmd(
+    bundle: Annotated[
+        str,
+        typer.Argument(
+            metavar="BUNDLE",
+            help="Model bundle directory, or a registry URI: models:/NAME@ALIAS, "
+            "models:/NAME/VERSION (resolved in the registry of --config).",
+        ),
+    ],
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    runtime: Annotated[
+        str, typer.Option("--runtime", help="auto (ONNX when the bundle has it), sklearn, onnx.")
+    ] = "auto",
+    max_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--max-batch",
+            min=1,
+            help="Micro-batch size for single rows; 1 = off. Default: 32 sklearn, off ONNX.",
+        ),
+    ] = None,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0.0, help="Wait this long to fill a micro-batch.")
+    ] = 0.0,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Rows per request.")] = 10_000,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001)] = 16.0,
+    log_dir: Annotated[
+        Path | None, typer.Option("--log-dir", help="Write the prediction log here.")
+    ] = None,
+    graceful_timeout: Annotated[
+        float, typer.Option("--graceful-timeout", help="Seconds to finish requests on SIGTERM.")
+    ] = 30.0,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the SHA256SUMS check.")
+    ] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""
+    from mlgate.release import serve
+    from mlgate.serve.server import ServeOptions, make_settings
+
+    settings = make_settings(
+        {
+            "runtime": runtime,
+            "max_batch": max_batch,
+            "max_wait_ms": max_wait_ms,
+            "max_rows": max_rows,
+            "max_body_bytes": int(max_body_mb * 1024 * 1024),
+            "log_dir": log_dir,
+            "verify": not no_verify,
+        }
+    )
+    options = ServeOptions(
+        settings=settings,
+        host=host,
+        port=port,
+        workers=workers,
+        graceful_timeout=graceful_timeout,
+    )
+    serve(bundle, config=config, options=options)
