@@ -71,6 +71,14 @@ def check_options(opts: ManifestOptions) -> tuple[str, Strategy]:
             f"--image {opts.image!r} is not pinned by digest (REPOSITORY@sha256:<64 hex>)",
             hint="use the reference `mlgate push` printed",
         )
+    if opts.strategy == "canary":
+        # Its AnalysisTemplate runs `mlgate canary analyze`: written only once that command
+        # exists, so that nothing mlgate writes calls a command it does not have.
+        raise UsageError(
+            "--strategy canary is not available yet: its analysis job needs "
+            "`mlgate canary analyze`, which this version does not have",
+            hint="use --strategy rolling",
+        )
     if opts.strategy not in ("rolling", "canary"):
         raise UsageError(f"--strategy {opts.strategy!r}: choose rolling or canary")
     if opts.max_replicas < opts.replicas:

@@ -1,5 +1,5 @@
 """The GitHub Actions workflows `mlgate init` writes (and this repository runs, from the same
-templates): `ci-cd.yml` (test -> pipeline -> image -> deploy) and `monitor.yml` (scheduled).
+templates): `ci-cd.yml` (test -> pipeline -> image -> deploy).
 
 The templates are YAML files under `mlgate/templates/` with `@@NAME@@` placeholders; GitHub's
 own `${{ ... }}` expressions pass through untouched. `render_workflows` fills them.
@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mlgate import atomic
+from mlgate import __version__, atomic
 from mlgate.errors import UsageError
 
-WORKFLOWS = ("ci-cd.yml", "monitor.yml")
+# A generated workflow installs the mlgate that wrote it: same commands, same flags, same
+# results, until the team upgrades on purpose (and re-runs `mlgate init --force`).
+PINNED = f"mlgate[all]=={__version__}"
+
+WORKFLOWS = ("ci-cd.yml",)
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 
 
@@ -26,8 +30,8 @@ class WorkflowOptions:
     project_dir: str = "."
     python_version: str = "3.11"
     # The pipeline, image and deploy jobs; the test job adds lint and test tools.
-    install: str = "pip install 'mlgate[all]'"
-    install_dev: str = "pip install 'mlgate[all]' ruff pytest"
+    install: str = f"pip install '{PINNED}'"
+    install_dev: str = f"pip install '{PINNED}' ruff pytest"
     lint: str = "ruff check ."
     unit_tests: str = 'if [ -d tests ]; then pytest -q tests; else echo "no tests/ yet"; fi'
     # Hash of this file keys the pip cache (it must exist in the repository).

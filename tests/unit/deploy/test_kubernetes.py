@@ -90,6 +90,7 @@ def test_files_start_with_a_review_header(tmp_path: Path) -> None:
         assert path.read_text().startswith("# Written by `mlgate deploy --target kubernetes`")
 
 
+@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, strategy="canary"), tmp_path)
     files = load_dir(tmp_path)
@@ -136,6 +137,7 @@ def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> 
     assert declared == passed
 
 
+@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_the_argo_schema_rejects_a_misplaced_field() -> None:
     ro = render_manifests(ManifestOptions(image=IMAGE, strategy="canary"))["rollout.yaml"][0]
     ro["spec"]["strategy"]["canary"]["steps"].append({"setWieght": 20})
@@ -143,11 +145,17 @@ def test_the_argo_schema_rejects_a_misplaced_field() -> None:
         jsonschema.validate(ro, ARGO_SCHEMA)
 
 
+@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_switching_strategy_removes_the_other_workload(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, strategy="canary"), tmp_path)
     write_manifests(ManifestOptions(image=IMAGE), tmp_path)
     assert not (tmp_path / "rollout.yaml").exists()
     assert (tmp_path / "deployment.yaml").exists()
+
+
+def test_canary_is_refused_until_its_analysis_command_exists() -> None:
+    with pytest.raises(UsageError, match="canary analyze"):
+        render_manifests(ManifestOptions(image=IMAGE, strategy="canary"))
 
 
 @pytest.mark.parametrize(

@@ -119,14 +119,17 @@ def test_ci_cd_shape() -> None:
     assert len(caches) == 2
 
 
-def test_monitor_runs_on_a_schedule() -> None:
-    wf = load(render_workflows()["monitor.yml"])
-    assert wf[True]["schedule"][0]["cron"]
-    assert "mlgate monitor" in json.dumps(wf["jobs"]["monitor"]["steps"])
-
-
 def test_write_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     write_workflows(tmp_path)
     with pytest.raises(UsageError, match="--force"):
         write_workflows(tmp_path)
-    assert len(write_workflows(tmp_path, force=True)) == 2
+    assert len(write_workflows(tmp_path, force=True)) == len(WORKFLOWS)
+
+
+def test_generated_workflows_install_the_mlgate_that_wrote_them() -> None:
+    from mlgate import __version__
+
+    text = render_workflows()["ci-cd.yml"]
+    installs = re.findall(r"pip install '(mlgate[^']*)'", text)
+    assert installs
+    assert set(installs) == {f"mlgate[all]=={__version__}"}
