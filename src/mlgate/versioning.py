@@ -117,12 +117,11 @@ def _present_keys(config_file: Path) -> set[str]:
     return set(raw) if isinstance(raw, dict) else set()
 
 
-def _q(path: str) -> str:
-    """A YAML-safe scalar for a path (quoted only when needed)."""
-    import json
-
-    plain = all(ch.isalnum() or ch in "._-/" for ch in path)
-    return path if plain else json.dumps(path)
+DVC_YAML_HEADER = """\
+# Written by `mlgate init`. `dvc repro` reruns only the stages whose deps or params
+# changed; `dvc push` / `dvc pull` move the data. Models are versioned by the registry:
+# the bundle files below are uncached outputs that only order the stages.
+"""
 
 
 def render_dvc_yaml(
@@ -137,47 +136,27 @@ def render_dvc_yaml(
     config_file: str = "mlgate.yaml",
 ) -> str:
     """dvc.yaml for the validate -> train -> gate stages (pure: paths and keys in, text out)."""
+    import yaml
 
-    def params(stage: str) -> list[str]:
-        keys = [k for k in _STAGE_PARAMS[stage] if k in config_keys]
-        if not keys:
-            return []
-        return ["    params:", f"      - {_q(config_file)}:", *(f"          - {k}" for k in keys)]
-
-    def deps(*paths: str) -> list[str]:
-        return ["    deps:", *(f"      - {_q(p)}" for p in paths)]
-
-    def outs(kind: str, *paths: str) -> list[str]:
-        lines = [f"    {kind}:"]
-        for p in paths:
-            lines += [f"      - {_q(p)}:", "          cache: false"]
-        return lines
+    def stage(name: str, deps: list[str], outs: list[str]) -> dict[str, object]:
+        body: dict[str, object] = {"cmd": f"mlgate {name}", "deps": deps}
+        keys = [k for k in _STAGE_PARAMS[name] if k in config_keys]
+        if keys:
+            body["params"] = [{config_file: keys}]
+        body["outs"] = [{p: {"cache": False}} for p in outs]
+        return body
 
     validation = f"{reports}/validation.json"
-    model_files = (f"{bundle}/model.pkl", f"{bundle}/mlgate.json")
-    lines = [
-        "# Written by `mlgate init`. `dvc repro` reruns only the stages whose deps or params",
-        "# changed; `dvc push` / `dvc pull` move the data. Models are versioned by the registry:",
-        "# the bundle files below are uncached outputs that only order the stages.",
-        "stages:",
-        "  validate:",
-        "    cmd: mlgate validate",
-        *deps(data, schema, profile),
-        *params("validate"),
-        *outs("outs", validation),
-        "  train:",
-        "    cmd: mlgate train",
-        *deps(data, schema, validation),
-        *params("train"),
-        *outs("outs", *model_files),
-        "  gate:",
-        "    cmd: mlgate gate",
-        *deps(data, *model_files),
-        *params("gate"),
-        *outs("outs", f"{reports}/gate.json"),
-        *outs("metrics", metrics),
-    ]
-    return "\n".join(lines) + "\n"
+    model_files = [f"{bundle}/model.pkl", f"{bundle}/mlgate.json"]
+    gate = stage("gate", [data, *model_files], [f"{reports}/gate.json"])
+    gate["metrics"] = [{metrics: {"cache": False}}]
+    stages = {
+        "validate": stage("validate", [data, schema, profile], [validation]),
+        "train": stage("train", [data, schema, validation], model_files),
+        "gate": gate,
+    }
+    body = yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False)
+    return DVC_YAML_HEADER + body
 
 
 def _rel(path: Path, root: Path) -> str:

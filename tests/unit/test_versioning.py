@@ -1,25 +1,13 @@
-"""Pure parts of the registry and DVC modules: URI resolution, dvc.yaml rendering."""
+"""Pure parts of the DVC module: dvc.yaml rendering."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import yaml
 
-from mlgate.registry import TRACKING_URI_ENV, resolve_tracking_uri
 from mlgate.versioning import render_dvc_yaml
 
 pytestmark = pytest.mark.unit
-
-
-def test_tracking_uri_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
-    assert resolve_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlruns/mlflow.db"
-    assert resolve_tracking_uri(tmp_path, configured="http://cfg") == "http://cfg"
-    monkeypatch.setenv(TRACKING_URI_ENV, "http://env")
-    assert resolve_tracking_uri(tmp_path, configured="http://cfg") == "http://env"
-    assert resolve_tracking_uri(tmp_path, explicit="http://arg") == "http://arg"
 
 
 def test_dvc_yaml_declares_only_params_present_in_the_config() -> None:
@@ -43,3 +31,20 @@ def test_dvc_yaml_declares_only_params_present_in_the_config() -> None:
     ]
     assert stages["gate"]["metrics"] == [{"metrics.json": {"cache": False}}]
     assert "params" in stages["gate"]
+
+
+def test_dvc_yaml_quotes_what_yaml_needs_quoted() -> None:
+    odd = "data/a: b #c.csv"
+    text = render_dvc_yaml(
+        data=odd,
+        schema="schema.yaml",
+        profile="reference/profile.json",
+        bundle="models/model",
+        reports="reports",
+        metrics="metrics.json",
+        config_keys=set(),
+    )
+    stages = yaml.safe_load(text)["stages"]
+    assert stages["validate"]["deps"][0] == odd
+    assert "params" not in stages["validate"]
+    assert [s["cmd"] for s in stages.values()] == ["mlgate validate", "mlgate train", "mlgate gate"]
