@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # downloads a Python of its own.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: setup lock demo test lint fmt typecheck check bench clean
+.PHONY: setup lock demo test lint fmt typecheck deps check bench clean
 
 ## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
 ## after a hand-made change to .venv.
@@ -58,7 +58,14 @@ fmt: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test
+## Every third-party module src/ imports is a declared runtime dependency ([tool.deptry]); the
+## ones tests/ and benchmarks/ import are declared too, the dev extra included.
+deps: setup
+	$(BIN)/deptry src
+	$(BIN)/deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv' \
+	  --known-first-party mlgate --known-first-party tests --known-first-party benchmarks
+
+check: lint typecheck deps test
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
