@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # downloads a Python of its own.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: setup lock demo test lint fmt typecheck deps check bench clean
+.PHONY: setup lock demo test lint fmt typecheck deps imports check bench clean
 
 ## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
 ## after a hand-made change to .venv.
@@ -65,7 +65,11 @@ deps: setup
 	$(BIN)/deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv' \
 	  --known-first-party mlgate --known-first-party tests --known-first-party benchmarks
 
-check: lint typecheck deps test
+## The layering contracts in .importlinter.
+imports: setup
+	$(BIN)/lint-imports
+
+check: lint typecheck deps imports test
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
