@@ -61,12 +61,14 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         requirement = Path(tmp) / "uv.txt"
         requirement.write_text(f"uv=={version} " + " ".join(f"--hash={h}" for h in hashes) + "\n")
-        subprocess.run(
+        installed = subprocess.run(
             [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "--require-hashes", "--requirement", str(requirement)],
-            check=True,
         )  # fmt: skip
-    return 0
+    if installed.returncode != 0:
+        # pip has said why (a download failed, or a file does not match the lock's hashes).
+        print(f"bootstrap_uv: could not install uv {version} into {venv}", file=sys.stderr)
+    return installed.returncode
 
 
 if __name__ == "__main__":
