@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from mlgate.errors import ConfigError
 
@@ -161,6 +170,81 @@ class RegistryConfig(_Frozen):
     )
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds from a number or a duration as Flagger and Prometheus write it (`90s`, `1m`,
+    `1m30s`, `500ms`); anything else is passed on for pydantic to reject with the key."""
+    if isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (e.g. 30s, 1m, 500ms)") from None
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0)]
+
+
+class CanaryConfig(_Frozen):
+    """How `mlgate deploy` releases a candidate beside the incumbent and judges it.
+
+    The schedule uses Flagger's analysis vocabulary and defaults: every `interval` the checks
+    run; a passing canary steps its traffic weight by `step_weight` up to `max_weight`, then is
+    promoted; A/B and shadow releases promote after `iterations` passing checks; `threshold`
+    failed checks roll back. Flagger leaves `stepWeight` unset; mlgate steps by 20 (five steps).
+    The checks: Flagger's two (error rate and p99 latency of the candidate), then what a model
+    does, against the incumbent on the same window: prediction divergence, input drift, online
+    accuracy from fed-back labels.
+    """
+
+    interval: Duration = Field(default=60.0, description="Seconds between checks (or 30s, 1m).")
+    threshold: int = Field(default=1, ge=1, description="Failed checks before rollback.")
+    step_weight: int = Field(default=20, ge=1, le=100, description="Canary weight step (%).")
+    max_weight: int = Field(default=100, ge=1, le=100, description="Weight to promote at (%).")
+    iterations: int = Field(
+        default=10, ge=1, description="A/B and shadow: passing checks before promotion."
+    )
+    ab_weight: int = Field(
+        default=50, ge=1, le=99, description="A/B: share (%) of keys (users) sent to the candidate."
+    )
+    max_error_rate: float = Field(
+        default=1.0, ge=0.0, le=100.0, description="Most 5xx answers (%) of the candidate."
+    )
+    max_p99_ms: float = Field(default=500.0, gt=0.0, description="Highest candidate p99 (ms).")
+    max_p99_increase_ms: float = Field(
+        default=100.0, ge=0.0, description="Most the candidate's p99 may exceed the incumbent's."
+    )
+    min_requests: int = Field(
+        default=20, ge=1, description="Fewer candidate requests in a window fail the check."
+    )
+    divergence: Literal["jensenshannon", "psi"] = Field(
+        default="jensenshannon",
+        description="Distance between candidate and incumbent prediction distributions.",
+    )
+    max_divergence: float | None = Field(
+        default=None, gt=0.0, description="Highest divergence (default 0.1, as the data gate)."
+    )
+    max_drift_share: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Most features drifted in the candidate's inputs."
+    )
+    max_accuracy_drop: float = Field(
+        default=0.05,
+        ge=0.0,
+        description="Online accuracy the candidate may lose vs the incumbent (regression: "
+        "relative increase of the mean absolute error).",
+    )
+    min_labels: int = Field(
+        default=50, ge=1, description="Fed-back rows per variant before accuracy is judged."
+    )
+
+
 class Config(_Frozen):
     """The whole of mlgate.yaml."""
 
@@ -174,10 +258,16 @@ class Config(_Frozen):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
 
     def digest(self) -> str:
-        """A stable hash of the effective config, recorded in lineage."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A stable hash of the effective config, recorded in lineage.
+
+        The release policy (`canary`) is left out: it changes how a model is rolled out, not
+        the model, so tuning it does not make the same model look different.
+        """
+        fields = self.model_dump(mode="json", exclude={"canary"})
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
