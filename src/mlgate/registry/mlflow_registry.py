@@ -13,7 +13,14 @@ from typing import Any
 
 from mlgate.errors import GateFailed, UsageError
 from mlgate.registry.mlflow_store import MlflowStore, now_iso, set_alias_retrying, truncate
-from mlgate.registry.types import CHALLENGER, CHAMPION, HISTORY_TAG, RunContext, VersionInfo
+from mlgate.registry.types import (
+    CHALLENGER,
+    CHAMPION,
+    HISTORY_TAG,
+    RELEASES_TAG,
+    RunContext,
+    VersionInfo,
+)
 
 # MLflow's registry caps tag values; the history only needs the recent past for rollbacks.
 _HISTORY_KEEP = 100
@@ -249,3 +256,33 @@ class MlflowRegistry(MlflowStore):
             set_alias_retrying(client, name, CHAMPION, str(target))
             aliases[CHAMPION] = target
             return self._version(name, target, aliases)
+
+    def reject(self, name: str, version: int, *, reason: str, actor: str) -> VersionInfo:
+        """Record on `version` that its release was rolled back, and why; aliases stay put.
+
+        The version gets `mlgate.rejected_by/_at/_reason` tags (the last rejection) and the
+        registered model's `mlgate.release_history` tag gets an entry (the recent past).
+        """
+        with self._translate(), self._write_lock():
+            client = self._client
+            model = self._model(name)
+            aliases = self._aliases(model)
+            self._version(name, version, aliases)  # UsageError when it does not exist
+            at = now_iso()
+            for key, value in {
+                "mlgate.rejected_by": actor,
+                "mlgate.rejected_at": at,
+                "mlgate.rejection_reason": truncate(reason),
+            }.items():
+                client.set_model_version_tag(name, str(version), key, value)
+            raw = (model.tags or {}).get(RELEASES_TAG)
+            history: list[dict[str, Any]] = json.loads(raw) if raw else []
+            history.append(
+                {"version": version, "outcome": "rolled back", "at": at, "by": actor,
+                 "reason": reason[:300]}
+            )  # fmt: skip
+            # Oldest entries go first when the list would pass MLflow's tag value cap.
+            while history and len(json.dumps(history)) > 4500:
+                history.pop(0)
+            client.set_registered_model_tag(name, RELEASES_TAG, json.dumps(history))
+            return self._version(name, version, aliases)

@@ -7,7 +7,9 @@ What lives where in MLflow:
 - one model version per registration (registered model name = config `name`), with lineage and
   metrics copied into version tags so `mlgate models` needs no per-run lookups;
 - aliases `challenger` and `champion`; the champion history (for `rollback`) is a JSON list of
-  versions in the registered-model tag `mlgate.champion_history`.
+  versions in the registered-model tag `mlgate.champion_history`;
+- a release that was rolled back (`mlgate deploy`) leaves its reason on the version
+  (`mlgate.rejected_*` tags) and an entry in the registered-model tag `mlgate.release_history`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 HISTORY_TAG = "mlgate.champion_history"
+RELEASES_TAG = "mlgate.release_history"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class Registry(Protocol):
 
     def rollback(self, name: str, *, reason: str, actor: str) -> VersionInfo:
         """Move `champion` back to the previous champion."""
+        ...
+
+    def reject(self, name: str, version: int, *, reason: str, actor: str) -> VersionInfo:
+        """Record that a release of `version` was rolled back (who, when, why); no alias moves."""
         ...
 
     def list_versions(self, name: str) -> list[VersionInfo]:
