@@ -1,0 +1,414 @@
+"""The processes of a release on one machine: the variants (model servers as processes or
+containers), the splitter (nginx edge + router), its exporter, and Prometheus.
+
+    variant     `mlgate serve BUNDLE` on a free port (its prediction log in the state
+                directory), or `podman|docker run IMAGE` publishing a free port, or a server
+                someone else runs (an address; never started or stopped here)
+    edge        nginx on the release's address; router: nginx holding the split
+    exporter    the router's access log as per-upstream Prometheus series
+    prometheus  scrapes every variant's /metrics and the exporter, for the analysis
+
+Everything binds 127.0.0.1 (the edge: the host asked for), is recorded by PID and start time
+(containers by name) and stopped that way; nothing is found or killed by name.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from mlgate import atomic
+from mlgate.deploy import procs, splitter
+from mlgate.deploy.observe import Selectors
+from mlgate.deploy.procs import ProcRef
+from mlgate.errors import InfraError, UsageError
+
+VariantKind = Literal["process", "container", "external"]
+SERVER_GRACE_S = 10.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VariantRef(_Model):
+    """A running model server of the release and how to reach, watch and stop it."""
+
+    source: str
+    label: str
+    kind: VariantKind
+    address: str
+    metrics_address: str
+    model: str | None = None
+    version: int | None = None
+    proc: ProcRef | None = None
+    container: str | None = None
+    engine: str | None = None
+    log_dir: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def selectors(self) -> Selectors:
+        """How the local Prometheus tells this variant's series apart."""
+        return Selectors(
+            http=f'job="mlgate-splitter",upstream="{self.address}"',
+            model=f'job="mlgate",instance="{self.metrics_address}"',
+        )
+
+
+class EnvironmentRef(_Model):
+    """The splitter, exporter and Prometheus of a release."""
+
+    host: str
+    port: int
+    router_port: int
+    exporter_port: int
+    prometheus_port: int
+    scrape_interval: float
+    edge: ProcRef
+    router: ProcRef
+    exporter: ProcRef
+    prometheus: ProcRef
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def processes(self) -> tuple[ProcRef, ...]:
+        return (self.edge, self.router, self.exporter, self.prometheus)
+
+
+# --- variants ----------------------------------------------------------------------------------
+
+
+def start_process_variant(
+    bundle: Path, workdir: Path, *, source: str, label: str, model: str | None, version: int | None
+) -> VariantRef:
+    """`mlgate serve BUNDLE` on a free port, logging predictions into `workdir`; waits ready."""
+    port = procs.free_port()
+    log_dir = workdir / f"server-{port}"
+    argv = procs.python_module(
+        "mlgate", "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port),
+        "--log-dir", str(log_dir / "predictions"),
+        "--graceful-timeout", f"{SERVER_GRACE_S:g}",
+    )  # fmt: skip
+    ref = procs.spawn(argv, what=f"model server {label}", log=log_dir / "server.log")
+    address = f"127.0.0.1:{port}"
+    variant = VariantRef(
+        source=source,
+        label=label,
+        kind="process",
+        address=address,
+        metrics_address=address,
+        model=model,
+        version=version,
+        proc=ref,
+        log_dir=str(log_dir / "predictions"),
+    )
+    try:
+        procs.wait_for(
+            lambda: ready(variant), timeout=120, what=f"model server {label} ready", ref=ref
+        )
+    except InfraError:
+        procs.stop(ref, timeout=5)
+        raise
+    return variant
+
+
+def start_container_variant(
+    image: str, *, engine_name: str | None, source: str, label: str
+) -> VariantRef:
+    """`ENGINE run -d IMAGE` publishing the server on a free 127.0.0.1 port; waits ready."""
+    from mlgate.ship.engine import find_engine
+
+    engine = find_engine(engine_name)
+    port = procs.free_port()
+    name = f"mlgate-release-{port}"
+    engine.run(
+        ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", image],
+        what=f"starting {image}",
+        timeout=120,
+    )
+    address = f"127.0.0.1:{port}"
+    variant = VariantRef(
+        source=source,
+        label=label,
+        kind="container",
+        address=address,
+        metrics_address=address,
+        container=name,
+        engine=engine.name,
+    )
+    try:
+        procs.wait_for(lambda: ready(variant), timeout=180, what=f"container {name} ready")
+    except InfraError as exc:
+        logs = engine.logs(name)
+        engine.remove(name)
+        raise InfraError(f"{exc.message}\n{logs}") from None
+    return variant
+
+
+def external_variant(
+    url: str, *, source: str, label: str, metrics_url: str | None = None
+) -> VariantRef:
+    """A server that runs already (started by someone else): reached, watched, never stopped."""
+    address = _address(url)
+    variant = VariantRef(
+        source=source,
+        label=label,
+        kind="external",
+        address=address,
+        metrics_address=_address(metrics_url) if metrics_url else address,
+    )
+    if not ready(variant):
+        raise UsageError(
+            f"the model server at {url} is not ready (GET /ready is not 200)",
+            hint="start it first, or give a bundle, a models:/ URI or an image instead",
+        )
+    return variant
+
+
+def _address(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+        raise UsageError(f"{url!r} is not an http://HOST:PORT address of a model server")
+    return f"{parsed.hostname}:{parsed.port}"
+
+
+def ready(variant: VariantRef) -> bool:
+    """GET /ready answers 200."""
+    return procs.http_ok(f"{variant.url}/ready")
+
+
+def running(variant: VariantRef) -> bool:
+    """The variant's process or container still runs (an external one: it answers /ready)."""
+    if variant.kind == "process":
+        return procs.alive(variant.proc)
+    if variant.kind == "container":
+        from mlgate.ship.engine import find_engine
+
+        try:
+            state = find_engine(variant.engine).container_state(variant.container or "")
+        except InfraError:
+            return False
+        return bool(state.get("Running"))
+    return ready(variant)
+
+
+def stop_variant(variant: VariantRef) -> None:
+    """SIGTERM (the server drains its requests), SIGKILL if it does not exit; containers are
+    removed. An external server is left alone."""
+    if variant.kind == "process":
+        procs.stop(variant.proc, timeout=SERVER_GRACE_S + 10)
+    elif variant.kind == "container" and variant.container:
+        from mlgate.ship.engine import find_engine
+
+        find_engine(variant.engine).remove(variant.container)
+
+
+# --- the splitter, exporter and Prometheus -----------------------------------------------------
+
+
+def scrape_interval(interval_s: float) -> float:
+    """Prometheus' scrape interval for an analysis interval: at least 4 samples a window."""
+    return round(min(5.0, max(0.25, interval_s / 5.0)), 3)
+
+
+def prometheus_config(env: EnvironmentRef | None, exporter_port: int, scrape_s: float,
+                      variants: dict[str, VariantRef]) -> str:  # fmt: skip
+    """prometheus.yml: the variants (`job="mlgate"`, labelled by role) and the exporter."""
+    interval = f"{round(scrape_s * 1000)}ms"
+    targets = [
+        {
+            "targets": [v.metrics_address],
+            "labels": {"variant": role, "model_version": v.label},
+        }
+        for role, v in variants.items()
+    ]
+    config = {
+        "global": {
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "evaluation_interval": interval,
+        },
+        "scrape_configs": [
+            {"job_name": "mlgate", "static_configs": targets},
+            {
+                "job_name": "mlgate-splitter",
+                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+            },
+        ],
+    }
+    header = "# Written by `mlgate deploy --target local`; rewritten at every release step.\n"
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def start_environment(
+    workdir: Path, *, host: str, port: int, stable: VariantRef, scrape_s: float
+) -> EnvironmentRef:
+    """Start router, edge, exporter and Prometheus with every request going to `stable`."""
+    if port and not _port_free(host, port):
+        raise UsageError(
+            f"{host}:{port} is in use: the release's address must be free",
+            hint="choose another --port, or stop what listens there",
+        )
+    port = port or procs.free_port(host)
+    router_port, exporter_port, prom_port = (procs.free_port() for _ in range(3))
+    started: list[ProcRef] = []
+    try:
+        route = splitter.Route(stable=stable.address)
+        router_conf = splitter.write_config(
+            workdir / "router.conf", splitter.render_router(workdir, router_port, route)
+        )
+        (workdir / "access.log").touch()
+        router = _nginx(router_conf, "router", workdir)
+        started.append(router)
+        edge_conf = splitter.write_config(
+            workdir / "edge.conf", splitter.render_edge(workdir, host, port, router_port)
+        )
+        edge = _nginx(edge_conf, "edge", workdir)
+        started.append(edge)
+        exporter = procs.spawn(
+            procs.python_module(
+                "mlgate.deploy.exporter", "--log", str(workdir / "access.log"),
+                "--port", str(exporter_port),
+            ),
+            what="splitter exporter",
+            log=workdir / "exporter.log",
+        )  # fmt: skip
+        started.append(exporter)
+        prom_dir = workdir / "prometheus"
+        atomic.write_text(
+            prom_dir / "prometheus.yml",
+            prometheus_config(None, exporter_port, scrape_s, {"stable": stable}),
+        )
+        prometheus = procs.spawn(
+            [
+                _prometheus_binary(),
+                f"--config.file={prom_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                "--storage.tsdb.retention.time=2d",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+            what="prometheus",
+            log=prom_dir / "prometheus.log",
+        )
+        started.append(prometheus)
+        env = EnvironmentRef(
+            host=host,
+            port=port,
+            router_port=router_port,
+            exporter_port=exporter_port,
+            prometheus_port=prom_port,
+            scrape_interval=scrape_s,
+            edge=edge,
+            router=router,
+            exporter=exporter,
+            prometheus=prometheus,
+        )
+        procs.wait_for(
+            lambda: procs.http_ok(f"{env.prometheus_url}/-/ready"),
+            timeout=60,
+            what="prometheus ready",
+            ref=prometheus,
+        )
+        procs.wait_for(
+            lambda: procs.http_ok(f"http://127.0.0.1:{exporter_port}/metrics"),
+            timeout=30,
+            what="splitter exporter ready",
+            ref=exporter,
+        )
+        procs.wait_for(
+            lambda: procs.http_ok(f"{env.url}/ready"), timeout=30, what="splitter ready", ref=edge
+        )
+    except BaseException:
+        for ref in reversed(started):
+            procs.stop(ref, timeout=10)
+        raise
+    return env
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _prometheus_binary() -> str:
+    import shutil
+
+    found = shutil.which("prometheus")
+    if found is None:
+        raise InfraError(
+            "prometheus is not installed: the local release analyses canaries with it",
+            hint="apt-get install -y prometheus (or see scripts/setup-system.sh)",
+        )
+    return found
+
+
+def _nginx(config: Path, what: str, workdir: Path) -> ProcRef:
+    ref = procs.spawn(
+        [splitter.nginx_binary(), "-c", str(config), "-e", str(workdir / f"{what}-error.log")],
+        what=f"nginx {what}",
+        log=workdir / f"{what}.out",
+    )
+    procs.wait_for(
+        lambda: bool(splitter.children(ref.pid)), timeout=30, what=f"nginx {what}", ref=ref
+    )
+    return ref
+
+
+def environment_running(env: EnvironmentRef) -> bool:
+    """Every process of the environment still runs."""
+    return all(procs.alive(p) for p in env.processes())
+
+
+def set_route(workdir: Path, env: EnvironmentRef, route: splitter.Route) -> None:
+    """Render the router for `route` and reload it; returns once the old split is gone."""
+    conf = splitter.write_config(
+        workdir / "router.conf", splitter.render_router(workdir, env.router_port, route)
+    )
+    splitter.reload(env.router.pid, conf)
+
+
+def set_targets(workdir: Path, env: EnvironmentRef, variants: dict[str, VariantRef]) -> None:
+    """Point Prometheus at these variants (by role) and reload it."""
+    prom_dir = workdir / "prometheus"
+    atomic.write_text(
+        prom_dir / "prometheus.yml",
+        prometheus_config(env, env.exporter_port, env.scrape_interval, variants),
+    )
+    request = urllib.request.Request(f"{env.prometheus_url}/-/reload", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            resp.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise InfraError(f"prometheus ({env.prometheus_url}) did not reload: {exc}") from None
+
+
+def stop_environment(env: EnvironmentRef) -> None:
+    """Stop the edge first (no new requests), then the router, exporter and Prometheus."""
+    procs.stop(env.edge, sig=splitter.stop_signal(), timeout=30)
+    procs.stop(env.router, sig=splitter.stop_signal(), timeout=30)
+    procs.stop(env.exporter, timeout=10)
+    procs.stop(env.prometheus, timeout=30)

@@ -1,0 +1,166 @@
+"""Processes a local release starts and stops: by PID, never by name.
+
+A PID alone can be reused once its process is gone, so each one is recorded with its start
+time (field 22 of /proc/PID/stat); a process is "ours" only while both match, and only then is
+it signalled. Every process starts in a session of its own: stopping or killing the command
+that started it (a controller) leaves it running for the next controller to find.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from mlgate.errors import InfraError
+
+
+class ProcRef(BaseModel):
+    """A process this release started: PID, its start time, what it is, where it logs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pid: int
+    started: int
+    what: str
+    log: str | None = None
+
+
+def start_time(pid: int) -> int | None:
+    """The process' start time in clock ticks since boot, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    # fields[0] is field 3 (state); start time is field 22.
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def alive(ref: ProcRef | None) -> bool:
+    """True while the recorded process runs (same PID and start time, not a zombie)."""
+    return ref is not None and start_time(ref.pid) == ref.started
+
+
+def spawn(
+    argv: Sequence[str], *, what: str, log: Path, env: dict[str, str] | None = None
+) -> ProcRef:
+    """Start `argv` in its own session, output appended to `log`; returns its reference."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise InfraError(f"cannot start {what} ({argv[0]}): {exc}") from None
+    started = start_time(proc.pid)
+    if started is None:
+        code = proc.wait()
+        raise InfraError(f"{what} exited at once (exit {code}): {tail(log)}")
+    # The Popen object is dropped: reap the child in the background so it never lingers as a
+    # zombie that still looks alive to a PID check.
+    _reapers.append(proc)
+    return ProcRef(pid=proc.pid, started=started, what=what, log=str(log))
+
+
+_reapers: list[subprocess.Popen[bytes]] = []
+
+
+def reap() -> None:
+    """Collect exited children of this process (they would otherwise stay zombies)."""
+    for proc in list(_reapers):
+        if proc.poll() is not None:
+            _reapers.remove(proc)
+
+
+def stop(ref: ProcRef | None, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Signal the process if it is still ours, wait for it to exit, SIGKILL after `timeout`."""
+    if not alive(ref):
+        return
+    assert ref is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(ref.pid, sig)
+    if wait_gone(ref, timeout):
+        return
+    if alive(ref):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(ref.pid, signal.SIGKILL)
+    if not wait_gone(ref, 10.0):
+        raise InfraError(f"{ref.what} (pid {ref.pid}) did not exit after SIGKILL")
+
+
+def wait_gone(ref: ProcRef, timeout: float) -> bool:
+    """Wait until the process has exited; False when it still runs after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while alive(ref):
+        reap()
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_for(
+    check: Callable[[], bool], *, timeout: float, what: str, ref: ProcRef | None = None
+) -> None:
+    """Poll `check` until it holds; an InfraError after `timeout`, or as soon as `ref` dies."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if ref is not None and not alive(ref):
+            raise InfraError(f"{what}: {ref.what} (pid {ref.pid}) exited: {tail(ref.log)}")
+        if time.monotonic() > deadline:
+            detail = f": {tail(ref.log)}" if ref is not None else ""
+            raise InfraError(f"{what}: not done after {timeout:.0f}s{detail}")
+        time.sleep(0.05)
+
+
+def tail(log: Path | str | None, lines: int = 12) -> str:
+    """The last lines of a log file, for error messages."""
+    if log is None:
+        return "(no log)"
+    try:
+        text = Path(log).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv running `python -m module args` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
