@@ -1,25 +1,20 @@
-"""`mlgate deploy --target kubernetes`: plain, reviewable manifests for one model image.
+"""The Kubernetes objects mlgate writes for one model image, and the options they take.
 
-    rolling (default)   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget
-    canary              an Argo Rollouts Rollout (canary steps with analysis) instead of the
-                        Deployment, a canary Service beside the stable one, and an
-                        AnalysisTemplate whose one metric runs `mlgate canary analyze`
-
-`render_manifests` is pure (options -> {file name: list of objects}); `write_manifests` writes
-them. The image must be named by digest: a tag can move after review, a digest cannot.
+`kubernetes.py` puts them together per strategy (with `argo.py` and `flagger.py` for a canary)
+and writes the files; every function here is pure (options -> object).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
-from mlgate import atomic
+from mlgate.config import CanaryConfig
 from mlgate.errors import UsageError
 
 Strategy = Literal["rolling", "canary"]
+T = TypeVar("T")
 PORT = 8000
 UID = 10001  # the image's USER (see templates/Dockerfile)
 MANAGED_BY = "mlgate"
@@ -34,7 +29,7 @@ HEADER = (
 Obj = dict[str, Any]
 ALL_FILES = frozenset(
     {"deployment.yaml", "rollout.yaml", "analysis-template.yaml", "service.yaml", "hpa.yaml",
-     "pdb.yaml"}
+     "pdb.yaml", "canary.yaml", "canary-webhook.yaml"}
 )  # fmt: skip
 
 
@@ -53,6 +48,16 @@ class ManifestOptions:
     cpu_limit: str = "1"
     memory_limit: str = "1Gi"
     target_cpu_percent: int = 70
+    rollouts: str = "argo"
+    prometheus_url: str = "http://prometheus.monitoring:9090"
+    policy: CanaryConfig = field(default_factory=CanaryConfig)
+
+
+def require(value: T | None, flag: str, what: str) -> T:
+    """A value `--target kubernetes` needs; a UsageError naming the flag when it is missing."""
+    if value is None:
+        raise UsageError(f"{flag} is required with --target kubernetes: {what}")
+    return value
 
 
 def app_name(image: str) -> str:
@@ -71,16 +76,17 @@ def check_options(opts: ManifestOptions) -> tuple[str, Strategy]:
             f"--image {opts.image!r} is not pinned by digest (REPOSITORY@sha256:<64 hex>)",
             hint="use the reference `mlgate push` printed",
         )
-    if opts.strategy == "canary":
-        # Its AnalysisTemplate runs `mlgate canary analyze`: written only once that command
-        # exists, so that nothing mlgate writes calls a command it does not have.
+    if opts.strategy in ("ab", "shadow"):
         raise UsageError(
-            "--strategy canary is not available yet: its analysis job needs "
-            "`mlgate canary analyze`, which this version does not have",
-            hint="use --strategy rolling",
+            f"--strategy {opts.strategy} needs a service mesh in a cluster: mlgate writes "
+            "rolling and canary manifests",
+            hint="use --strategy canary (Argo Rollouts or --rollouts flagger), or run "
+            f"--strategy {opts.strategy} with --target local",
         )
-    if opts.strategy not in ("rolling", "canary"):
+    if opts.strategy not in ("rolling", "direct", "canary"):
         raise UsageError(f"--strategy {opts.strategy!r}: choose rolling or canary")
+    if opts.rollouts not in ("argo", "flagger"):
+        raise UsageError(f"--rollouts {opts.rollouts!r}: choose argo or flagger")
     if opts.max_replicas < opts.replicas:
         raise UsageError("--max-replicas must be at least --replicas")
     name = opts.name or app_name(opts.image)
@@ -90,23 +96,24 @@ def check_options(opts: ManifestOptions) -> tuple[str, Strategy]:
     return name, strategy
 
 
-def _meta(name: str, opts: ManifestOptions, **extra: Any) -> Obj:
-    meta: Obj = {"name": name, "labels": _labels(name)}
+def metadata(name: str, opts: ManifestOptions, **extra: Any) -> Obj:
+    """ObjectMeta: name, mlgate's labels, the namespace when one is given."""
+    meta: Obj = {"name": name, "labels": labels(name)}
     if opts.namespace:
         meta["namespace"] = opts.namespace
     meta.update(extra)
     return meta
 
 
-def _labels(name: str) -> dict[str, str]:
+def labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
 
 
-def _selector(name: str) -> dict[str, str]:
+def selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name}
 
 
-def _container_security() -> Obj:
+def container_security() -> Obj:
     return {
         "runAsNonRoot": True,
         "runAsUser": UID,
@@ -142,12 +149,12 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
             "requests": {"cpu": opts.cpu_request, "memory": opts.memory_request},
             "limits": {"cpu": opts.cpu_limit, "memory": opts.memory_limit},
         },
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
         "metadata": {
-            "labels": _labels(name),
+            "labels": labels(name),
             "annotations": {
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(PORT),
@@ -175,11 +182,11 @@ def deployment(name: str, opts: ManifestOptions) -> Obj:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(name, opts),
+        "metadata": metadata(name, opts),
         "spec": {
             "replicas": opts.replicas,
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": _selector(name)},
+            "selector": {"matchLabels": selector(name)},
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
@@ -194,10 +201,10 @@ def service(name: str, opts: ManifestOptions, *, service_name: str | None = None
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(service_name or name, opts),
+        "metadata": metadata(service_name or name, opts),
         "spec": {
             "type": "ClusterIP",
-            "selector": _selector(name),
+            "selector": selector(name),
             "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
@@ -208,7 +215,7 @@ def autoscaler(name: str, opts: ManifestOptions, kind: str, api_version: str) ->
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(name, opts),
+        "metadata": metadata(name, opts),
         "spec": {
             "scaleTargetRef": {"apiVersion": api_version, "kind": kind, "name": name},
             "minReplicas": opts.replicas,
@@ -234,149 +241,6 @@ def disruption_budget(name: str, opts: ManifestOptions) -> Obj:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(name, opts),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(name)}},
+        "metadata": metadata(name, opts),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}},
     }
-
-
-def rollout(name: str, opts: ManifestOptions) -> Obj:
-    """Argo Rollouts Rollout: 10% -> analysis -> 50% -> analysis -> 100%."""
-    analysis = {
-        "analysis": {
-            "templates": [{"templateName": f"{name}-canary"}],
-            "args": [
-                {"name": "stable-url", "value": f"http://{name}:{PORT}"},
-                {"name": "canary-url", "value": f"http://{name}-canary:{PORT}"},
-            ],
-        }
-    }
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": _meta(name, opts),
-        "spec": {
-            "replicas": opts.replicas,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": _selector(name)},
-            "template": pod_template(name, opts),
-            "strategy": {
-                "canary": {
-                    "stableService": name,
-                    "canaryService": f"{name}-canary",
-                    "maxSurge": 1,
-                    "maxUnavailable": 0,
-                    "steps": [
-                        {"setWeight": 10},
-                        {"pause": {"duration": "2m"}},
-                        analysis,
-                        {"setWeight": 50},
-                        {"pause": {"duration": "5m"}},
-                        analysis,
-                    ],
-                }
-            },
-        },
-    }
-
-
-def analysis_template(name: str, opts: ManifestOptions) -> Obj:
-    """AnalysisTemplate with one metric, `mlgate-canary-analysis`: a Job that runs
-    `mlgate canary analyze` (from the same image) against the stable and canary Services.
-
-    mlgate's canary analysis (error rate, latency, prediction divergence vs the incumbent)
-    decides; the Job's exit code is the verdict Argo Rollouts acts on.
-    """
-    job_container: Obj = {
-        "name": "analyze",
-        "image": opts.image,
-        "command": [
-            "mlgate",
-            "canary",
-            "analyze",
-            "--stable",
-            "{{args.stable-url}}",
-            "--canary",
-            "{{args.canary-url}}",
-        ],
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"cpu": "500m", "memory": "512Mi"},
-        },
-        "securityContext": _container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": _meta(f"{name}-canary", opts),
-        "spec": {
-            "args": [{"name": "stable-url"}, {"name": "canary-url"}],
-            "metrics": [
-                {
-                    "name": ANALYSIS_METRIC,
-                    "count": 1,
-                    "failureLimit": 0,
-                    "provider": {
-                        "job": {
-                            "spec": {
-                                "backoffLimit": 0,
-                                "activeDeadlineSeconds": 600,
-                                "template": {
-                                    "spec": {
-                                        "restartPolicy": "Never",
-                                        "automountServiceAccountToken": False,
-                                        "containers": [job_container],
-                                        "volumes": [{"name": "tmp", "emptyDir": {}}],
-                                    }
-                                },
-                            }
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
-def render_manifests(opts: ManifestOptions) -> dict[str, list[Obj]]:
-    """Every manifest for `opts`, by file name."""
-    name, strategy = check_options(opts)
-    files: dict[str, list[Obj]] = {}
-    if strategy == "canary":
-        files["rollout.yaml"] = [rollout(name, opts)]
-        files["analysis-template.yaml"] = [analysis_template(name, opts)]
-        files["service.yaml"] = [
-            service(name, opts),
-            service(name, opts, service_name=f"{name}-canary"),
-        ]
-        files["hpa.yaml"] = [autoscaler(name, opts, "Rollout", "argoproj.io/v1alpha1")]
-    else:
-        files["deployment.yaml"] = [deployment(name, opts)]
-        files["service.yaml"] = [service(name, opts)]
-        files["hpa.yaml"] = [autoscaler(name, opts, "Deployment", "apps/v1")]
-    files["pdb.yaml"] = [disruption_budget(name, opts)]
-    return files
-
-
-def to_yaml(objects: list[Obj], out: str) -> str:
-    """One YAML file: the header, then the objects as documents, keys in written order."""
-    import yaml
-
-    docs = [yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objects]
-    return HEADER.format(out=out) + "---\n" + "---\n".join(docs)
-
-
-def write_manifests(opts: ManifestOptions, out: Path) -> list[Path]:
-    """Write the manifests into `out` (created if needed); returns the files written."""
-    files = render_manifests(opts)
-    out.mkdir(parents=True, exist_ok=True)
-    # Switching strategy must not leave the other one's workload behind for `kubectl apply`:
-    # remove files of ours (recognised by the header) that this strategy does not write.
-    for stale in ALL_FILES - files.keys():
-        path = out / stale
-        if path.is_file() and path.read_text(encoding="utf-8").startswith(HEADER.split("\n")[0]):
-            path.unlink()
-    written = []
-    for fname, objects in files.items():
-        written.append(atomic.write_text(out / fname, to_yaml(objects, str(out))))
-    return written

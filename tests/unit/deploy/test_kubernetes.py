@@ -90,7 +90,6 @@ def test_files_start_with_a_review_header(tmp_path: Path) -> None:
         assert path.read_text().startswith("# Written by `mlgate deploy --target kubernetes`")
 
 
-@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, strategy="canary"), tmp_path)
     files = load_dir(tmp_path)
@@ -105,10 +104,9 @@ def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> 
     jsonschema.validate(ro, ARGO_SCHEMA)
     k8s_valid(as_deployment(ro["spec"]["template"], ro["spec"]["selector"]))
     canary = ro["spec"]["strategy"]["canary"]
-    assert [s for s in canary["steps"] if "setWeight" in s] == [
-        {"setWeight": 10},
-        {"setWeight": 50},
-    ]
+    # The default policy: step_weight 20 up to max_weight 100, one interval (60 s) apart.
+    assert [s["setWeight"] for s in canary["steps"] if "setWeight" in s] == [20, 40, 60, 80, 100]
+    assert {s["pause"]["duration"] for s in canary["steps"] if "pause" in s} == {"60s"}
     analyses = [s["analysis"] for s in canary["steps"] if "analysis" in s]
     assert analyses
     assert all(a["templates"] == [{"templateName": "churn-model-canary"}] for a in analyses)
@@ -137,7 +135,6 @@ def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> 
     assert declared == passed
 
 
-@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_the_argo_schema_rejects_a_misplaced_field() -> None:
     ro = render_manifests(ManifestOptions(image=IMAGE, strategy="canary"))["rollout.yaml"][0]
     ro["spec"]["strategy"]["canary"]["steps"].append({"setWieght": 20})
@@ -145,7 +142,6 @@ def test_the_argo_schema_rejects_a_misplaced_field() -> None:
         jsonschema.validate(ro, ARGO_SCHEMA)
 
 
-@pytest.mark.xfail(strict=True, raises=UsageError, reason="canary needs `mlgate canary analyze`")
 def test_switching_strategy_removes_the_other_workload(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, strategy="canary"), tmp_path)
     write_manifests(ManifestOptions(image=IMAGE), tmp_path)
@@ -153,9 +149,10 @@ def test_switching_strategy_removes_the_other_workload(tmp_path: Path) -> None:
     assert (tmp_path / "deployment.yaml").exists()
 
 
-def test_canary_is_refused_until_its_analysis_command_exists() -> None:
-    with pytest.raises(UsageError, match="canary analyze"):
-        render_manifests(ManifestOptions(image=IMAGE, strategy="canary"))
+@pytest.mark.parametrize("strategy", ["ab", "shadow"])
+def test_mesh_strategies_are_refused_with_the_local_alternative(strategy: str) -> None:
+    with pytest.raises(UsageError, match="--target local"):
+        render_manifests(ManifestOptions(image=IMAGE, strategy=strategy))
 
 
 @pytest.mark.parametrize(
