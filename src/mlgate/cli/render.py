@@ -163,3 +163,52 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
             ),
         )
     console.print(table)
+
+
+def analysis(console: Any, checks: Any, passed: bool) -> None:
+    """`mlgate canary analyze`: every check with its verdict."""
+    table = _table("check", "verdict", "detail")
+    for c in checks:
+        verdict = {"pass": _STATUS["passed"], "fail": _STATUS["failed"]}.get(
+            c.status, "[dim]skip[/]"
+        )
+        table.add_row(c.name, verdict, _esc(c.message))
+    _show(console, "canary analysis", table)
+    console.print(_STATUS["passed" if passed else "failed"] + " canary analysis")
+
+
+def release_outcome(console: Any, outcome: Any) -> None:
+    """`mlgate deploy --target local`: promoted or rolled back, why, and the registry."""
+    verdict = (
+        "[bold green]PROMOTED[/]" if outcome.phase == "succeeded" else "[bold red]ROLLED BACK[/]"
+    )
+    console.print(f"{verdict} {_esc(outcome.candidate)} ({outcome.strategy})")
+    console.print(f"  reason    {outcome.reason}", markup=False)
+    console.print(f"  serving   {outcome.url}", markup=False)
+    if outcome.registry_note:
+        console.print(f"  registry  {outcome.registry_note}", markup=False)
+    if outcome.report is not None:
+        console.print(f"  report    {outcome.report}", markup=False)
+
+
+def release_status(console: Any, state: Any) -> None:
+    """`mlgate canary status`: what serves, where, and the rollout in progress."""
+    env, stable, ro = state.environment, state.stable, state.rollout
+    if env is None or stable is None:
+        console.print("no local release runs here", markup=False)
+    else:
+        console.print(f"serving {stable.label} on {env.url} ({stable.kind})", markup=False)
+        console.print(f"  prometheus {env.prometheus_url}", markup=False)
+    if ro is not None:
+        console.print(
+            f"{ro.strategy} release of {ro.candidate.label}: {ro.phase}, weight {ro.weight}%, "
+            f"{ro.failed_checks} failed check(s), {len(ro.history)} window(s)",
+            markup=False,
+        )
+        if ro.history:
+            console.print(f"  last: {ro.history[-1].get('reason', '')}", markup=False)
+    for past in state.past[-3:]:
+        console.print(
+            f"earlier: {past.strategy} {past.candidate.label} {past.phase}: {past.reason}",
+            markup=False,
+        )

@@ -1,4 +1,4 @@
-"""Ship commands: `build`, `push`, `deploy`, over `mlgate.ship` and `mlgate.deploy`."""
+"""Ship commands: `build`, `push`, over `mlgate.ship`."""
 
 from __future__ import annotations
 
@@ -118,50 +118,3 @@ def push_cmd(
     # The last line is the reference alone, so scripts can take it with `tail -n1`.
     sys.stderr.write(f"pushed {result.destination}\n")
     sys.stdout.write(result.by_digest + "\n")
-
-
-@app.command("deploy")
-def deploy_cmd(
-    image: Annotated[
-        str, typer.Option("--image", help="The image BY DIGEST: REPOSITORY@sha256:...")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the manifests to.")],
-    target: Annotated[
-        str, typer.Option("--target", help="Where to deploy; `kubernetes` writes manifests.")
-    ] = "kubernetes",
-    name: Annotated[
-        str | None, typer.Option("--name", help="App name (default: from the image).")
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", help="Namespace for every object.")
-    ] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="rolling (Deployment) or canary (Argo Rollouts).")
-    ] = "rolling",
-    replicas: Annotated[int, typer.Option("--replicas", min=1)] = 2,
-    max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 10,
-    as_json: JsonOpt = False,
-) -> None:
-    """Write reviewable Kubernetes manifests that run the image (by digest)."""
-    from mlgate.deploy import deploy
-    from mlgate.deploy.kubernetes import ManifestOptions
-
-    written = deploy(
-        target,
-        ManifestOptions(
-            image=image,
-            name=name,
-            namespace=namespace,
-            strategy=strategy,
-            replicas=replicas,
-            max_replicas=max_replicas,
-        ),
-        out,
-    )
-    if as_json:
-        print_json({"files": [str(p) for p in written]})
-        return
-    term = console()
-    for path in written:
-        term.print(f"wrote {path}", markup=False)
-    term.print(f"apply with: kubectl apply -f {out}", markup=False)

@@ -63,6 +63,7 @@ def test_every_command_is_covered() -> None:
     assert {"init", "validate", "train", "gate", "run", "register", "promote"} <= names
     assert {"rollback", "models", "report", "serve", "build", "push", "deploy"} <= names
     assert {"schema infer", "config", "demo-data"} <= names
+    assert {"canary analyze", "canary webhook", "canary status", "canary stop"} <= names
 
 
 @pytest.mark.parametrize(("words", "cmd"), LEAVES, ids=IDS)
@@ -80,7 +81,7 @@ NEEDY = [(words, cmd) for words, cmd in LEAVES if any(p.required for p in cmd.pa
 
 
 def test_the_commands_with_required_parameters() -> None:
-    assert {" ".join(w) for w, _ in NEEDY} == {"demo-data", "push", "deploy", "serve"}
+    assert {" ".join(w) for w, _ in NEEDY} == {"demo-data", "push", "serve", "canary analyze"}
 
 
 @pytest.mark.parametrize(("words", "cmd"), NEEDY, ids=[" ".join(w) for w, _ in NEEDY])
@@ -117,6 +118,10 @@ WRONG_TYPE: dict[str, list[str]] = {
     "push": ["img", "--json=abc"],
     "deploy": ["--image", "x", "--out", "x", "--replicas", "abc"],
     "serve": ["x", "--port", "abc"],
+    "canary analyze": ["--stable", "x", "--canary", "y", "--min-requests", "abc"],
+    "canary webhook": ["--port", "abc"],
+    "canary status": ["--json=abc"],
+    "canary stop": ["--state-dir"],
 }
 
 

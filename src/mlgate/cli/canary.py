@@ -1,0 +1,196 @@
+"""Canary commands: the analysis as a command (`analyze`, exit 0/1 for an Argo Rollouts Job
+metric) and as a Flagger webhook (`webhook`), and the local release's `status` and `stop`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlgate.cli import render
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
+from mlgate.errors import GateFailed
+
+canary_app = typer.Typer(
+    name="canary",
+    help="Canary analysis (Argo Rollouts job, Flagger webhook) and the local release.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(canary_app)
+
+PrometheusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus",
+        envvar="MLGATE_PROMETHEUS_URL",
+        help="Prometheus base URL; without it both servers' /metrics are scraped directly.",
+    ),
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option("--window", help="Analysis window, seconds or 30s/1m [policy interval]."),
+]
+MaxErrorRate = Annotated[
+    float | None, typer.Option("--max-error-rate", help="Most candidate 5xx, % [1].")
+]
+MaxP99 = Annotated[float | None, typer.Option("--max-p99-ms", help="Highest candidate p99 [500].")]
+MaxP99Increase = Annotated[
+    float | None,
+    typer.Option("--max-p99-increase-ms", help="Most the p99 may exceed the incumbent's [100]."),
+]
+MaxDivergence = Annotated[
+    float | None,
+    typer.Option("--max-divergence", help="Highest prediction divergence [0.1]."),
+]
+MinRequests = Annotated[
+    int | None, typer.Option("--min-requests", help="Fewest candidate requests [20].")
+]
+StateDirOpt = Annotated[
+    Path | None, typer.Option("--state-dir", help="The local release's state directory.")
+]
+
+
+def _policy(
+    max_error_rate: float | None,
+    max_p99_ms: float | None,
+    max_p99_increase_ms: float | None,
+    max_divergence: float | None,
+    min_requests: int | None,
+) -> dict[str, float | int | None]:
+    return {
+        "max_error_rate": max_error_rate,
+        "max_p99_ms": max_p99_ms,
+        "max_p99_increase_ms": max_p99_increase_ms,
+        "max_divergence": max_divergence,
+        "min_requests": min_requests,
+    }
+
+
+def _seconds(window: str | None) -> float | None:
+    from mlgate.config import parse_duration
+    from mlgate.errors import UsageError
+
+    if window is None:
+        return None
+    try:
+        value = parse_duration(window)
+    except ValueError as exc:
+        raise UsageError(f"--window: {exc}") from None
+    if not isinstance(value, float) or value <= 0:
+        raise UsageError(f"--window {window!r}: give a positive duration, e.g. 1m")
+    return value
+
+
+@canary_app.command("analyze")
+def analyze_cmd(
+    stable: Annotated[str, typer.Option("--stable", help="The incumbent's base URL.")],
+    canary: Annotated[str, typer.Option("--canary", help="The candidate's base URL.")],
+    prometheus: PrometheusOpt = None,
+    stable_selector: Annotated[
+        str | None,
+        typer.Option("--stable-selector", help='PromQL matchers of the incumbent, e.g. pod="a".'),
+    ] = None,
+    canary_selector: Annotated[
+        str | None,
+        typer.Option("--canary-selector", help="PromQL matchers of the candidate."),
+    ] = None,
+    window: WindowOpt = None,
+    max_error_rate: MaxErrorRate = None,
+    max_p99_ms: MaxP99 = None,
+    max_p99_increase_ms: MaxP99Increase = None,
+    max_divergence: MaxDivergence = None,
+    min_requests: MinRequests = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: JsonOpt = False,
+) -> None:
+    """One analysis window of the candidate against the incumbent: exit 0 when every check
+    passes, 1 when one fails (an Argo Rollouts Job metric's verdict)."""
+    from mlgate.deploy import AnalyzeOptions, analyze
+
+    result = analyze(
+        AnalyzeOptions(
+            stable=stable,
+            canary=canary,
+            prometheus=prometheus,
+            stable_selector=stable_selector,
+            canary_selector=canary_selector,
+            window=_seconds(window),
+            config=config,
+            policy=_policy(
+                max_error_rate, max_p99_ms, max_p99_increase_ms, max_divergence, min_requests
+            ),
+        )
+    )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render.analysis(console(), result.checks, result.passed)
+    if not result.passed:
+        failed = "; ".join(f"{c.name}: {c.message}" for c in result.checks if c.failed)
+        raise GateFailed(f"canary analysis failed: {failed}")
+
+
+@canary_app.command("webhook")
+def webhook_cmd(
+    prometheus: Annotated[
+        str,
+        typer.Option(
+            "--prometheus",
+            envvar="MLGATE_PROMETHEUS_URL",
+            help="Prometheus base URL (a webhook's metadata.prometheus overrides it).",
+        ),
+    ] = "http://prometheus.monitoring:9090",
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8080,
+    window: WindowOpt = None,
+    max_error_rate: MaxErrorRate = None,
+    max_p99_ms: MaxP99 = None,
+    max_p99_increase_ms: MaxP99Increase = None,
+    max_divergence: MaxDivergence = None,
+    min_requests: MinRequests = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Serve the analysis in Flagger's webhook format: 200 passed, 412 failed."""
+    from mlgate.deploy.webhook import WebhookDefaults, serve
+
+    term = console()
+    serve(
+        host,
+        port,
+        WebhookDefaults(
+            prometheus=prometheus,
+            window=_seconds(window),
+            config=config,
+            policy=_policy(
+                max_error_rate, max_p99_ms, max_p99_increase_ms, max_divergence, min_requests
+            ),
+        ),
+        ready=lambda url: term.print(f"canary webhook on {url}", markup=False),
+    )
+
+
+@canary_app.command("status")
+def status_cmd(
+    state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
+) -> None:
+    """What the local release serves, and where its rollout stands."""
+    from mlgate.deploy import release_status
+
+    state = release_status(config, state_dir)
+    if as_json:
+        print_json(state.model_dump(mode="json"))
+    else:
+        render.release_status(console(), state)
+
+
+@canary_app.command("stop")
+def stop_cmd(state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Stop the local release: roll back a rollout in progress, then stop every process."""
+    from mlgate.deploy import release_stop
+
+    term = console()
+    done = release_stop(config, state_dir, lambda m: term.print(m, markup=False))
+    for line in done or ["nothing runs"]:
+        term.print(line, markup=False)
