@@ -226,7 +226,7 @@ def analyze(options: AnalyzeOptions) -> AnalysisResult:
             selectors(options.canary, options.canary_selector, "--canary-selector"),
             progress=Progress(),
             window_s=window,
-            labels_window_s=window,
+            since_s=window,
         )
         source = f"prometheus {options.prometheus}"
     else:

@@ -10,7 +10,7 @@ analysis window, plus where the rollout stands (strategy, weight, failed checks,
   `max_weight` promotes it; A/B and shadow releases promote after `iterations` passing checks.
 
 The checks: the two Flagger runs (the candidate's 5xx rate and p99 latency, here also against
-the incumbent's p99 on the same window), and what a model does, which no HTTP check sees:
+the incumbent's on the same window), and what a model does, which no HTTP check sees:
 
 - prediction divergence: the candidate's predicted classes (or value histogram) against the
   incumbent's on the same window, by the Jensen-Shannon distance or PSI of `mlgate.data.drift`
@@ -20,6 +20,11 @@ the incumbent's p99 on the same window), and what a model does, which no HTTP ch
 - input drift: the share of features the candidate reports as drifted from its reference;
 - online accuracy from fed-back labels, against the incumbent's (regression: mean absolute
   error), once both have `min_labels` labelled rows.
+
+The latency quantile is p99 when the window holds enough requests to resolve it, and
+otherwise the highest quantile that still has five requests above it (`latency_quantile`): in
+a window of 50 requests the "p99" is the single slowest request, and comparing two of those
+compares noise; the candidate and the incumbent are compared at the same quantile.
 
 A check without data is skipped, and said so, except traffic: a candidate that answered fewer
 than `min_requests` requests fails, as a Flagger metric without data does. A failed check
@@ -41,6 +46,14 @@ from mlgate.data.drift import DEFAULT_THRESHOLDS, jensenshannon_distance, psi
 Strategy = Literal["canary", "ab", "shadow"]
 Status = Literal["pass", "fail", "skip"]
 SIGNIFICANCE = 0.01
+TAIL_REQUESTS = 5
+
+
+def latency_quantile(requests: float) -> float:
+    """p99 when `requests` resolve it, else the quantile with TAIL_REQUESTS above it."""
+    if requests <= 0:
+        return 0.99
+    return min(0.99, max(0.5, 1.0 - TAIL_REQUESTS / requests))
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,8 @@ class VariantWindow:
     up: bool = True
     requests: float = 0.0
     errors: float = 0.0
-    p99_s: float | None = None
+    # Latency at the window's quantile (`Observations.latency_quantile`), in seconds.
+    latency_s: float | None = None
     predictions: Mapping[str, float] = field(default_factory=dict)
     # Per feature, whether the server reports it drifted; None when the server reports nothing.
     drifted: Mapping[str, bool] | None = None
@@ -96,6 +110,7 @@ class Observations:
     progress: Progress = field(default_factory=Progress)
     regression: bool = False
     window_s: float = 60.0
+    latency_quantile: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -261,32 +276,35 @@ def _error_rate(canary: VariantWindow, policy: CanaryConfig) -> Check:
     )
 
 
-def _latency(stable: VariantWindow, canary: VariantWindow, policy: CanaryConfig) -> list[Check]:
-    if canary.p99_s is None or math.isnan(canary.p99_s):
-        return [Check("latency-p99", "skip", "no candidate latency to judge")]
-    p99 = canary.p99_s * 1000.0
-    ok = p99 <= policy.max_p99_ms
+def _latency(obs: Observations, policy: CanaryConfig) -> list[Check]:
+    stable, canary = obs.stable, obs.canary
+    q = f"p{obs.latency_quantile * 100:.3g}"
+    note = "" if obs.latency_quantile >= 0.99 else " (too few requests for p99)"
+    if canary.latency_s is None or math.isnan(canary.latency_s):
+        return [Check("latency", "skip", "no candidate latency to judge")]
+    ms = canary.latency_s * 1000.0
+    ok = ms <= policy.max_p99_ms
     checks = [
         Check(
-            "latency-p99",
+            "latency",
             "pass" if ok else "fail",
-            f"candidate p99 {p99:.1f} ms {'<=' if ok else '>'} {policy.max_p99_ms:g} ms",
-            p99,
+            f"candidate {q} {ms:.1f} ms {'<=' if ok else '>'} {policy.max_p99_ms:g} ms{note}",
+            ms,
             policy.max_p99_ms,
         )
     ]
-    if stable.p99_s is None or math.isnan(stable.p99_s):
+    if stable.latency_s is None or math.isnan(stable.latency_s):
         checks.append(Check("latency-vs-incumbent", "skip", "no incumbent latency to compare"))
         return checks
-    base = stable.p99_s * 1000.0
-    increase = p99 - base
+    base = stable.latency_s * 1000.0
+    increase = ms - base
     ok = increase <= policy.max_p99_increase_ms
     checks.append(
         Check(
             "latency-vs-incumbent",
             "pass" if ok else "fail",
-            f"candidate p99 {p99:.1f} ms is {increase:+.1f} ms against the incumbent's "
-            f"{base:.1f} ms ({'<=' if ok else '>'} +{policy.max_p99_increase_ms:g} ms)",
+            f"candidate {q} {ms:.1f} ms is {increase:+.1f} ms against the incumbent's "
+            f"{base:.1f} ms ({'<=' if ok else '>'} +{policy.max_p99_increase_ms:g} ms){note}",
             increase,
             policy.max_p99_increase_ms,
         )
@@ -386,7 +404,7 @@ def evaluate(obs: Observations, policy: CanaryConfig) -> tuple[Check, ...]:
     checks = [_up("canary-up", "candidate", obs.canary), _up("stable-up", "incumbent", obs.stable)]
     checks.append(_traffic(obs.canary, policy, obs.window_s))
     checks.append(_error_rate(obs.canary, policy))
-    checks.extend(_latency(obs.stable, obs.canary, policy))
+    checks.extend(_latency(obs, policy))
     checks.append(_divergence(obs, policy))
     checks.append(_drift(obs.canary, policy))
     checks.append(_accuracy(obs, policy))

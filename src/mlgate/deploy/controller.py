@@ -63,7 +63,8 @@ class ReleaseRequest:
 
     state_dir: Path
     strategy: Strategy
-    candidate: str
+    # What the user named (resolved here), or an already resolved source.
+    candidate: str | sources.Source
     policy: CanaryConfig
     incumbent: str | None = None
     model: str | None = None
@@ -187,7 +188,9 @@ def run_release(
         )
         ro = run.state.rollout
         if ro is not None and ro.active:
-            if ro.candidate.source != request.candidate or ro.strategy != request.strategy:
+            given = request.candidate
+            text = given if isinstance(given, str) else given.text
+            if ro.candidate.source != text or ro.strategy != request.strategy:
                 raise UsageError(
                     f"a {ro.strategy} release of {ro.candidate.source} was left in progress by a "
                     "controller that stopped",
@@ -212,16 +215,20 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
             f"--incumbent {req.incumbent}: this release already serves {run.stable.source}",
             hint="drop --incumbent, or `mlgate canary stop` first",
         )
-    candidate = sources.resolve(
-        req.candidate,
-        registry=run.registry,
-        model=state.model,
-        workdir=req.state_dir,
-        engine=req.engine,
+    candidate = (
+        req.candidate
+        if isinstance(req.candidate, sources.Source)
+        else sources.resolve(
+            req.candidate,
+            registry=run.registry,
+            model=state.model,
+            workdir=req.state_dir,
+            engine=req.engine,
+        )
     )
     if env_up and candidate.text == run.stable.source:
         raise UsageError(
-            f"{req.candidate} is what this release already serves ({run.stable.label})"
+            f"{candidate.text} is what this release already serves ({run.stable.label})"
         )
     if not env_up:
         _teardown(run)
@@ -267,7 +274,9 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
     ro.weight = {"canary": req.policy.step_weight, "ab": req.policy.ab_weight}.get(ro.strategy, 0)
     local.set_targets(req.state_dir, run.env, {"stable": run.stable, "canary": variant})
     _wait_watched(run, variant)
-    local.set_route(req.state_dir, run.env, _route(run))
+    local.set_route(
+        req.state_dir, run.env, _route(run), lambda: setattr(ro, "routed_at", time.time())
+    )
     run.save()
     run.say(f"{ro.strategy}: {variant.label} at {_where(ro)}, checks every {ro.policy.interval:g}s")
     return _drive(run)
@@ -276,12 +285,19 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
 def _wait_watched(run: _Run, variant: VariantRef) -> None:
     """Send the candidate traffic only once Prometheus scrapes it, so the first window counts."""
     prom = Prometheus(run.env.prometheus_url)
-    query = f"sum(count_over_time(up{{{variant.selectors().model}}}[1h]))"
-    procs.wait_for(
-        lambda: (prom.scalar(query) or 0.0) >= 2,
-        timeout=60,
-        what=f"prometheus scraping {variant.label}",
-    )
+    sel = variant.selectors()
+    for query, what in (
+        (f"sum(count_over_time(up{{{sel.model}}}[1h]))", f"prometheus scraping {variant.label}"),
+        (
+            f'sum(count_over_time(mlgate_requests_total{{{sel.http},status="500"}}[1h]))',
+            f"the splitter's series of {variant.label}",
+        ),
+    ):
+        procs.wait_for(_at_least(prom, query, 2), timeout=60, what=what)
+
+
+def _at_least(prom: Prometheus, query: str, n: float) -> Callable[[], bool]:
+    return lambda: (prom.scalar(query) or 0.0) >= n
 
 
 def _incumbent(run: _Run, req: ReleaseRequest) -> sources.Source:
@@ -368,7 +384,8 @@ def _resume(run: _Run) -> Outcome:
 def _drive(run: _Run) -> Outcome:
     ro, policy = run.rollout, run.rollout.policy
     prom = Prometheus(run.env.prometheus_url)
-    tick = time.monotonic() + policy.interval
+    # Each window ends when its last requests have reached Prometheus.
+    tick = time.monotonic() + policy.interval + local.metrics_lag(run.env)
     while True:
         while (left := tick - time.monotonic()) > 0:
             if run.stopping.wait(min(left, 0.2)):
@@ -399,7 +416,7 @@ def _analyse(run: _Run, prom: Prometheus) -> Decision:
             ro.candidate.selectors(),
             progress=progress,
             window_s=ro.policy.interval,
-            labels_window_s=time.time() - ro.started_at,
+            since_s=time.time() - (ro.routed_at or ro.started_at),
         )
     except InfraError as exc:
         return decide_unobserved(progress, ro.policy, exc.message)
@@ -440,7 +457,12 @@ def _rollback(run: _Run, reason: str) -> Outcome:
     run.save()
     run.say(f"rolling back {ro.candidate.label}: {reason}")
     if local.environment_running(run.env):
-        local.set_route(run.state_dir, run.env, Route(run.stable.address))
+
+        def reverted() -> None:
+            ro.reverted_at = time.time()
+
+        local.set_route(run.state_dir, run.env, Route(run.stable.address), reverted)
+        run.save()
         local.set_targets(run.state_dir, run.env, {"stable": run.stable})
     local.stop_variant(ro.candidate)
     note, failed = _registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
@@ -490,6 +512,7 @@ def _finish(
     path = None
     if ro is not None:
         ro.phase, ro.reason, ro.registry_note = phase, reason, note
+        ro.ended_at = time.time()
         summary = {
             "id": ro.id,
             "strategy": ro.strategy,
@@ -499,6 +522,10 @@ def _finish(
             "reason": reason,
             "registry": note,
             "policy": ro.policy.model_dump(mode="json"),
+            "started_at": ro.started_at,
+            "routed_at": ro.routed_at,
+            "reverted_at": ro.reverted_at,
+            "ended_at": ro.ended_at,
             "history": ro.history,
         }
         prom = Prometheus(run.env.prometheus_url) if local.environment_running(run.env) else None

@@ -1,6 +1,6 @@
 """The splitter's exporter: the router's access log as Prometheus series, per upstream.
 
-    python -m mlgate.deploy.exporter --log ACCESS_LOG --port PORT
+    python -m mlgate.deploy.exporter --log ACCESS_LOG --upstreams FILE --port PORT
 
 Each log line is one client request and lists every upstream attempt (nginx writes `a, b` when
 it retried on the next server). Every attempt counts for the upstream that made it, with the
@@ -8,6 +8,11 @@ same names and buckets as the model server's own series (`mlgate_requests_total{
 `mlgate_request_latency_seconds`) plus an `upstream` label, so the canary analysis reads the
 splitter and a cluster's pods with the same queries. A refused connection is a 502 of the
 candidate here, even though the client got the incumbent's answer.
+
+The controller lists the variants' addresses in a JSON file (`--upstreams`) before it routes
+traffic to them; their series are created at zero then, so Prometheus sees every request of a
+new variant as an increase (a series that is born with a count hides that count from
+`increase()`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from mlgate.serve.metrics import LATENCY_BUCKETS
 
 _ADDRESS = re.compile(r"^[^\s,:]+:\d+$")
+PREDICT = "/predict"
+STATUSES = ("200", "500", "502", "503", "504")
 
 
 class SplitterMetrics:
@@ -49,6 +56,12 @@ class SplitterMetrics:
         self.lines = Counter(
             "mlgate_splitter_log_lines", "Access log lines read.", registry=self.registry
         )
+
+    def announce(self, address: str) -> None:
+        """Create a variant's /predict series at zero, before any of its traffic."""
+        for status in STATUSES:
+            self.requests.labels(address, PREDICT, status)
+        self.latency.labels(address, PREDICT)
 
     def record(self, line: str) -> None:
         """Count one access log line; a line that is not ours is skipped."""
@@ -90,14 +103,42 @@ def attempts(entry: dict[str, Any]) -> list[tuple[str, str, float | None]]:
     return out
 
 
-def follow(path: Path, metrics: SplitterMetrics, stop: threading.Event, poll: float) -> None:
+def read_upstreams(path: Path | None, metrics: SplitterMetrics, seen: dict[str, float]) -> None:
+    """Announce the addresses listed in `path` when the file changed since the last read."""
+    if path is None:
+        return
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if seen.get(str(path)) == mtime:
+        return
+    try:
+        addresses = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # being rewritten: read at the next poll
+    seen[str(path)] = mtime
+    for address in addresses if isinstance(addresses, list) else []:
+        if isinstance(address, str) and _ADDRESS.match(address):
+            metrics.announce(address)
+
+
+def follow(
+    path: Path,
+    metrics: SplitterMetrics,
+    stop: threading.Event,
+    poll: float,
+    upstreams: Path | None = None,
+) -> None:
     """Read lines appended to `path` (from its end when started) until `stop` is set.
 
     A file that shrinks was truncated or replaced: it is read again from its start.
     """
     offset = path.stat().st_size if path.exists() else 0
     partial = b""
+    seen: dict[str, float] = {}
     while not stop.is_set():
+        read_upstreams(upstreams, metrics, seen)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -121,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve the splitter's metrics until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(prog="python -m mlgate.deploy.exporter")
     parser.add_argument("--log", type=Path, required=True, help="The router's access log.")
+    parser.add_argument("--upstreams", type=Path, help="JSON list of variant addresses.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--poll", type=float, default=0.1, help="Seconds between reads.")
@@ -135,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        follow(args.log, metrics, stop, args.poll)
+        follow(args.log, metrics, stop, args.poll, args.upstreams)
     finally:
         server.shutdown()
         thread.join(timeout=5)

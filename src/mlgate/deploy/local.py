@@ -14,8 +14,10 @@ Everything binds 127.0.0.1 (the edge: the host asked for), is recorded by PID an
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +31,7 @@ from mlgate.deploy.procs import ProcRef
 from mlgate.errors import InfraError, UsageError
 
 VariantKind = Literal["process", "container", "external"]
+UPSTREAMS = "upstreams.json"
 SERVER_GRACE_S = 10.0
 
 
@@ -160,7 +163,13 @@ def start_container_variant(
 
 
 def external_variant(
-    url: str, *, source: str, label: str, metrics_url: str | None = None
+    url: str,
+    *,
+    source: str,
+    label: str,
+    metrics_url: str | None = None,
+    model: str | None = None,
+    version: int | None = None,
 ) -> VariantRef:
     """A server that runs already (started by someone else): reached, watched, never stopped."""
     address = _address(url)
@@ -170,6 +179,8 @@ def external_variant(
         kind="external",
         address=address,
         metrics_address=_address(metrics_url) if metrics_url else address,
+        model=model,
+        version=version,
     )
     if not ready(variant):
         raise UsageError(
@@ -220,6 +231,12 @@ def stop_variant(variant: VariantRef) -> None:
 
 
 # --- the splitter, exporter and Prometheus -----------------------------------------------------
+
+
+def metrics_lag(env: EnvironmentRef) -> float:
+    """How far Prometheus trails the traffic: the router's log buffer (0.2 s), the exporter's
+    poll (0.1 s) and one scrape."""
+    return env.scrape_interval + 0.3
 
 
 def scrape_interval(interval_s: float) -> float:
@@ -274,6 +291,7 @@ def start_environment(
             workdir / "router.conf", splitter.render_router(workdir, router_port, route)
         )
         (workdir / "access.log").touch()
+        atomic.write_text(workdir / UPSTREAMS, json.dumps([stable.address]))
         router = _nginx(router_conf, "router", workdir)
         started.append(router)
         edge_conf = splitter.write_config(
@@ -284,7 +302,7 @@ def start_environment(
         exporter = procs.spawn(
             procs.python_module(
                 "mlgate.deploy.exporter", "--log", str(workdir / "access.log"),
-                "--port", str(exporter_port),
+                "--upstreams", str(workdir / UPSTREAMS), "--port", str(exporter_port),
             ),
             what="splitter exporter",
             log=workdir / "exporter.log",
@@ -383,16 +401,27 @@ def environment_running(env: EnvironmentRef) -> bool:
     return all(procs.alive(p) for p in env.processes())
 
 
-def set_route(workdir: Path, env: EnvironmentRef, route: splitter.Route) -> None:
-    """Render the router for `route` and reload it; returns once the old split is gone."""
+def set_route(
+    workdir: Path,
+    env: EnvironmentRef,
+    route: splitter.Route,
+    active: Callable[[], None] | None = None,
+) -> None:
+    """Render the router for `route` and reload it; `active` is called as soon as new
+    requests follow the new split; returns once the old split has finished its requests."""
     conf = splitter.write_config(
         workdir / "router.conf", splitter.render_router(workdir, env.router_port, route)
     )
-    splitter.reload(env.router.pid, conf)
+    old = splitter.reload(env.router.pid, conf)
+    if active is not None:
+        active()
+    splitter.wait_drained(env.router.pid, old, conf)
 
 
 def set_targets(workdir: Path, env: EnvironmentRef, variants: dict[str, VariantRef]) -> None:
-    """Point Prometheus at these variants (by role) and reload it."""
+    """Point Prometheus at these variants (by role) and reload it; have the exporter create
+    their splitter series."""
+    atomic.write_text(workdir / UPSTREAMS, json.dumps(sorted(v.address for v in variants.values())))
     prom_dir = workdir / "prometheus"
     atomic.write_text(
         prom_dir / "prometheus.yml",

@@ -10,21 +10,30 @@ and against a cluster's:
     Kubernetes  both from the pods' own /metrics, by pod label (Argo Rollouts' pod-template
                 hash, or Flagger's `-primary` / canary app name)
 
-Windows are `increase(...[w])` over the analysis interval; fed-back labels arrive late, so
-online accuracy counts every label since the rollout started.
+Requests, errors and latency are `increase(...[w])` over the analysis interval: a candidate
+that turns bad shows at once. Predictions and fed-back labels count since the candidate got
+traffic (`since_s`, the same span for both variants): a distribution compared over a one-second
+window is mostly sampling noise, and labels arrive late.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.deploy.analysis import Feedback, Observations, Progress, VariantWindow
+from mlgate.deploy.analysis import (
+    Feedback,
+    Observations,
+    Progress,
+    VariantWindow,
+    latency_quantile,
+)
 from mlgate.errors import InfraError, UsageError
 
 PREDICT_ROUTE = "/predict"
@@ -128,34 +137,42 @@ def _buckets(cumulative: list[tuple[dict[str, str], float]]) -> dict[str, float]
     return out
 
 
+def requests_in(prom: Prometheus, sel: Selectors, window_s: float, at: float | None) -> float:
+    """/predict requests a variant answered in the window."""
+    http = f'{sel.http},route="{PREDICT_ROUTE}"'
+    w = duration(window_s)
+    return prom.scalar(f"sum(increase(mlgate_requests_total{{{http}}}[{w}]))", at) or 0.0
+
+
 def observe_variant(
     prom: Prometheus,
     sel: Selectors,
     window_s: float,
-    labels_window_s: float,
+    since_s: float,
     at: float | None = None,
+    quantile: float = 0.99,
 ) -> tuple[VariantWindow, bool]:
     """One variant's window, and whether it is a regression model (no class series)."""
-    w, lw = duration(window_s), duration(max(labels_window_s, window_s))
+    w, lw = duration(window_s), duration(max(since_s, window_s))
     http = f'{sel.http},route="{PREDICT_ROUTE}"'
-    requests = prom.scalar(f"sum(increase(mlgate_requests_total{{{http}}}[{w}]))", at) or 0.0
+    requests = requests_in(prom, sel, window_s, at)
     errors = (
         prom.scalar(f'sum(increase(mlgate_requests_total{{{http},status=~"5.."}}[{w}]))', at) or 0.0
     )
-    p99 = prom.scalar(
-        "histogram_quantile(0.99, sum by (le) "
+    latency = prom.scalar(
+        f"histogram_quantile({quantile:.4g}, sum by (le) "
         f"(rate(mlgate_request_latency_seconds_bucket{{{http}}}[{w}])))",
         at,
     )
     up = prom.scalar(f"min(up{{{sel.model}}})", at)
     classes = prom.query(
-        f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel.model}}}[{w}]))", at
+        f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel.model}}}[{lw}]))", at
     )
     regression = not classes
     if regression:
         predictions = _buckets(
             prom.query(
-                f"sum by (le) (increase(mlgate_prediction_value_bucket{{{sel.model}}}[{w}]))", at
+                f"sum by (le) (increase(mlgate_prediction_value_bucket{{{sel.model}}}[{lw}]))", at
             )
         )
     else:
@@ -179,7 +196,7 @@ def observe_variant(
         up=bool(up is not None and up >= 1.0),
         requests=max(0.0, requests),
         errors=max(0.0, errors),
-        p99_s=_finite(p99),
+        latency_s=_finite(latency),
         predictions=predictions,
         drifted={labels.get("feature", ""): v >= 1.0 for labels, v in drift} or None,
         feedback=feedback,
@@ -194,16 +211,25 @@ def observe(
     *,
     progress: Progress,
     window_s: float,
-    labels_window_s: float = 0.0,
+    since_s: float = 0.0,
     at: float | None = None,
 ) -> Observations:
-    """Both variants over the same window, ready for `decide`."""
-    s, s_regression = observe_variant(prom, stable, window_s, labels_window_s, at)
-    c, c_regression = observe_variant(prom, canary, window_s, labels_window_s, at)
+    """Both variants over the same window, ready for `decide`; latency at the quantile the
+    smaller of the two windows resolves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    at = at if at is not None else time.time()
+    with ThreadPoolExecutor(2) as pool:
+        counts = pool.map(lambda sel: requests_in(prom, sel, window_s, at), (stable, canary))
+        q = latency_quantile(min(counts))
+        (s, s_regression), (c, c_regression) = pool.map(
+            lambda sel: observe_variant(prom, sel, window_s, since_s, at, q), (stable, canary)
+        )
     return Observations(
         stable=s,
         canary=c,
         progress=progress,
         regression=s_regression and c_regression,
         window_s=window_s,
+        latency_quantile=q,
     )

@@ -12,8 +12,8 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,39 +57,40 @@ def alive(ref: ProcRef | None) -> bool:
 def spawn(
     argv: Sequence[str], *, what: str, log: Path, env: dict[str, str] | None = None
 ) -> ProcRef:
-    """Start `argv` in its own session, output appended to `log`; returns its reference."""
+    """Start `argv` in its own session, output appended to `log`; returns its reference.
+
+    posix_spawn rather than subprocess.Popen: the process is meant to outlive its starter
+    (a controller that exits), so no Popen object should claim it; a thread reaps it if it
+    ends while its starter still runs.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise InfraError(f"cannot start {what} ({argv[0]}): {exc}") from None
-    started = start_time(proc.pid)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        pid = os.posix_spawnp(
+            argv[0],
+            list(argv),
+            dict(os.environ if env is None else env),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, fd, 1),
+                (os.POSIX_SPAWN_DUP2, fd, 2),
+            ],
+            setsid=True,
+        )
+    except OSError as exc:
+        raise InfraError(f"cannot start {what} ({argv[0]}): {exc}") from None
+    finally:
+        os.close(fd)
+    threading.Thread(target=_reap, args=(pid,), name=f"reap-{pid}", daemon=True).start()
+    started = start_time(pid)
     if started is None:
-        code = proc.wait()
-        raise InfraError(f"{what} exited at once (exit {code}): {tail(log)}")
-    # The Popen object is dropped: reap the child in the background so it never lingers as a
-    # zombie that still looks alive to a PID check.
-    _reapers.append(proc)
-    return ProcRef(pid=proc.pid, started=started, what=what, log=str(log))
+        raise InfraError(f"{what} exited at once: {tail(log)}")
+    return ProcRef(pid=pid, started=started, what=what, log=str(log))
 
 
-_reapers: list[subprocess.Popen[bytes]] = []
-
-
-def reap() -> None:
-    """Collect exited children of this process (they would otherwise stay zombies)."""
-    for proc in list(_reapers):
-        if proc.poll() is not None:
-            _reapers.remove(proc)
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def stop(ref: ProcRef | None, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
@@ -112,7 +113,6 @@ def wait_gone(ref: ProcRef, timeout: float) -> bool:
     """Wait until the process has exited; False when it still runs after `timeout`."""
     deadline = time.monotonic() + timeout
     while alive(ref):
-        reap()
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)

@@ -17,7 +17,13 @@ from collections.abc import Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlgate.deploy.analysis import Feedback, Observations, Progress, VariantWindow
+from mlgate.deploy.analysis import (
+    Feedback,
+    Observations,
+    Progress,
+    VariantWindow,
+    latency_quantile,
+)
 from mlgate.deploy.observe import PREDICT_ROUTE
 from mlgate.errors import InfraError
 
@@ -70,7 +76,19 @@ def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
     return below_edge
 
 
-def window_of(before: Samples | None, after: Samples | None) -> VariantWindow:
+def _requests(before: Samples | None, after: Samples | None) -> float:
+    if before is None or after is None:
+        return 0.0
+    return sum(
+        d
+        for labels, d in _delta(before, after, "mlgate_requests_total")
+        if labels.get("route") == PREDICT_ROUTE
+    )
+
+
+def window_of(
+    before: Samples | None, after: Samples | None, quantile: float = 0.99
+) -> VariantWindow:
     """One variant's window from two scrapes."""
     if before is None or after is None:
         return VariantWindow(up=False)
@@ -108,7 +126,7 @@ def window_of(before: Samples | None, after: Samples | None) -> VariantWindow:
         up=True,
         requests=requests,
         errors=errors,
-        p99_s=histogram_quantile(0.99, latency),
+        latency_s=histogram_quantile(quantile, latency),
         predictions=predictions,
         drifted=drifted or None,
         feedback=Feedback(
@@ -124,7 +142,8 @@ def scrape_window(stable_url: str, canary_url: str, window_s: float) -> Observat
     before = (scrape(stable_url), scrape(canary_url))
     time.sleep(window_s)  # the measurement window itself, not a wait for a condition
     after = (scrape(stable_url), scrape(canary_url))
-    stable, canary = window_of(before[0], after[0]), window_of(before[1], after[1])
+    q = latency_quantile(min(_requests(b, a) for b, a in zip(before, after, strict=True)))
+    stable, canary = window_of(before[0], after[0], q), window_of(before[1], after[1], q)
     classes = any(
         name == "mlgate_predictions_by_class_total"
         for sample in after
@@ -132,5 +151,10 @@ def scrape_window(stable_url: str, canary_url: str, window_s: float) -> Observat
         for name, _ in sample
     )
     return Observations(
-        stable=stable, canary=canary, progress=Progress(), regression=not classes, window_s=window_s
+        stable=stable,
+        canary=canary,
+        progress=Progress(),
+        regression=not classes,
+        window_s=window_s,
+        latency_quantile=q,
     )

@@ -93,7 +93,12 @@ def start(source: Source, workdir: Path, *, engine: str | None) -> VariantRef:
     """Start (or reach) the variant a source names, and wait until it is ready."""
     if source.kind == "url":
         return local.external_variant(
-            source.location, source=source.text, label=source.label, metrics_url=source.metrics_url
+            source.location,
+            source=source.text,
+            label=source.label,
+            metrics_url=source.metrics_url,
+            model=source.model,
+            version=source.version,
         )
     if source.kind == "image":
         return local.start_container_variant(

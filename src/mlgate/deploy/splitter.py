@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -316,9 +317,9 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def reload(master_pid: int, config: Path, *, timeout: float = 30.0) -> None:
-    """`nginx -s reload`, then wait until new workers run the new config and the old ones
-    have finished their requests and exited (so nothing is routed by the old split)."""
+def reload(master_pid: int, config: Path, *, timeout: float = 30.0) -> set[int]:
+    """`nginx -s reload`; returns once new workers run the new config (new requests follow
+    it), with the old workers' PIDs, which are still finishing their requests."""
     old = children(master_pid)
     proc = subprocess.run(
         [
@@ -336,15 +337,25 @@ def reload(master_pid: int, config: Path, *, timeout: float = 30.0) -> None:
     )
     if proc.returncode != 0:
         raise InfraError(f"nginx -s reload ({config.name}) failed: {proc.stderr.strip()}")
+    _wait_workers(master_pid, lambda now: bool(now - old), timeout, config, "start new workers")
+    return old
+
+
+def wait_drained(master_pid: int, old: set[int], config: Path, *, timeout: float = 60.0) -> None:
+    """Wait until the old workers finished their requests and exited: nothing is routed by
+    the old split any more."""
+    _wait_workers(master_pid, lambda now: not (now & old), timeout, config, "drain old workers")
+
+
+def _wait_workers(
+    master_pid: int, done: Callable[[set[int]], bool], timeout: float, config: Path, what: str
+) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        now = children(master_pid)
-        if now - old and not (now & old):
-            return
+    while not done(now := children(master_pid)):
         if time.monotonic() > deadline:
             raise InfraError(
-                f"nginx ({config.name}, pid {master_pid}) did not finish reloading in "
-                f"{timeout:.0f}s: old workers {sorted(now & old)} still running"
+                f"nginx ({config.name}, pid {master_pid}) did not {what} in {timeout:.0f}s "
+                f"(workers {sorted(now)})"
             )
         time.sleep(0.02)
 

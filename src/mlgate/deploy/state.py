@@ -47,6 +47,11 @@ class Rollout(BaseModel):
     failed_checks: int = 0
     iterations: int = 0
     started_at: float = Field(default_factory=time.time)
+    # When the candidate first got traffic (or its copy), when a rollback took it away again,
+    # and when the rollout ended.
+    routed_at: float | None = None
+    reverted_at: float | None = None
+    ended_at: float | None = None
     updated_at: float = Field(default_factory=time.time)
     controller: ProcRef | None = None
     guard: ProcRef | None = None
