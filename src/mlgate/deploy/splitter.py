@@ -104,6 +104,8 @@ http {{
     # The model server enforces its own body limit and says so (413 naming it).
     client_max_body_size 0;
     server_tokens off;
+    # Keep-alive to the upstreams. nginx inherits proxy_set_header only into levels that set
+    # none of their own, so every level below that sets a header repeats this one.
     proxy_http_version 1.1;
     proxy_set_header Connection "";
 """
@@ -122,6 +124,7 @@ def render_edge(workdir: Path, host: str, port: int, router_port: int) -> str:
         listen {host}:{port};
         location / {{
             proxy_pass http://mlgate_router;
+            proxy_set_header Connection "";
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             # A keep-alive connection the router closed on a reload fails before an answer:
@@ -239,6 +242,7 @@ def render_router(workdir: Path, port: int, route: Route) -> str:
 {ab}{_upstreams(route)}
     server {{
         listen 127.0.0.1:{port};
+        proxy_set_header Connection "";
         proxy_set_header Host $http_host;
         proxy_set_header X-Request-ID $mlgate_request_id;
         add_header X-Mlgate-Variant $mlgate_variant always;
