@@ -81,17 +81,19 @@ def command_lines(path: Path) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """What `init --demo` writes inside a git repository (workflows, DVC), what `deploy` writes
-    for each strategy it accepts, and the image's Dockerfile."""
+    for each strategy it accepts (the canary for Argo Rollouts and for Flagger), and the
+    image's Dockerfile."""
     repo = tmp_path_factory.mktemp("repo")
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     assert main(["init", "--demo", str(repo), "--rows", "300"]) == 0
     files = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts]
     out = tmp_path_factory.mktemp("k8s")
-    for strategy in ("rolling", "canary"):
-        code = main(["deploy", "--image", IMAGE, "--out", str(out / strategy),
-                     "--strategy", strategy])  # fmt: skip
-        if code == 0:
-            files += sorted((out / strategy).glob("*.yaml"))
+    for strategy, rollouts in (("rolling", "argo"), ("canary", "argo"), ("canary", "flagger")):
+        where = out / f"{strategy}-{rollouts}"
+        code = main(["deploy", "--image", IMAGE, "--out", str(where), "--strategy", strategy,
+                     "--rollouts", rollouts])  # fmt: skip
+        assert code == 0
+        files += sorted(where.glob("*.yaml"))
     dockerfile = tmp_path_factory.mktemp("image") / "Dockerfile"
     dockerfile.write_text(dockerfile_text())
     return [*files, dockerfile]
@@ -103,7 +105,9 @@ def test_the_files_hold_mlgate_commands(written: list[Path]) -> None:
     lines = [cmd for p in written if p.suffix in {".yml", ".yaml", ""} for cmd in command_lines(p)]
     commands = {cmd[0] for cmd in lines}
     assert {"run", "report", "build", "push", "deploy", "validate", "train", "gate"} <= commands
-    assert "serve" in commands
+    assert {"serve", "canary"} <= commands
+    canary = {cmd[1] for cmd in lines if cmd[0] == "canary"}
+    assert canary == {"analyze", "webhook"}
 
 
 def test_every_generated_command_and_flag_exists(

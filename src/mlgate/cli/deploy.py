@@ -11,7 +11,7 @@ import typer
 
 from mlgate.cli import render
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
-from mlgate.errors import GateFailed, InfraError
+from mlgate.errors import GateFailed, InfraError, UsageError
 
 Interval = Annotated[
     str | None,
@@ -119,6 +119,10 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Release a model on this machine (--target local), or write Kubernetes manifests."""
+    from mlgate.deploy import TARGETS
+
+    if target not in TARGETS:
+        raise UsageError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
     policy = {
         "interval": interval,
         "threshold": threshold,

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mlgate.cli import main as mlgate_main
+from mlgate.config import CanaryConfig
 from mlgate.deploy.kubernetes import (
     ANALYSIS_METRIC,
     ManifestOptions,
@@ -186,3 +187,79 @@ def test_kubernetes_validation_is_strict() -> None:
     dep["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         k8s_valid(dep)
+
+
+FLAGGER_SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "schemas" / "flagger-v1beta1.json").read_text()
+)
+
+
+def test_flagger_canary_and_webhook_validate_and_follow_the_policy(tmp_path: Path) -> None:
+    policy = CanaryConfig(interval="2m", threshold=3, step_weight=10, max_weight=50)
+    opts = ManifestOptions(
+        image=IMAGE, strategy="canary", rollouts="flagger", namespace="models", policy=policy
+    )
+    write_manifests(opts, tmp_path)
+    files = load_dir(tmp_path)
+    assert set(files) == {
+        "deployment.yaml", "hpa.yaml", "canary.yaml", "canary-webhook.yaml", "pdb.yaml",
+    }  # fmt: skip
+    (canary,) = files["canary.yaml"]
+    jsonschema.validate(canary, FLAGGER_SCHEMA)
+    analysis = canary["spec"]["analysis"]
+    assert (analysis["interval"], analysis["threshold"]) == ("120s", 3)
+    assert (analysis["stepWeight"], analysis["maxWeight"]) == (10, 50)
+    (hook,) = analysis["webhooks"]
+    assert hook["type"] == "rollout"
+    assert hook["url"] == "http://churn-model-canary-analysis.models:8080/"
+    assert hook["metadata"]["stable_selector"] == 'app_kubernetes_io_name="churn-model-primary"'
+    assert canary["spec"]["targetRef"]["name"] == files["deployment.yaml"][0]["metadata"]["name"]
+    for obj in files["canary-webhook.yaml"] + files["pdb.yaml"] + files["deployment.yaml"]:
+        k8s_valid(obj)
+    deployment, svc = files["canary-webhook.yaml"]
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert c["command"][:3] == ["mlgate", "canary", "webhook"]
+    assert svc["metadata"]["name"] == "churn-model-canary-analysis"
+    pdbs = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in files["pdb.yaml"]
+    }
+    assert pdbs == {"churn-model", "churn-model-primary"}
+
+
+def test_the_flagger_schema_rejects_a_misplaced_field() -> None:
+    files = render_manifests(ManifestOptions(image=IMAGE, strategy="canary", rollouts="flagger"))
+    canary = files["canary.yaml"][0]
+    canary["spec"]["analysis"]["stepWieght"] = 5
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(canary, FLAGGER_SCHEMA)
+
+
+def test_the_analysis_job_reads_prometheus_by_pod_template_hash() -> None:
+    files = render_manifests(
+        ManifestOptions(image=IMAGE, strategy="canary", prometheus_url="http://prom:9090")
+    )
+    job = files["analysis-template.yaml"][0]["spec"]["metrics"][0]["provider"]["job"]["spec"]
+    command = job["template"]["spec"]["containers"][0]["command"]
+    flags = dict(zip(command[3::2], command[4::2], strict=False))
+    assert flags["--prometheus"] == "http://prom:9090"
+    assert flags["--canary-selector"] == (
+        'app_kubernetes_io_name="churn-model",rollouts_pod_template_hash="{{args.canary-hash}}"'
+    )
+    assert flags["--window"] == "60s"
+
+
+def test_switching_to_flagger_removes_the_argo_objects(tmp_path: Path) -> None:
+    write_manifests(ManifestOptions(image=IMAGE, strategy="canary"), tmp_path)
+    write_manifests(ManifestOptions(image=IMAGE, strategy="canary", rollouts="flagger"), tmp_path)
+    assert not (tmp_path / "rollout.yaml").exists()
+    assert not (tmp_path / "analysis-template.yaml").exists()
+    assert (tmp_path / "canary.yaml").exists()
+
+
+def test_deploy_without_image_or_out_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert mlgate_main(["deploy", "--target", "kubernetes", "--out", "x"]) == 2
+    assert "--image is required" in capsys.readouterr().err
+    assert mlgate_main(["deploy", "--target", "kubernetes", "--image", IMAGE]) == 2
+    assert "--out is required" in capsys.readouterr().err
+    assert mlgate_main(["deploy", "--target", "nowhere"]) == 2
+    assert "--target 'nowhere'" in capsys.readouterr().err
