@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mlgate.cli import app, main
 from mlgate.config import GateConfig, load_project
-from mlgate.errors import ConfigError
+from mlgate.errors import ConfigError, UsageError
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +78,28 @@ def test_schema_command_prints_json_schema() -> None:
     assert result.exit_code == 0
     assert '"gates"' in result.output
     assert '"additionalProperties": false' in result.output
+
+
+def test_the_canary_policy_reads_flagger_durations() -> None:
+    config = load_project(CONFS / "valid" / "full.yaml").config
+    assert config.canary.interval == 30.0
+    assert config.canary.divergence == "psi"
+    minimal = load_project(CONFS / "valid" / "minimal.yaml").config
+    # Flagger's defaults: a check a minute, the first failed check rolls back.
+    assert (minimal.canary.interval, minimal.canary.threshold) == (60.0, 1)
+
+
+def test_the_canary_policy_is_not_part_of_the_model_digest() -> None:
+    config = load_project(CONFS / "valid" / "minimal.yaml").config
+    tuned = config.model_copy(update={"canary": config.canary.model_copy(update={"threshold": 5})})
+    assert tuned.digest() == config.digest()
+
+
+def test_policy_overrides_name_their_flag() -> None:
+    from mlgate.deploy import policy_from
+
+    project = load_project(CONFS / "valid" / "full.yaml")
+    assert policy_from(project, {"interval": "2s", "threshold": None}).interval == 2.0
+    assert policy_from(project, {"threshold": None}).threshold == 3
+    with pytest.raises(UsageError, match="--step-weight"):
+        policy_from(project, {"step_weight": 300})

@@ -148,7 +148,7 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
     from rich.table import Table
 
     table = Table(title=f"{name} in {uri}", title_justify="left")
-    for col in ("version", "aliases", "created", "metrics", "git", "data", "promoted"):
+    for col in ("version", "aliases", "created", "metrics", "git", "data", "release"):
         table.add_column(col, overflow="fold")
     for v in infos:
         table.add_row(
@@ -158,11 +158,19 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
             ", ".join(f"{k}={x:.4f}" for k, x in sorted(v.metrics.items())),
             v.lineage.get("git_commit", "")[:12],
             v.lineage.get("data_fingerprint", "")[:16],
-            " ".join(
-                filter(None, (v.tags.get("mlgate.promoted_at"), v.tags.get("mlgate.promoted_by")))
-            ),
+            _release(v.tags),
         )
     console.print(table)
+
+
+def _release(tags: dict[str, str]) -> str:
+    """Promoted and (last) rolled-back release of a version: when and by whom."""
+    parts = []
+    for verb, key in (("promoted", "promoted"), ("rejected", "rejected")):
+        when, who = tags.get(f"mlgate.{key}_at"), tags.get(f"mlgate.{key}_by")
+        if when or who:
+            parts.append(" ".join(filter(None, (verb, when, who))))
+    return "; ".join(parts)
 
 
 def analysis(console: Any, checks: Any, passed: bool) -> None:
