@@ -23,6 +23,8 @@ GITIGNORE = """\
 /models/
 /reports/
 /mlruns/
+# The local release's state, logs and metrics (`mlgate deploy --target local`).
+/.mlgate/
 """
 
 

@@ -114,6 +114,10 @@ def release_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
             "--strategy ab needs --ab-key: the header or cookie that keeps a user on one variant",
             hint="e.g. --ab-key header:X-User-ID or --ab-key cookie:session",
         )
+    if options.ab_key:
+        from mlgate.deploy.splitter import AbKey
+
+        AbKey.parse(options.ab_key)
     if options.engine not in (None, "process", "podman", "docker"):
         raise UsageError(f"--engine {options.engine!r}: choose process, podman or docker")
     project = _project(options.config)
