@@ -25,9 +25,9 @@ from mlgate.errors import UsageError
 if TYPE_CHECKING:
     from mlgate.config import CanaryConfig, Project
     from mlgate.deploy.analysis import Check
-    from mlgate.deploy.controller import Outcome
     from mlgate.deploy.kubernetes import ManifestOptions
     from mlgate.deploy.state import ReleaseState
+    from mlgate.deploy.transitions import Outcome
 
 TARGETS = ("kubernetes", "local")
 LOCAL_STRATEGIES = ("direct", "canary", "ab", "shadow")

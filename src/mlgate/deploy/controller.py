@@ -31,10 +31,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from mlgate.config import CanaryConfig
-from mlgate.deploy import local, procs, report, sources
+from mlgate.deploy import local, procs, sources, variants
 from mlgate.deploy.analysis import (
     Decision,
     Progress,
@@ -44,17 +44,25 @@ from mlgate.deploy.analysis import (
     decide_unobserved,
     decision_dict,
 )
-from mlgate.deploy.local import VariantRef
 from mlgate.deploy.observe import Prometheus, observe
-from mlgate.deploy.splitter import AbKey, Route
-from mlgate.deploy.state import ControllerLock, ReleaseState, Rollout, Strategy, load, save
-from mlgate.errors import InfraError, MlgateError, UsageError
+from mlgate.deploy.splitter import AbKey
+from mlgate.deploy.state import ControllerLock, ReleaseState, Rollout, Strategy, load
+from mlgate.deploy.transitions import (
+    Outcome,
+    Run,
+    Say,
+    promote,
+    quiet,
+    registry_promote,
+    rollback,
+    route_for,
+    teardown,
+)
+from mlgate.deploy.variants import VariantRef
+from mlgate.errors import InfraError, UsageError
 
 if TYPE_CHECKING:
     from mlgate.registry.types import Registry
-
-Say = Callable[[str], None]
-KEEP_PAST = 20
 
 
 @dataclass(frozen=True)
@@ -75,63 +83,6 @@ class ReleaseRequest:
     engine: str | None = None
     report_dir: Path | None = None
     actor: str = "unknown"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a release ended."""
-
-    phase: Literal["succeeded", "failed"]
-    strategy: str
-    candidate: str
-    incumbent: str | None
-    reason: str
-    url: str
-    windows: int
-    report: Path | None = None
-    registry_note: str | None = None
-    registry_failed: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for `--json`."""
-        out = dataclasses.asdict(self)
-        out["report"] = str(self.report) if self.report else None
-        return out
-
-
-def _quiet(_message: str) -> None:
-    pass
-
-
-@dataclass
-class _Run:
-    """One controller's working set."""
-
-    state_dir: Path
-    state: ReleaseState
-    registry: Registry | None
-    say: Say
-    stopping: threading.Event
-    actor: str
-    report_dir: Path | None = None
-
-    @property
-    def rollout(self) -> Rollout:
-        assert self.state.rollout is not None
-        return self.state.rollout
-
-    @property
-    def stable(self) -> VariantRef:
-        assert self.state.stable is not None
-        return self.state.stable
-
-    @property
-    def env(self) -> local.EnvironmentRef:
-        assert self.state.environment is not None
-        return self.state.environment
-
-    def save(self) -> None:
-        save(self.state_dir, self.state)
 
 
 @contextlib.contextmanager
@@ -165,9 +116,7 @@ def busy_message(state: ReleaseState, holder: int | None) -> str:
     return f"{what}; its controller (pid {holder or '?'}) decides it"
 
 
-def run_release(
-    request: ReleaseRequest, *, registry: Registry | None, say: Say = _quiet
-) -> Outcome:
+def run_release(request: ReleaseRequest, *, registry: Registry | None, say: Say = quiet) -> Outcome:
     """Release `request.candidate` on this machine; blocks until promoted or rolled back."""
     request.state_dir.mkdir(parents=True, exist_ok=True)
     lock = ControllerLock(request.state_dir)
@@ -177,7 +126,7 @@ def run_release(
             hint="wait for it, or `mlgate canary stop` to roll it back",
         )
     with lock, _signals() as stopping:
-        run = _Run(
+        run = Run(
             request.state_dir,
             load(request.state_dir),
             registry,
@@ -200,7 +149,7 @@ def run_release(
         return _start(run, request)
 
 
-def _start(run: _Run, req: ReleaseRequest) -> Outcome:
+def _start(run: Run, req: ReleaseRequest) -> Outcome:
     state = run.state
     state.model = req.model or state.model
     state.config = str(req.config) if req.config else state.config
@@ -208,7 +157,7 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
         state.environment is not None
         and state.stable is not None
         and local.environment_running(state.environment)
-        and local.running(state.stable)
+        and variants.running(state.stable)
     )
     if env_up and req.incumbent is not None and req.incumbent != run.stable.source:
         raise UsageError(
@@ -231,7 +180,7 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
             f"{candidate.text} is what this release already serves ({run.stable.label})"
         )
     if not env_up:
-        _teardown(run)
+        teardown(run)
         first = candidate if req.strategy == "direct" else _incumbent(run, req)
         run.say(f"starting {first.label} and the splitter on {req.host}:{req.port or '(free)'}")
         stable = sources.start(first, req.state_dir, engine=req.engine)
@@ -244,21 +193,21 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
                 scrape_s=local.scrape_interval(req.policy.interval),
             )
         except BaseException:
-            local.stop_variant(stable)
+            variants.stop_variant(stable)
             raise
         state.stable = stable
         run.save()
         if req.strategy == "direct":
-            note, failed = _registry_promote(run, stable, "direct release")
+            note, failed = registry_promote(run, stable, "direct release")
             return Outcome("succeeded", "direct", stable.label, None, "released directly",
                            run.env.url, 0, None, note, failed)  # fmt: skip
     run.say(f"starting the candidate {candidate.label}")
     variant = sources.start(candidate, req.state_dir, engine=req.engine)
     if run.stopping.is_set():
-        local.stop_variant(variant)
+        variants.stop_variant(variant)
         raise KeyboardInterrupt
     if req.strategy == "direct":
-        return _switch(run, variant, "direct release", direct=True)
+        return promote(run, variant, "direct release", direct=True)
     state.rollout = Rollout(
         id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
         strategy=req.strategy,
@@ -275,14 +224,14 @@ def _start(run: _Run, req: ReleaseRequest) -> Outcome:
     local.set_targets(req.state_dir, run.env, {"stable": run.stable, "canary": variant})
     _wait_watched(run, variant)
     local.set_route(
-        req.state_dir, run.env, _route(run), lambda: setattr(ro, "routed_at", time.time())
+        req.state_dir, run.env, route_for(run), lambda: setattr(ro, "routed_at", time.time())
     )
     run.save()
     run.say(f"{ro.strategy}: {variant.label} at {_where(ro)}, checks every {ro.policy.interval:g}s")
     return _drive(run)
 
 
-def _wait_watched(run: _Run, variant: VariantRef) -> None:
+def _wait_watched(run: Run, variant: VariantRef) -> None:
     """Send the candidate traffic only once Prometheus scrapes it, so the first window counts."""
     prom = Prometheus(run.env.prometheus_url)
     sel = variant.selectors()
@@ -300,7 +249,7 @@ def _at_least(prom: Prometheus, query: str, n: float) -> Callable[[], bool]:
     return lambda: (prom.scalar(query) or 0.0) >= n
 
 
-def _incumbent(run: _Run, req: ReleaseRequest) -> sources.Source:
+def _incumbent(run: Run, req: ReleaseRequest) -> sources.Source:
     text = req.incumbent
     if text is None:
         if run.state.model is None or run.registry is None:
@@ -327,7 +276,7 @@ def _self_ref() -> procs.ProcRef:
     return procs.ProcRef(pid=os.getpid(), started=started, what="release controller")
 
 
-def _spawn_guard(run: _Run) -> procs.ProcRef:
+def _spawn_guard(run: Run) -> procs.ProcRef:
     grace = max(2.0 * run.rollout.policy.interval, 5.0)
     return procs.spawn(
         procs.python_module("mlgate.deploy.guard", str(run.state_dir), "--grace", f"{grace:g}"),
@@ -344,44 +293,35 @@ def _where(ro: Rollout) -> str:
     return f"{ro.weight}% of traffic"
 
 
-def _route(run: _Run) -> Route:
-    ro, stable = run.rollout, run.stable
-    if ro.strategy == "ab":
-        key = AbKey.parse(ro.ab_key or "")
-        return Route(stable.address, ro.candidate.address, "ab", ro.weight, key)
-    mode: Literal["canary", "shadow"] = "shadow" if ro.strategy == "shadow" else "canary"
-    return Route(stable.address, ro.candidate.address, mode, ro.weight)
-
-
-def _resume(run: _Run) -> Outcome:
+def _resume(run: Run) -> Outcome:
     ro = run.rollout
     run.say(
         f"resuming the {ro.strategy} release of {ro.candidate.label} ({ro.phase}, {ro.weight}%)"
     )
     if ro.phase == "promoting":
-        return _switch(run, ro.candidate, ro.reason or "promotion resumed")
+        return promote(run, ro.candidate, ro.reason or "promotion resumed")
     if ro.phase == "rolling-back":
-        return _rollback(run, ro.reason or "rollback resumed")
+        return rollback(run, ro.reason or "rollback resumed")
     gone = [
         what
         for what, ok in (
             ("the splitter or Prometheus", local.environment_running(run.env)),
-            (f"the incumbent {run.stable.label}", local.running(run.stable)),
-            (f"the candidate {ro.candidate.label}", local.running(ro.candidate)),
+            (f"the incumbent {run.stable.label}", variants.running(run.stable)),
+            (f"the candidate {ro.candidate.label}", variants.running(ro.candidate)),
         )
         if not ok
     ]
     if gone:
-        return _rollback(run, f"a restarted controller found {', '.join(gone)} not running")
+        return rollback(run, f"a restarted controller found {', '.join(gone)} not running")
     ro.controller = _self_ref()
     if not procs.alive(ro.guard):
         ro.guard = _spawn_guard(run)
-    local.set_route(run.state_dir, run.env, _route(run))
+    local.set_route(run.state_dir, run.env, route_for(run))
     run.save()
     return _drive(run)
 
 
-def _drive(run: _Run) -> Outcome:
+def _drive(run: Run) -> Outcome:
     ro, policy = run.rollout, run.rollout.policy
     prom = Prometheus(run.env.prometheus_url)
     # Each window ends when its last requests have reached Prometheus.
@@ -389,23 +329,23 @@ def _drive(run: _Run) -> Outcome:
     while True:
         while (left := tick - time.monotonic()) > 0:
             if run.stopping.wait(min(left, 0.2)):
-                return _rollback(run, "the controller was stopped (SIGTERM or Ctrl-C)")
+                return rollback(run, "the controller was stopped (SIGTERM or Ctrl-C)")
         decision = _analyse(run, prom)
         ro.history.append({"ts": time.time(), "weight": ro.weight, **decision_dict(decision)})
         run.say(f"[{ro.weight:>3}%] {decision.action}: {decision.reason}")
         if isinstance(decision, Promote):
-            return _switch(run, ro.candidate, decision.reason)
+            return promote(run, ro.candidate, decision.reason)
         if isinstance(decision, Rollback):
-            return _rollback(run, decision.reason)
+            return rollback(run, decision.reason)
         if decision.weight != ro.weight:
             ro.weight = decision.weight
-            local.set_route(run.state_dir, run.env, _route(run))
+            local.set_route(run.state_dir, run.env, route_for(run))
         ro.failed_checks, ro.iterations = decision.failed_checks, decision.iterations
         run.save()
         tick = max(tick + policy.interval, time.monotonic() + 0.5)
 
 
-def _analyse(run: _Run, prom: Prometheus) -> Decision:
+def _analyse(run: Run, prom: Prometheus) -> Decision:
     ro = run.rollout
     progress = Progress(ro.strategy if ro.strategy != "direct" else "canary", ro.weight,
                         ro.failed_checks, ro.iterations)  # fmt: skip
@@ -421,8 +361,8 @@ def _analyse(run: _Run, prom: Prometheus) -> Decision:
     except InfraError as exc:
         return decide_unobserved(progress, ro.policy, exc.message)
     # What the controller sees itself counts too: a process that died is down at once.
-    stable_up = obs.stable.up and local.running(run.stable)
-    canary_up = obs.canary.up and local.running(ro.candidate)
+    stable_up = obs.stable.up and variants.running(run.stable)
+    canary_up = obs.canary.up and variants.running(ro.candidate)
     obs = dataclasses.replace(
         obs,
         stable=dataclasses.replace(obs.stable, up=stable_up),
@@ -431,142 +371,16 @@ def _analyse(run: _Run, prom: Prometheus) -> Decision:
     return decide(obs, ro.policy)
 
 
-def _switch(run: _Run, variant: VariantRef, reason: str, *, direct: bool = False) -> Outcome:
-    """Promote: `variant` takes all traffic, the old stable drains and stops, the alias moves."""
-    if run.state.rollout is not None:
-        run.rollout.phase = "promoting"
-        run.rollout.reason = reason
-        run.save()
-    old = run.stable
-    local.set_route(run.state_dir, run.env, Route(variant.address))
-    run.state.stable = variant
-    run.save()
-    local.set_targets(run.state_dir, run.env, {"stable": variant})
-    if old.address != variant.address:
-        run.say(f"promoted {variant.label}; stopping {old.label}")
-        local.stop_variant(old)
-    strategy = "direct" if direct else run.rollout.strategy
-    note, failed = _registry_promote(run, variant, f"{strategy} release: {reason}")
-    return _finish(run, "succeeded", strategy, variant, old, reason, note, failed)
-
-
-def _rollback(run: _Run, reason: str) -> Outcome:
-    """Weight 0, the candidate stops, the alias stays; the reason goes into the registry."""
-    ro = run.rollout
-    ro.phase, ro.reason = "rolling-back", reason
-    run.save()
-    run.say(f"rolling back {ro.candidate.label}: {reason}")
-    if local.environment_running(run.env):
-
-        def reverted() -> None:
-            ro.reverted_at = time.time()
-
-        local.set_route(run.state_dir, run.env, Route(run.stable.address), reverted)
-        run.save()
-        local.set_targets(run.state_dir, run.env, {"stable": run.stable})
-    local.stop_variant(ro.candidate)
-    note, failed = _registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
-    return _finish(run, "failed", ro.strategy, ro.candidate, run.stable, reason, note, failed)
-
-
-def _registry_promote(run: _Run, variant: VariantRef, reason: str) -> tuple[str, bool]:
-    if variant.version is None or variant.model is None:
-        return f"{variant.label} is not a registry version: no alias moved", False
-    if run.registry is None:
-        return "no registry: no alias moved", False
-    try:
-        run.registry.promote(variant.model, variant.version, reason=reason, actor=run.actor)
-    except MlgateError as exc:
-        return (
-            f"released here, but champion was NOT moved: {exc.message} "
-            f"(run `mlgate promote {variant.version}`)",
-            True,
-        )
-    return f"champion is now {variant.model} v{variant.version} in {run.registry.uri}", False
-
-
-def _registry_reject(run: _Run, variant: VariantRef, reason: str) -> tuple[str, bool]:
-    if variant.version is None or variant.model is None or run.registry is None:
-        return f"{variant.label} is not a registry version: nothing recorded", False
-    try:
-        run.registry.reject(variant.model, variant.version, reason=reason, actor=run.actor)
-    except MlgateError as exc:
-        return f"the rollback was NOT recorded in the registry: {exc.message}", True
-    return (
-        f"champion unchanged; the reason is recorded on {variant.model} v{variant.version}",
-        False,
-    )
-
-
-def _finish(
-    run: _Run,
-    phase: Literal["succeeded", "failed"],
-    strategy: str,
-    candidate: VariantRef,
-    incumbent: VariantRef,
-    reason: str,
-    note: str,
-    registry_failed: bool,
-) -> Outcome:
-    ro = run.state.rollout
-    path = None
-    if ro is not None:
-        ro.phase, ro.reason, ro.registry_note = phase, reason, note
-        ro.ended_at = time.time()
-        summary = {
-            "id": ro.id,
-            "strategy": ro.strategy,
-            "outcome": "promoted" if phase == "succeeded" else "rolled back",
-            "candidate": candidate.label,
-            "incumbent": ro.incumbent,
-            "reason": reason,
-            "registry": note,
-            "policy": ro.policy.model_dump(mode="json"),
-            "started_at": ro.started_at,
-            "routed_at": ro.routed_at,
-            "reverted_at": ro.reverted_at,
-            "ended_at": ro.ended_at,
-            "history": ro.history,
-        }
-        prom = Prometheus(run.env.prometheus_url) if local.environment_running(run.env) else None
-        path = report.write(
-            run.report_dir or run.state_dir / "reports",
-            summary=summary,
-            prom=prom,
-            stable=incumbent if phase == "succeeded" else run.stable,
-            canary=candidate,
-            since=ro.started_at,
-        )
-        run.state.past = [*run.state.past, ro][-KEEP_PAST:]
-        run.state.rollout = None
-    run.save()
-    windows = len(ro.history) if ro is not None else 0
-    return Outcome(phase, strategy, candidate.label, incumbent.label, reason, run.env.url,
-                   windows, path, note, registry_failed)  # fmt: skip
-
-
-def _teardown(run: _Run) -> None:
-    """Stop whatever a previous release left half running (before starting afresh)."""
-    state = run.state
-    if state.stable is not None:
-        local.stop_variant(state.stable)
-        state.stable = None
-    if state.environment is not None:
-        local.stop_environment(state.environment)
-        state.environment = None
-    run.save()
-
-
 def recover(state_dir: Path, lock: ControllerLock, registry: Registry | None, why: str) -> Outcome:
     """Roll back a rollout nobody decides (the guard's job); the caller holds the lock."""
     state = load(state_dir)
-    run = _Run(state_dir, state, registry, _quiet, threading.Event(), "mlgate guard")
+    run = Run(state_dir, state, registry, quiet, threading.Event(), "mlgate guard")
     if state.rollout is None or not state.rollout.active:
         raise UsageError("no release in progress")
-    return _rollback(run, why)
+    return rollback(run, why)
 
 
-def stop_release(state_dir: Path, *, registry: Registry | None, say: Say = _quiet) -> list[str]:
+def stop_release(state_dir: Path, *, registry: Registry | None, say: Say = quiet) -> list[str]:
     """`mlgate canary stop`: roll back a rollout in progress, then stop every process."""
     lock = ControllerLock(state_dir)
     state = load(state_dir)
@@ -581,12 +395,12 @@ def stop_release(state_dir: Path, *, registry: Registry | None, say: Say = _quie
     stopped: list[str] = []
     with lock:
         state = load(state_dir)
-        run = _Run(state_dir, state, registry, say, threading.Event(), "mlgate canary stop")
+        run = Run(state_dir, state, registry, say, threading.Event(), "mlgate canary stop")
         if state.rollout is not None and state.rollout.active and state.environment is not None:
-            _rollback(run, "stopped by `mlgate canary stop`")
+            rollback(run, "stopped by `mlgate canary stop`")
             stopped.append(f"rolled back {state.past[-1].candidate.label}")
         if state.stable is not None:
-            local.stop_variant(state.stable)
+            variants.stop_variant(state.stable)
             stopped.append(f"stopped {state.stable.label}")
             state.stable = None
         if state.environment is not None:

@@ -32,8 +32,8 @@ from mlgate.deploy.analysis import (
     Observations,
     Progress,
     VariantWindow,
-    latency_quantile,
 )
+from mlgate.deploy.stats import latency_quantile
 from mlgate.errors import InfraError, UsageError
 
 PREDICT_ROUTE = "/predict"

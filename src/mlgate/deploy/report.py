@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import atomic
-from mlgate.deploy.analysis import distribution_distance, g_test
-from mlgate.deploy.local import VariantRef
 from mlgate.deploy.observe import Prometheus, duration
+from mlgate.deploy.stats import distribution_distance, g_test
+from mlgate.deploy.variants import VariantRef
 from mlgate.errors import InfraError
 
 MAX_LOG_ROWS = 200_000

@@ -22,9 +22,9 @@ from mlgate.deploy.analysis import (
     Observations,
     Progress,
     VariantWindow,
-    latency_quantile,
 )
 from mlgate.deploy.observe import PREDICT_ROUTE
+from mlgate.deploy.stats import latency_quantile
 from mlgate.errors import InfraError
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mlgate.deploy import local
-from mlgate.deploy.local import VariantRef
+from mlgate.deploy import variants
+from mlgate.deploy.variants import VariantRef
 from mlgate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def resolve(
 def start(source: Source, workdir: Path, *, engine: str | None) -> VariantRef:
     """Start (or reach) the variant a source names, and wait until it is ready."""
     if source.kind == "url":
-        return local.external_variant(
+        return variants.external_variant(
             source.location,
             source=source.text,
             label=source.label,
@@ -101,10 +101,10 @@ def start(source: Source, workdir: Path, *, engine: str | None) -> VariantRef:
             version=source.version,
         )
     if source.kind == "image":
-        return local.start_container_variant(
+        return variants.start_container_variant(
             source.location, engine_name=engine, source=source.text, label=source.label
         )
-    return local.start_process_variant(
+    return variants.start_process_variant(
         Path(source.location),
         workdir / "variants",
         source=source.text,

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlgate import atomic
 from mlgate.config import CanaryConfig
-from mlgate.deploy.local import EnvironmentRef, VariantRef
+from mlgate.deploy.local import EnvironmentRef
 from mlgate.deploy.procs import ProcRef
+from mlgate.deploy.variants import VariantRef
 from mlgate.errors import UsageError
 
 STATE_FILE = "release.json"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mlgate.cli import main
-from mlgate.deploy import local, procs
+from mlgate.deploy import local, procs, variants
 from mlgate.deploy.observe import Prometheus
 from tests.integration.deploy.conftest import Bundles, Load, wait_until
 from tests.integration.serve.conftest import Server
@@ -53,14 +53,14 @@ def scraped(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         for server in servers.values():
             wait_until(server.ready, 120, f"{server.url} ready")
-        variants = {
-            name: local.external_variant(s.url, source=s.url, label=name)
+        named = {
+            name: variants.external_variant(s.url, source=s.url, label=name)
             for name, s in servers.items()
         }
         env = local.start_environment(
-            workdir, host="127.0.0.1", port=0, stable=variants["stable"], scrape_s=0.25
+            workdir, host="127.0.0.1", port=0, stable=named["stable"], scrape_s=0.25
         )
-        local.set_targets(workdir, env, variants)
+        local.set_targets(workdir, env, named)
         loads = [
             Load(s.url, bundles.rows, bundles.labels, clients=2).__enter__()
             for s in servers.values()

@@ -23,8 +23,9 @@ import pytest
 from mlgate.config import CanaryConfig
 from mlgate.deploy import procs
 from mlgate.deploy import state as release_state
-from mlgate.deploy.controller import Outcome, ReleaseRequest, run_release
+from mlgate.deploy.controller import ReleaseRequest, run_release
 from mlgate.deploy.sources import Source
+from mlgate.deploy.transitions import Outcome
 from mlgate.errors import UsageError
 from tests.integration.deploy.conftest import (
     Bundles,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mlgate.deploy import local, splitter
+from mlgate.deploy import local, splitter, variants
 from mlgate.deploy.splitter import AbKey, Route
 from tests.integration.deploy.conftest import Load
 
@@ -89,7 +89,7 @@ def test_reloading_the_split_under_keep_alive_load_fails_no_request(
     tmp_path: Path, backends: tuple[Backend, Backend]
 ) -> None:
     a, b = backends
-    stable = local.external_variant(f"http://{a.address}", source="a", label="a")
+    stable = variants.external_variant(f"http://{a.address}", source="a", label="a")
     env = local.start_environment(tmp_path, host="127.0.0.1", port=0, stable=stable, scrape_s=1.0)
     try:
         rows = [{"x": 1}]

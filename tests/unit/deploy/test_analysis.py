@@ -22,11 +22,9 @@ from mlgate.deploy.analysis import (
     VariantWindow,
     decide,
     decide_unobserved,
-    distribution_distance,
     evaluate,
-    g_test,
-    latency_quantile,
 )
+from mlgate.deploy.stats import distribution_distance, g_test, latency_quantile
 
 pytestmark = pytest.mark.unit
 

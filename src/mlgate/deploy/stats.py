@@ -1,0 +1,72 @@
+"""The statistics of the canary analysis, pure functions over counts.
+
+distribution_distance   Jensen-Shannon distance or PSI between two count vectors, with
+                        `mlgate.data.drift`'s functions (the data gate's statistics)
+g_test                  whether two count vectors differ beyond chance (p < SIGNIFICANCE)
+latency_quantile        the latency quantile a window of n requests resolves
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from statistics import NormalDist
+
+from mlgate.data.drift import jensenshannon_distance, psi
+
+SIGNIFICANCE = 0.01
+TAIL_REQUESTS = 5
+
+
+def latency_quantile(requests: float) -> float:
+    """p99 when `requests` resolve it, else the quantile with TAIL_REQUESTS above it."""
+    if requests <= 0:
+        return 0.99
+    return min(0.99, max(0.5, 1.0 - TAIL_REQUESTS / requests))
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def _aligned(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[float], list[float]]:
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, 0.0) + b.get(k, 0.0) > 0)
+    return [max(0.0, a.get(k, 0.0)) for k in keys], [max(0.0, b.get(k, 0.0)) for k in keys]
+
+
+def distribution_distance(
+    stable: Mapping[str, float], canary: Mapping[str, float], method: str
+) -> float:
+    """Jensen-Shannon distance or PSI between two count vectors keyed by class or bucket."""
+    import numpy as np
+
+    a, b = _aligned(stable, canary)
+    if len(a) == 0 or sum(a) <= 0 or sum(b) <= 0:
+        return 0.0
+    ref, cur = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return jensenshannon_distance(ref, cur) if method == "jensenshannon" else psi(ref, cur)
+
+
+def g_test(stable: Mapping[str, float], canary: Mapping[str, float]) -> tuple[float, float]:
+    """G statistic of the 2 x k table (homogeneity) and its critical value at SIGNIFICANCE.
+
+    The critical chi-square value comes from the Wilson-Hilferty approximation (within 1% of
+    the exact quantile from one degree of freedom up), so no SciPy is needed where the model
+    image runs the analysis.
+    """
+    a, b = _aligned(stable, canary)
+    k = len(a)
+    n_a, n_b = sum(a), sum(b)
+    if k < 2 or n_a <= 0 or n_b <= 0:
+        return 0.0, math.inf
+    total = n_a + n_b
+    g = 0.0
+    for x, y in zip(a, b, strict=True):
+        col = x + y
+        for observed, row in ((x, n_a), (y, n_b)):
+            if observed > 0:
+                g += observed * math.log(observed / (row * col / total))
+    df = k - 1
+    z = NormalDist().inv_cdf(1.0 - SIGNIFICANCE)
+    h = 2.0 / (9.0 * df)
+    critical = df * (1.0 - h + z * math.sqrt(h)) ** 3
+    return 2.0 * g, critical
