@@ -59,7 +59,7 @@ from mlgate.deploy.transitions import (
     teardown,
 )
 from mlgate.deploy.variants import VariantRef
-from mlgate.errors import InfraError, UsageError
+from mlgate.errors import InfraError, MlgateError, UsageError
 
 if TYPE_CHECKING:
     from mlgate.registry.types import Registry
@@ -218,15 +218,23 @@ def _start(run: Run, req: ReleaseRequest) -> Outcome:
         controller=_self_ref(),
     )
     run.save()
-    run.rollout.guard = _spawn_guard(run)
     ro = run.rollout
-    ro.weight = {"canary": req.policy.step_weight, "ab": req.policy.ab_weight}.get(ro.strategy, 0)
-    local.set_targets(req.state_dir, run.env, {"stable": run.stable, "canary": variant})
-    _wait_watched(run, variant)
-    local.set_route(
-        req.state_dir, run.env, route_for(run), lambda: setattr(ro, "routed_at", time.time())
-    )
-    run.save()
+    try:
+        ro.guard = _spawn_guard(run)
+        run.save()
+        ro.weight = {"canary": req.policy.step_weight, "ab": req.policy.ab_weight}.get(
+            ro.strategy, 0
+        )
+        local.set_targets(req.state_dir, run.env, {"stable": run.stable, "canary": variant})
+        _wait_watched(run, variant)
+        local.set_route(
+            req.state_dir, run.env, route_for(run), lambda: setattr(ro, "routed_at", time.time())
+        )
+        run.save()
+    except MlgateError as exc:
+        # Nothing was decided yet: undo what started, then say why.
+        rollback(run, f"the rollout could not start: {exc.message}")
+        raise
     run.say(f"{ro.strategy}: {variant.label} at {_where(ro)}, checks every {ro.policy.interval:g}s")
     return _drive(run)
 

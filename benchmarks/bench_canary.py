@@ -1,0 +1,312 @@
+"""The local release's costs: what the splitter adds to a request, and how long a canary takes.
+
+Run: `.venv/bin/python -m benchmarks.bench_canary` (results: benchmarks/RESULTS_canary.md).
+
+1. Latency added by the splitter (nginx edge + router), same run: wrk against the model
+   server directly, then through the splitter, at 1 and 8 connections. The server is pinned to
+   core 0, wrk and nginx to core 1. Then the split is reloaded every 0.5 s under load, through
+   the edge (what clients use) and against the router alone (a single reloaded nginx): wrk's
+   socket errors count the requests a reload drops.
+2. A full canary on the demo model: 5 steps (step_weight 20 to 100) with a 5 s interval, from
+   `run_release` being called (the candidate server starting) to the candidate serving all
+   traffic, under steady load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mlgate.config import CanaryConfig
+from mlgate.deploy import local, procs, splitter, variants
+from mlgate.deploy.controller import ReleaseRequest, run_release
+
+RESULTS = Path(__file__).with_name("RESULTS_canary.md")
+COMMAND = ".venv/bin/python -m benchmarks.bench_canary"
+SERVER_CORE, CLIENT_CORE = "0", "1"
+
+
+@dataclass(frozen=True)
+class Wrk:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    non2xx: int
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if m is None:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: float) -> Wrk:
+    """One wrk run (pinned to the client core) posting `body_file` to `url`."""
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
+    cmd = ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
+           "--latency", "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def find(pattern: str) -> str:
+        m = re.search(pattern, out, re.M)
+        if m is None:
+            raise RuntimeError(f"unexpected wrk output: {out}")
+        return m.group(1)
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Wrk(
+        rps=float(find(r"Requests/sec:\s+([\d.]+)")),
+        p50_ms=_ms(find(r"^\s*50%\s+(\S+)")),
+        p99_ms=_ms(find(r"^\s*99%\s+(\S+)")),
+        socket_errors=sum(int(x) for x in errors.groups()) if errors else 0,
+        non2xx=int(non2xx.group(1)) if non2xx else 0,
+    )
+
+
+def pin(pid: int, core: str) -> None:
+    """Pin a process and its children (nginx workers) to `core`."""
+    for p in {pid, *splitter.children(pid)}:
+        subprocess.run(["taskset", "-p", "-c", core, str(p)], capture_output=True, check=False)
+
+
+def train_demo(root: Path, seed: int) -> Path:
+    """The demo project (its default model: 100 trees, ONNX), trained with split seed `seed`."""
+    from mlgate.config import load_project
+    from mlgate.model.train import train
+    from mlgate.scaffold import init_demo
+
+    init_demo(root, rows=3000)
+    config = root / "mlgate.yaml"
+    config.write_text(config.read_text().replace("seed: 42", f"seed: {seed}"))
+    return train(load_project(root)).bundle_dir
+
+
+def serve_pinned(bundle: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`mlgate serve` pinned to the server core; returns it once ready, with its URL."""
+    port = procs.free_port()
+    cmd = ["taskset", "-c", SERVER_CORE,
+           *procs.python_module("mlgate", "serve", str(bundle), "--port", str(port))]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    procs.wait_for(lambda: procs.http_ok(f"{url}/ready"), timeout=120, what="model server")
+    return proc, url
+
+
+def splitter_overhead(bundle: Path, work: Path, seconds: float) -> list[str]:
+    """Rows of the latency table, and the reload rows."""
+    work.mkdir(parents=True, exist_ok=True)
+    body = work / "body.json"
+    server, url = serve_pinned(bundle, work)
+    rows: list[str] = []
+    try:
+        schema = httpx.get(f"{url}/metadata").json()["schema"]
+        body.write_text(json.dumps({"instances": [{f["name"]: _value(f) for f in schema}]}))
+        answer = httpx.post(
+            f"{url}/predict",
+            content=body.read_bytes(),
+            headers={"content-type": "application/json"},
+        )
+        answer.raise_for_status()
+        stable = variants.external_variant(url, source=url, label="demo")
+        env = local.start_environment(work / "env", host="127.0.0.1", port=0, stable=stable,
+                                      scrape_s=5.0)  # fmt: skip
+        try:
+            pin(env.edge.pid, CLIENT_CORE)
+            pin(env.router.pid, CLIENT_CORE)
+            router_url = f"http://127.0.0.1:{env.router_port}/predict"
+            for conns in (1, 8):
+                direct = wrk(f"{url}/predict", body, conns, seconds)
+                split = wrk(f"{env.url}/predict", body, conns, seconds)
+                rows.append(
+                    f"| {conns} | {direct.p50_ms:.3f} | {split.p50_ms:.3f} | "
+                    f"{split.p50_ms - direct.p50_ms:+.3f} | {split.p50_ms / direct.p50_ms:.2f} | "
+                    f"{direct.p99_ms:.2f} / {split.p99_ms:.2f} | "
+                    f"{direct.rps:,.0f} / {split.rps:,.0f} |"
+                )
+            rows.append("")
+            rows.append("| under reloads every 0.5 s, 8 connections | requests | socket errors | "
+                        "non-2xx | p99 ms |")  # fmt: skip
+            rows.append("| --- | ---: | ---: | ---: | ---: |")
+            for name, target in (("edge + router (mlgate)", f"{env.url}/predict"),
+                                 ("router alone", router_url)):  # fmt: skip
+                result, reloads = _under_reloads(env, work / "env", stable, target, body, seconds)
+                rows.append(
+                    f"| {name}, {reloads} reloads | {result.rps * seconds:,.0f} | "
+                    f"{result.socket_errors} | {result.non2xx} | {result.p99_ms:.2f} |"
+                )
+        finally:
+            local.stop_environment(env)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rows
+
+
+def _value(feature: dict[str, object]) -> object:
+    if feature.get("kind") == "categorical":
+        cats = feature.get("categories") or [""]
+        return cats[0]  # type: ignore[index]
+    return feature.get("min") or 1.0
+
+
+def _under_reloads(
+    env: local.EnvironmentRef,
+    workdir: Path,
+    stable: variants.VariantRef,
+    url: str,
+    body: Path,
+    seconds: float,
+) -> tuple[Wrk, int]:
+    """wrk at 8 connections while the router is reloaded every 0.5 s."""
+    stop = threading.Event()
+    count = 0
+    route = splitter.Route(stable.address)
+
+    def reloader() -> None:
+        nonlocal count
+        while not stop.wait(0.5):
+            local.set_route(workdir, env, route)
+            pin(env.router.pid, CLIENT_CORE)
+            count += 1
+
+    thread = threading.Thread(target=reloader)
+    thread.start()
+    try:
+        result = wrk(url, body, 8, seconds)
+    finally:
+        stop.set()
+        thread.join()
+    return result, count
+
+
+def full_canary(stable: Path, candidate: Path, work: Path) -> list[str]:
+    """Time a 5-step canary with a 5 s interval under load; the timeline as table rows."""
+    state_dir = work / "release"
+    policy = CanaryConfig(interval=5.0, step_weight=20, max_weight=100)
+    direct = run_release(ReleaseRequest(state_dir, "direct", str(stable), policy), registry=None)
+    marks: list[tuple[float, str]] = []
+    stop = threading.Event()
+    failed = 0
+
+    def load() -> None:
+        nonlocal failed
+        row = httpx.get(f"{direct.url}/metadata").json()["schema"]
+        body = {"instances": [{f["name"]: _value(f) for f in row}]}
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                if client.post(f"{direct.url}/predict", json=body).status_code != 200:
+                    failed += 1
+
+    loaders = [threading.Thread(target=load) for _ in range(4)]
+    for t in loaders:
+        t.start()
+    start = time.monotonic()
+    try:
+        outcome = run_release(
+            ReleaseRequest(state_dir, "canary", str(candidate), policy),
+            registry=None,
+            say=lambda m: marks.append((time.monotonic() - start, m)),
+        )
+    finally:
+        took = time.monotonic() - start
+        stop.set()
+        for t in loaders:
+            t.join()
+        from mlgate.deploy.controller import stop_release
+
+        stop_release(state_dir, registry=None)
+    rows = [f"| {t:5.1f} s | {m[:110]} |" for t, m in marks]
+    rows.append(f"| {took:5.1f} s | {outcome.phase}: {outcome.reason} |")
+    rows.append("")
+    rows.append(f"Total: **{took:.1f} s** (target: under 60 s); failed client requests: {failed}.")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_canary")
+    parser.add_argument("--seconds", type=float, default=10.0, help="Length of each wrk run.")
+    args = parser.parse_args(argv)
+    for tool in ("wrk", "taskset", "nginx", "prometheus"):
+        if shutil.which(tool) is None and not (tool == "nginx" and splitter.nginx_binary()):
+            sys.exit(f"{tool} is needed (see scripts/setup-system.sh)")
+    with tempfile.TemporaryDirectory(prefix="mlgate-bench-canary-") as tmp:
+        work = Path(tmp)
+        stable = train_demo(work / "stable", seed=42)
+        candidate = train_demo(work / "candidate", seed=43)
+        overhead = splitter_overhead(stable, work / "overhead", args.seconds)
+        timeline = full_canary(stable, candidate, work / "canary")
+    load = os.getloadavg()
+    text = "\n".join(
+        [
+            "# Canary benchmark: the splitter's latency, and a full canary's duration",
+            "",
+            "Command (from the repository root):",
+            "",
+            "```",
+            f"{COMMAND} --seconds {args.seconds:g}",
+            "```",
+            "",
+            f"Machine: {os.cpu_count()} cores shared with other jobs (load average "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end of the run), "
+            f"Python {sys.version.split()[0]}, nginx {_nginx_version()}, wrk. Timings are single "
+            "runs on a shared machine: read the differences and ratios.",
+            "",
+            "## 1. Latency the splitter adds",
+            "",
+            "The demo model (random forest, 100 trees, served by ONNX Runtime), one `mlgate serve` "
+            "worker pinned to core 0; wrk (`-t1`) and both nginx processes pinned to core 1. Each "
+            "row is one run against the server directly, then one through the splitter (client -> "
+            "edge -> router -> server), back to back.",
+            "",
+            "| connections | direct p50 ms | split p50 ms | added ms | ratio "
+            "| p99 ms direct / split | req/s direct / split |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *overhead,
+            "",
+            "## 2. A full canary on the demo model",
+            "",
+            "Incumbent and candidate: the demo model trained on two splits (seeds 42 and 43). "
+            "Policy: interval 5 s, step_weight 20, max_weight 100 (5 steps), threshold 1; four "
+            "keep-alive clients the whole time. Time from the call (candidate server starting) "
+            "to each step:",
+            "",
+            "| at | step |",
+            "| ---: | --- |",
+            *timeline,
+            "",
+        ]
+    )
+    RESULTS.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+def _nginx_version() -> str:
+    out = subprocess.run([splitter.nginx_binary(), "-v"], capture_output=True, text=True)
+    return out.stderr.strip().rsplit("/", 1)[-1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
