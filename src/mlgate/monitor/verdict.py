@@ -140,7 +140,8 @@ def _performance_findings(
     if obs.metric is None or obs.reference is None:
         return found
     floor = obs.reference - policy.performance_drop
-    if obs.realised is not None and obs.realised < floor:
+    # Too few rows make an accuracy of noise: both comparisons need monitor.min_rows.
+    if obs.realised is not None and obs.labelled >= policy.min_rows and obs.realised < floor:
         concept = not inputs_drifted
         found.append(
             Finding(
@@ -157,7 +158,7 @@ def _performance_findings(
                 ),
             )
         )
-    if obs.estimated is not None and obs.estimated < floor:
+    if obs.estimated is not None and obs.rows >= policy.min_rows and obs.estimated < floor:
         found.append(
             Finding(
                 check="estimated_performance",
