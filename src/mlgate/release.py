@@ -217,6 +217,9 @@ def monitor(
         )
 
     out = fields.out or project.reports_dir / "monitor"
+    if source is not None and source.startswith("@"):
+        # `@champion`: that alias of this project's model in its registry.
+        source = f"models:/{project.config.name}{source}"
     if source is None or not is_model_uri(source):
         bundle = Path(source) if source is not None else project.bundle_dir
         return run(request(bundle), out, fields.targets, fields.dispatch_file)

@@ -26,8 +26,8 @@ def monitor_cmd(
         str | None,
         typer.Option(
             "--bundle",
-            help="The served model: a bundle directory or models:/NAME@ALIAS "
-            "(default: the project's bundle).",
+            help="The served model: a bundle directory, models:/NAME@ALIAS, or @ALIAS for "
+            "this project's model in its registry (default: the project's bundle).",
         ),
     ] = None,
     since: Annotated[
