@@ -7,7 +7,10 @@ as a `monitoring.coreos.com/v1` PrometheusRule, for the Prometheus Operator).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from mlgate import atomic
 
 RULE_FILE = "alert-rules.yml"
 
@@ -118,3 +121,16 @@ def prometheus_rule(name: str, namespace: str | None, labels: dict[str, str]) ->
         "metadata": meta,
         "spec": {"groups": alert_groups(name)},
     }
+
+
+def write_rule_file(directory: Path, name: str) -> Path:
+    """Write `alert-rules.yml` for a Prometheus outside Kubernetes; returns its path."""
+    import yaml
+
+    header = (
+        "# Written by `mlgate deploy --target kubernetes`: alert rules on the model server's\n"
+        "# metrics, for a Prometheus outside the cluster (inside, prometheus-rule.yaml holds\n"
+        "# them). Add it to rule_files in prometheus.yml; `promtool check rules` checks it.\n"
+    )
+    text = header + yaml.safe_dump(rule_file(name), sort_keys=False, width=120)
+    return atomic.write_text(directory / RULE_FILE, text)
