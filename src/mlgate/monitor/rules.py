@@ -23,7 +23,7 @@ def _job(name: str) -> str:
 def alert_groups(name: str) -> list[dict[str, Any]]:
     """The rule groups for the model server deployed as `name` (scraped as job `name`)."""
     sel = _job(name)
-    summary = f"mlgate model server {name}: "
+    summary = f"model {name}: "
 
     def rule(alert: str, expr: str, duration: str, severity: str, text: str) -> dict[str, Any]:
         return {
