@@ -86,6 +86,7 @@ class Analysis:
         since: float | None,
         until: float | None,
         keep: int,
+        psi: bool = False,
     ) -> None:
         import numpy as np
 
@@ -101,6 +102,7 @@ class Analysis:
         self.since = since
         self.until = until
         self.keep = keep
+        self.psi = psi
         self.windows: dict[int, Window] = {}
         self.others: dict[str, Other] = {}
         self.out_of_schema: Counter[str] = Counter()
@@ -193,7 +195,7 @@ class Analysis:
     def _sketch(self, store: dict[str, ColumnSketch], name: str, ref: Any) -> ColumnSketch:
         sketch = store.get(name)
         if sketch is None:
-            sketch = store[name] = ColumnSketch(ref, keep=self.keep)
+            sketch = store[name] = ColumnSketch(ref, keep=self.keep, psi=self.psi)
         return sketch
 
     def _add_window(self, window: Window, chunk: Chunk) -> None:
@@ -290,23 +292,25 @@ class Analysis:
         for spec in self.features:
             values = chunk[f"f:{spec.name}"]
             if spec.kind == "categorical":
-                bad = 0
-                if spec.categories is not None:
-                    allowed = set(spec.categories)
-                    bad = sum(1 for v in values.tolist() if v is not None and v not in allowed)
-                if not spec.nullable:
-                    bad += int(sum(1 for v in values.tolist() if v is None))
-            else:
-                finite = np.isfinite(values)
-                bad = 0 if spec.nullable else int((~finite).sum())
-                if spec.min is not None:
-                    bad += int((values[finite] < spec.min).sum())
-                if spec.max is not None:
-                    bad += int((values[finite] > spec.max).sum())
+                continue  # counted from the sketches' category counts (category_breaks)
+            finite = np.isfinite(values)
+            bad = 0 if spec.nullable else int((~finite).sum())
+            if spec.min is not None:
+                bad += int((values[finite] < spec.min).sum())
+            if spec.max is not None:
+                bad += int((values[finite] > spec.max).sum())
             if bad:
                 self.out_of_schema[spec.name] += bad
 
     # -- reading ---------------------------------------------------------------------------------
+
+    def category_breaks(self, spec: ColumnSpec, sketch: ColumnSketch) -> int:
+        """Values of a categorical feature outside its schema (unknown category, or null)."""
+        bad = 0 if spec.nullable else sketch.nulls
+        if spec.categories is not None:
+            allowed = set(spec.categories)
+            bad += sum(n for k, n in sketch.counts.items() if k not in allowed)
+        return bad
 
     def ordered(self) -> list[Window]:
         """The windows that saw rows or errors, in time order."""
@@ -321,7 +325,7 @@ class Analysis:
             if sketch is None:
                 continue
             if merged is None:
-                merged = ColumnSketch(sketch.ref, keep=self.keep)
+                merged = ColumnSketch(sketch.ref, keep=self.keep, psi=self.psi)
             merged.merge(sketch)
         return merged
 

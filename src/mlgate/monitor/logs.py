@@ -322,8 +322,25 @@ def _to_table(chunk: Chunk) -> Any:
     return pa.table(arrays)
 
 
-def read_parquet(path: Path, layout: Layout, chunk_rows: int) -> Iterator[Chunk]:
-    """Chunks of a Parquet file of normalised columns (missing feature columns are missing)."""
+def _column(col: Any) -> np.ndarray:
+    """A numpy column; strings as objects built from their dictionary (few distinct values:
+    one Python string per value, not per row)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        values: np.ndarray = col.to_numpy(zero_copy_only=False)
+        return values
+    encoded = col.dictionary_encode()
+    words = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    codes = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+    out: np.ndarray = words[codes]
+    return out
+
+
+def read_parquet(path: Path, layout: Layout, chunk_rows: int, ids: bool = True) -> Iterator[Chunk]:
+    """Chunks of a Parquet file of normalised columns (missing feature columns are missing);
+    request ids only when `ids` (they are unique strings: the costliest column to read)."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -332,15 +349,15 @@ def read_parquet(path: Path, layout: Layout, chunk_rows: int) -> Iterator[Chunk]
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read Parquet log {path}: {exc}") from None
     present = set(pf.schema_arrow.names)
-    for batch in pf.iter_batches(batch_size=chunk_rows):
+    # One thread: the monitor is measured, and often run, on one core beside the server.
+    for batch in pf.iter_batches(batch_size=chunk_rows, use_threads=False):
         n = batch.num_rows
         chunk: Chunk = {}
         for name in batch.schema.names:
-            col = batch.column(name)
-            if col.type == "string" or str(col.type) in ("string", "large_string"):
-                chunk[name] = np.array(col.to_pylist(), dtype=object)
+            if name == "request_id" and not ids:
+                chunk[name] = np.full(n, None, dtype=object)
             else:
-                chunk[name] = col.to_numpy(zero_copy_only=False)
+                chunk[name] = _column(batch.column(name))
         for spec in layout.features:
             key = f"f:{spec.name}"
             if key not in present:
@@ -425,18 +442,20 @@ def read_chunks(
     chunk_rows: int,
     stats: ReadStats,
     cache_tag: str | None,
+    ids: bool = True,
 ) -> Iterator[Chunk]:
     """Every chunk of every file; rotated JSON lines through the columnar cache when a tag is
-    given (the bundle version: the cache's columns are that bundle's features)."""
+    given (the bundle version: the cache's columns are that bundle's features); request ids
+    from Parquet only when `ids` (to join labels)."""
     for path in files:
         stats.files.append(str(path))
         if path.suffix == ".parquet":
-            yield from read_parquet(path, layout, chunk_rows)
+            yield from read_parquet(path, layout, chunk_rows, ids)
             continue
         cached = None
         if cache_tag is not None and path.name != LIVE_FILE:
             cached = columnar_cache(path, layout, cache_tag, chunk_rows, stats)
         if cached is not None:
-            yield from read_parquet(cached, layout, chunk_rows)
+            yield from read_parquet(cached, layout, chunk_rows, ids)
         else:
             yield from read_jsonl(path, layout, chunk_rows, stats)

@@ -255,12 +255,14 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
         since=since,
         until=until,
         keep=request.drift.small_sample + 1,
+        psi=request.drift.method == "psi",
     )
     stats = ReadStats()
     tag = bundle.version if request.cache else None
-    for chunk in read_chunks(
-        files, layout, chunk_rows=request.chunk_rows, stats=stats, cache_tag=tag
-    ):
+    chunks = read_chunks(
+        files, layout, chunk_rows=request.chunk_rows, stats=stats, cache_tag=tag, ids=bool(labels)
+    )
+    for chunk in chunks:
         analysis.add(chunk)
     if not files:
         stats.notes.append(f"no prediction log files under {', '.join(map(str, request.logs))}")
@@ -292,6 +294,9 @@ def _summarise(
         result = sketch_drift(spec.name, ref, sketch, drift)
         unseen = unseen_count(ref, sketch)
         rows = max(sketch.rows, 1)
+        breaks = analysis.out_of_schema[spec.name]
+        if spec.kind == "categorical":
+            breaks = analysis.category_breaks(spec, sketch)
         examples: tuple[str, ...] = ()
         if isinstance(ref, CategoricalProfile):
             examples = tuple(k for k, _ in sketch.counts.most_common() if k not in ref.counts)[:5]
@@ -301,7 +306,7 @@ def _summarise(
                 drift=result,
                 missing_rate=sketch.nulls / rows if sketch.rows else 0.0,
                 reference_missing_rate=ref.null_fraction,
-                out_of_schema_rate=analysis.out_of_schema[spec.name] / rows if sketch.rows else 0.0,
+                out_of_schema_rate=breaks / rows if sketch.rows else 0.0,
                 unseen_rate=unseen / rows if sketch.rows else 0.0,
                 unseen_examples=examples,
             )
