@@ -70,9 +70,11 @@ def run_once(case: Case, cwd: Path) -> None:
     done = subprocess.run(case.argv, cwd=cwd, capture_output=True, text=True, check=False)
     case.times.append(time.perf_counter() - start)
     case.exits.add(done.returncode)
-    if not case.stderr_head:
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        case.stderr_head = lines[-1] if done.returncode != 0 and lines else ""
+    if not case.stderr_head and done.returncode != 0:
+        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+        # The error itself: after a traceback, the exception line, not the closing notice.
+        errors = [ln for ln in lines if "Error" in ln or "error:" in ln.lower()]
+        case.stderr_head = (errors or lines or [""])[-1]
 
 
 def import_profile(case: Case, cwd: Path, repeat: int = 3) -> None:
@@ -209,11 +211,11 @@ def render(cases: list[Case], runs: int, command: str) -> str:
         f"Heavy modules looked for: {', '.join(HEAVY)} — in `python -X importtime -c "
         f'"{ENTRY}" ARGS`, the console script\'s own code path.',
         "",
-        "## Exit codes and the last line of stderr",
+        "## Exit codes and the error on stderr",
         "",
         "mlgate's convention: 0 for `--help`/`--version`, 2 for a usage error, 70 for a bug.",
         "",
-        "| case | exit | stderr, last line |",
+        "| case | exit | error line on stderr |",
         "| --- | ---: | --- |",
     ]
     for case in cases[2:]:
