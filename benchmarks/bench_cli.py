@@ -71,10 +71,20 @@ def run_once(case: Case, cwd: Path) -> None:
     case.times.append(time.perf_counter() - start)
     case.exits.add(done.returncode)
     if not case.stderr_head and done.returncode != 0:
-        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        # The error itself: after a traceback, the exception line, not the closing notice.
-        errors = [ln for ln in lines if "Error" in ln or "error:" in ln.lower()]
-        case.stderr_head = (errors or lines or [""])[-1]
+        case.stderr_head = error_line(done.stderr)
+
+
+def error_line(stderr: str) -> str:
+    """The error a failed command reports: after a traceback, the exception line (the first
+    unindented line after it), not a closing notice; otherwise the last line."""
+    lines = stderr.splitlines()
+    if "Traceback (most recent call last):" in lines:
+        after = lines[lines.index("Traceback (most recent call last):") + 1 :]
+        for line in after:
+            if line.strip() and not line[0].isspace():
+                return line.strip()
+    rest = [ln.strip() for ln in lines if ln.strip()]
+    return rest[-1] if rest else ""
 
 
 def import_profile(case: Case, cwd: Path, repeat: int = 3) -> None:
