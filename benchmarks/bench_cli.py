@@ -133,6 +133,7 @@ def main() -> None:
             for a in (["--help"], ["--version"], ["run", "--bogus"], ["rnu"])
         ),
     ]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-cli-") as tmp:
         cwd = Path(tmp)
         for case in cases:
@@ -151,7 +152,8 @@ def main() -> None:
         print(f"{row.what}: {row.measured} (target {row.target}, met {row.met})")
     detail = detail_path("cli", args.quick)
     detail.parent.mkdir(parents=True, exist_ok=True)
-    detail.write_text(render(cases, runs, this_command()), encoding="utf-8")
+    load = (load_before, os.getloadavg()[0])
+    detail.write_text(render(cases, runs, this_command(), load), encoding="utf-8")
     write_summary(rows, quick=args.quick)
 
 
@@ -181,7 +183,7 @@ def summary_rows(cases: list[Case]) -> list[Row]:
     return rows
 
 
-def render(cases: list[Case], runs: int, command: str) -> str:
+def render(cases: list[Case], runs: int, command: str, load: tuple[float, float]) -> str:
     """benchmarks/RESULTS_cli.md."""
     floor = statistics.median(cases[0].times)
     typer_floor = statistics.median(cases[1].times)
@@ -199,8 +201,9 @@ def render(cases: list[Case], runs: int, command: str) -> str:
         "background load falls on all cases alike: compare the ratios, not the seconds across",
         f"runs. Target: < {TARGET_S} s median and no heavy module imported.",
         "",
-        f"Machine: {platform.machine()}, {_cores()} cores shared with other jobs, Python "
-        f"{platform.python_version()}, {versions}.",
+        f"Machine: {platform.machine()}, {_cores()} cores shared with other jobs (load average "
+        f"{load[0]:.1f} before, {load[1]:.1f} after), Python {platform.python_version()}, "
+        f"{versions}.",
         "",
         "| case | exit | median s | p90 s | x `python -c pass` | x `import typer` | heavy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
