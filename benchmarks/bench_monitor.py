@@ -202,6 +202,8 @@ def worker(kind: str, bundle: str, logs: str) -> dict[str, Any]:
     from mlgate.monitor.run import MonitorRequest, run_monitor
 
     imports = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if kind == "baseline":
         import pandas as pd
@@ -225,6 +227,9 @@ def worker(kind: str, bundle: str, logs: str) -> dict[str, Any]:
             "cached": len(result.cached),
         }
     out["seconds"] = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu"] = usage.ru_utime + usage.ru_stime - cpu0
+    out["load"] = os.getloadavg()[0]
     out["imports"] = imports
     out["peak_mb"] = peak_mb()
     return out
@@ -245,7 +250,8 @@ def measure(kind: str, bundle: Path, logs: Path) -> dict[str, Any]:
         raise RuntimeError(f"{kind} failed: {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(
-        f"{kind:<22} {logs.name:<28} {result['seconds']:8.2f} s {result['peak_mb']:8.0f} MB",
+        f"{kind:<10} {logs.name:<16} {result['seconds']:7.2f} s wall {result['cpu']:7.2f} s CPU "
+        f"{result['peak_mb']:6.0f} MB (load {result['load']:.1f})",
         flush=True,
     )
     return result
@@ -292,9 +298,9 @@ def main(argv: list[str] | None = None) -> None:
             Row(
                 what=f"monitor: drift etc. over {rows:,} logged rows x 20 features, one core",
                 target=f"< {TARGET_S:g} s for 1,000,000 rows",
-                measured=f"{small['seconds']:.2f} s (columnar; {res['jsonl']['seconds']:.1f} s "
-                "from JSON lines)",
-                met=small["seconds"] < TARGET_S if full else None,
+                measured=f"{small['cpu']:.2f} s CPU, {small['seconds']:.2f} s wall (columnar; "
+                f"{res['jsonl']['cpu']:.1f} s CPU from JSON lines)",
+                met=small["cpu"] < TARGET_S if full else None,
             ),
             Row(
                 what=f"monitor: peak memory at {big:,} vs {rows:,} rows",
@@ -305,9 +311,9 @@ def main(argv: list[str] | None = None) -> None:
             Row(
                 what=f"monitor vs pandas.read_json + detect_drift, {rows:,} rows of JSON lines",
                 target="faster, less memory",
-                measured=f"{base['seconds'] / res['jsonl']['seconds']:.1f}x faster, "
+                measured=f"{base['cpu'] / res['jsonl']['cpu']:.1f}x less CPU, "
                 f"{base['peak_mb'] / res['jsonl']['peak_mb']:.1f}x less memory",
-                met=base["seconds"] > res["jsonl"]["seconds"],
+                met=base["cpu"] > res["jsonl"]["cpu"],
             ),
         ],
         quick=args.quick,
@@ -335,9 +341,10 @@ def write_results(
         "",
         f"```\n{cmd}\n```",
         "",
-        "Each row is one process pinned to one core (Arrow threads off, BLAS threads 1); time is",
-        "wall time of the whole `run_monitor` call (reading, drift of 20 features and of the",
-        "predictions, CBPE, windows, verdict), peak memory the process's VmHWM. The log:",
+        "Each row is one process pinned to one core (Arrow threads off, BLAS threads 1); times",
+        "are of the whole `run_monitor` call (reading, drift of 20 features and of the",
+        "predictions, CBPE, windows, verdict): CPU (user + system) and wall; peak memory is the",
+        "process's VmHWM. The log:",
         f"{rows:,} single-row requests x 20 features (14 float, 2 integer, 4 categorical; three",
         "features shifted by 0.2 std), over 19 hours (hourly windows); the reference profile",
         "from 50,000 rows.",
@@ -345,13 +352,15 @@ def write_results(
         f"Machine: {platform.machine()}, 2 shared cores, Python {platform.python_version()},",
         f"numpy {numpy.__version__}, pyarrow {pyarrow.__version__}.",
         "",
-        "| what | rows | seconds | peak MB | rows/s |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| what | rows | CPU s | wall s | peak MB | rows/CPU s | load |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def row(what: str, n: int, r: dict[str, Any]) -> str:
-        rate = n / r["seconds"]
-        return f"| {what} | {n:,} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {rate:,.0f} |"
+        return (
+            f"| {what} | {n:,} | {r['cpu']:.2f} | {r['seconds']:.2f} | {r['peak_mb']:.0f} "
+            f"| {n / r['cpu']:,.0f} | {r['load']:.1f} |"
+        )
 
     lines += [
         row("monitor, columnar (Parquet cache)", rows, small),
@@ -362,16 +371,18 @@ def write_results(
         row("baseline: pandas.read_json + detect_drift", rows, base),
         "",
         f"- Target (1M rows x 20 features under 2 s on one core): columnar "
-        f"{small['seconds']:.2f} s at {rows:,} rows.",
+        f"{small['cpu']:.2f} CPU seconds at {rows:,} rows ({small['seconds']:.2f} s wall). The",
+        "  machine is shared (the load column is the 1-minute load average on 2 cores), so the",
+        "  process's CPU time is the one-core measure; wall time is what it took here.",
         f"- Imports (pandas, pyarrow, scipy, mlgate), once per process and not in the times "
         f"above: up to {imports:.1f} s here.",
         f"- Memory against log size: {big // rows}x the rows, peak memory "
         f"{large['peak_mb'] / small['peak_mb']:.2f}x ({small['peak_mb']:.0f} -> "
         f"{large['peak_mb']:.0f} MB): bounded by the chunk (65,536 rows), the windows and the "
         "sketches, not by the log.",
-        f"- Against the baseline on the same log: "
-        f"{base['seconds'] / res['jsonl']['seconds']:.1f}x faster reading JSON lines "
-        f"directly, {base['seconds'] / res['jsonl_cached']['seconds']:.1f}x from the cache, "
+        f"- Against the baseline on the same log (CPU time): "
+        f"{base['cpu'] / res['jsonl']['cpu']:.1f}x faster reading JSON lines "
+        f"directly, {base['cpu'] / res['jsonl_cached']['cpu']:.1f}x from the cache, "
         f"and {base['peak_mb'] / res['jsonl']['peak_mb']:.1f}x less memory "
         f"({base['peak_mb']:.0f} MB vs {res['jsonl']['peak_mb']:.0f} MB).",
         f"- The same features drifted in every run: {', '.join(small['drifted'])} "

@@ -176,10 +176,16 @@ class Analysis:
             self.latency += np.bincount(idx, minlength=self.latency.size)
         self._schema_breaks(chunk)
         windows = self._window_index(ts)
+        if bool((windows[1:] >= windows[:-1]).all()):
+            # Time-ordered (as the log is written): each window is a slice, a view, not a copy.
+            starts = np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]])
+            for a, b in zip(starts.tolist(), [*starts[1:].tolist(), ts.size], strict=True):
+                piece = chunk if (a, b) == (0, ts.size) else {k: v[a:b] for k, v in chunk.items()}
+                self._add_window(self._window(int(windows[a])), piece)
+            return
         for index in np.unique(windows).tolist():
             part = windows == index
-            piece = chunk if bool(part.all()) else {k: v[part] for k, v in chunk.items()}
-            self._add_window(self._window(index), piece)
+            self._add_window(self._window(index), {k: v[part] for k, v in chunk.items()})
 
     def _window_index(self, ts: np.ndarray) -> np.ndarray:
         import numpy as np

@@ -222,8 +222,9 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     from mlgate.data.profile import read_profile
     from mlgate.model.bundle import PROFILE_FILE, load_bundle
     from mlgate.model.calibration import read_reference
+    from mlgate.monitor.columnar import read_chunks
     from mlgate.monitor.labels import feedback_files, load_labels
-    from mlgate.monitor.logs import Layout, ReadStats, discover, read_chunks
+    from mlgate.monitor.logs import Layout, ReadStats, discover
 
     bundle = load_bundle(request.bundle_dir)
     profile = read_profile(bundle.path / PROFILE_FILE)
