@@ -9,7 +9,7 @@ place where exceptions become exit codes.
 Command modules, one per group, each adding its commands to the one app in `cli/app.py`:
 project (init, config, schema, demo-data), pipeline (validate, train, gate, run), registry
 (register, promote, rollback, models, report), ship (build, push), deploy, canary (analyze,
-webhook, status, stop), serve.
+webhook, status, stop), serve, monitor.
 Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the commands, so
 `mlgate --help` and usage errors stay fast.
 """
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 # Importing a group module adds its commands; the order here is the order of `mlgate --help`.
-from mlgate.cli import project, pipeline, registry, ship, deploy, canary, serve  # noqa: F401  # isort: skip
+from mlgate.cli import project, pipeline, registry, ship, deploy, canary, serve, monitor  # noqa: F401  # isort: skip
 from mlgate.cli.app import app, err_console
 from mlgate.errors import GateFailed, MlgateError
 
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception:
+        import traceback  # only on this path: it costs a usage error tens of milliseconds
+
         traceback.print_exc()
         sys.stderr.write(
             "\nThis is a bug in mlgate, not in your project: please report it with the "

@@ -8,6 +8,8 @@
     canary, flagger     the Deployment, a Flagger Canary whose rollout webhook is
                         `mlgate canary webhook` (with that webhook's Deployment and Service),
                         and a PodDisruptionBudget for the primary pods too (flagger.py)
+    (all)               a PrometheusRule with the monitoring alerts, and the same rules as a
+                        plain Prometheus rule file in prometheus/ (kubectl apply -f skips it)
 
 `render_manifests` is pure (options -> {file name: list of objects}); `write_manifests` writes
 them. The image must be named by digest: a tag can move after review, a digest cannot.
@@ -30,9 +32,11 @@ from mlgate.deploy.manifests import (
     check_options,
     deployment,
     disruption_budget,
+    labels,
     require,
     service,
 )
+from mlgate.monitor.rules import prometheus_rule, write_rule_file
 
 __all__ = [
     "ANALYSIS_METRIC",
@@ -68,6 +72,8 @@ def render_manifests(opts: ManifestOptions) -> dict[str, list[Obj]]:
         files["service.yaml"] = [service(name, opts)]
         files["hpa.yaml"] = [autoscaler(name, opts, "Deployment", "apps/v1")]
     files.setdefault("pdb.yaml", [disruption_budget(name, opts)])
+    # Alert rules on the server's drift, feedback, error and latency metrics (monitor/rules.py).
+    files["prometheus-rule.yaml"] = [prometheus_rule(name, opts.namespace, labels(name))]
     return files
 
 
@@ -92,4 +98,5 @@ def write_manifests(opts: ManifestOptions, out: Path) -> list[Path]:
     written = []
     for fname, objects in files.items():
         written.append(atomic.write_text(out / fname, to_yaml(objects, str(out))))
+    written.append(write_rule_file(out / "prometheus", opts.name or app_name(opts.image)))
     return written

@@ -29,7 +29,7 @@ HEADER = (
 Obj = dict[str, Any]
 ALL_FILES = frozenset(
     {"deployment.yaml", "rollout.yaml", "analysis-template.yaml", "service.yaml", "hpa.yaml",
-     "pdb.yaml", "canary.yaml", "canary-webhook.yaml"}
+     "pdb.yaml", "canary.yaml", "canary-webhook.yaml", "prometheus-rule.yaml"}
 )  # fmt: skip
 
 

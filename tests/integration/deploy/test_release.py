@@ -272,18 +272,18 @@ def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
     assert any(h["version"] == version and "divergence" in h["reason"] for h in history)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the model server's POST /feedback and mlgate_feedback_total, which the "
-    "feedback contract (issue 12) adds; until then no label reaches the analysis",
-)
 def test_labels_fed_back_roll_back_a_less_accurate_candidate(
     bundles: Bundles, registered: Registered, state_dir: Path
 ) -> None:
     url = start_incumbent(state_dir, bundles)
     version = registered.versions["worse"]
     # Labels take a while to accumulate: slower steps, accuracy judged from 20 labels up.
-    policy = fast_policy(interval=2.0, step_weight=50, min_labels=20, threshold=2)
+    # The random candidate also predicts churn somewhat more often than the incumbent; the
+    # divergence limit is raised so that this test isolates the accuracy check (the shifted
+    # model's test covers divergence).
+    policy = fast_policy(
+        interval=2.0, step_weight=50, min_labels=20, threshold=2, max_divergence=0.6
+    )
     with Load(url, bundles.rows, bundles.labels, feedback=True) as load:
         load.wait_answers(20)
         outcome = release(state_dir, f"models:/churn/{version}", policy, registered=registered)

@@ -62,7 +62,7 @@ def test_every_command_is_covered() -> None:
     names = set(IDS)
     assert {"init", "validate", "train", "gate", "run", "register", "promote"} <= names
     assert {"rollback", "models", "report", "serve", "build", "push", "deploy"} <= names
-    assert {"schema infer", "config", "demo-data"} <= names
+    assert {"schema infer", "config", "demo-data", "monitor"} <= names
     assert {"canary analyze", "canary webhook", "canary status", "canary stop"} <= names
 
 
@@ -122,6 +122,7 @@ WRONG_TYPE: dict[str, list[str]] = {
     "canary webhook": ["--port", "abc"],
     "canary status": ["--json=abc"],
     "canary stop": ["--state-dir"],
+    "monitor": ["--chunk-rows", "abc"],
 }
 
 

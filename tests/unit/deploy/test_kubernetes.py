@@ -54,7 +54,12 @@ def load_dir(out: Path) -> dict[str, list[dict[str, Any]]]:
 def test_rolling_manifests_validate_strictly_and_pin_the_digest(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, namespace="models"), tmp_path)
     files = load_dir(tmp_path)
-    assert set(files) == {"deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml"}
+    assert set(files) == {
+        "deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "prometheus-rule.yaml",
+    }  # fmt: skip
+    (rule,) = files.pop("prometheus-rule.yaml")  # a CRD: tests/unit/monitor/test_rules.py
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["metadata"]["namespace"] == "models"
     kinds = []
     for docs in files.values():
         for obj in docs:
@@ -100,6 +105,7 @@ def test_canary_writes_a_valid_rollout_and_analysis_template(tmp_path: Path) -> 
         "service.yaml",
         "hpa.yaml",
         "pdb.yaml",
+        "prometheus-rule.yaml",
     }
     (ro,) = files["rollout.yaml"]
     jsonschema.validate(ro, ARGO_SCHEMA)
@@ -203,6 +209,7 @@ def test_flagger_canary_and_webhook_validate_and_follow_the_policy(tmp_path: Pat
     files = load_dir(tmp_path)
     assert set(files) == {
         "deployment.yaml", "hpa.yaml", "canary.yaml", "canary-webhook.yaml", "pdb.yaml",
+        "prometheus-rule.yaml",
     }  # fmt: skip
     (canary,) = files["canary.yaml"]
     jsonschema.validate(canary, FLAGGER_SCHEMA)
