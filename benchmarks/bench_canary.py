@@ -1,6 +1,8 @@
 """The local release's costs: what the splitter adds to a request, and how long a canary takes.
 
-Run: `.venv/bin/python -m benchmarks.bench_canary` (results: benchmarks/RESULTS_canary.md).
+Run: `.venv/bin/python -m benchmarks.bench_canary [--quick]` (results:
+benchmarks/RESULTS_canary.md). `--quick`: 3 s wrk runs and a 2 s canary interval (the targets
+are for 10 s runs and a 5 s interval).
 
 1. Latency added by the splitter (nginx edge + router), same run: wrk against the model
    server directly, then through the splitter, at 1 and 8 connections. The server is pinned to
@@ -29,13 +31,17 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.summary import Row, add_quick_flag, detail_path, this_command, write_summary
 from mlgate.config import CanaryConfig
 from mlgate.deploy import local, procs, splitter, variants
 from mlgate.deploy.controller import ReleaseRequest, run_release
 
-RESULTS = Path(__file__).with_name("RESULTS_canary.md")
-COMMAND = ".venv/bin/python -m benchmarks.bench_canary"
 SERVER_CORE, CLIENT_CORE = "0", "1"
+TIMEOUT_S = 900
+SECONDS, QUICK_SECONDS = 10.0, 3.0
+INTERVAL_S, QUICK_INTERVAL_S = 5.0, 2.0
+ADDED_P50_TARGET_MS = 1.0
+CANARY_TARGET_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -114,12 +120,24 @@ def serve_pinned(bundle: Path, work: Path) -> tuple[subprocess.Popen[bytes], str
     return proc, url
 
 
-def splitter_overhead(bundle: Path, work: Path, seconds: float) -> list[str]:
-    """Rows of the latency table, and the reload rows."""
+@dataclass
+class Overhead:
+    """The latency table and reload rows, and the headline numbers."""
+
+    rows: list[str]
+    added_p50_ms: float = 0.0
+    ratio: float = 0.0
+    edge_errors: int = 0
+    router_errors: int = 0
+
+
+def splitter_overhead(bundle: Path, work: Path, seconds: float) -> Overhead:
+    """wrk directly and through the splitter; then reloads under load, edge vs router."""
     work.mkdir(parents=True, exist_ok=True)
     body = work / "body.json"
     server, url = serve_pinned(bundle, work)
     rows: list[str] = []
+    found = Overhead(rows)
     try:
         schema = httpx.get(f"{url}/metadata").json()["schema"]
         body.write_text(json.dumps({"instances": [{f["name"]: _value(f) for f in schema}]}))
@@ -139,6 +157,8 @@ def splitter_overhead(bundle: Path, work: Path, seconds: float) -> list[str]:
             for conns in (1, 8):
                 direct = wrk(f"{url}/predict", body, conns, seconds)
                 split = wrk(f"{env.url}/predict", body, conns, seconds)
+                found.added_p50_ms = split.p50_ms - direct.p50_ms
+                found.ratio = split.p50_ms / direct.p50_ms
                 rows.append(
                     f"| {conns} | {direct.p50_ms:.3f} | {split.p50_ms:.3f} | "
                     f"{split.p50_ms - direct.p50_ms:+.3f} | {split.p50_ms / direct.p50_ms:.2f} | "
@@ -152,6 +172,11 @@ def splitter_overhead(bundle: Path, work: Path, seconds: float) -> list[str]:
             for name, target in (("edge + router (mlgate)", f"{env.url}/predict"),
                                  ("router alone", router_url)):  # fmt: skip
                 result, reloads = _under_reloads(env, work / "env", stable, target, body, seconds)
+                errors = result.socket_errors + result.non2xx
+                if name.startswith("edge"):
+                    found.edge_errors = errors
+                else:
+                    found.router_errors = errors
                 rows.append(
                     f"| {name}, {reloads} reloads | {result.rps * seconds:,.0f} | "
                     f"{result.socket_errors} | {result.non2xx} | {result.p99_ms:.2f} |"
@@ -161,7 +186,7 @@ def splitter_overhead(bundle: Path, work: Path, seconds: float) -> list[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return rows
+    return found
 
 
 def _value(feature: dict[str, object]) -> object:
@@ -201,25 +226,32 @@ def _under_reloads(
     return result, count
 
 
-def full_canary(stable: Path, candidate: Path, work: Path) -> list[str]:
-    """Time a 5-step canary with a 5 s interval under load; the timeline as table rows."""
+def full_canary(
+    stable: Path, candidate: Path, work: Path, interval: float
+) -> tuple[list[str], float, bool]:
+    """Time a 5-step canary under load; the timeline as table rows, seconds, promoted."""
     state_dir = work / "release"
-    policy = CanaryConfig(interval=5.0, step_weight=20, max_weight=100)
+    policy = CanaryConfig(interval=interval, step_weight=20, max_weight=100)
     direct = run_release(ReleaseRequest(state_dir, "direct", str(stable), policy), registry=None)
     marks: list[tuple[float, str]] = []
     stop = threading.Event()
     failed = 0
 
-    def load() -> None:
+    # Real demo rows, not one row repeated: the candidate's input-drift check would (rightly)
+    # see a single repeated row as drifted inputs.
+    rows = demo_rows(stable)
+
+    def load(n: int) -> None:
         nonlocal failed
-        row = httpx.get(f"{direct.url}/metadata").json()["schema"]
-        body = {"instances": [{f["name"]: _value(f) for f in row}]}
         with httpx.Client(timeout=30) as client:
+            i = n
             while not stop.is_set():
+                i += 4
+                body = {"instances": [rows[i % len(rows)]]}
                 if client.post(f"{direct.url}/predict", json=body).status_code != 200:
                     failed += 1
 
-    loaders = [threading.Thread(target=load) for _ in range(4)]
+    loaders = [threading.Thread(target=load, args=(n,)) for n in range(4)]
     for t in loaders:
         t.start()
     start = time.monotonic()
@@ -237,48 +269,101 @@ def full_canary(stable: Path, candidate: Path, work: Path) -> list[str]:
         from mlgate.deploy.controller import stop_release
 
         stop_release(state_dir, registry=None)
-    rows = [f"| {t:5.1f} s | {m[:110]} |" for t, m in marks]
-    rows.append(f"| {took:5.1f} s | {outcome.phase}: {outcome.reason} |")
-    rows.append("")
-    rows.append(f"Total: **{took:.1f} s** (target: under 60 s); failed client requests: {failed}.")
-    return rows
+    table = [f"| {t:5.1f} s | {m[:110]} |" for t, m in marks]
+    table.append(f"| {took:5.1f} s | {outcome.phase}: {outcome.reason} |")
+    table.append("")
+    table.append(f"Total: **{took:.1f} s** (target: under 60 s); failed client requests: {failed}.")
+    return table, took, outcome.phase == "succeeded" and failed == 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_canary")
-    parser.add_argument("--seconds", type=float, default=10.0, help="Length of each wrk run.")
-    args = parser.parse_args(argv)
-    for tool in ("wrk", "taskset", "nginx", "prometheus"):
-        if shutil.which(tool) is None and not (tool == "nginx" and splitter.nginx_binary()):
+def demo_rows(bundle: Path) -> list[dict[str, object]]:
+    """The demo project's rows (features only, JSON-ready) beside `bundle`."""
+    import csv
+
+    data = bundle.parents[1] / "data" / "churn.csv"
+    with data.open(encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    numeric = {"tenure_months", "monthly_charges", "total_charges", "age", "support_calls"}
+    return [
+        {
+            k: (float(v) if v else None) if k in numeric else (v or None)
+            for k, v in r.items()
+            if k not in ("customer_id", "churned")
+        }
+        for r in records[:2000]
+    ]
+
+
+def main() -> None:
+    """Measure the splitter's latency and a full canary; write the summary and detail."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    add_quick_flag(parser, "3 s wrk runs and a 2 s canary interval")
+    args = parser.parse_args()
+    seconds = QUICK_SECONDS if args.quick else SECONDS
+    interval = QUICK_INTERVAL_S if args.quick else INTERVAL_S
+    for tool in ("wrk", "taskset", "prometheus"):
+        if shutil.which(tool) is None:
             sys.exit(f"{tool} is needed (see scripts/setup-system.sh)")
+    splitter.nginx_binary()
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-canary-") as tmp:
         work = Path(tmp)
         stable = train_demo(work / "stable", seed=42)
         candidate = train_demo(work / "candidate", seed=43)
-        overhead = splitter_overhead(stable, work / "overhead", args.seconds)
-        timeline = full_canary(stable, candidate, work / "canary")
+        overhead = splitter_overhead(stable, work / "overhead", seconds)
+        timeline, took, promoted = full_canary(stable, candidate, work / "canary", interval)
+    text = detail(overhead.rows, timeline, seconds, interval)
+    detail_path("canary", args.quick).write_text(text)
+    sys.stdout.write(text)
+    full = not args.quick
+    write_summary(
+        [
+            Row(
+                what="p50 the splitter (nginx edge + router) adds, 8 connections, wrk",
+                target=f"< {ADDED_P50_TARGET_MS:g} ms",
+                measured=f"{overhead.added_p50_ms:+.3f} ms (x{overhead.ratio:.2f} of direct)",
+                met=overhead.added_p50_ms < ADDED_P50_TARGET_MS if full else None,
+            ),
+            Row(
+                what="failed requests while the split reloads every 0.5 s (edge; router alone)",
+                target="0 through the edge",
+                measured=f"{overhead.edge_errors} ({overhead.router_errors} on the router alone)",
+                met=overhead.edge_errors == 0,
+            ),
+            Row(
+                what=f"full canary, 5 steps, {interval:g} s interval, demo model, under load",
+                target=f"< {CANARY_TARGET_S:g} s with a {INTERVAL_S:g} s interval",
+                measured=f"{took:.1f} s{'' if promoted else ' (not promoted!)'}",
+                met=(took < CANARY_TARGET_S and promoted) if full else None,
+            ),
+        ],
+        quick=args.quick,
+    )
+
+
+def detail(overhead: list[str], timeline: list[str], seconds: float, interval: float) -> str:
+    """The Markdown detail file."""
     load = os.getloadavg()
-    text = "\n".join(
+    return "\n".join(
         [
             "# Canary benchmark: the splitter's latency, and a full canary's duration",
             "",
             "Command (from the repository root):",
             "",
             "```",
-            f"{COMMAND} --seconds {args.seconds:g}",
+            this_command(),
             "```",
             "",
             f"Machine: {os.cpu_count()} cores shared with other jobs (load average "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end of the run), "
-            f"Python {sys.version.split()[0]}, nginx {_nginx_version()}, wrk. Timings are single "
-            "runs on a shared machine: read the differences and ratios.",
+            f"Python {sys.version.split()[0]}, nginx {_nginx_version()}, wrk. Timings are "
+            "single runs on a shared machine: read the differences and ratios.",
             "",
             "## 1. Latency the splitter adds",
             "",
-            "The demo model (random forest, 100 trees, served by ONNX Runtime), one `mlgate serve` "
-            "worker pinned to core 0; wrk (`-t1`) and both nginx processes pinned to core 1. Each "
-            "row is one run against the server directly, then one through the splitter (client -> "
-            "edge -> router -> server), back to back.",
+            "The demo model (random forest, 100 trees, served by ONNX Runtime), one "
+            "`mlgate serve` worker pinned to core 0; wrk (`-t1`) and both nginx processes pinned "
+            f"to core 1; {seconds:g} s per run. Each row is one run against the server directly, "
+            "then one through the splitter (client -> edge -> router -> server), back to back.",
             "",
             "| connections | direct p50 ms | split p50 ms | added ms | ratio "
             "| p99 ms direct / split | req/s direct / split |",
@@ -288,9 +373,9 @@ def main(argv: list[str] | None = None) -> int:
             "## 2. A full canary on the demo model",
             "",
             "Incumbent and candidate: the demo model trained on two splits (seeds 42 and 43). "
-            "Policy: interval 5 s, step_weight 20, max_weight 100 (5 steps), threshold 1; four "
-            "keep-alive clients the whole time. Time from the call (candidate server starting) "
-            "to each step:",
+            f"Policy: interval {interval:g} s, step_weight 20, max_weight 100 (5 steps), "
+            "threshold 1; four keep-alive clients the whole time. Time from the call (candidate "
+            "server starting) to each step:",
             "",
             "| at | step |",
             "| ---: | --- |",
@@ -298,9 +383,6 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    RESULTS.write_text(text)
-    sys.stdout.write(text)
-    return 0
 
 
 def _nginx_version() -> str:
@@ -309,4 +391,4 @@ def _nginx_version() -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -164,7 +164,9 @@ def observe_variant(
         f"(rate(mlgate_request_latency_seconds_bucket{{{http}}}[{w}])))",
         at,
     )
-    up = prom.scalar(f"min(up{{{sel.model}}})", at)
+    # Up when every instance answered a scrape in the window: one scrape that timed out while
+    # the server was busy is not an outage (a dead process is caught at once by the controller).
+    up = prom.scalar(f"min(max_over_time(up{{{sel.model}}}[{w}]))", at)
     classes = prom.query(
         f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel.model}}}[{lw}]))", at
     )

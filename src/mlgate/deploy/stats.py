@@ -28,9 +28,19 @@ def latency_quantile(requests: float) -> float:
 # --- statistics --------------------------------------------------------------------------------
 
 
+# Counts from Prometheus are fractional (`increase()` extrapolates); below this they are zero.
+MIN_COUNT = 1e-9
+
+
+def _count(m: Mapping[str, float], key: str) -> float:
+    value = m.get(key, 0.0)
+    return value if value >= MIN_COUNT else 0.0
+
+
 def _aligned(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[float], list[float]]:
-    keys = sorted(k for k in set(a) | set(b) if a.get(k, 0.0) + b.get(k, 0.0) > 0)
-    return [max(0.0, a.get(k, 0.0)) for k in keys], [max(0.0, b.get(k, 0.0)) for k in keys]
+    """Both count vectors on the keys either one has counts for, in one order."""
+    keys = sorted(k for k in set(a) | set(b) if _count(a, k) + _count(b, k) > 0)
+    return [_count(a, k) for k in keys], [_count(b, k) for k in keys]
 
 
 def distribution_distance(

@@ -141,6 +141,9 @@ def test_input_drift_and_online_accuracy() -> None:
     check = next(c for c in evaluate(obs(canary=drifted), POLICY) if c.name == "input-drift")
     assert check.failed
     assert "age, tenure" in check.message
+    # The same drift at the incumbent: the traffic moved, not the candidate's fault.
+    both = evaluate(obs(stable=drifted, canary=drifted), POLICY)
+    assert next(c for c in both if c.name == "input-drift").status == "pass"
     labels = {"stable": Feedback(correct=90, incorrect=10), "canary": Feedback(70, 30)}
     o = obs(window(feedback=labels["stable"]), window(feedback=labels["canary"]))
     accuracy = next(c for c in evaluate(o, POLICY) if c.name == "online-accuracy")
