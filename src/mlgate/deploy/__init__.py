@@ -1,13 +1,17 @@
 """Deploying a model: on one machine, gradually and judged on what the model does, or as
 reviewable Kubernetes manifests for Argo Rollouts or Flagger to do the same in a cluster.
 
-    kubernetes.py   Deployment / Service / HPA / PDB;  argo.py, flagger.py: the canary kinds
-    analysis.py     decide(observations, policy) -> Promote | Continue | Rollback (pure)
+    kubernetes.py   the manifests per strategy (manifests.py: the objects; argo.py, flagger.py:
+                    the canary kinds)
+    analysis.py     decide(observations, policy) -> Promote | Continue | Rollback (pure);
+                    stats.py: divergence, G-test, latency quantile
     observe.py      observations from Prometheus (PromQL);  scrape.py: from /metrics directly
     splitter.py     nginx configs (weights, A/B, mirror) and reloads;  exporter.py: its metrics
-    local.py        the processes of a local release;  sources.py: what a name refers to
-    controller.py   the executor: steps, promotes, rolls back;  state.py, guard.py: its state,
-                    its lock, and the guard that rolls back when no controller decides
+    variants.py     the model servers (processes, containers, external);  sources.py: what a
+                    name refers to;  local.py: the splitter, exporter and Prometheus processes
+    controller.py   the executor: starts, steps, resumes;  transitions.py: promote, rollback;
+                    state.py, guard.py: its state, its lock, and the guard that rolls back
+                    when no controller decides;  procs.py: processes by PID and start time
     webhook.py      the analysis as a Flagger webhook;  report.py: the release report
 
 The functions below are what the command line calls, one each.
@@ -113,6 +117,11 @@ def release_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
         raise UsageError(
             "--strategy ab needs --ab-key: the header or cookie that keeps a user on one variant",
             hint="e.g. --ab-key header:X-User-ID or --ab-key cookie:session",
+        )
+    if options.strategy == "direct" and options.incumbent:
+        raise UsageError(
+            "--incumbent compares a candidate with what runs; --strategy direct replaces it",
+            hint="drop --incumbent, or use --strategy canary, ab or shadow",
         )
     if options.ab_key:
         from mlgate.deploy.splitter import AbKey

@@ -284,8 +284,17 @@ def _self_ref() -> procs.ProcRef:
     return procs.ProcRef(pid=os.getpid(), started=started, what="release controller")
 
 
+GUARD_MIN_GRACE_S = 15.0
+
+
+def guard_grace(interval: float) -> float:
+    """How long a rollout may go undecided before its guard rolls it back: two intervals, and
+    at least long enough for the same command to be started again."""
+    return max(2.0 * interval, GUARD_MIN_GRACE_S)
+
+
 def _spawn_guard(run: Run) -> procs.ProcRef:
-    grace = max(2.0 * run.rollout.policy.interval, 5.0)
+    grace = guard_grace(run.rollout.policy.interval)
     return procs.spawn(
         procs.python_module("mlgate.deploy.guard", str(run.state_dir), "--grace", f"{grace:g}"),
         what="release guard",

@@ -125,14 +125,15 @@ def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Re
 
 
 def fast_policy(**changes: Any) -> CanaryConfig:
-    """Short intervals for tests: 1 s checks, small windows of traffic."""
+    """Short intervals for tests: 2 s checks, small windows of traffic (the machine may be
+    busy: a 1 s window of a 25% canary can hold too few requests to judge)."""
     base: dict[str, Any] = {
-        "interval": 1.0,
+        "interval": 2.0,
         "threshold": 1,
         "step_weight": 25,
         "max_weight": 100,
         "iterations": 3,
-        "min_requests": 8,
+        "min_requests": 5,
     }
     return CanaryConfig.model_validate({**base, **changes})
 

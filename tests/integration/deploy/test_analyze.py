@@ -69,7 +69,7 @@ def scraped(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for server in servers.values():
             address = server.url.removeprefix("http://")
             query = f'sum(increase(mlgate_requests_total{{instance="{address}"}}[{WINDOW}]))'
-            wait_until(lambda q=query: (prom.scalar(q) or 0) >= 20, 120, f"{address} traffic")  # type: ignore[misc]
+            wait_until(lambda q=query: (prom.scalar(q) or 0) >= 40, 120, f"{address} traffic")  # type: ignore[misc]
         yield Scraped({n: s.url for n, s in servers.items()}, env.prometheus_url)
     finally:
         for load in loads:
@@ -97,8 +97,9 @@ def test_analyze_passes_a_good_candidate_and_fails_a_shifted_one(
     assert {c["name"] for c in verdict["checks"] if c["status"] == "pass"} >= {
         "traffic", "error-rate", "latency", "prediction-divergence",
     }  # fmt: skip
-    assert main(analyze(scraped, "shifted", *prom)) == 1
+    code = main(analyze(scraped, "shifted", *prom))
     captured = capsys.readouterr()
+    assert code == 1, captured.out
     assert "prediction-divergence" in captured.err
     assert "FAIL" in captured.out
 

@@ -15,6 +15,7 @@ import pytest
 
 from mlgate.deploy import procs
 from mlgate.deploy import state as release_state
+from mlgate.deploy.controller import guard_grace
 from tests.integration.deploy.conftest import (
     Bundles,
     Load,
@@ -114,7 +115,7 @@ def test_a_killed_controller_nobody_restarts_is_rolled_back_by_its_guard(
         killed_at = time.time()
         kill_controller(state_dir)
         proc.wait(timeout=30)
-        grace = max(2 * rollout.policy.interval, 5.0)
+        grace = guard_grace(rollout.policy.interval)
         wait_until(lambda: release_state.load(state_dir).rollout is None, grace + 30, "the guard")
         after = load.sent_after(time.time())
     done = release_state.load(state_dir).past[-1]

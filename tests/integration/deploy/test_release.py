@@ -38,8 +38,10 @@ from tests.integration.deploy.faultproxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.integration
 
-# Time for Prometheus' last scrape and the exporter's log flush to reach a window.
-SLACK_S = 1.5
+# Beyond threshold x interval: the metrics' lag (the router's log flush, the exporter's poll,
+# one scrape), the queries of the last window and the reload that reverts the split, on a
+# machine where two of these tests and other work share two cores.
+SLACK_S = 2.5
 
 
 def release(
@@ -118,10 +120,9 @@ def test_a_good_candidate_is_promoted_with_no_failed_request(
     assert stable_proc.proc is not None
     with Load(url, bundles.rows, bundles.labels) as load:
         load.wait_answers(20)
+        policy = fast_policy()
         thread, box = in_background(
-            lambda: release(
-                state_dir, f"models:/churn/{good}", fast_policy(), registered=registered
-            )
+            lambda: release(state_dir, f"models:/churn/{good}", policy, registered=registered)
         )
         wait_until(lambda: _weight(state_dir) > 0, 120, "the canary to get traffic")
         # A second deploy while this one decides is refused, naming the one in progress.
@@ -172,7 +173,7 @@ def test_an_unhealthy_candidate_is_rolled_back_in_time(
     from tests.integration.serve.conftest import Server, free_port
 
     url = start_incumbent(state_dir, bundles)
-    policy = fast_policy(threshold=2, interval=2.0, min_requests=5)
+    policy = fast_policy(threshold=2)
     port = free_port()
     server_log = tmp_path / "candidate.log"
     with server_log.open("wb") as log:
@@ -218,7 +219,7 @@ def test_a_crashed_candidate_is_rolled_back_and_the_reason_recorded(
 ) -> None:
     url = start_incumbent(state_dir, bundles)
     version = registered.versions["good"]
-    policy = fast_policy(threshold=1, interval=2.0)
+    policy = fast_policy(threshold=1)
     with Load(url, bundles.rows, bundles.labels) as load:
         load.wait_answers(20)
         thread, box = in_background(
@@ -252,7 +253,7 @@ def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
     champion_before = registry.get_alias("churn", "champion")
     url = start_incumbent(state_dir, bundles)
     version = registered.versions["shifted"]
-    policy = fast_policy(interval=2.0)
+    policy = fast_policy()
     with Load(url, bundles.rows, bundles.labels) as load:
         load.wait_answers(20)
         outcome = release(state_dir, f"models:/churn/{version}", policy, registered=registered)

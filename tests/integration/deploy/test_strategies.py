@@ -26,7 +26,7 @@ def test_shadow_clients_see_only_the_incumbent_and_the_divergence_is_reported(
 ) -> None:
     url = release(state_dir, str(bundles["stable"]), fast_policy(), strategy="direct").url
     incumbent_version = httpx.get(f"{url}/").json()["version"]
-    policy = fast_policy(interval=2.0, iterations=3)
+    policy = fast_policy(iterations=3)
     with Load(url, bundles.rows, bundles.labels) as load:
         load.wait_answers(20)
         outcome = release(state_dir, str(bundles["shifted"]), policy, strategy="shadow")
@@ -51,7 +51,7 @@ def test_shadow_clients_see_only_the_incumbent_and_the_divergence_is_reported(
 
 def test_ab_keeps_each_user_on_one_variant_then_promotes(bundles: Bundles, state_dir: Path) -> None:
     url = release(state_dir, str(bundles["stable"]), fast_policy(), strategy="direct").url
-    policy = fast_policy(interval=1.5, iterations=3)
+    policy = fast_policy(iterations=3)
     anonymous: list[str | None] = []
     with Load(url, bundles.rows, bundles.labels, key_header="X-User-ID") as load:
         load.wait_answers(20)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.unit
         (["--strategy", "ab"], "--ab-key"),
         (["--strategy", "ab", "--ab-key", "user"], "--ab-key 'user'"),
         (["--engine", "lxc"], "--engine 'lxc'"),
+        (["--strategy", "direct", "--incumbent", "x"], "--strategy direct replaces it"),
         ([], "no candidate"),
         (["--candidate", "x", "--interval", "soon"], "--interval"),
         (["--candidate", "x", "--step-weight", "0"], "--step-weight"),
