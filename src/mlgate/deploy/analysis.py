@@ -26,7 +26,10 @@ the incumbent's on the same window), and what a model does, which no HTTP check 
 The latency quantile is p99 when the window holds enough requests to resolve it, and
 otherwise the highest quantile that still has five requests above it (`latency_quantile`): in
 a window of 50 requests the "p99" is the single slowest request, and comparing two of those
-compares noise; the candidate and the incumbent are compared at the same quantile.
+compares noise; the candidate and the incumbent are compared at the same quantile, and the
+candidate fails only when its latencies are also higher beyond chance (one-sided Mann-Whitney
+on the two histograms, p < 0.01): a few requests slowed by a busy machine are not a slower
+model.
 
 A check without data is skipped, and said so, except traffic: a candidate that answered fewer
 than `min_requests` requests fails, as a Flagger metric without data does. A failed check
@@ -43,7 +46,7 @@ from typing import Any, Literal
 
 from mlgate.config import CanaryConfig
 from mlgate.data.drift import DEFAULT_THRESHOLDS
-from mlgate.deploy.stats import distribution_distance, g_test
+from mlgate.deploy.stats import SIGNIFICANCE, distribution_distance, g_test, latency_greater
 
 Strategy = Literal["canary", "ab", "shadow"]
 Status = Literal["pass", "fail", "skip"]
@@ -71,8 +74,10 @@ class VariantWindow:
     up: bool = True
     requests: float = 0.0
     errors: float = 0.0
-    # Latency at the window's quantile (`Observations.latency_quantile`), in seconds.
+    # Latency at the window's quantile (`Observations.latency_quantile`), in seconds, and the
+    # histogram it comes from (bucket upper bound -> requests in the bucket), when known.
     latency_s: float | None = None
+    latency_buckets: Mapping[float, float] = field(default_factory=dict)
     predictions: Mapping[str, float] = field(default_factory=dict)
     # Per feature, whether the server reports it drifted; None when the server reports nothing.
     drifted: Mapping[str, bool] | None = None
@@ -244,13 +249,22 @@ def _latency(obs: Observations, policy: CanaryConfig) -> list[Check]:
         return checks
     base = stable.latency_s * 1000.0
     increase = ms - base
-    ok = increase <= policy.max_p99_increase_ms
+    over = increase > policy.max_p99_increase_ms
+    # With both histograms at hand, a few slow requests on a busy machine are not enough: the
+    # candidate's latencies must be higher than the incumbent's beyond chance.
+    significant = True
+    if over and canary.latency_buckets and stable.latency_buckets:
+        p = latency_greater(canary.latency_buckets, stable.latency_buckets)
+        significant = p < SIGNIFICANCE
+        if not significant:
+            note += f"; not significant yet (Mann-Whitney p {p:.2g})"
+    ok = not (over and significant)
     checks.append(
         Check(
             "latency-vs-incumbent",
             "pass" if ok else "fail",
             f"candidate {q} {ms:.1f} ms is {increase:+.1f} ms against the incumbent's "
-            f"{base:.1f} ms ({'<=' if ok else '>'} +{policy.max_p99_increase_ms:g} ms){note}",
+            f"{base:.1f} ms ({'>' if over else '<='} +{policy.max_p99_increase_ms:g} ms){note}",
             increase,
             policy.max_p99_increase_ms,
         )

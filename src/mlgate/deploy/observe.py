@@ -33,7 +33,7 @@ from mlgate.deploy.analysis import (
     Progress,
     VariantWindow,
 )
-from mlgate.deploy.stats import latency_quantile
+from mlgate.deploy.stats import histogram_quantile, latency_quantile, per_bucket
 from mlgate.errors import InfraError, UsageError
 
 PREDICT_ROUTE = "/predict"
@@ -159,11 +159,12 @@ def observe_variant(
     errors = (
         prom.scalar(f'sum(increase(mlgate_requests_total{{{http},status=~"5.."}}[{w}]))', at) or 0.0
     )
-    latency = prom.scalar(
-        f"histogram_quantile({quantile:.4g}, sum by (le) "
-        f"(rate(mlgate_request_latency_seconds_bucket{{{http}}}[{w}])))",
-        at,
-    )
+    cumulative = {
+        float(labels.get("le", "+Inf")): v
+        for labels, v in prom.query(
+            f"sum by (le) (increase(mlgate_request_latency_seconds_bucket{{{http}}}[{w}]))", at
+        )
+    }
     # Up when every instance answered a scrape in the window: one scrape that timed out while
     # the server was busy is not an outage (a dead process is caught at once by the controller).
     up = prom.scalar(f"min(max_over_time(up{{{sel.model}}}[{w}]))", at)
@@ -198,7 +199,8 @@ def observe_variant(
         up=bool(up is not None and up >= 1.0),
         requests=max(0.0, requests),
         errors=max(0.0, errors),
-        latency_s=_finite(latency),
+        latency_s=_finite(histogram_quantile(quantile, cumulative)),
+        latency_buckets=per_bucket(cumulative),
         predictions=predictions,
         drifted={labels.get("feature", ""): v >= 1.0 for labels, v in drift} or None,
         feedback=feedback,

@@ -8,7 +8,6 @@ pods and their difference means nothing (give --prometheus there).
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ from mlgate.deploy.analysis import (
     VariantWindow,
 )
 from mlgate.deploy.observe import PREDICT_ROUTE
-from mlgate.deploy.stats import latency_quantile
+from mlgate.deploy.stats import histogram_quantile, latency_quantile, per_bucket
 from mlgate.errors import InfraError
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -56,26 +55,6 @@ def _delta(before: Samples, after: Samples, name: str) -> Iterable[tuple[dict[st
         yield dict(labels), value - old if value >= old else value
 
 
-def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
-    """Prometheus' `histogram_quantile` over cumulative bucket counts keyed by `le`."""
-    edges = sorted(buckets)
-    if not edges or buckets[edges[-1]] <= 0:
-        return None
-    total = buckets[edges[-1]]
-    rank = q * total
-    below_edge, below_count = 0.0, 0.0
-    for edge in edges:
-        count = buckets[edge]
-        if count >= rank:
-            if math.isinf(edge):
-                return below_edge
-            if count == below_count:
-                return edge
-            return below_edge + (edge - below_edge) * (rank - below_count) / (count - below_count)
-        below_edge, below_count = edge, count
-    return below_edge
-
-
 def _requests(before: Samples | None, after: Samples | None) -> float:
     if before is None or after is None:
         return 0.0
@@ -101,6 +80,7 @@ def window_of(
     for labels, d in _delta(before, after, "mlgate_request_latency_seconds_bucket"):
         if labels.get("route") == PREDICT_ROUTE:
             latency[float(labels["le"])] += d
+    cumulative = dict(latency)
     predictions: dict[str, float] = {}
     for labels, d in _delta(before, after, "mlgate_predictions_by_class_total"):
         predictions[labels.get("class_", "")] = d
@@ -126,7 +106,8 @@ def window_of(
         up=True,
         requests=requests,
         errors=errors,
-        latency_s=histogram_quantile(quantile, latency),
+        latency_s=histogram_quantile(quantile, cumulative),
+        latency_buckets=per_bucket(cumulative),
         predictions=predictions,
         drifted=drifted or None,
         feedback=Feedback(

@@ -1,5 +1,9 @@
 """The statistics of the canary analysis, pure functions over counts.
 
+histogram_quantile      Prometheus' `histogram_quantile` over cumulative bucket counts
+latency_greater         whether one latency histogram is higher than another beyond chance
+                        (one-sided Mann-Whitney on the buckets, ties within a bucket)
+
 distribution_distance   Jensen-Shannon distance or PSI between two count vectors, with
                         `mlgate.data.drift`'s functions (the data gate's statistics)
 g_test                  whether two count vectors differ beyond chance (p < SIGNIFICANCE)
@@ -80,3 +84,58 @@ def g_test(stable: Mapping[str, float], canary: Mapping[str, float]) -> tuple[fl
     h = 2.0 / (9.0 * df)
     critical = df * (1.0 - h + z * math.sqrt(h)) ** 3
     return 2.0 * g, critical
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """Prometheus' `histogram_quantile` over cumulative bucket counts keyed by `le`."""
+    edges = sorted(buckets)
+    if not edges or buckets[edges[-1]] <= 0:
+        return None
+    total = buckets[edges[-1]]
+    rank = q * total
+    below_edge, below_count = 0.0, 0.0
+    for edge in edges:
+        count = buckets[edge]
+        if count >= rank:
+            if math.isinf(edge):
+                return below_edge
+            if count == below_count:
+                return edge
+            return below_edge + (edge - below_edge) * (rank - below_count) / (count - below_count)
+        below_edge, below_count = edge, count
+    return below_edge
+
+
+def per_bucket(cumulative: Mapping[float, float]) -> dict[float, float]:
+    """Counts per bucket (upper bound -> count in it) from cumulative `le` counts."""
+    out: dict[float, float] = {}
+    below = 0.0
+    for edge in sorted(cumulative):
+        total = cumulative[edge]
+        out[edge] = max(0.0, total - below)
+        below = max(below, total)
+    return out
+
+
+def latency_greater(candidate: Mapping[float, float], incumbent: Mapping[float, float]) -> float:
+    """One-sided p-value that the candidate's latencies are higher than the incumbent's:
+    Mann-Whitney U over per-bucket counts (requests in one bucket tie), normal approximation
+    with the tie correction. 1.0 when there is nothing to compare."""
+    edges = sorted(set(candidate) | set(incumbent))
+    c = [max(0.0, candidate.get(e, 0.0)) for e in edges]
+    s = [max(0.0, incumbent.get(e, 0.0)) for e in edges]
+    n1, n2 = sum(c), sum(s)
+    n = n1 + n2
+    if n1 < 1 or n2 < 1 or n < 3:
+        return 1.0
+    u = 0.0
+    below = 0.0
+    for ci, si in zip(c, s, strict=True):
+        u += ci * (below + 0.5 * si)
+        below += si
+    ties = sum((ci + si) ** 3 - (ci + si) for ci, si in zip(c, s, strict=True))
+    variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance)
+    return 1.0 - NormalDist().cdf(z)

@@ -244,3 +244,53 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     yield path
     if (path / release_state.STATE_FILE).is_file():
         stop_release(path, registry=None)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A release that serves the stable bundle: its state directory and address."""
+
+    state_dir: Path
+    url: str
+
+
+def _serving_stable(state_dir: Path, bundles: Bundles) -> bool:
+    from mlgate.deploy import local, variants
+
+    state = release_state.load(state_dir)
+    return (
+        (state.rollout is None or not state.rollout.active)
+        and state.environment is not None
+        and state.stable is not None
+        and state.stable.source == str(bundles["stable"])
+        and local.environment_running(state.environment)
+        and variants.running(state.stable)
+    )
+
+
+@pytest.fixture(scope="session")
+def _shared_release(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("shared-release") / "release"
+    yield path
+    if (path / release_state.STATE_FILE).is_file():
+        stop_release(path, registry=None)
+
+
+@pytest.fixture
+def incumbent(_shared_release: Path, bundles: Bundles) -> Running:
+    """The stable bundle released directly, shared by the tests whose candidates are rolled
+    back (a rollback leaves it serving as it was); started again when a test left it otherwise.
+    Starting servers is most of these tests' time."""
+    from mlgate.deploy.controller import ReleaseRequest, run_release
+
+    state_dir = _shared_release
+    if not _serving_stable(state_dir, bundles):
+        if (state_dir / release_state.STATE_FILE).is_file():
+            stop_release(state_dir, registry=None)
+        run_release(
+            ReleaseRequest(state_dir, "direct", str(bundles["stable"]), fast_policy()),
+            registry=None,
+        )
+    env = release_state.load(state_dir).environment
+    assert env is not None
+    return Running(state_dir, env.url)

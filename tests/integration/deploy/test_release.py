@@ -31,6 +31,7 @@ from tests.integration.deploy.conftest import (
     Bundles,
     Load,
     Registered,
+    Running,
     fast_policy,
     wait_until,
 )
@@ -68,13 +69,6 @@ def release(
         ),
         registry=registered.registry() if registered else None,
     )
-
-
-def start_incumbent(state_dir: Path, bundles: Bundles) -> str:
-    """Release the stable bundle directly (nothing runs yet); returns the release's URL."""
-    outcome = release(state_dir, str(bundles["stable"]), fast_policy(), strategy="direct")
-    assert outcome.phase == "succeeded"
-    return outcome.url
 
 
 def in_background(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -168,11 +162,11 @@ def _weight(state_dir: Path) -> int:
     ids=["5xx-on-20-percent", "plus-200ms"],
 )
 def test_an_unhealthy_candidate_is_rolled_back_in_time(
-    bundles: Bundles, state_dir: Path, tmp_path: Path, fault: Fault, check: str
+    bundles: Bundles, incumbent: Running, tmp_path: Path, fault: Fault, check: str
 ) -> None:
     from tests.integration.serve.conftest import Server, free_port
 
-    url = start_incumbent(state_dir, bundles)
+    state_dir, url = incumbent.state_dir, incumbent.url
     policy = fast_policy(threshold=2)
     port = free_port()
     server_log = tmp_path / "candidate.log"
@@ -215,9 +209,9 @@ def test_an_unhealthy_candidate_is_rolled_back_in_time(
 
 
 def test_a_crashed_candidate_is_rolled_back_and_the_reason_recorded(
-    bundles: Bundles, registered: Registered, state_dir: Path
+    bundles: Bundles, registered: Registered, incumbent: Running
 ) -> None:
-    url = start_incumbent(state_dir, bundles)
+    state_dir, url = incumbent.state_dir, incumbent.url
     version = registered.versions["good"]
     policy = fast_policy(threshold=1)
     with Load(url, bundles.rows, bundles.labels) as load:
@@ -247,11 +241,11 @@ def test_a_crashed_candidate_is_rolled_back_and_the_reason_recorded(
 
 
 def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
-    bundles: Bundles, registered: Registered, state_dir: Path
+    bundles: Bundles, registered: Registered, incumbent: Running
 ) -> None:
     registry = registered.registry()
     champion_before = registry.get_alias("churn", "champion")
-    url = start_incumbent(state_dir, bundles)
+    state_dir, url = incumbent.state_dir, incumbent.url
     version = registered.versions["shifted"]
     policy = fast_policy()
     with Load(url, bundles.rows, bundles.labels) as load:
@@ -274,9 +268,9 @@ def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
 
 
 def test_labels_fed_back_roll_back_a_less_accurate_candidate(
-    bundles: Bundles, registered: Registered, state_dir: Path
+    bundles: Bundles, registered: Registered, incumbent: Running
 ) -> None:
-    url = start_incumbent(state_dir, bundles)
+    state_dir, url = incumbent.state_dir, incumbent.url
     version = registered.versions["worse"]
     # Labels take a while to accumulate: slower steps, accuracy judged from 20 labels up.
     # The random candidate also predicts churn somewhat more often than the incumbent; the

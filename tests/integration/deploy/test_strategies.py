@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.deploy.conftest import Bundles, Load, fast_policy, wait_until
+from tests.integration.deploy.conftest import Bundles, Load, Running, fast_policy, wait_until
 from tests.integration.deploy.test_release import (
     _weight,
     failed_checks,
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_shadow_clients_see_only_the_incumbent_and_the_divergence_is_reported(
-    bundles: Bundles, state_dir: Path
+    bundles: Bundles, incumbent: Running
 ) -> None:
-    url = release(state_dir, str(bundles["stable"]), fast_policy(), strategy="direct").url
+    state_dir, url = incumbent.state_dir, incumbent.url
     incumbent_version = httpx.get(f"{url}/").json()["version"]
     policy = fast_policy(iterations=3)
     with Load(url, bundles.rows, bundles.labels) as load:

@@ -24,7 +24,7 @@ from mlgate.deploy.analysis import (
     decide_unobserved,
     evaluate,
 )
-from mlgate.deploy.stats import distribution_distance, g_test, latency_quantile
+from mlgate.deploy.stats import distribution_distance, g_test, latency_greater, latency_quantile
 
 pytestmark = pytest.mark.unit
 
@@ -280,3 +280,22 @@ def test_more_divergence_never_improves_the_verdict(
     d_far = distribution_distance(o.stable.predictions, further.canary.predictions, "jensenshannon")
     assert d_far >= d_near - 1e-12
     assert rank(decide(further, policy)) <= rank(decide(closer, policy))
+
+
+def test_latency_must_be_higher_beyond_chance_to_fail() -> None:
+    fast = {0.005: 90.0, 0.01: 10.0}
+    # Two slow requests in a busy second: the quantile jumps, the distribution does not.
+    spiky = {0.005: 8.0, 0.01: 1.0, 0.25: 2.0}
+    slow = {0.25: 20.0}  # every request +200 ms
+    assert latency_greater(spiky, fast) > 0.01
+    assert latency_greater(slow, fast) < 1e-6
+    assert latency_greater({}, fast) == 1.0
+
+    def judged(buckets: dict[float, float]) -> str:
+        canary = window(latency_ms=240, latency_buckets=buckets)
+        stable = window(latency_ms=9, latency_buckets=fast)
+        checks = evaluate(obs(stable, canary), POLICY)
+        return next(c for c in checks if c.name == "latency-vs-incumbent").status
+
+    assert judged(spiky) == "pass"
+    assert judged(slow) == "fail"

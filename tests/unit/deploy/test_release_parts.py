@@ -12,8 +12,9 @@ from mlgate.config import CanaryConfig
 from mlgate.deploy import state as release_state
 from mlgate.deploy.argo import weights
 from mlgate.deploy.exporter import SplitterMetrics, attempts
-from mlgate.deploy.scrape import Samples, histogram_quantile, window_of
+from mlgate.deploy.scrape import Samples, window_of
 from mlgate.deploy.splitter import AbKey, Route, render_router
+from mlgate.deploy.stats import histogram_quantile
 from mlgate.errors import UsageError
 
 pytestmark = pytest.mark.unit
