@@ -26,6 +26,39 @@ if TYPE_CHECKING:
 NO_CHAMPION_NOTE = "no champion in the registry: only absolute gates were applied"
 
 
+def no_champion_note(project: Project, uri: str) -> str:
+    """Why the champion gates did not run, and how to keep a champion between CI runs."""
+    skipped = [
+        g.metric
+        for g in project.config.gates
+        if g.min_absolute_change is not None or g.min_relative_change is not None
+    ]
+    what = f"the champion gate(s) on {', '.join(skipped)} did not run; " if skipped else ""
+    return (
+        f"{NO_CHAMPION_NOTE} ({uri}): {what}a CI job without MLFLOW_TRACKING_URI starts with an "
+        "empty registry every time. Set that secret, or keep the champion's bundle in the DVC "
+        "remote and name it in evaluation.champion_bundle (README: keeping a champion)"
+    )
+
+
+def _bundle_champion(project: Project) -> Any:
+    """The champion bundle named in evaluation.champion_bundle, when the registry has none."""
+    from mlgate.model.evaluate import Champion
+
+    configured = project.config.evaluation.champion_bundle
+    if configured is None:
+        return None
+    path = project.path(configured)
+    if not path.is_dir():
+        from mlgate.errors import UsageError
+
+        raise UsageError(
+            f"evaluation.champion_bundle: {path} is not a directory",
+            hint="run `dvc pull` to fetch it, or remove the key",
+        )
+    return Champion(bundle_dir=path, label=f"champion bundle {configured}")
+
+
 @dataclass
 class ReleaseResult:
     """The pipeline run, the champion it was compared with, and what was registered."""
@@ -104,13 +137,15 @@ def run_with_registry(
     reg.check_reachable()
     with tempfile.TemporaryDirectory(prefix="mlgate-champion-") as tmp:
         champion_info, champion = champion_for_gate(reg, name, Path(tmp))
+        if champion is None:
+            champion = _bundle_champion(project)
         result = ReleaseResult(
             run=pipeline.run(project, champion=champion, progress=progress),
             registry_uri=reg.uri,
             champion=champion_info,
         )
-    if champion_info is None:
-        result.notes.append(NO_CHAMPION_NOTE)
+    if champion_info is None and project.config.evaluation.champion_bundle is None:
+        result.notes.append(no_champion_note(project, reg.uri))
     stages = result.run.stages
     if not result.run.passed or result.run.gate is None:
         stages.append(StageResult("register", "skipped", "a gate failed: nothing registered", 0))

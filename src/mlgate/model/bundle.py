@@ -65,6 +65,7 @@ class DataLineage(_Frozen):
     train_rows: int
     holdout_rows: int
     holdout_fingerprint: str
+    dropped_target_rows: int = 0
 
 
 class BundleMeta(_Frozen):
@@ -87,6 +88,9 @@ class BundleMeta(_Frozen):
     metrics: dict[str, float]
     libraries: dict[str, str]
     runtimes: tuple[str, ...] = ("sklearn",)
+    positive_label: JsonValue = None
+    decision_threshold: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _sha256(path: Path) -> str:

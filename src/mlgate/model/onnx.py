@@ -301,6 +301,23 @@ def tree_nodes(model: Any) -> int:
     return sum(tree_nodes(m) for m in flat)
 
 
+def onnx_blocker(model: Any, features: Sequence[ColumnSpec]) -> str | None:
+    """Why this Pipeline has no exact ONNX form, or None when skl2onnx can convert it."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    if any(f.kind == "datetime" for f in features):
+        return "date features are expanded by a step that ONNX cannot express"
+    if hasattr(model.named_steps["estimator"], "best_threshold_"):
+        return "the tuned decision threshold has no ONNX converter"
+    pre = model.steps[0][1]
+    for _, trans, _ in getattr(pre, "transformers_", ()):
+        for _, step in getattr(trans, "steps", ()):
+            infrequent = getattr(step, "infrequent_categories_", None)
+            if isinstance(step, OneHotEncoder) and any(c is not None for c in infrequent or ()):
+                return "rare categories share an 'infrequent' column, which ONNX cannot express"
+    return None
+
+
 def onnx_wanted(setting: str, model: Any) -> bool:
     """Whether to export: `always`, `never`, or `auto` (unless the forest is too large)."""
     if setting != "auto":

@@ -24,7 +24,7 @@ from mlgate.data.drift import (
     wasserstein_distance,
 )
 from mlgate.data.profile import QUANTILE_POINTS, Profile, build_profile, quantiles_of_sorted
-from mlgate.data.schema import infer_schema
+from mlgate.data.infer import infer_schema
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from mlgate.data.profile import (
     read_profile,
     write_profile,
 )
-from mlgate.data.schema import infer_schema
+from mlgate.data.infer import infer_schema
 from mlgate.errors import DataError
 
 pytestmark = pytest.mark.unit

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlgate.data.infer import infer_schema
 from mlgate.data.schema import (
     category_values,
     column_kind,
-    infer_schema,
     read_schema,
     write_schema,
 )

@@ -10,7 +10,8 @@ import pytest
 
 from mlgate.config import DriftConfig
 from mlgate.data.profile import Profile, build_profile
-from mlgate.data.schema import Schema, infer_schema
+from mlgate.data.infer import infer_schema
+from mlgate.data.schema import Schema
 from mlgate.data.validate import Violation, check_schema, validate_data
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,120 @@
+"""Leakage warnings: a single column that alone predicts the target almost perfectly, or a file
+whose row order does.
+
+Each candidate is scored by the simplest model there is: cut it into bins (its own values when
+there are few, quantiles otherwise), predict each bin's majority class (or mean), and score
+that on the other half of the rows (two-fold, both ways). Balanced accuracy for classes, R² for
+numbers. A real feature rarely scores near 1 alone; a copy of the target, an outcome recorded
+after the fact, or a row number in a file sorted by the target does.
+
+It runs on a fixed sample of at most `SAMPLE` labelled rows, so it costs the same on a million
+rows as on twenty thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mlgate.data.schema import ColumnSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+SAMPLE = 20_000
+MIN_ROWS = 30
+BINS = 50
+# Scores at or above these are "almost perfect".
+CLASS_SCORE = 0.97
+REGRESSION_SCORE = 0.98
+
+
+def _codes(series: pd.Series, kind: str) -> np.ndarray:
+    """Bin codes for a column: its values when few, else quantile bins; -1 for missing."""
+    import numpy as np
+    import pandas as pd
+
+    if kind == "datetime":
+        from mlgate.data.dates import parse_dates
+
+        series = parse_dates(series, None).astype("int64").where(series.notna())
+    if kind in ("categorical", "boolean") or series.nunique(dropna=True) <= BINS:
+        codes, _ = pd.factorize(series, use_na_sentinel=True)
+        return np.asarray(codes)
+    ranks = series.rank(method="first")
+    binned = pd.qcut(ranks, BINS, labels=False, duplicates="drop")
+    return binned.fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _two_fold(codes: np.ndarray, y: np.ndarray, classify: bool) -> float:
+    """Balanced accuracy (classes) or R² (numbers) of per-bin majority/mean, two-fold."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(y)
+    half = np.arange(n) % 2 == 0
+    preds = np.empty(n, dtype=object if classify else np.float64)
+    for train in (half, ~half):
+        frame = pd.DataFrame({"code": codes[train], "y": y[train]})
+        if classify:
+            table = frame.groupby("code")["y"].agg(lambda s: s.mode().iloc[0])
+            fallback = frame["y"].mode().iloc[0]
+        else:
+            table = frame.groupby("code")["y"].mean()
+            fallback = frame["y"].mean()
+        mapped = pd.Series(codes[~train]).map(table)
+        preds[~train] = mapped.where(mapped.notna(), fallback).to_numpy()
+    if classify:
+        recalls = [float(np.mean(preds[y == c] == c)) for c in np.unique(y)]
+        return float(np.mean(recalls))
+    yf = y.astype(np.float64)
+    sst = float(((yf - yf.mean()) ** 2).sum())
+    return 1.0 - float(((yf - preds.astype(np.float64)) ** 2).sum()) / sst if sst > 0 else 0.0
+
+
+def find_leaks(
+    df: pd.DataFrame, target: str, columns: Sequence[ColumnSpec], *, classify: bool
+) -> list[str]:
+    """Warnings naming each column (among `columns`) that alone predicts `target` almost
+    perfectly, and the row order when it does."""
+    import numpy as np
+
+    labelled = df.loc[df[target].notna()]
+    if len(labelled) < MIN_ROWS or labelled[target].nunique() < 2:
+        return []
+    rows = len(labelled)
+    if rows > SAMPLE:
+        keep = np.sort(np.random.default_rng(0).choice(rows, SAMPLE, replace=False))
+        sample = labelled.iloc[keep]
+    else:
+        keep = np.arange(rows)
+        sample = labelled
+    y = sample[target].to_numpy()
+    if classify:
+        y = y.astype(str).astype(object)
+    limit = CLASS_SCORE if classify else REGRESSION_SCORE
+    score_name = "balanced accuracy" if classify else "R²"
+    warnings: list[str] = []
+    for spec in columns:
+        if spec.name not in sample.columns or spec.name == target:
+            continue
+        score = _two_fold(_codes(sample[spec.name], spec.kind), y, classify)
+        if score >= limit:
+            role = "a feature" if spec.role == "feature" else f"role {spec.role}, not used"
+            warnings.append(
+                f"possible leak: column {spec.name!r} ({role}) alone predicts "
+                f"{target!r} with {score_name} {score:.3f}; is it known before the outcome?"
+            )
+    # Row order: contiguous blocks of the file, as if the row number were a feature.
+    position = (keep * BINS // rows).astype(np.int64)
+    score = _two_fold(position, y, classify)
+    if score >= limit:
+        counters = [c.name for c in columns if c.role == "id" and "row" in (c.why or "")]
+        named = f"; {', '.join(map(repr, counters))} counts the rows" if counters else ""
+        warnings.append(
+            f"possible leak: the file is sorted by {target!r} (row position alone predicts it "
+            f"with {score_name} {score:.3f}){named}: a row number or anything in file order "
+            "leaks it; keep such columns out of the features"
+        )
+    return warnings
