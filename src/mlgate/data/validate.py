@@ -432,7 +432,7 @@ def column_health(
         checks = [_missing_rate(spec.name, ref.null_fraction, series, drift.max_missing_increase)]
         if isinstance(ref, CategoricalProfile) and not spec.closed:
             checks.append(_unseen_rate(spec.name, ref, series, drift.max_unseen_increase))
-        if not checks[0]:
+        if not any(checks):
             checks.append(_shift(spec.name, ref, series, drift.max_shift))
         found.extend(v for v in checks if v is not None)
     return found

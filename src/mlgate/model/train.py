@@ -64,7 +64,9 @@ def infer_task(y: pd.Series) -> Task:
     values = y.dropna()
     distinct = int(values.nunique())
     if distinct < 2:
-        only = f" (every row is {values.iloc[0]!r})" if distinct else " (every value is missing)"
+        first = values.iloc[0] if distinct else None
+        first = first.item() if hasattr(first, "item") else first
+        only = f" (every row is {first!r})" if distinct else " (every value is missing)"
         raise DataError(
             f"target column {y.name!r} has {distinct} class(es){only}; there is nothing to learn",
             hint="check data.target in mlgate.yaml, or collect rows of the other classes",

@@ -85,7 +85,8 @@ def test_few_valued_and_boolean_features_keep_value_counts() -> None:
 
 def test_all_null_feature_profiles_as_empty() -> None:
     frame = pd.DataFrame({"x": [np.nan] * 4, "y": [0, 1, 0, 1]})
-    profile = build_profile(frame, infer_schema(frame, target="y"))
+    # Inference would make an empty column `ignored`; a schema may still declare it a feature.
+    profile = build_profile(frame, infer_schema(frame, target="y", roles={"x": "feature"}))
     x = _numeric(profile, "x")
     assert (x.count, x.null_fraction, x.quantiles, x.mean) == (0, 1.0, (), None)
 
