@@ -22,8 +22,8 @@ import pandas as pd
 
 from mlgate.config import DriftConfig
 from mlgate.data.drift import detect_drift
-from mlgate.data.profile import build_profile
 from mlgate.data.infer import infer_schema
+from mlgate.data.profile import build_profile
 from mlgate.data.validate import check_schema, validate_data
 
 ROWS = 1_000_000

@@ -64,8 +64,9 @@ def infer_task(y: pd.Series) -> Task:
     values = y.dropna()
     distinct = int(values.nunique())
     if distinct < 2:
-        first = values.iloc[0] if distinct else None
-        first = first.item() if hasattr(first, "item") else first
+        first: Any = values.iloc[0] if distinct else None
+        if hasattr(first, "item"):
+            first = first.item()
         only = f" (every row is {first!r})" if distinct else " (every value is missing)"
         raise DataError(
             f"target column {y.name!r} has {distinct} class(es){only}; there is nothing to learn",

@@ -23,8 +23,8 @@ from mlgate.data.drift import (
     reference_cdf,
     wasserstein_distance,
 )
-from mlgate.data.profile import QUANTILE_POINTS, Profile, build_profile, quantiles_of_sorted
 from mlgate.data.infer import infer_schema
+from mlgate.data.profile import QUANTILE_POINTS, Profile, build_profile, quantiles_of_sorted
 
 pytestmark = pytest.mark.unit
 

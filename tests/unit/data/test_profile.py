@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import (
     QUANTILE_POINTS,
     CategoricalProfile,
@@ -19,7 +20,6 @@ from mlgate.data.profile import (
     read_profile,
     write_profile,
 )
-from mlgate.data.infer import infer_schema
 from mlgate.errors import DataError
 
 pytestmark = pytest.mark.unit

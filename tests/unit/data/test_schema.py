@@ -80,7 +80,8 @@ def test_version_1_files_keep_their_strict_meaning() -> None:
     )
     assert old.version == 2
     a, b, i = old.columns
-    assert a.required and not a.nullable
+    assert a.required
+    assert not a.nullable
     assert not b.required
     assert b.closed
     assert not i.required

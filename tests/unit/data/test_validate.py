@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mlgate.config import DriftConfig
-from mlgate.data.profile import Profile, build_profile
 from mlgate.data.infer import infer_schema
+from mlgate.data.profile import Profile, build_profile
 from mlgate.data.schema import Schema
 from mlgate.data.validate import Violation, check_schema, validate_data
 

@@ -1,0 +1,122 @@
+"""What the paired-bootstrap champion gate adds to `mlgate run` on the demo.
+
+A demo project (12,000 rows, holdout 2,400) with a promoted champion is run end to end twice
+per round, alternating: with `evaluation.bootstrap_resamples: 1000` (the default) and with 0
+(point estimates compared, as before). The difference of the best times is what the bootstrap
+costs; target: under 1 s. The bootstrap alone (every champion gate's interval) is timed too.
+
+Run: `.venv/bin/python -m benchmarks.bench_gate` (results: benchmarks/RESULTS_gate.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS_gate.md")
+
+
+def _set_resamples(root: Path, resamples: int) -> None:
+    path = root / "mlgate.yaml"
+    text = path.read_text()
+    marker = "\nevaluation:\n"
+    if marker in text:
+        text = text[: text.index(marker)]
+    path.write_text(text.rstrip("\n") + f"\nevaluation:\n  bootstrap_resamples: {resamples}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=12_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from mlgate.config import load_project
+    from mlgate.model.bootstrap import Outputs, improvement_interval
+    from mlgate.registry import TRACKING_URI_ENV, open_registry
+    from mlgate.release import run_with_registry
+    from mlgate.scaffold import init_demo
+
+    os.environ.pop(TRACKING_URI_ENV, None)
+    work = Path(tempfile.mkdtemp(prefix="mlgate-bench-gate-"))
+    try:
+        root = work / "demo"
+        init_demo(root, rows=args.rows)
+        first = run_with_registry(load_project(root))
+        assert first.passed
+        assert first.registered is not None
+        registered = first.registered
+        open_registry(root).promote(
+            registered.name, registered.version, reason="benchmark", actor="bench"
+        )
+        times: dict[int, list[float]] = {1000: [], 0: []}
+        for _ in range(args.rounds):
+            for resamples in (1000, 0):
+                _set_resamples(root, resamples)
+                t0 = time.perf_counter()
+                result = run_with_registry(load_project(root), register=False)
+                times[resamples].append(time.perf_counter() - t0)
+                assert result.run.gate is not None
+                assert result.run.gate.champion is not None
+        training = result.run.training
+        assert training is not None
+        split = training.split
+        out = Outputs(training.holdout_predictions, training.holdout_probabilities)
+        t0 = time.perf_counter()
+        interval = improvement_interval(
+            "roc_auc",
+            "binary",
+            split.y_test.to_numpy(),
+            out,
+            out,
+            classes=training.meta.classes,
+            positive=training.meta.positive_label,
+            higher_is_better=True,
+            relative=False,
+            resamples=1000,
+            confidence=0.95,
+            seed=42,
+        )
+        alone = time.perf_counter() - t0
+        holdout = len(split.y_test)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with_b, without = min(times[1000]), min(times[0])
+    added = with_b - without
+    lines = [
+        "# The paired-bootstrap champion gate",
+        "",
+        "Command:",
+        "",
+        f"    .venv/bin/python -m benchmarks.bench_gate --rows {args.rows} --rounds {args.rounds}",
+        "",
+        f"`mlgate run` (validate, train, gate against the promoted champion; no registration) on "
+        f"the demo, {args.rows:,} rows, holdout {holdout:,} rows; best of {args.rounds} runs "
+        "each, alternating, 2 cores, same run.",
+        "",
+        "| | seconds |",
+        "| --- | ---: |",
+        f"| `mlgate run`, bootstrap_resamples 1000 | {with_b:.2f} |",
+        f"| `mlgate run`, bootstrap_resamples 0 (point estimates) | {without:.2f} |",
+        f"| added by the bootstrap | **{added:+.2f}** |",
+        f"| one ROC-AUC interval alone (1000 paired resamples of {holdout:,} rows) | {alone:.3f} |",
+        "",
+        f"Target: adds under 1 s: **{'met' if added < 1.0 else 'NOT met'}**. "
+        f"(Self-comparison interval: [{interval.low:+.4f}, {interval.high:+.4f}].)",
+        "",
+        "All runs: "
+        + ", ".join(f"{k}: " + " ".join(f"{t:.2f}" for t in v) for k, v in times.items()),
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
