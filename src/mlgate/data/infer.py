@@ -11,8 +11,9 @@ Roles, decided per column in this order (the first rule that fits wins):
    (kind `datetime`: the model reads its parts, the schema checks its range).
 
 Ranges are hard limits where the data has natural bounds and wide elsewhere: a column never
-negative stays >= 0, a 0/1 column stays in [0, 1], fractions in [0, 1]; otherwise the observed
-range grows by its span on each side. Categories are recorded (up to `MAX_LISTED`) but open:
+negative stays >= 0 (and below three times its maximum), a 0/1 flag stays in [0, 1], a share
+that fills the unit interval too; otherwise the observed range grows by its span on each side.
+Categories are recorded (up to `MAX_LISTED`) but open:
 a value never seen in training is a rate the drift check measures, not a failure.
 
 Every statistic here is one vectorised pass per column (`nunique`, a hash, min/max) or works on
@@ -39,6 +40,9 @@ MAX_LISTED = 50
 TEXT_MIN_DISTINCT = 50
 TEXT_MIN_DISTINCT_SHARE = 0.5
 DATE_SAMPLE = 500
+# An integer column of 0s and 1s is a flag (hard bounds) when its rarer value is this common;
+# a rare 1 is more likely the low end of a count.
+FLAG_MIN_SHARE = 0.05
 DATE_MIN_SHARE = 0.95
 _ID_NAME = re.compile(
     r"^(id|idx|index|key|uuid|guid|rownames?|row[_ .-]?(id|no|num|number)|unnamed:? ?\d*)$"
@@ -184,20 +188,34 @@ def check_columns(columns: Sequence[object], source: str) -> None:
 
 
 def _natural_range(values: object, kind: ColumnKind) -> tuple[float, float]:
-    """Hard bounds where the data has them (>= 0, 0/1, fractions); wide ones elsewhere."""
+    """Hard bounds where the data has them, wide ones elsewhere.
+
+    - a 0/1 flag (both values common) or a share that fills the unit interval: [0, 1];
+    - never negative: at least 0, and up to three times the observed maximum (counts at least
+      10 more): heavy tails and rare counts reach past a sample's maximum, a unit or code
+      change (cents for dollars, 999 for missing) does not stay within it;
+    - elsewhere the observed range grows by its span on each side.
+    """
     import numpy as np
 
     arr = np.asarray(values, dtype=np.float64)
     low, high = float(arr.min()), float(arr.max())
-    if low >= 0.0 and high <= 1.0:
-        return 0.0, 1.0  # a flag, a share, a probability
     span = high - low
-    wide_low = low - span
-    wide_high = high + span
+    if low >= 0.0 and high <= 1.0:
+        ones = float(np.mean(arr == 1.0))
+        flag = kind == "integer" and min(ones, 1.0 - ones) >= FLAG_MIN_SHARE
+        unit = kind != "integer" and low <= 0.05 and high >= 0.95
+        if flag or unit:
+            return 0.0, 1.0
     if low >= 0.0:
-        wide_low = max(0.0, wide_low)  # never negative in the data: a count, an amount
-    if high <= 0.0:
-        wide_high = min(0.0, wide_high)
+        wide_low = max(0.0, low - span)
+        wide_high = max(high + span, 3.0 * high)
+        if kind == "integer":
+            wide_high = max(wide_high, high + 10.0)
+    elif high <= 0.0:
+        wide_low, wide_high = min(low - span, 3.0 * low), 0.0
+    else:
+        wide_low, wide_high = low - span, high + span
     if kind == "integer" or span >= 10:
         return float(math.floor(wide_low)), float(math.ceil(wide_high))
     return wide_low, wide_high

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # The parts a date is read as. The time of day only where training saw times.
-DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear")
+DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year")
 TIME_PARTS = ("hour", "minute")
 
 

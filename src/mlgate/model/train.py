@@ -141,6 +141,16 @@ def labelled_rows(config: Config, frame: pd.DataFrame) -> tuple[pd.DataFrame, in
     return kept, count
 
 
+def _same_label(label: Any, wanted: str | int | bool) -> bool:
+    """A configured label names a class by its text or its number (1, "1" and 1.0 alike)."""
+    if str(label) == str(wanted):
+        return True
+    try:
+        return float(label) == float(wanted)
+    except (TypeError, ValueError):
+        return False
+
+
 def positive_class(config: Config, task: Task, y: pd.Series) -> Any:
     """Binary tasks: the class the precision/recall/F1/ROC-AUC are about (None otherwise).
 
@@ -154,7 +164,7 @@ def positive_class(config: Config, task: Task, y: pd.Series) -> Any:
     wanted = config.data.positive_label
     if wanted is not None:
         for c in classes:
-            if str(c) == str(wanted) or (isinstance(wanted, bool) and c is wanted):
+            if _same_label(c, wanted):
                 return c.item() if hasattr(c, "item") else c
         raise ConfigError(
             f"data.positive_label: {wanted!r} is not a class of {config.data.target!r} "

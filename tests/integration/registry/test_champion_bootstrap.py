@@ -35,13 +35,15 @@ def test_noise_passes_and_a_real_regression_fails(mlgate: Cli, env: Env) -> None
 
     # The same config, another seed for the forest: a different model, the same quality.
     env.edit("    min_samples_leaf: 2\n", "    min_samples_leaf: 2\n    random_state: 7\n")
-    res = mlgate("run", "--config", env.config)
+    res = mlgate("run", "--json", "--config", env.config)
     assert res.code == 0, res.out + res.err
     check = _champion_check(env)
     assert check["passed"] is True
     low, high = (float(x) for x in check["interval"])
     assert low < 0.0 < high  # noise both ways: the point difference alone decides nothing
-    assert "95% interval" in res.out
+    (shown,) = [c for c in json.loads(res.out)["gate"]["checks"] if c["interval"]]
+    assert shown["interval"] == check["interval"]
+    assert "95% interval" in shown["message"]
 
     # Three trees against the hundred-tree champion: worse beyond the tolerance, surely.
     env.edit("n_estimators: 100", "n_estimators: 3")
