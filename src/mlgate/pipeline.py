@@ -53,6 +53,7 @@ class RunResult:
             "stages": [s.__dict__ for s in self.stages],
             "validation": self.validation.to_dict() if self.validation else None,
             "bundle": str(self.training.bundle_dir) if self.training else None,
+            "training_notes": list(self.training.meta.notes) if self.training else [],
             "gate": self.gate.to_dict() if self.gate else None,
         }
 

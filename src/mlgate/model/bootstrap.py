@@ -12,6 +12,7 @@ a few thousand rows take milliseconds, not the seconds a loop over scikit-learn 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 # Resamples are scored in chunks so that memory stays at CHUNK x rows floats.
 CHUNK = 200
-_EPS = 1e-15
+# scikit-learn clips probabilities at float64 epsilon before taking logs.
+_EPS = sys.float_info.epsilon
 
 
 @dataclass(frozen=True)
