@@ -93,23 +93,30 @@ def baseline_metrics(task: str, split: Split, classes: Any, positive: Any) -> di
 
     from mlgate.config import LOWER_IS_BETTER
 
-    dummies: list[Any]
-    if task == "regression":
-        dummies = [DummyRegressor(strategy="mean"), DummyRegressor(strategy="median")]
-    else:
-        dummies = [DummyClassifier(strategy="prior")]
-        if task == "binary" and positive is not None:
-            dummies.append(DummyClassifier(strategy="constant", constant=positive))
     x_train = np.zeros((len(split.y_train), 1))
     x_test = np.zeros((len(split.y_test), 1))
+    outputs: list[tuple[Any, Any]] = []
+    if task == "regression":
+        for strategy in ("mean", "median"):
+            regressor = DummyRegressor(strategy=strategy).fit(x_train, split.y_train)
+            outputs.append((regressor.predict(x_test), None))
+    else:
+        prior = DummyClassifier(strategy="prior").fit(x_train, split.y_train)
+        outputs.append((prior.predict(x_test), prior.predict_proba(x_test)))
+        labels = prior.classes_.tolist()
+        if task == "binary" and positive in labels:
+            # DummyClassifier(strategy="constant") refuses float labels (a 0/1 column with
+            # gaps reads as 0.0/1.0); its answer is simple enough to write down.
+            k = labels.index(positive)
+            proba = np.zeros((len(split.y_test), len(labels)))
+            proba[:, k] = 1.0
+            outputs.append((np.full(len(split.y_test), prior.classes_[k]), proba))
     best: dict[str, float] = {}
-    for dummy in dummies:
-        dummy.fit(x_train, split.y_train)
-        proba = dummy.predict_proba(x_test) if task != "regression" else None
+    for pred, proba in outputs:
         scores = compute_metrics(
             task,  # type: ignore[arg-type]
             split.y_test,
-            dummy.predict(x_test),
+            pred,
             proba,
             classes,
             positive,
