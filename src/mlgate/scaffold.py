@@ -268,7 +268,8 @@ def write_reference(
                     frame, target=config.data.target, drop=config.data.drop, roles=kept
                 )
     write_schema(schema, project.schema_path)
-    labelled = frame.loc[frame[config.data.target].notna()]
+    has_target = frame[config.data.target].notna()
+    labelled = frame if bool(has_target.all()) else frame.loc[has_target]
     profile = build_profile(labelled, schema)
     if len(frame):
         profile = profile.model_copy(

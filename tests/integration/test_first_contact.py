@@ -167,3 +167,37 @@ def test_rows_without_a_target_are_dropped_counted_and_gated(
     code, out, err = run_cli(capsys, "validate", "--config", str(demo_project))
     assert code == 1
     assert "target 'churned' is missing in 300 of 3000 rows" in out + err
+
+
+def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_project: Path
+) -> None:
+    csv = demo_project / "data" / "churn.csv"
+    project = tmp_path / "p"
+    code, out, err = run_cli(
+        capsys, "init", "--no-dvc", "--data", str(csv), "--target", "churned",
+        "--role", "region=ignored", "--role", "customer_id=text", str(project),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "set by you" in out
+    schema = (project / "schema.yaml").read_text()
+    assert "- name: region\n  kind: categorical\n  role: ignored\n  why: set by you" in schema
+    # A person edits a role in schema.yaml; regenerating the schema keeps it.
+    (project / "schema.yaml").write_text(
+        schema.replace(
+            "- name: age\n  kind: numeric\n  role: feature",
+            "- name: age\n  kind: numeric\n  role: ignored",
+        )
+    )
+    code, _, err = run_cli(capsys, "schema", "infer", "--config", str(project))
+    assert code == 0, err
+    again = (project / "schema.yaml").read_text()
+    assert "- name: age\n  kind: numeric\n  role: ignored\n  why: set by you" in again
+    assert "- name: customer_id\n  kind: categorical\n  role: text" in again
+    lean(project)
+    code, _, err = run_cli(capsys, "train", "--config", str(project))
+    assert code == 0, err
+    meta = json.loads((project / "models" / "model" / "mlgate.json").read_text())
+    meta_features = meta["features"]
+    assert "age" not in meta_features
+    assert "region" not in meta_features

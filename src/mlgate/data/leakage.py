@@ -80,16 +80,17 @@ def find_leaks(
     perfectly, and the row order when it does."""
     import numpy as np
 
-    labelled = df.loc[df[target].notna()]
-    if len(labelled) < MIN_ROWS or labelled[target].nunique() < 2:
+    has_target = df[target].notna().to_numpy()
+    labelled_at = np.flatnonzero(has_target)
+    rows = labelled_at.size
+    if rows < MIN_ROWS:
         return []
-    rows = len(labelled)
+    keep = np.arange(rows)
     if rows > SAMPLE:
         keep = np.sort(np.random.default_rng(0).choice(rows, SAMPLE, replace=False))
-        sample = labelled.iloc[keep]
-    else:
-        keep = np.arange(rows)
-        sample = labelled
+    sample = df.iloc[labelled_at[keep]]
+    if sample[target].nunique() < 2:
+        return []
     y = sample[target].to_numpy()
     if classify:
         y = y.astype(str).astype(object)
