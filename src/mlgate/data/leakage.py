@@ -31,7 +31,8 @@ REGRESSION_SCORE = 0.98
 
 
 def _codes(series: pd.Series, kind: str) -> np.ndarray:
-    """Bin codes for a column: its values when few, else quantile bins; -1 for missing."""
+    """Bin codes 0..BINS for a column: its most common values (categories) or quantile bins
+    (numbers with many values); everything else, missing included, shares the last code."""
     import numpy as np
     import pandas as pd
 
@@ -39,38 +40,57 @@ def _codes(series: pd.Series, kind: str) -> np.ndarray:
         from mlgate.data.dates import parse_dates
 
         series = parse_dates(series, None).astype("int64").where(series.notna())
-    if kind in ("categorical", "boolean") or series.nunique(dropna=True) <= BINS:
-        codes, _ = pd.factorize(series, use_na_sentinel=True)
-        return np.asarray(codes)
-    ranks = series.rank(method="first")
-    binned = pd.qcut(ranks, BINS, labels=False, duplicates="drop")
-    return binned.fillna(-1).to_numpy(dtype=np.int64)
+    categorical = kind in ("categorical", "boolean") or not pd.api.types.is_numeric_dtype(
+        series.dtype
+    )
+    if categorical or series.nunique(dropna=True) <= BINS:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        codes = np.asarray(codes)
+        if len(uniques) > BINS:
+            # Rare values tell nothing in two folds: keep the BINS most common.
+            top = np.argsort(np.bincount(codes[codes >= 0]))[::-1][:BINS]
+            remap = np.full(len(uniques), -1)
+            remap[top] = np.arange(top.size)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    else:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = np.isfinite(values)
+        edges = np.unique(np.quantile(values[finite], np.linspace(0, 1, BINS + 1)[1:-1]))
+        codes = np.where(finite, np.searchsorted(edges, values, side="right"), -1)
+    return np.where(codes < 0, BINS, codes).astype(np.int64)
 
 
 def _two_fold(codes: np.ndarray, y: np.ndarray, classify: bool) -> float:
     """Balanced accuracy (classes) or R² (numbers) of per-bin majority/mean, two-fold."""
     import numpy as np
-    import pandas as pd
 
     n = len(y)
+    groups = BINS + 1
     half = np.arange(n) % 2 == 0
-    preds = np.empty(n, dtype=object if classify else np.float64)
-    for train in (half, ~half):
-        frame = pd.DataFrame({"code": codes[train], "y": y[train]})
-        if classify:
-            table = frame.groupby("code")["y"].agg(lambda s: s.mode().iloc[0])
-            fallback = frame["y"].mode().iloc[0]
-        else:
-            table = frame.groupby("code")["y"].mean()
-            fallback = frame["y"].mean()
-        mapped = pd.Series(codes[~train]).map(table)
-        preds[~train] = mapped.where(mapped.notna(), fallback).to_numpy()
     if classify:
-        recalls = [float(np.mean(preds[y == c] == c)) for c in np.unique(y)]
+        # `y` holds class codes 0..k-1.
+        y_codes = y
+        k = int(y.max()) + 1
+        pred = np.empty(n, dtype=np.int64)
+        for train in (half, ~half):
+            counts = np.bincount(
+                codes[train] * k + y_codes[train], minlength=groups * k
+            ).reshape(groups, k)
+            majority = counts.argmax(axis=1)
+            overall = int(np.bincount(y_codes[train], minlength=k).argmax())
+            majority[counts.sum(axis=1) == 0] = overall
+            pred[~train] = majority[codes[~train]]
+        recalls = [float(np.mean(pred[y_codes == c] == c)) for c in range(k)]
         return float(np.mean(recalls))
     yf = y.astype(np.float64)
+    predf = np.empty(n, dtype=np.float64)
+    for train in (half, ~half):
+        sums = np.bincount(codes[train], weights=yf[train], minlength=groups)
+        counts = np.bincount(codes[train], minlength=groups)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), yf[train].mean())
+        predf[~train] = means[codes[~train]]
     sst = float(((yf - yf.mean()) ** 2).sum())
-    return 1.0 - float(((yf - preds.astype(np.float64)) ** 2).sum()) / sst if sst > 0 else 0.0
+    return 1.0 - float(((yf - predf) ** 2).sum()) / sst if sst > 0 else 0.0
 
 
 def find_leaks(
@@ -91,9 +111,11 @@ def find_leaks(
     sample = df.iloc[labelled_at[keep]]
     if sample[target].nunique() < 2:
         return []
+    import pandas as pd
+
     y = sample[target].to_numpy()
     if classify:
-        y = y.astype(str).astype(object)
+        y = np.asarray(pd.factorize(sample[target])[0], dtype=np.int64)
     limit = CLASS_SCORE if classify else REGRESSION_SCORE
     score_name = "balanced accuracy" if classify else "R²"
     warnings: list[str] = []
@@ -108,7 +130,7 @@ def find_leaks(
                 f"{target!r} with {score_name} {score:.3f}; is it known before the outcome?"
             )
     # Row order: contiguous blocks of the file, as if the row number were a feature.
-    position = (keep * BINS // rows).astype(np.int64)
+    position = np.minimum(keep * BINS // rows, BINS - 1).astype(np.int64)
     score = _two_fold(position, y, classify)
     if score >= limit:
         counters = [c.name for c in columns if c.role == "id" and "row" in (c.why or "")]
