@@ -201,3 +201,21 @@ def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
     meta_features = meta["features"]
     assert "age" not in meta_features
     assert "region" not in meta_features
+
+
+def test_a_holdout_too_small_to_judge_stops_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mtcars: 32 cars, a holdout of 7. Gating on 7 rows would be judging noise."""
+    csv = tmp_path / "mtcars.csv"
+    rdataset("datasets", "mtcars").to_csv(csv, index=False)
+    project = tmp_path / "p"
+    code, out, err = run_cli(
+        capsys, "init", "--no-dvc", "--data", str(csv), "--target", "am", str(project)
+    )
+    assert code == 0, err
+    assert "rownames" in out
+    code, _, err = run_cli(capsys, "run", "--config", str(project))
+    assert code == 2
+    assert "the holdout would have 7 rows" in err
+    assert "evaluation.min_holdout_rows=30" in err

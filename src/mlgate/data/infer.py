@@ -40,6 +40,7 @@ MAX_LISTED = 50
 TEXT_MIN_DISTINCT = 50
 TEXT_MIN_DISTINCT_SHARE = 0.5
 DATE_SAMPLE = 500
+SAMPLE = 20_000
 # An integer column of 0s and 1s is a flag (hard bounds) when its rarer value is this common;
 # a rare 1 is more likely the low end of a count.
 FLAG_MIN_SHARE = 0.05
@@ -107,10 +108,61 @@ def datetime_format(values: pd.Series) -> str | None:
     return fmt
 
 
-def guess_role(series: pd.Series, *, rows: int, duplicate_of: str | None) -> RoleGuess:
-    """The role, kind and reason for one (non-target) column."""
+def _constant(series: pd.Series, kind: ColumnKind) -> bool:
+    """One distinct non-null value (min = max for numbers: no hashing of every value)."""
+    import numpy as np
+
+    if kind in ("numeric", "integer", "boolean"):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return bool(np.nanmin(values) == np.nanmax(values))
+    return int(series.nunique(dropna=True)) == 1
+
+
+def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) -> RoleGuess:
     import pandas as pd
 
+    kind: ColumnKind = "categorical"
+    values = series if pd.api.types.is_string_dtype(series.dtype) else series.astype("str")
+    fmt = datetime_format(values)
+    if fmt is not None:
+        return RoleGuess("feature", "datetime", f"dates ({fmt})", format=fmt)
+    # Categories repeat: a sample tells a category column from text or ids without hashing
+    # every value of a million-row column; only those that look unique are counted in full.
+    sample = values.dropna()
+    if len(sample) > SAMPLE:
+        sample = sample.sample(SAMPLE, random_state=0)
+    mostly_distinct = sample.nunique() >= TEXT_MIN_DISTINCT_SHARE * len(sample)
+    if not mostly_distinct:
+        distinct = int(sample.nunique()) if len(sample) == non_null else None
+        if distinct is None:
+            distinct = int(values.nunique(dropna=True))
+        if distinct > MAX_LISTED:
+            return RoleGuess(
+                "feature", kind, f"categories ({distinct}: the rare ones share one bucket)"
+            )
+        return RoleGuess("feature", kind, f"categories ({distinct})")
+    distinct = int(values.nunique(dropna=True))
+    unique = distinct == non_null == rows
+    words = _looks_like_words(values)
+    if distinct >= 0.95 * non_null and (_id_named(name) or (unique and not words)):
+        return RoleGuess(
+            "id", kind, "unique per row" + (", named like an id" if not unique else "")
+        )
+    if distinct >= TEXT_MIN_DISTINCT:
+        if words or unique:
+            return RoleGuess(
+                "text", kind, f"free text: {distinct} distinct values in {non_null} rows"
+            )
+        return RoleGuess("id", kind, f"codes: {distinct} distinct values in {non_null} rows")
+    if distinct > MAX_LISTED:
+        return RoleGuess(
+            "feature", kind, f"categories ({distinct}: the rare ones share one bucket)"
+        )
+    return RoleGuess("feature", kind, f"categories ({distinct})")
+
+
+def guess_role(series: pd.Series, *, rows: int, duplicate_of: str | None) -> RoleGuess:
+    """The role, kind and reason for one (non-target) column."""
     name = str(series.name)
     kind = column_kind(series)
     non_null = int(series.notna().sum())
@@ -118,38 +170,17 @@ def guess_role(series: pd.Series, *, rows: int, duplicate_of: str | None) -> Rol
         return RoleGuess("ignored", kind, "every value is missing")
     if duplicate_of is not None:
         return RoleGuess("ignored", kind, f"the same values as {duplicate_of!r}")
-    distinct = int(series.nunique(dropna=True))
-    if distinct == 1:
+    if _constant(series, kind):
         shown = str(series.dropna().iloc[0])[:30]
         return RoleGuess("ignored", kind, f"one value only ({shown!r})")
-    unique = distinct == non_null == rows
     if kind == "integer":
-        if unique and _is_row_index(series):
+        if non_null == rows and _is_row_index(series):
             return RoleGuess("id", kind, "counts the rows (a row number)")
-        if distinct >= 0.95 * non_null and _id_named(name):
+        if _id_named(name) and series.nunique(dropna=True) >= 0.95 * non_null:
             return RoleGuess("id", kind, "unique per row, named like an id")
         return RoleGuess("feature", kind, "numbers")
     if kind == "categorical":
-        values = series if pd.api.types.is_string_dtype(series.dtype) else series.astype("str")
-        fmt = datetime_format(values)
-        if fmt is not None:
-            return RoleGuess("feature", "datetime", f"dates ({fmt})", format=fmt)
-        words = _looks_like_words(values)
-        if distinct >= 0.95 * non_null and (_id_named(name) or (unique and not words)):
-            return RoleGuess(
-                "id", kind, "unique per row" + (", named like an id" if not unique else "")
-            )
-        if distinct >= TEXT_MIN_DISTINCT and distinct >= TEXT_MIN_DISTINCT_SHARE * non_null:
-            if words or unique:
-                return RoleGuess(
-                    "text", kind, f"free text: {distinct} distinct values in {non_null} rows"
-                )
-            return RoleGuess("id", kind, f"codes: {distinct} distinct values in {non_null} rows")
-        if distinct > MAX_LISTED:
-            return RoleGuess(
-                "feature", kind, f"categories ({distinct}: the rare ones share one bucket)"
-            )
-        return RoleGuess("feature", kind, f"categories ({distinct})")
+        return _categorical_role(series, name, non_null, rows)
     if kind == "datetime":
         return RoleGuess("feature", kind, "dates", format="ISO8601")
     if kind == "boolean":

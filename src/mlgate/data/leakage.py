@@ -73,9 +73,9 @@ def _two_fold(codes: np.ndarray, y: np.ndarray, classify: bool) -> float:
         k = int(y.max()) + 1
         pred = np.empty(n, dtype=np.int64)
         for train in (half, ~half):
-            counts = np.bincount(
-                codes[train] * k + y_codes[train], minlength=groups * k
-            ).reshape(groups, k)
+            counts = np.bincount(codes[train] * k + y_codes[train], minlength=groups * k).reshape(
+                groups, k
+            )
             majority = counts.argmax(axis=1)
             overall = int(np.bincount(y_codes[train], minlength=k).argmax())
             majority[counts.sum(axis=1) == 0] = overall
