@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mlgate.registry import Registry, VersionInfo
     from mlgate.serve.server import ServeOptions
 
-NO_CHAMPION_NOTE = "no champion in the registry: only absolute gates were applied"
+NO_CHAMPION_NOTE = "no champion in the registry: only the absolute and baseline gates were applied"
 
 
 def no_champion_note(project: Project, uri: str) -> str:

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlgate.data.schema import ColumnKind, ColumnSpec, Role, Schema, category_values, column_kind
 from mlgate.errors import DataError
@@ -62,6 +62,8 @@ class RoleGuess:
     kind: ColumnKind
     why: str
     format: str | None = None
+    counts: Any = None
+    """Category counts, when guessing already computed them."""
 
 
 def _id_named(name: str) -> bool:
@@ -112,9 +114,11 @@ def _constant(series: pd.Series, kind: ColumnKind) -> bool:
     """One distinct non-null value (min = max for numbers: no hashing of every value)."""
     import numpy as np
 
-    if kind in ("numeric", "integer", "boolean"):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return bool(np.nanmin(values) == np.nanmax(values))
+    if kind in ("numeric", "integer"):
+        return bool(series.min() == series.max())
+    if kind == "boolean":
+        values = series.dropna().to_numpy(dtype=np.float64)
+        return bool(values.min() == values.max())
     return int(series.nunique(dropna=True)) == 1
 
 
@@ -133,14 +137,13 @@ def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) ->
         sample = sample.sample(SAMPLE, random_state=0)
     mostly_distinct = sample.nunique() >= TEXT_MIN_DISTINCT_SHARE * len(sample)
     if not mostly_distinct:
-        distinct = int(sample.nunique()) if len(sample) == non_null else None
-        if distinct is None:
-            distinct = int(values.nunique(dropna=True))
+        counts = category_values(series).value_counts(dropna=True)
+        distinct = len(counts)
         if distinct > MAX_LISTED:
-            return RoleGuess(
-                "feature", kind, f"categories ({distinct}: the rare ones share one bucket)"
-            )
-        return RoleGuess("feature", kind, f"categories ({distinct})")
+            why = f"categories ({distinct}: the rare ones share one bucket)"
+        else:
+            why = f"categories ({distinct})"
+        return RoleGuess("feature", kind, why, counts=counts)
     distinct = int(values.nunique(dropna=True))
     unique = distinct == non_null == rows
     words = _looks_like_words(values)
@@ -280,7 +283,9 @@ def _spec(series: pd.Series, guess: RoleGuess, name: str) -> ColumnSpec:
             if finite.size:
                 low, high = _natural_range(finite, guess.kind)
         elif guess.kind == "categorical":
-            counts = category_values(series).value_counts(dropna=True)
+            counts = guess.counts
+            if counts is None:
+                counts = category_values(series).value_counts(dropna=True)
             if guess.role == "target" or len(counts) <= MAX_LISTED:
                 categories = tuple(sorted(str(k) for k in counts.index))
         elif guess.kind == "datetime":

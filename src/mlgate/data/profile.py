@@ -174,6 +174,10 @@ def _numeric_profile(
         return NumericProfile(kind=kind, null_fraction=null_fraction, count=0)
     deciles = quantiles_of_sorted(values, HISTOGRAM_BINS + 1)[1:-1]
     edges = sorted(set(deciles))
+    # The values are sorted: a bin's count is the difference of two positions, not a search
+    # of every value among the edges.
+    at = np.searchsorted(values, np.asarray(edges, dtype=np.float64), side="right")
+    hist = np.diff(np.concatenate([[0], at, [values.size]]))
     distinct = int(np.count_nonzero(np.diff(values))) + 1
     counts = None
     if kind == "boolean" or distinct <= DISCRETE_MAX_VALUES:
@@ -189,7 +193,7 @@ def _numeric_profile(
         max=float(values[-1]),
         quantiles=tuple(quantiles_of_sorted(values, QUANTILE_POINTS)),
         hist_edges=tuple(edges),
-        hist_counts=tuple(histogram_counts(values, edges)),
+        hist_counts=tuple(int(c) for c in hist),
         values=counts,
     )
 

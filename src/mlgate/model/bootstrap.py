@@ -44,9 +44,10 @@ def resample_weights(rows: int, resamples: int, seed: int) -> Array:
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, rows, size=(resamples, rows))
-    flat = (index + (np.arange(resamples) * rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=resamples * rows).reshape(resamples, rows).astype(float)
+    index = rng.integers(0, rows, size=(resamples, rows), dtype=np.int64)
+    index += (np.arange(resamples, dtype=np.int64) * rows)[:, None]
+    counts = np.bincount(index.ravel(), minlength=resamples * rows)
+    return counts.reshape(resamples, rows).astype(np.float64)
 
 
 def _safe_div(num: Array, den: Array) -> Array:
@@ -60,16 +61,21 @@ def weighted_auc(w: Array, positive: Any, scores: Any) -> Array:
     import numpy as np
 
     order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    sorted_scores = np.asarray(scores)[order]
     is_pos = np.asarray(positive, dtype=bool)[order]
-    wp = w[:, order] * is_pos
-    wn = w[:, order] * ~is_pos
-    pos_g = np.add.reduceat(wp, starts, axis=1)
+    wo = w[:, order]
+    wn = wo * ~is_pos
+    total = (wo * is_pos).sum(axis=1) * wn.sum(axis=1)
+    tied = sorted_scores[1:] == sorted_scores[:-1]
+    if not tied.any():
+        # Distinct scores: each positive row counts the negative weight below it.
+        below = np.cumsum(wn, axis=1)[:, is_pos]
+        return _safe_div((wo[:, is_pos] * below).sum(axis=1), total)
+    starts = np.flatnonzero(np.r_[True, ~tied])
+    pos_g = np.add.reduceat(wo * is_pos, starts, axis=1)
     neg_g = np.add.reduceat(wn, starts, axis=1)
-    below = np.cumsum(neg_g, axis=1) - neg_g
-    total = pos_g.sum(axis=1) * neg_g.sum(axis=1)
-    return _safe_div((pos_g * (below + 0.5 * neg_g)).sum(axis=1), total)
+    below_g = np.cumsum(neg_g, axis=1) - neg_g
+    return _safe_div((pos_g * (below_g + 0.5 * neg_g)).sum(axis=1), total)
 
 
 def weighted_metric(

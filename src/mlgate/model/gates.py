@@ -197,7 +197,9 @@ def evaluate_gates(
             interval = (intervals or {}).get((gate.metric, kind))
             checks.append(_check_change(gate, kind, value, old, bound, interval, confidence))
     if relative and champion is None:
-        notes.append("no champion to compare with: only absolute thresholds were applied")
+        notes.append(
+            "no champion to compare with: only the absolute and baseline gates were applied"
+        )
     if not gates:
         notes.append("no gates configured: every model passes; add `gates:` to mlgate.yaml")
     return GateVerdict(

@@ -59,3 +59,28 @@ def test_noise_passes_and_a_real_regression_fails(mlgate: Cli, env: Env) -> None
     assert report.code == 0, report.err
     assert "95% interval of the improvement" in report.out
     assert f"{low:+.4f} … {high:+.4f}" in report.out
+
+
+def test_a_champion_bundle_kept_beside_the_data_is_gated_against(mlgate: Cli, env: Env) -> None:
+    """No champion in the registry (a CI job without a tracking server): the bundle named in
+    evaluation.champion_bundle (fetched by `dvc pull` in CI) is the model to beat."""
+    import shutil
+
+    res = mlgate("run", "--no-register", "--config", env.config)
+    assert res.code == 0, res.err
+    assert "champion gate(s) on roc_auc did not run" in res.out
+    shutil.copytree(env.root / "models" / "model", env.root / "champion")
+    path = env.root / "mlgate.yaml"
+    path.write_text(path.read_text() + "\nevaluation:\n  champion_bundle: champion\n")
+    res = mlgate("run", "--json", "--no-register", "--config", env.config)
+    assert res.code == 0, res.err
+    gate = json.loads(res.out)["gate"]
+    assert gate["champion"]["label"] == "champion bundle champion"
+    check = _champion_check(env)
+    assert check["passed"] is True
+    assert check["interval"] == [0.0, 0.0]  # the same model: no difference on any resample
+
+    shutil.rmtree(env.root / "champion")
+    res = mlgate("run", "--no-register", "--config", env.config)
+    assert res.code == 2
+    assert "evaluation.champion_bundle" in res.err

@@ -156,3 +156,15 @@ def test_profile_json_round_trip_is_exact(
     write_profile(profile, path)
     assert read_profile(path) == profile
     assert Profile.model_validate_json(profile.model_dump_json()) == profile
+
+
+def test_histogram_from_sorted_positions_equals_the_bin_search() -> None:
+    """Discrete values sit on the edges: ties must land in the bin that ends at the edge."""
+    from mlgate.data.profile import histogram_counts
+
+    rng = np.random.default_rng(3)
+    for values in (rng.poisson(2, 5000).astype(float), rng.normal(size=5000).round(1)):
+        frame = pd.DataFrame({"v": values, "y": rng.integers(0, 2, 5000)})
+        profile = build_profile(frame, infer_schema(frame, target="y"))
+        v = _numeric(profile, "v")
+        assert list(v.hist_counts) == histogram_counts(values, v.hist_edges)
