@@ -4,16 +4,38 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup demo test lint fmt typecheck check bench clean
+# uv installs exactly uv.lock into $(VENV) (removing whatever the lock does not list) and never
+# downloads a Python of its own.
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
+.PHONY: setup lock demo test lint fmt typecheck deps imports check bench clean
+
+## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
+## after a hand-made change to .venv.
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The venv (also over one an older pip-based setup left) and, in it, uv at the version and
+# hashes uv.lock pins.
+define bootstrap_uv
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python scripts/bootstrap_uv.py $(VENV) uv.lock
+endef
+
+# --locked: a uv.lock that no longer matches pyproject.toml is an error (run `make lock`), never
+# silently installed.
+$(VENV)/.installed: pyproject.toml uv.lock
+	$(bootstrap_uv)
+	$(UV) sync --locked --extra dev
 	touch $@
+
+## Refresh uv.lock on purpose: after editing pyproject.toml, or to move one package on with
+## `make lock LOCK_ARGS='--upgrade-package NAME'` (every package: LOCK_ARGS=--upgrade).
+LOCK_ARGS ?=
+lock:
+	$(bootstrap_uv)
+	$(UV) lock $(LOCK_ARGS)
 
 ## The whole pipeline on the embedded demo data: init a demo project, then validate, train, gate.
 demo: setup
@@ -37,10 +59,23 @@ fmt: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test
+## Every third-party module src/ imports is a declared runtime dependency ([tool.deptry]); the
+## ones tests/ and benchmarks/ import are declared too, the dev extra included.
+deps: setup
+	$(BIN)/deptry src
+	$(BIN)/deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv' \
+	  --known-first-party mlgate --known-first-party tests --known-first-party benchmarks
 
+## The layering contracts in .importlinter.
+imports: setup
+	$(BIN)/lint-imports
+
+check: lint typecheck deps imports test
+
+## Every benchmark, each in a fresh process; refreshes benchmarks/RESULTS.md. Exits 1 if one
+## failed or timed out. BENCH_ARGS: --quick (smoke sizes), --only NAME, --list, --timeout S.
 bench: setup
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -8,8 +8,8 @@
 # Environment:
 #   MLGATE_MLFLOW_STATE  state directory (default /tmp/mlgate-mlflow): PG data, artifacts, logs,
 #                        PIDs and ports. Idempotent: a second start reuses running servers.
-#   VENV                 virtualenv whose mlflow runs the server (default .venv); psycopg2-binary
-#                        is installed into it when missing.
+#   VENV                 virtualenv whose mlflow runs the server (default .venv). Its PostgreSQL
+#                        driver, psycopg2-binary, comes from the lock's dev extra (`make setup`).
 #
 # Only the URI goes to stdout, so CI can do
 #   export MLGATE_TEST_TRACKING_URI="$(scripts/start-mlflow-server.sh)"
@@ -71,6 +71,11 @@ if [[ -f "$STATE/uri" ]] && alive "$STATE/mlflow.pid" && healthy "$(cat "$STATE/
 fi
 
 # --- install ---------------------------------------------------------------------------------
+if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
+  log "$VENV has no psycopg2 (MLflow's PostgreSQL driver): it is in the dev extra of uv.lock;"
+  log "run \`make setup\` (\`make -B setup\` if .venv was changed by hand) and start again"
+  exit 3
+fi
 if [[ -z "$(pg_bin)" ]]; then
   log "installing postgresql"
   export DEBIAN_FRONTEND=noninteractive
@@ -78,10 +83,6 @@ if [[ -z "$(pg_bin)" ]]; then
   apt-get install -y -qq postgresql >&2
 fi
 PGBIN="$(pg_bin)"
-if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
-  log "installing psycopg2-binary into $VENV"
-  "$PY" -m pip install -q psycopg2-binary >&2
-fi
 
 # --- postgresql --------------------------------------------------------------------------------
 PGDATA="$STATE/pgdata"
