@@ -5,7 +5,8 @@ On public tables with a rare positive class (ISLR's Caravan: 6% buy insurance; I
 training code (`model.imbalance: none | class_weight | threshold`) and score the same holdout:
 F1, precision and recall of the positive class, ROC-AUC, log loss, and the fit time.
 
-Run: `.venv/bin/python -m benchmarks.bench_imbalance` (results: benchmarks/RESULTS_imbalance.md).
+Run: `.venv/bin/python -m benchmarks.bench_imbalance [--quick]` (results:
+benchmarks/RESULTS_imbalance.md). `--quick`: one split of the Default table.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from benchmarks.summary import Row, add_quick_flag, detail_path, write_summary
 from mlgate.config import parse_config
 from mlgate.data.infer import infer_schema
 from mlgate.model.metrics import compute_metrics
@@ -28,7 +29,7 @@ TABLES = {
     "Default (ISLR)": ("ISLR", "Default", "default"),
 }
 MODES = ("none", "class_weight", "threshold")
-RESULTS = Path(__file__).with_name("RESULTS_imbalance.md")
+TIMEOUT_S = 1500
 
 
 def load(package: str, name: str) -> pd.DataFrame:
@@ -75,7 +76,12 @@ def run(frame: pd.DataFrame, target: str, mode: str, seed: int) -> dict[str, Any
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="splits per table (seeds 0..N-1)")
+    add_quick_flag(parser, "one split of the Default table")
     args = parser.parse_args(argv)
+    tables = dict(list(TABLES.items())[1:]) if args.quick else TABLES
+    if args.quick:
+        args.seeds = 1
+    summary: list[Row] = []
     lines = [
         "# Class imbalance: class weights vs a tuned decision threshold",
         "",
@@ -92,9 +98,10 @@ def main(argv: list[str] | None = None) -> None:
         "| table | positives | mode | F1 | precision | recall | ROC-AUC | log loss | fit s |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for label, (package, name, target) in TABLES.items():
+    for label, (package, name, target) in tables.items():
         frame = load(package, name)
         share = float((frame[target] == frame[target].value_counts().idxmin()).mean())
+        f1: dict[str, float] = {}
         for mode in MODES:
             runs = [run(frame, target, mode, seed) for seed in range(args.seeds)]
             mean = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0] if k != "positive"}
@@ -105,9 +112,23 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(row, flush=True)
             lines.append(row)
+            f1[mode] = mean["f1"]
+        summary.append(
+            Row(
+                what=f"F1 of the rare class, {label}: none / class weights / tuned threshold",
+                target="measure; pick the default",
+                measured=" / ".join(f"{f1[m]:.3f}" for m in MODES),
+                met=None,
+            )
+        )
     lines.append("")
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    detail = detail_path("imbalance", args.quick)
+    detail.parent.mkdir(parents=True, exist_ok=True)
+    old = detail.read_text(encoding="utf-8") if detail.is_file() else ""
+    analysis = old[old.find("\n## ") :] if "\n## " in old else ""
+    detail.write_text("\n".join(lines) + analysis, encoding="utf-8")
+    print(f"wrote {detail}", file=sys.stderr)
+    write_summary(summary, quick=args.quick)
 
 
 if __name__ == "__main__":
