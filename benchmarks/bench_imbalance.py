@@ -22,7 +22,8 @@ from benchmarks.summary import Row, add_quick_flag, detail_path, write_summary
 from mlgate.config import parse_config
 from mlgate.data.infer import infer_schema
 from mlgate.model.metrics import compute_metrics
-from mlgate.model.train import feature_specs, fit, positive_class, predict_all, split_data
+from mlgate.model.target import positive_class
+from mlgate.model.train import feature_specs, fit, predict_all, split_data
 
 TABLES = {
     "Caravan (ISLR)": ("ISLR", "Caravan", "Purchase"),

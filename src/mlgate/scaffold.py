@@ -348,7 +348,7 @@ def init_from_data(
     positive class and gates; warn about leaks and rows without a target."""
     from mlgate.data.io import load_table
     from mlgate.data.schema import ROLES
-    from mlgate.model.train import infer_task
+    from mlgate.model.target import infer_task
 
     frame = load_table(data)
     if target not in frame.columns:

@@ -11,7 +11,8 @@ from mlgate.data.schema import ColumnSpec
 from mlgate.errors import ConfigError, DataError
 from mlgate.model.features import to_frame
 from mlgate.model.metrics import compute_metrics
-from mlgate.model.train import infer_task, make_estimator
+from mlgate.model.target import infer_task
+from mlgate.model.train import make_estimator
 
 pytestmark = pytest.mark.unit
 
