@@ -85,7 +85,7 @@ def _is_row_index(series: pd.Series) -> bool:
 
 def _looks_like_words(values: pd.Series) -> bool:
     """Most values contain a space: names, titles, comments."""
-    sample = values.dropna().astype(str).head(DATE_SAMPLE)
+    sample = spread_sample(values, DATE_SAMPLE).astype(str)
     return bool(len(sample)) and float(sample.str.contains(r"\s", regex=True).mean()) >= 0.5
 
 
@@ -96,7 +96,7 @@ def datetime_format(values: pd.Series) -> str | None:
     import pandas as pd
     from pandas.tseries.api import guess_datetime_format
 
-    sample = values.dropna().astype(str).head(DATE_SAMPLE)
+    sample = spread_sample(values, DATE_SAMPLE).astype(str)
     if sample.empty or float(sample.str.contains(_DATE_HINT).mean()) < DATE_MIN_SHARE:
         return None
     fmt = guess_datetime_format(sample.iloc[0])
@@ -110,16 +110,31 @@ def datetime_format(values: pd.Series) -> str | None:
     return fmt
 
 
-def _constant(series: pd.Series, kind: ColumnKind) -> bool:
-    """One distinct non-null value (min = max for numbers: no hashing of every value)."""
+def spread_sample(series: pd.Series, size: int = 0) -> pd.Series:
+    """Up to `size` (default `SAMPLE`) non-null values at evenly spaced rows: deterministic,
+    and without the full-column shuffle a random sample costs."""
     import numpy as np
 
-    if kind in ("numeric", "integer"):
-        return bool(series.min() == series.max())
-    if kind == "boolean":
+    size = size or SAMPLE
+    if len(series) > size:
+        series = series.iloc[np.linspace(0, len(series) - 1, size).astype(np.int64)]
+    return series.dropna()
+
+
+def _constant(series: pd.Series, kind: ColumnKind) -> bool:
+    """One distinct non-null value: min = max for numbers, and for text a sample with one
+    value confirmed in full (no hashing of every value of a column that varies)."""
+    import numpy as np
+
+    if kind in ("numeric", "integer", "boolean"):
+        values = series.to_numpy()
+        if values.dtype.kind == "f":
+            return bool(np.nanmin(values) == np.nanmax(values))
+        if values.dtype.kind in "iub":
+            return bool(values.min() == values.max())
         values = series.dropna().to_numpy(dtype=np.float64)
         return bool(values.min() == values.max())
-    return int(series.nunique(dropna=True)) == 1
+    return int(spread_sample(series).nunique()) == 1 and int(series.nunique(dropna=True)) == 1
 
 
 def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) -> RoleGuess:
@@ -132,9 +147,7 @@ def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) ->
         return RoleGuess("feature", "datetime", f"dates ({fmt})", format=fmt)
     # Categories repeat: a sample tells a category column from text or ids without hashing
     # every value of a million-row column; only those that look unique are counted in full.
-    sample = values.dropna()
-    if len(sample) > SAMPLE:
-        sample = sample.sample(SAMPLE, random_state=0)
+    sample = spread_sample(values)
     mostly_distinct = sample.nunique() >= TEXT_MIN_DISTINCT_SHARE * len(sample)
     if not mostly_distinct:
         counts = category_values(series).value_counts(dropna=True)
@@ -144,9 +157,13 @@ def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) ->
         else:
             why = f"categories ({distinct})"
         return RoleGuess("feature", kind, why, counts=counts)
+    words = _looks_like_words(values)
+    if words and len(sample) >= SAMPLE and sample.nunique() >= 0.95 * len(sample):
+        # Sentences nearly all distinct in a large sample: text, and exact counting of a
+        # million strings would change nothing.
+        return RoleGuess("text", kind, f"free text: {non_null} values, nearly all distinct")
     distinct = int(values.nunique(dropna=True))
     unique = distinct == non_null == rows
-    words = _looks_like_words(values)
     if distinct >= 0.95 * non_null and (_id_named(name) or (unique and not words)):
         return RoleGuess(
             "id", kind, "unique per row" + (", named like an id" if not unique else "")
