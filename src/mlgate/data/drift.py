@@ -253,6 +253,23 @@ def align_counts(
     return ref, cur, unseen
 
 
+def compare_counts(
+    method: Method, reference: Mapping[str, int], current: Mapping[str, int]
+) -> tuple[float, list[str], float]:
+    """Statistic of a discrete test (chisquare, jensenshannon, psi) on aligned counts, the unseen
+    values and their share of the current rows."""
+    ref_vec, cur_vec, unseen = align_counts(reference, current)
+    unseen_share = float(cur_vec[-1] / cur_vec.sum()) if cur_vec.sum() else 0.0
+    if not unseen and method != "chisquare":
+        # The distances would read the pseudo-count of the empty unseen bin as a shift.
+        ref_vec, cur_vec = ref_vec[:-1], cur_vec[:-1]
+    if method == "chisquare":
+        return chisquare_pvalue(ref_vec, cur_vec), unseen, unseen_share
+    if method == "jensenshannon":
+        return jensenshannon_distance(ref_vec, cur_vec), unseen, unseen_share
+    return psi(ref_vec, cur_vec), unseen, unseen_share
+
+
 # --- verdicts ----------------------------------------------------------------------------------
 
 
@@ -327,17 +344,7 @@ def column_drift(
     if method in ("chisquare", "jensenshannon") or (method == "psi" and discrete):
         reference_counts = ref.counts if isinstance(ref, CategoricalProfile) else ref.values
         assert reference_counts is not None  # discrete numerics carry value counts
-        ref_vec, cur_vec, unseen = align_counts(reference_counts, counts)
-        unseen_share = float(cur_vec[-1] / cur_vec.sum()) if cur_vec.sum() else 0.0
-        if not unseen and method != "chisquare":
-            # The distances would read the pseudo-count of the empty unseen bin as a shift.
-            ref_vec, cur_vec = ref_vec[:-1], cur_vec[:-1]
-        if method == "chisquare":
-            statistic = chisquare_pvalue(ref_vec, cur_vec)
-        elif method == "jensenshannon":
-            statistic = jensenshannon_distance(ref_vec, cur_vec)
-        else:
-            statistic = psi(ref_vec, cur_vec)
+        statistic, unseen, unseen_share = compare_counts(method, reference_counts, counts)
     else:
         assert isinstance(ref, NumericProfile)  # only numeric columns reach ks/wasserstein/psi
         if not discrete and method == "psi":
