@@ -46,8 +46,28 @@ def serve_cmd(
         float, typer.Option("--graceful-timeout", help="Seconds to finish requests on SIGTERM.")
     ] = 30.0,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the SHA256SUMS check.")
+        bool,
+        typer.Option(
+            "--no-verify",
+            help="Skip the SHA256SUMS and signature checks (loudly; the type allow-list stays).",
+        ),
     ] = False,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="Refuse a bundle whose signature this PEM public key does not verify "
+            "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
+        ),
+    ] = None,
+    trust_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-type",
+            help="A type (module.Class) the model file may contain beyond the default "
+            "allow-list; repeat for several.",
+        ),
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""
@@ -63,6 +83,8 @@ def serve_cmd(
             "max_body_bytes": int(max_body_mb * 1024 * 1024),
             "log_dir": log_dir,
             "verify": not no_verify,
+            "public_key": public_key,
+            "trusted_types": tuple(trust_type or ()),
         }
     )
     options = ServeOptions(

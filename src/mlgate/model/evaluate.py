@@ -14,6 +14,7 @@ from mlgate.model.features import to_frame
 from mlgate.model.gates import GateVerdict, evaluate_gates
 from mlgate.model.metrics import compute_metrics, metrics_for
 from mlgate.model.train import Split, predict_all, split_data
+from mlgate.model.trust import Trust, project_trust
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +26,8 @@ class Champion:
 
     bundle_dir: Path
     label: str
+    # The keys and types to load it with (the project's); None: the environment's.
+    trust: Trust | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class GateReport:
     holdout_rows: int
     bundle_dir: Path
     model_name: str
+    # What was judged: the bundle's files (but gate.json) as one digest; registration checks it.
+    bundle_digest: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -50,6 +55,7 @@ class GateReport:
             "passed": self.passed,
             "model": self.model_name,
             "bundle": str(self.bundle_dir),
+            "bundle_digest": self.bundle_digest,
             "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "holdout_rows": self.holdout_rows,
             "challenger": self.challenger,
@@ -83,7 +89,7 @@ def _evaluate(
 def _champion_metrics(
     champion: Champion, challenger: bundle_mod.BundleMeta, frame: pd.DataFrame, split: Split
 ) -> dict[str, float]:
-    bundle = bundle_mod.load_bundle(champion.bundle_dir)
+    bundle = bundle_mod.load_bundle(champion.bundle_dir, trust=champion.trust)
     meta = bundle.meta
     if meta.task != challenger.task or meta.target != challenger.target:
         raise BundleError(
@@ -115,9 +121,10 @@ def run_gate(
     """
     from mlgate.data.io import load_table
 
-    # Writing starts with `add_file`, which verifies the bundle before anything is written;
-    # nothing of the challenger is unpickled here, so a second hash up front would be waste.
-    bundle = bundle_mod.load_bundle(project.bundle_dir, check=not write)
+    # Verified (and its signature checked) before its numbers are believed; `add_file` checks
+    # again that the bundle is still the one judged before it writes the verdict into it.
+    trust = project_trust(project)
+    bundle = bundle_mod.load_bundle(project.bundle_dir, trust=trust)
     meta = bundle.meta
     check_gate_metrics(project, meta.task)
     if frame is None:
@@ -145,10 +152,17 @@ def run_gate(
         holdout_rows=len(split.x_test),
         bundle_dir=project.bundle_dir,
         model_name=meta.name,
+        bundle_digest=bundle.content_digest,
     )
     if write:
         data = report.to_dict()
-        bundle_mod.add_file(project.bundle_dir, bundle_mod.GATE_FILE, data)
+        bundle_mod.add_file(
+            project.bundle_dir,
+            bundle_mod.GATE_FILE,
+            data,
+            trust=trust,
+            expect=bundle.content_digest,
+        )
         bundle_mod.write_json(project.metrics_path, challenger)
         bundle_mod.write_json(project.reports_dir / "gate.json", data)
     return report

@@ -118,7 +118,7 @@ Thunk = Callable[[str], Awaitable[Response]]
 def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastAPI:
     """A FastAPI app serving the bundle at `bundle_dir` (verified now, loaded in the background)."""
     settings = settings or ServeSettings()
-    bundle = load_bundle(bundle_dir, check=settings.verify)
+    bundle = load_bundle(bundle_dir, check=settings.verify, trust=settings.trust())
     state = ServerState(bundle, settings)
 
     @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mlgate.data.schema import ColumnSpec
 from mlgate.errors import UsageError
-from mlgate.model.bundle import Bundle
+from mlgate.model.bundle import ONNX_FILE, Bundle
 from mlgate.serve.settings import Runtime
 from mlgate.serve.validate import FLOAT32_MAX, Batch
 
@@ -113,8 +113,10 @@ class OnnxPredictor:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # From the verified bytes, not the path: what runs is what was checked, and a graph
+        # cannot pull in external data files from beside it (there is no directory to look in).
         self.session = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            bundle.read(ONNX_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self.prelude, self.missing = read_prelude(
             dict(self.session.get_modelmeta().custom_metadata_map)

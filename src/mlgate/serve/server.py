@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,12 @@ def run(bundle: Path, options: ServeOptions) -> None:
     host, port, workers = options.host, options.port, options.workers
     graceful_timeout = options.graceful_timeout
     # Fail here, with exit code 2, rather than in every worker.
-    load_bundle(bundle, check=settings.verify)
+    if not settings.verify:
+        sys.stderr.write(
+            f"WARNING: --no-verify: serving {bundle} WITHOUT checking SHA256SUMS or its "
+            "signature. The version reported is the hash of the files as found.\n"
+        )
+    load_bundle(bundle, check=settings.verify, trust=settings.trust())
     os.environ[ENV_BUNDLE] = str(bundle.resolve())
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     logging.basicConfig(

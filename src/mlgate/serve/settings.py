@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgate.model.trust import Trust
+
 Runtime = Literal["auto", "sklearn", "onnx"]
 
 
@@ -18,7 +20,15 @@ class ServeSettings(BaseModel):
     runtime: Runtime = Field(
         default="auto", description="auto: ONNX Runtime when the bundle has model.onnx."
     )
-    verify: bool = Field(default=True, description="Check SHA256SUMS before loading.")
+    verify: bool = Field(
+        default=True, description="Check SHA256SUMS (and the signature) before loading."
+    )
+    public_key: Path | None = Field(
+        default=None, description="Refuse a bundle whose signature this key does not verify."
+    )
+    trusted_types: tuple[str, ...] = Field(
+        default=(), description="Types beyond the default allow-list the model file may hold."
+    )
     max_rows: int = Field(default=10_000, ge=1, description="Rows allowed in one request.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch: int | None = Field(
@@ -39,3 +49,7 @@ class ServeSettings(BaseModel):
     log_queue: int = Field(default=10_000, ge=1, description="Log records held in memory.")
     log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_keep: int = Field(default=20, ge=1, description="Rotated log files kept.")
+
+    def trust(self) -> Trust:
+        """The keys and types the workers load the bundle with (resolved by `mlgate serve`)."""
+        return Trust(public_key=self.public_key, types=self.trusted_types)
