@@ -104,14 +104,18 @@ def run_with_registry(
     and marks FAILED the registrations a dead process of this machine left RUNNING.
     """
     from mlgate.locking import project_lock
+    from mlgate.registry import open_registry
 
+    reg: Registry = registry if registry is not None else open_registry(project)
+    # Before anything is written, the lock file included.
+    reg.check_reachable()
     with project_lock(project, wait=wait, say=progress, what=source):
-        return _run_locked(project, registry, register, source, progress)
+        return _run_locked(project, reg, register, source, progress)
 
 
 def _run_locked(
     project: Project,
-    registry: Registry | None,
+    reg: Registry,
     register: bool,
     source: str,
     progress: Progress | None,
@@ -119,18 +123,16 @@ def _run_locked(
     from mlgate import pipeline
     from mlgate.locking import clean_leftovers, scratch_dir
     from mlgate.model.trust import project_trust
-    from mlgate.registry import RunContext, open_registry
+    from mlgate.registry import RunContext
 
     say = progress or (lambda _msg: None)
     trust = project_trust(project)
-    reg: Registry = registry if registry is not None else open_registry(project)
     name = project.config.name
     notes: list[str] = []
     cleaned = clean_leftovers(project)
     if cleaned:
         notes.append(f"removed {len(cleaned)} leftover(s) of killed runs")
     say(f"looking up the champion in {reg.uri}")
-    reg.check_reachable()
     if register and (abandoned := reg.fail_abandoned_runs(name)):
         notes.append(f"marked {len(abandoned)} registration(s) of dead processes FAILED")
     scratch = scratch_dir(project)
