@@ -155,13 +155,14 @@ def save_allow_list(model: Any, trust: Trust) -> list[str]:
     return sorted({*CHECKED_TYPES, *trust.types, *own_types_in(model)})
 
 
-def load_sklearn(data: bytes, trust: Trust, source: str) -> Any:
-    """Build a model from skops bytes: refuse untrusted types by name, then check its trees."""
+def audit_sklearn(data: bytes, trust: Trust, source: str) -> list[str]:
+    """Refuse a model file holding a type nobody trusts, naming it, without building anything
+    (skops reads the file's schema only). Returns the non-default types it holds, all trusted.
+    `serve` and `build` call it before starting, so a bad file fails them at once (exit 2)."""
     import skops.io
-    from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        found = skops.io.get_untrusted_types(data=data)
+        found: list[str] = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # a damaged or non-skops file: skops raises many types
         raise BundleError(f"{source} is not a readable skops file: {type(exc).__name__}") from None
     refused = refused_types(found, trust)
@@ -172,7 +173,15 @@ def load_sklearn(data: bytes, trust: Trust, source: str) -> Any:
             hint="if the model is yours and these are your classes, list them in "
             "trust.trusted_types in mlgate.yaml (or MLGATE_TRUSTED_TYPES / --trust-type)",
         )
-    allowed = sorted(set(found) - set(refused))
+    return sorted(found)
+
+
+def load_sklearn(data: bytes, trust: Trust, source: str) -> Any:
+    """Build a model from skops bytes: refuse untrusted types by name, then check its trees."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    allowed = audit_sklearn(data, trust, source)
     try:
         model = skops.io.loads(data, trusted=allowed)
     except UntrustedTypesFoundException as exc:  # pragma: no cover - the audit above matches

@@ -80,9 +80,19 @@ class SklearnPredictor:
         if "n_jobs" in final.get_params(deep=False):
             final.set_params(n_jobs=1)
         self.classifier = hasattr(self.model, "predict_proba") and bundle.meta.task != "regression"
+        from mlgate.serve.forest import direct_forest
+
+        # Numeric features, impute/scale, a forest: the same numbers without the Pipeline's
+        # per-call overhead (see mlgate.serve.forest).
+        self.direct = direct_forest(self.model, self.features)
 
     def predict(self, batch: Batch, probabilities: bool) -> Output:
         """Predict with scikit-learn."""
+        if self.direct is not None and batch.matrix is not None:
+            done = self.direct.predict(batch.matrix)
+            if done is not None:
+                pred, proba = done
+                return Output(pred, proba if probabilities and self.classifier else None)
         import pandas as pd
 
         from mlgate.model.features import to_frame

@@ -100,7 +100,13 @@ def run(bundle: Path, options: ServeOptions) -> None:
             f"WARNING: --no-verify: serving {bundle} WITHOUT checking SHA256SUMS or its "
             "signature. The version reported is the hash of the files as found.\n"
         )
-    load_bundle(bundle, check=settings.verify, trust=settings.trust())
+    loaded = load_bundle(bundle, check=settings.verify, trust=settings.trust())
+    if settings.runtime == "sklearn" or (settings.runtime == "auto" and loaded.onnx_path is None):
+        from mlgate.model.bundle import MODEL_FILE
+        from mlgate.model.trust import audit_sklearn
+
+        # A model file nobody could load fails the start (exit 2), not a worker later.
+        audit_sklearn(loaded.read(MODEL_FILE), loaded.trust, str(bundle / MODEL_FILE))
     if settings.log_dir is not None:
         check_log_dir(settings.log_dir)
     logging.basicConfig(
