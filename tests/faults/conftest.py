@@ -221,3 +221,35 @@ def predict_body(root: Path) -> dict[str, object]:
     raw = json.loads((root / "models" / "model" / "input_example.json").read_text())
     row = [None if isinstance(v, float) and math.isnan(v) else v for v in raw["data"][0]]
     return {"instances": [dict(zip(raw["columns"], row, strict=True))]}
+
+
+@pytest.fixture(scope="session")
+def served_template(fault_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small demo project, trained once (its bundle has model.onnx), never modified."""
+    from mlgate.config import load_project
+    from mlgate.model.train import train
+
+    root = tmp_path_factory.mktemp("faults-served") / "demo"
+    shutil.copytree(fault_template, root)
+    train(load_project(root))
+    return root
+
+
+@pytest.fixture
+def bundle(served_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained demo bundle."""
+    dest = tmp_path / "bundle"
+    shutil.copytree(served_template / "models" / "model", dest)
+    return dest
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample of the server's Prometheus metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -122,7 +122,11 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
     settings = settings or ServeSettings()
     bundle = load_bundle(bundle_dir, check=settings.verify, trust=settings.trust())
     state = ServerState(bundle, settings)
-    guard = Guard(limits_of(settings), lambda reason: state.metrics.limited.labels(reason).inc())
+    guard = Guard(
+        limits_of(settings),
+        lambda reason: state.metrics.limited.labels(reason).inc(),
+        state.metrics.body_bytes.set,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:

@@ -68,9 +68,12 @@ class Guard:
     """One worker's shared state: the limits, idle connections (oldest first), the body budget,
     and a counter of what was refused (by reason)."""
 
-    def __init__(self, limits: Limits, count: Counter) -> None:
+    def __init__(
+        self, limits: Limits, count: Counter, observe: Callable[[int], None] | None = None
+    ) -> None:
         self.limits = limits
         self.count = count
+        self._observe = observe
         self.idle: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
         self.open = 0
         self.body_bytes = 0
@@ -112,12 +115,18 @@ class Guard:
         """Take `n` body bytes from the budget; False (nothing taken) when it would overflow."""
         if n and self.body_bytes + n > self.limits.max_body_bytes_in_flight:
             return False
-        self.body_bytes += n
+        if n:
+            self.body_bytes += n
+            if self._observe is not None:
+                self._observe(self.body_bytes)
         return True
 
     def release(self, n: int) -> None:
         """Give `n` body bytes back."""
-        self.body_bytes -= n
+        if n:
+            self.body_bytes -= n
+            if self._observe is not None:
+                self._observe(self.body_bytes)
 
 
 def _raw_response(status: int, reason: str, message: str, retry_after: int | None) -> bytes:

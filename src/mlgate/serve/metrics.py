@@ -93,6 +93,12 @@ class ServerMetrics:
             ["route"],
             registry=r,
         )
+        self.body_bytes = Gauge(
+            "mlgate_body_bytes_in_flight",
+            "Request body bytes held by requests in progress (the --max-inflight-mb budget).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         # Info metrics do not work across processes: there, the same series is a gauge at 1.
         self.model: Info | None = (
             None if multiprocess() else Info("mlgate_model", "The model being served.", registry=r)
