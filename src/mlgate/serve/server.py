@@ -234,6 +234,7 @@ class GracefulServer(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         await self._answer_backlog(listeners)
+        await self._let_new_connections_speak()
         for connection in list(self.server_state.connections):
             connection.shutdown()
         await asyncio.sleep(0.1)
@@ -269,12 +270,16 @@ class GracefulServer(uvicorn.Server):
                     accepted.append(protocol)
             finally:
                 listener.close()
-        if not accepted:
-            return
-        uvicorn_log.info("Answering %d connection(s) from the listen backlog", len(accepted))
+        if accepted:
+            uvicorn_log.info("Answering %d connection(s) from the listen backlog", len(accepted))
+
+    async def _let_new_connections_speak(self) -> None:
+        """Give connections that have not sent their first request yet a moment to send it
+        (it is then answered 503): uvicorn would close them at once, and a request already on
+        its way would meet a reset. Connections idle between requests close at once, as ever."""
         deadline = time.monotonic() + BACKLOG_REQUEST_WAIT_S
         while time.monotonic() < deadline and any(
-            p in self.server_state.connections and p.cycle is None for p in accepted
+            getattr(c, "cycle", True) is None for c in self.server_state.connections
         ):
             await asyncio.sleep(0.01)
 
