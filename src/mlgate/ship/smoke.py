@@ -148,7 +148,9 @@ def wait_ready(
         if status:
             last = f"HTTP {status} {body!r}"
             if isinstance(body, dict) and body.get("error"):
-                raise GateFailed(f"the model failed to load in the image: {body['error']}")
+                # The server tells clients only that loading failed; its log says why.
+                tail = "\n".join(engine.logs(container).strip().splitlines()[-15:])
+                raise GateFailed(f"the model failed to load in the image: {body['error']}\n{tail}")
         state = engine.container_state(container)
         if not state.get("Running", False):
             raise GateFailed(
