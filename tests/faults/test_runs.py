@@ -105,6 +105,8 @@ def test_two_runs_at_once_both_finish_and_register_what_they_gated(
         assert b.meta.metrics == pytest.approx(info.metrics, rel=1e-12, abs=1e-12)
         trees.add(b.meta.params["n_estimators"])
     assert trees == {12, 3}  # two different models, each registered with its own numbers
+    listing = mlgate("models", cwd=project, env=env)
+    assert "(no alias)" in listing.out  # v1: the challenger alias moved on to v2
 
 
 def _newer(path: Path, t0: float) -> bool:
@@ -163,3 +165,19 @@ def test_a_run_killed_at_any_point_leaves_nothing_behind(
         registry.download("churn", info.version, project.parent / "check")
     if point == "register":
         assert any(s == "FAILED" for _, s in statuses)  # the dead registration, marked
+
+
+def test_register_refuses_a_bundle_changed_after_its_gate(
+    project: Path, env: dict[str, str]
+) -> None:
+    from mlgate.model.bundle import seal
+
+    gated = mlgate("run", "--no-register", cwd=project, env=env)
+    assert gated.code == 0, gated.err
+    bundle = project / "models" / "model"
+    (bundle / "profile.json").write_text("{}")  # another writer, after the gate
+    seal(bundle)  # consistent sums: only the gate's recorded digest tells
+    done = mlgate("register", cwd=project, env=env)
+    assert done.code == 2, done.err
+    assert "not the bundle its gate judged" in done.err
+    assert registry_runs(project) == []

@@ -164,3 +164,24 @@ def test_an_unsigned_bundle_is_refused_when_a_public_key_is_configured(
     server = serve(trained, "--public-key", str(public), wait=False)
     assert server.proc.wait(timeout=120) == 2
     assert "is not signed" in server.log()
+
+
+def test_no_verify_warns_and_reports_the_version_of_the_bytes_served(
+    trained: Path, tmp_path: Path, serve: ServerFactory
+) -> None:
+    import httpx
+
+    from mlgate.model.bundle import digests_of, load_bundle, version_of
+
+    sealed = load_bundle(trained).version
+    changed = tmp_path / "changed"
+    shutil.copytree(trained, changed)
+    (changed / "profile.json").write_text("{}")  # SHA256SUMS no longer matches
+    refused = serve(changed, wait=False)
+    assert refused.proc.wait(timeout=120) == 2
+    server = serve(changed, "--no-verify")
+    assert "WARNING: --no-verify" in server.log()
+    assert "NOT VERIFYING" in server.log()
+    served = httpx.get(f"{server.url}/").json()["version"]
+    assert served == version_of(digests_of(changed))
+    assert served != sealed
