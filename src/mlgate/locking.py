@@ -82,6 +82,9 @@ def project_lock(
             atomic.write_text(path.parent / (path.name + OWNER_SUFFIX), owner + "\n")
         yield path
     finally:
+        # The lock file stays (removing it would race with a waiter); the note of who held
+        # it goes.
+        (path.parent / (path.name + OWNER_SUFFIX)).unlink(missing_ok=True)
         lock.release()
 
 

@@ -105,6 +105,13 @@ def test_run_refuses_a_malicious_champion_from_the_registry(
     assert [v["version"] for v in __import__("json").loads(models.out)] == [1]
 
 
+needs_podman = pytest.mark.skipif(
+    shutil.which("podman") is None,
+    reason="mlgate build looks for its engine first: run `bash scripts/setup-containers.sh`",
+)
+
+
+@needs_podman
 @pytest.mark.parametrize("kind", ["pickle", "skops"])
 def test_build_refuses_a_malicious_model_without_loading_it(
     trained: Path, tmp_path: Path, env: dict[str, str], kind: str
@@ -119,6 +126,7 @@ def test_build_refuses_a_malicious_model_without_loading_it(
     assert not marker.exists()
 
 
+@needs_podman
 def test_key_a_signs_and_key_b_refuses_everywhere(
     project: Path, tmp_path: Path, env: dict[str, str], serve: ServerFactory
 ) -> None:

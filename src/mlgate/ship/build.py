@@ -180,15 +180,15 @@ def build_image(options: BuildOptions) -> BuildResult:
     from mlgate.model.trust import audit_sklearn, command_trust
     from mlgate.ship.context import assemble
 
-    # The bundle first: one that must not ship is refused whatever else is missing. It is
-    # verified (and its signature checked) here, but its model is never loaded on this host:
-    # the smoke test loads it inside the container. The model file's types are checked
-    # without building a single object (skops reads its schema), so a file the image would
-    # refuse to load is refused here, before any build.
+    # The engine first: without one there is nothing to do, and no bundle to hash for it.
+    engine = find_engine(options.engine)
+    # The bundle is verified (and its signature checked) here, but its model is never loaded
+    # on this host: the smoke test loads it inside the container. The model file's types are
+    # checked without building a single object (skops reads its schema), so a file the image
+    # would refuse to load is refused here, before any build.
     trust = command_trust(options.config, options.public_key, options.trusted_types)
     bundle = load_bundle(options.bundle_dir, trust=trust)
     audit_sklearn(bundle.read(MODEL_FILE), trust, str(options.bundle_dir / MODEL_FILE))
-    engine = find_engine(options.engine)
     plan = plan_build(
         bundle,
         repository=options.tag,
