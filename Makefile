@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # uv installs exactly uv.lock into $(VENV) (removing whatever the lock does not list) and never
 # downloads a Python of its own.
@@ -71,8 +72,10 @@ imports: setup
 
 check: lint typecheck deps imports test
 
+## Every benchmark, each in a fresh process; refreshes benchmarks/RESULTS.md. Exits 1 if one
+## failed or timed out. BENCH_ARGS: --quick (smoke sizes), --only NAME, --list, --timeout S.
 bench: setup
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

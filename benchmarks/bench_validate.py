@@ -1,6 +1,7 @@
 """Time the data gate on 1,000,000 rows x 20 columns on one core.
 
-Run: `.venv/bin/python -m benchmarks.bench_validate` (results: benchmarks/RESULTS_validate.md).
+Run: `.venv/bin/python -m benchmarks.bench_validate [--quick]` (results:
+benchmarks/RESULTS_validate.md). `--quick`: 100,000 rows and a 20,000-row reference sample.
 """
 
 from __future__ import annotations
@@ -14,20 +15,26 @@ os.environ["MKL_NUM_THREADS"] = "1"
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
+import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.summary import Row, add_quick_flag, write_summary
 from mlgate.config import DriftConfig
 from mlgate.data.drift import detect_drift
 from mlgate.data.profile import build_profile
 from mlgate.data.schema import infer_schema
 from mlgate.data.validate import check_schema, validate_data
 
+TIMEOUT_S = 900
+TARGET_S = 3.0
 ROWS = 1_000_000
 REFERENCE_ROWS = 200_000
+QUICK_ROWS = 100_000
+QUICK_REFERENCE_ROWS = 20_000
 REPEATS = 3
 CATEGORIES = np.array(["north", "south", "east", "west", "a1", "b2", "c3", "d4", "e5", "f6"])
 
@@ -75,11 +82,15 @@ def best_of(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     """Build schema and profile from a reference sample, then time the gate on fresh data."""
-    reference = make_frame(REFERENCE_ROWS, seed=1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_quick_flag(parser, f"{QUICK_ROWS:,} rows (the target is for {ROWS:,})")
+    args = parser.parse_args()
+    rows_n = QUICK_ROWS if args.quick else ROWS
+    reference = make_frame(QUICK_REFERENCE_ROWS if args.quick else REFERENCE_ROWS, seed=1)
     schema = infer_schema(reference, target="target")
     profile = build_profile(reference, schema)
-    current = make_frame(ROWS, seed=2)
-    shifted = make_frame(ROWS, seed=3, shift=0.5)
+    current = make_frame(rows_n, seed=2)
+    shifted = make_frame(rows_n, seed=3, shift=0.5)
     dirty = make_dirty(current, 0.01)
     very_dirty = make_dirty(current, 0.3)
     config = DriftConfig()
@@ -99,7 +110,7 @@ def main() -> None:
     ]
     clean = validate_data(current, schema, profile, config)
     drifted = validate_data(shifted, schema, profile, config)
-    print(f"{ROWS:,} rows x {current.shape[1]} columns, one core, best of {REPEATS}")
+    print(f"{rows_n:,} rows x {current.shape[1]} columns, one core, best of {REPEATS}")
     print(f"{'step':<36} {'seconds':>8}")
     for name, seconds in rows:
         print(f"{name:<36} {seconds:>8.3f}")
@@ -109,6 +120,14 @@ def main() -> None:
         f"shifted (8 float features of 19): passed={drifted.passed}, "
         f"violations={len(drifted.violations)}, drifted={len(drifted.drift.drifted_columns)}"
     )
+    seconds = dict(rows)["validate_data (clean)"]
+    row = Row(
+        what=f"validation of {rows_n:,} x {current.shape[1]} (schema + drift), one core",
+        target=f"< {TARGET_S:g} s at {ROWS:,} rows",
+        measured=f"{seconds:.2f} s (best of {REPEATS})",
+        met=seconds < TARGET_S if rows_n == ROWS else None,
+    )
+    write_summary([row], quick=args.quick)
 
 
 if __name__ == "__main__":

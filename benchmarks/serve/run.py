@@ -1,6 +1,7 @@
 """Serving benchmark: the article's naive server against `mlgate serve`, same model, one core each.
 
-Run: `.venv/bin/python -m benchmarks.serve.run [--seconds 5]` (results: benchmarks/RESULTS.md).
+Run: `.venv/bin/python -m benchmarks.serve.run [--seconds 5] [--quick]` (results:
+benchmarks/RESULTS.md). `--quick`: 1 s per load run instead of 5.
 
 Each server runs pinned to core 0 with one worker; the load generator (wrk when installed, else a
 bounded Python client) runs pinned to core 1. Model: RandomForest, 100 trees, 20 numeric features.
@@ -25,6 +26,9 @@ from typing import Any
 
 import httpx
 
+from benchmarks.summary import Row, add_quick_flag, write_summary
+
+TIMEOUT_S = 900
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
@@ -223,7 +227,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--max-batch", default=None, help="passed to mlgate serve")
+    add_quick_flag(parser, "1 s per load run instead of 5")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 1.0
     use_wrk = shutil.which("wrk") is not None and shutil.which("taskset") is not None
     work = Path(tempfile.mkdtemp(prefix="mlgate-bench-serve-"))
     try:
@@ -269,8 +276,50 @@ def main() -> None:
                 stop(proc)
             results[name] = r
         print(render(results, inproc, use_wrk, args.seconds))
+        write_summary(summary_rows(results, inproc), quick=args.quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def summary_rows(results: dict[str, dict[str, Any]], inproc: dict[str, float]) -> list[Row]:
+    """The headline rows against the serving targets."""
+    ours, naive = results["mlgate serve"], results["naive (article)"]
+    speedup = ours["c8"].rps / naive["c8"].rps
+    rows_s = ours["batch"].rps * 1000
+    sk, ox = rows_s / inproc["sklearn"], rows_s / inproc["onnx"]
+    return [
+        Row(
+            "serving, single rows at 8 connections, vs the article's server",
+            ">= 20x",
+            f"{speedup:.1f}x ({ours['c8'].rps:,.0f} vs {naive['c8'].rps:,.0f} req/s)",
+            speedup >= 20,
+        ),
+        Row(
+            "serving p99 at 8 connections",
+            "< 10 ms",
+            f"{ours['c8'].p99_ms:.1f} ms",
+            ours["c8"].p99_ms < 10,
+        ),
+        Row(
+            "serving 1000-row batches vs in-process scikit-learn `predict`",
+            ">= 80%",
+            f"{sk:.0%} ({rows_s:,.0f} vs {inproc['sklearn']:,.0f} rows/s)",
+            sk >= 0.8,
+        ),
+        Row(
+            "serving 1000-row batches vs in-process ONNX Runtime on a validated batch",
+            ">= 80%",
+            f"{ox:.0%} ({rows_s:,.0f} vs {inproc['onnx']:,.0f} rows/s)",
+            ox >= 0.8,
+        ),
+        Row("server ready after start", "< 1 s", f"{ours['ready_s']:.2f} s", ours["ready_s"] < 1),
+        Row(
+            "server resident memory",
+            "< 200 MiB",
+            f"{ours['rss_after_mib']:.0f} MiB",
+            ours["rss_after_mib"] < 200,
+        ),
+    ]
 
 
 def render(

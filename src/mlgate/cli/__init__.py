@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 # Importing a group module adds its commands; the order here is the order of `mlgate --help`.
 from mlgate.cli import project, pipeline, registry, ship, serve  # noqa: F401  # isort: skip
@@ -64,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception:
+        import traceback  # only on this path: it costs a usage error tens of milliseconds
+
         traceback.print_exc()
         sys.stderr.write(
             "\nThis is a bug in mlgate, not in your project: please report it with the "

@@ -92,13 +92,15 @@ def write_workflows(
 
 
 # This repository's own workflows: the same templates, run on a demo project, installing mlgate
-# from the checkout. tests/unit/ship/test_workflows.py keeps the committed files equal to this.
+# from the checkout with exactly the locked dependencies (`make setup` syncs uv.lock into .venv).
+# tests/unit/ship/test_workflows.py keeps the committed files equal to this.
+_LOCKED_SETUP = 'make setup && echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'
 REPOSITORY_OPTIONS = WorkflowOptions(
     project_dir="demo",
-    install="pip install -e '.[all]'",
-    install_dev="pip install -e '.[dev]'",
+    install=_LOCKED_SETUP,
+    install_dev=_LOCKED_SETUP,
     lint="ruff check . && ruff format --check . && mypy",
     unit_tests="pytest -q tests/unit",
-    cache_path="pyproject.toml",
+    cache_path="uv.lock",
     prepare="mlgate init --demo demo --rows 3000",
 )
