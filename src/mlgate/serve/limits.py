@@ -176,7 +176,12 @@ _TERMINATOR = b"\r\n\r\n"
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the connection cap, header limits and timeouts."""
+    """uvicorn's httptools protocol with the connection cap, header limits and timeouts.
+
+    One timer per request at most: it is armed when a request (or a connection) starts, holds
+    a deadline that the body's reads push forward (a float store, not a new timer), re-arms
+    itself when it fires early, and is cancelled when the request is complete.
+    """
 
     def __init__(
         self,
@@ -190,10 +195,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._tail = b""
-        self._header_count = 0
-        self._reject: tuple[int, str, str] | None = None
         self._over = False
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         self._closed = False
 
     # -- connection lifecycle ------------------------------------------------------------------
@@ -204,10 +208,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if guard is None:
             return
         self._over = not guard.admit(self)
-        if self._over:
-            self._arm(OVER_CAPACITY_GRACE_S, self._drop_over_capacity)
-        else:
-            self._arm(guard.limits.header_timeout, self._header_timeout)
+        wait = OVER_CAPACITY_GRACE_S if self._over else guard.limits.header_timeout
+        self._deadline = self.loop.time() + wait
+        self._timer = self.loop.call_later(wait, self._tick)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
@@ -245,23 +248,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_count = 0
-        self._reject = None
         guard = self.guard
         if guard is not None:
             guard.busy(self)
-            if self._timer is None and not self._over:
-                self._arm(guard.limits.header_timeout, self._header_timeout)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        guard = self.guard
-        if guard is not None and self._header_count > guard.limits.max_headers:
-            if self._reject is None:
-                limit = guard.limits.max_headers
-                self._reject = (431, "too_many_headers", f"more than {limit} request headers")
-            return
-        super().on_header(name, value)
+            if self._timer is None:  # a request on a kept-alive connection
+                self._deadline = self.loop.time() + guard.limits.header_timeout
+                self._timer = self.loop.call_later(guard.limits.header_timeout, self._tick)
 
     def on_headers_complete(self) -> None:
         guard = self.guard
@@ -269,11 +261,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if guard is None:
             super().on_headers_complete()
             return
-        self._cancel()
-        rejection = self._reject
-        if rejection is None and self._over:
+        rejection: tuple[int, str, str] | None = None
+        # The header bytes bound what the parser could buffer; their number is checked here.
+        if len(self.headers) > guard.limits.max_headers:
+            limit = guard.limits.max_headers
+            rejection = (431, "too_many_headers", f"more than {limit} request headers")
+        elif self._over:
             rejection = (503, "overloaded", "too many connections; retry later")
         if rejection is not None:
+            self._cancel()
             status, kind, message = rejection
             guard.count(kind)
             retry = guard.limits.retry_after if status == 503 else None
@@ -286,14 +282,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_headers_complete()
         if self._has_body():
-            self._arm(guard.limits.body_timeout, self._body_timeout)
+            # The timer stays armed; from now on its deadline is the body's.
+            self._deadline = self.loop.time() + guard.limits.body_timeout
+        else:
+            self._cancel()
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        guard = self.guard
-        if guard is not None and self._timer is not None:
-            self._timer.cancel()
-            self._timer = self.loop.call_later(guard.limits.body_timeout, self._body_timeout)
+        if self.guard is not None and self._timer is not None:
+            self._deadline = self.loop.time() + self.guard.limits.body_timeout
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -317,14 +314,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return True
         return False
 
-    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
-        self._cancel()
-        self._timer = self.loop.call_later(seconds, callback)
-
     def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _tick(self) -> None:
+        """The request's timer: re-arm when the deadline moved, else time the phase out."""
+        self._timer = None
+        left = self._deadline - self.loop.time()
+        if left > 0.001:
+            self._timer = self.loop.call_later(left, self._tick)
+        elif self._over:
+            self._drop_over_capacity()
+        elif self._in_head:
+            self._header_timeout()
+        else:
+            self._body_timeout()
 
     def _refuse(self, status: int, kind: str, message: str) -> None:
         """Answer with a raw error response and close: the request never reaches the app."""
@@ -345,7 +351,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _header_timeout(self) -> None:
-        self._timer = None
         if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
             # Not a byte of a request yet: nothing to answer, the slot is wanted.
             if self.guard is not None:
@@ -355,11 +360,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, "header_timeout", "the request headers took too long")
 
     def _body_timeout(self) -> None:
-        self._timer = None
         self._refuse(408, "body_timeout", "the request body took too long")
 
     def _drop_over_capacity(self) -> None:
-        self._timer = None
         if self.guard is not None:
             self.guard.count("overloaded")
         if not self.transport.is_closing():
