@@ -144,6 +144,52 @@ class DriftConfig(_Frozen):
     fail_on_drift: bool = True
 
 
+Duration = Annotated[str, Field(pattern=r"^\d+(\.\d+)?[smhdw]$")]
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as `90s`, `30m`, `24h`, `7d`, `2w`."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return float(text[:-1]) * units[text[-1]]
+
+
+class MonitorConfig(_Frozen):
+    """`mlgate monitor`: which log, which period, and when the verdict is an alert."""
+
+    logs: str = Field(
+        default="logs", description="Prediction log directory (or file) of the served model."
+    )
+    since: Duration = Field(default="24h", description="Look back this far: 90m, 24h, 7d.")
+    window: Duration = Field(default="1h", description="Time windows of the trend plots.")
+    min_rows: int = Field(
+        default=200, ge=1, description="Fewer predicted rows than this: no verdict on drift."
+    )
+    performance_drop: float = Field(
+        default=0.05,
+        gt=0.0,
+        description="Alert when accuracy (realised from labels, or estimated without) is this "
+        "much below the holdout's (R2 for regression).",
+    )
+    missing_increase: float = Field(
+        default=0.1, gt=0.0, description="Alert when a feature's null share rises this much."
+    )
+    out_of_schema_rate: float = Field(
+        default=0.01, gt=0.0, description="Alert when this share of a feature breaks the schema."
+    )
+    unseen_category_rate: float = Field(
+        default=0.05, gt=0.0, description="Alert when this share of a category is unseen."
+    )
+    error_rate: float = Field(
+        default=0.05, gt=0.0, description="Alert when this share of predict requests is refused."
+    )
+    latency_p99_ms: float | None = Field(
+        default=None, gt=0.0, description="Alert when the 99th latency percentile is above."
+    )
+    prediction_drift: bool = Field(
+        default=True, description="Prediction drift is an alert (false: a warning)."
+    )
+
+
 class PathsConfig(_Frozen):
     """Where stages write, relative to mlgate.yaml."""
 
@@ -195,6 +241,7 @@ class Config(_Frozen):
     split: SplitConfig = Field(default_factory=SplitConfig)
     gates: tuple[GateConfig, ...] = ()
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)

@@ -1,6 +1,6 @@
 """The registry-aware side of the pipeline: `mlgate run` as a governed release (champion from the
 registry -> validate -> train -> gate -> register), the gate against the registry's champion,
-registering a gated bundle, and serving a `models:/` URI.
+registering a gated bundle, and serving or monitoring a `models:/` URI.
 
 The champion is downloaded from the registry and re-evaluated on the current holdout by the
 gate (its logged metrics are never trusted). Only a run whose every stage passed is registered,
@@ -22,6 +22,7 @@ from mlgate.pipeline import Progress, RunResult, StageResult
 if TYPE_CHECKING:
     from mlgate.model.evaluate import GateReport
     from mlgate.model.trust import Trust
+    from mlgate.monitor.service import MonitorOptions, MonitorOutcome
     from mlgate.registry import Registry, VersionInfo
     from mlgate.serve.server import ServeOptions
 
@@ -260,3 +261,40 @@ def serve(source: str, *, config: Path, options: ServeOptions) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mlgate-serve-") as workdir:
         run(fetch_model(open_registry(config), source, Path(workdir), trust=trust), options)
+
+
+def monitor(
+    project: Project,
+    source: str | None,
+    fields: MonitorOptions,
+) -> MonitorOutcome:
+    """`mlgate monitor`: the project's bundle (or a directory, or a `models:/` URI resolved in
+    its registry) against its prediction log."""
+    from mlgate.model.trust import project_trust
+    from mlgate.monitor.run import MonitorRequest
+    from mlgate.monitor.service import monitor as run
+    from mlgate.registry import fetch_model, is_model_uri, open_registry
+
+    def request(bundle: Path) -> MonitorRequest:
+        return MonitorRequest(
+            bundle_dir=bundle,
+            logs=fields.logs or (project.path(project.config.monitor.logs),),
+            policy=project.config.monitor,
+            drift=project.config.drift,
+            since=fields.since or project.config.monitor.since,
+            labels=fields.labels,
+            chunk_rows=fields.chunk_rows,
+            cache=fields.cache,
+        )
+
+    out = fields.out or project.reports_dir / "monitor"
+    if source is not None and source.startswith("@"):
+        # `@champion`: that alias of this project's model in its registry.
+        source = f"models:/{project.config.name}{source}"
+    if source is None or not is_model_uri(source):
+        bundle = Path(source) if source is not None else project.bundle_dir
+        return run(request(bundle), out, fields.targets, fields.dispatch_file)
+    with tempfile.TemporaryDirectory(prefix="mlgate-monitor-") as workdir:
+        trust = project_trust(project)
+        bundle = fetch_model(open_registry(project), source, Path(workdir), trust=trust)
+        return run(request(bundle), out, fields.targets, fields.dispatch_file)

@@ -99,10 +99,11 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_the_files_hold_mlgate_commands(written: list[Path]) -> None:
     names = {p.name for p in written}
-    assert {"ci-cd.yml", "dvc.yaml", "Dockerfile", "deployment.yaml"} <= names
+    assert {"ci-cd.yml", "monitor.yml", "dvc.yaml", "Dockerfile", "deployment.yaml"} <= names
     lines = [cmd for p in written if p.suffix in {".yml", ".yaml", ""} for cmd in command_lines(p)]
     commands = {cmd[0] for cmd in lines}
     assert {"run", "report", "build", "push", "deploy", "validate", "train", "gate"} <= commands
+    assert "monitor" in commands
     assert "serve" in commands
 
 
@@ -130,9 +131,9 @@ def test_the_check_catches_a_missing_command_and_flag(
     wf = tmp_path / "wf.yml"
     wf.write_text(
         "jobs:\n  a:\n    steps:\n"
-        "      - run: mlgate monitor --since 24h\n"
+        "      - run: mlgate watch --since 24h\n"
         "      - run: |\n          mlgate run --no-such-flag && echo done\n"
     )
     lines = command_lines(wf)
-    assert lines == [["monitor", "--since", "24h"], ["run", "--no-such-flag"]]
+    assert lines == [["watch", "--since", "24h"], ["run", "--no-such-flag"]]
     assert all(main([*cmd, "--help"]) == 2 for cmd in lines)

@@ -8,7 +8,7 @@ place where exceptions become exit codes.
 
 Command modules, one per group, each adding its commands to the one app in `cli/app.py`:
 project (init, config, schema, demo-data), pipeline (validate, train, gate, run), registry
-(register, promote, rollback, models, report), ship (build, push, deploy), serve.
+(register, promote, rollback, models, report), ship (build, push, deploy), serve, monitor.
 Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the commands, so
 `mlgate --help` and usage errors stay fast.
 """
@@ -19,7 +19,7 @@ import os
 import sys
 
 # Importing a group module adds its commands; the order here is the order of `mlgate --help`.
-from mlgate.cli import project, pipeline, registry, ship, serve  # noqa: F401  # isort: skip
+from mlgate.cli import project, pipeline, registry, ship, serve, monitor  # noqa: F401  # isort: skip
 from mlgate.cli.app import app, err_console
 from mlgate.errors import GateFailed, MlgateError
 

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from mlgate.data.validate import ValidationReport
     from mlgate.model.evaluate import GateReport
     from mlgate.model.train import TrainResult
+    from mlgate.monitor.service import MonitorOutcome
     from mlgate.pipeline import RunResult
     from mlgate.registry import VersionInfo
     from mlgate.release import ReleaseResult
@@ -164,3 +165,44 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
             ),
         )
     console.print(table)
+
+
+def monitor(console: Any, outcome: MonitorOutcome) -> None:
+    """`mlgate monitor`: findings, performance, the features' drift, where the reports went."""
+    result = outcome.result
+    obs = result.observations
+    console.print(
+        f"[bold]{_esc(result.model)}[/] {_esc(result.version)}: {obs.rows} rows in "
+        f"{obs.requests} requests, {obs.errors} refused"
+    )
+    if obs.metric:
+
+        def fmt(x: float | None) -> str:
+            return "-" if x is None else f"{x:.3f}"
+
+        console.print(
+            f"  {obs.metric}: holdout {fmt(obs.reference)}, estimated {fmt(obs.estimated)}, "
+            f"realised {fmt(obs.realised)} ({obs.labelled} labelled rows)",
+            markup=False,
+        )
+    table = _table("feature", "method", "statistic", "drift", "missing")
+    for f in obs.features:
+        d = f.drift
+        table.add_row(
+            _esc(f.name),
+            d.method or "-",
+            "-" if d.statistic is None else f"{d.statistic:.4g}",
+            "[bold red]yes[/]" if d.drifted else ("no" if d.checked else _esc(d.detail)),
+            f"{f.missing_rate:.1%}",
+        )
+    _show(console, "drift", table)
+    if result.verdict.findings:
+        findings = _table("severity", "check", "finding")
+        for finding in result.verdict.findings:
+            findings.add_row(finding.severity, finding.check, _esc(finding.message))
+        _show(console, "findings", findings)
+    for path in outcome.reports:
+        console.print(f"wrote {path}", markup=False)
+    for done in outcome.deliveries:
+        console.print(f"alert: {done}", markup=False)
+    console.print(("[bold red]ALERT[/]" if result.alert else "[green]healthy[/]") + " monitor")

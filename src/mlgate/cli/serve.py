@@ -42,6 +42,19 @@ def serve_cmd(
     log_dir: Annotated[
         Path | None, typer.Option("--log-dir", help="Write the prediction log here.")
     ] = None,
+    drift_window: Annotated[
+        int,
+        typer.Option(
+            "--drift-window", min=0, help="Recent rows the /metrics drift gauges test; 0 = off."
+        ),
+    ] = 2000,
+    log_probabilities: Annotated[
+        bool,
+        typer.Option(
+            "--log-probabilities/--no-log-probabilities",
+            help="Log class probabilities of every prediction (label-free estimates).",
+        ),
+    ] = True,
     graceful_timeout: Annotated[
         float,
         typer.Option(
@@ -121,6 +134,8 @@ def serve_cmd(
             "max_rows": max_rows,
             "max_body_bytes": int(max_body_mb * 1024 * 1024),
             "log_dir": log_dir,
+            "drift_window": drift_window,
+            "log_probabilities": log_probabilities,
             "verify": not no_verify,
             "public_key": public_key,
             "trusted_types": tuple(trust_type or ()),

@@ -1,6 +1,8 @@
 """`mlgate deploy --target kubernetes`: plain, reviewable manifests for one model image.
 
     rolling (default)   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget
+    (both)              a PrometheusRule with the monitoring alerts, and the same rules as a
+                        plain Prometheus rule file in prometheus/ (kubectl apply -f skips it)
     canary              an Argo Rollouts Rollout (canary steps with analysis) instead of the
                         Deployment, a canary Service beside the stable one, and an
                         AnalysisTemplate whose one metric runs `mlgate canary analyze`
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 from mlgate import atomic
 from mlgate.errors import UsageError
+from mlgate.monitor.rules import prometheus_rule, write_rule_file
 
 Strategy = Literal["rolling", "canary"]
 PORT = 8000
@@ -34,7 +37,7 @@ HEADER = (
 Obj = dict[str, Any]
 ALL_FILES = frozenset(
     {"deployment.yaml", "rollout.yaml", "analysis-template.yaml", "service.yaml", "hpa.yaml",
-     "pdb.yaml"}
+     "pdb.yaml", "prometheus-rule.yaml"}
 )  # fmt: skip
 
 
@@ -355,6 +358,8 @@ def render_manifests(opts: ManifestOptions) -> dict[str, list[Obj]]:
         files["service.yaml"] = [service(name, opts)]
         files["hpa.yaml"] = [autoscaler(name, opts, "Deployment", "apps/v1")]
     files["pdb.yaml"] = [disruption_budget(name, opts)]
+    # Alert rules on the server's drift, feedback, error and latency metrics (monitor/rules.py).
+    files["prometheus-rule.yaml"] = [prometheus_rule(name, opts.namespace, _labels(name))]
     return files
 
 
@@ -379,4 +384,5 @@ def write_manifests(opts: ManifestOptions, out: Path) -> list[Path]:
     written = []
     for fname, objects in files.items():
         written.append(atomic.write_text(out / fname, to_yaml(objects, str(out))))
+    written.append(write_rule_file(out / "prometheus", opts.name or app_name(opts.image)))
     return written

@@ -376,6 +376,10 @@ def write_bundle(
             tmp / bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)
         )
         bundle_mod.write_json(tmp / bundle_mod.PROFILE_FILE, profile.model_dump(mode="json"))
+        from mlgate.model.calibration import write_reference
+
+        # Reference predictions and calibration for `mlgate monitor` and the server's gauges.
+        write_reference(tmp, task, classes, split.y_test, pred, proba, metrics)
     return target, meta
 
 

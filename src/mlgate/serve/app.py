@@ -8,6 +8,7 @@ schemathesis see the contract, but a request does not pay for a model instance p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -55,6 +56,8 @@ except ImportError:  # pragma: no cover - depends on the install
 
 
 JSON = "application/json"
+# Routes whose refused requests go to the prediction log (the monitor's error rate).
+PREDICT_ROUTES = frozenset({"/predict", "/v2/models/{name}/infer"})
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -160,6 +163,8 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
             except RequestError as exc:
                 metrics.errors.labels(exc.kind).inc()
                 response = json_response(exc.body(), exc.status, exc.headers)
+                if logs_refusals and route in PREDICT_ROUTES:
+                    log_refusal(request_id, exc, time.perf_counter() - start)
             except (ClientDisconnected, ClientDisconnect):
                 # Its own metric: not a bad request, and nobody reads the answer.
                 metrics.client_disconnects.labels(route).inc()
@@ -194,8 +199,26 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
 
         return endpoint
 
+    # Monitoring: the log keeps the probabilities of every prediction (for label-free
+    # performance estimates) and the requests refused, so the monitor sees the error rate.
+    logs_scores = state.classifier and settings.log_dir is not None and settings.log_probabilities
+    logs_refusals = settings.log_dir is not None
+
+    def log_refusal(request_id: str, exc: RequestError, latency: float) -> None:
+        if state.predlog is not None:
+            state.predlog.submit(
+                {
+                    "ts": time.time(),
+                    "request_id": request_id,
+                    "model": bundle.meta.name,
+                    "version": state.version,
+                    "latency_ms": round(latency * 1000.0, 3),
+                    "error": {"status": exc.status, "kind": exc.kind, "field": exc.field},
+                }
+            )
+
     def predict_response(
-        req: PredictRequest, request_id: str, start: float, out: Any
+        req: PredictRequest, request_id: str, start: float, out: Any, asked: bool
     ) -> dict[str, Any]:
         preds = state.record(
             request_id, req.batch, out, req.probabilities, time.perf_counter() - start
@@ -207,7 +230,7 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         }
         if req.single:
             body["prediction"] = preds[0]
-        if req.probabilities and out.probabilities is not None:
+        if asked and out.probabilities is not None:
             body["classes"] = state.classes
             body["probabilities"] = out.probabilities
         return body
@@ -225,8 +248,11 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         payload = await read_json_raw(ctype, declared, chunks, settings.max_body_bytes)
         flag = parse_qs(query).get("probabilities", [None])[-1] if query else None
         req = state.validator.predict_request(payload, flag in ("1", "true", "yes"))
+        asked = req.probabilities
+        if logs_scores and not asked:
+            req = dataclasses.replace(req, probabilities=True)
         out = await state.predict(req)
-        return json_response(predict_response(req, request_id, start, out))
+        return json_response(predict_response(req, request_id, start, out, asked))
 
     async def predict(request: Request, request_id: str) -> Response:
         return await predict_raw(
@@ -258,9 +284,14 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
             {**public, "runtime": state.predictor.name if state.predictor else None}
         )
 
+    async def feedback(request: Request, request_id: str) -> Response:
+        payload = await read_json(request, settings.max_body_bytes)
+        return json_response(await state.monitoring.feedback.accept(payload))
+
     async def prometheus(request: Request, request_id: str) -> Response:
         from mlgate.serve.metrics import CONTENT_TYPE
 
+        state.monitoring.live.refresh()
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     features = bundle.schema.features
@@ -285,6 +316,15 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
     )
     app.add_api_route(
         "/metrics", timed("/metrics", prometheus), methods=["GET"], summary="Prometheus metrics"
+    )
+    from mlgate.serve.feedback import feedback_openapi
+
+    app.add_api_route(
+        "/feedback",
+        timed("/feedback", feedback),
+        methods=["POST"],
+        summary="True labels of earlier predictions, by request id",
+        openapi_extra=feedback_openapi(state.classes if state.classifier else None),
     )
 
     from mlgate.serve import v2

@@ -79,6 +79,20 @@ class ServeSettings(BaseModel):
     log_queue: int = Field(default=10_000, ge=1, description="Log records held in memory.")
     log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_keep: int = Field(default=20, ge=1, description="Rotated log files kept.")
+    # Monitoring (serve/drift.py, serve/feedback.py).
+    log_probabilities: bool = Field(
+        default=True,
+        description="Log the class probabilities of every prediction, asked for or not: "
+        "`mlgate monitor` estimates accuracy from them before labels arrive.",
+    )
+    drift_window: int = Field(
+        default=2000, ge=0, description="Recent rows the drift gauges test; 0 turns them off."
+    )
+    feedback_memory: int = Field(
+        default=100_000,
+        ge=0,
+        description="Predicted rows a worker remembers to score POST /feedback at once.",
+    )
 
     def trust(self) -> Trust:
         """The keys and types the workers load the bundle with (resolved by `mlgate serve`)."""

@@ -20,6 +20,7 @@ from mlgate.model.bundle import Bundle
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
 from mlgate.serve.metrics import ServerMetrics
+from mlgate.serve.monitoring import Monitoring
 from mlgate.serve.predlog import PredictionLog
 from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
@@ -69,6 +70,10 @@ class ServerState:
         self.classes: list[Any] | None = list(bundle.meta.classes) if bundle.meta.classes else None
         self.validator = Validator(bundle.schema.features, settings.max_rows)
         self.metrics = ServerMetrics(_value_buckets(bundle))
+        # Drift gauges and POST /feedback (serve/monitoring.py).
+        self.monitoring = Monitoring.for_bundle(
+            bundle, settings, self.version, self.metrics.registry
+        )
         self.predictor: Predictor | None = None
         self.ready = False
         self.workers = WorkerReadiness.from_env()
@@ -164,6 +169,7 @@ class ServerState:
             import anyio
 
             await anyio.to_thread.run_sync(self.predlog.close)
+        self.monitoring.close()
 
     # -- predicting -----------------------------------------------------------------------------
 
@@ -211,6 +217,7 @@ class ServerState:
         preds: list[Any] = out.predictions.tolist()
         self.metrics.rows.inc(batch.rows)
         self.metrics.observe_predictions(preds, self.classifier)
+        self.monitoring.observe(request_id, batch, preds)
         if self.predlog is not None:
             record: dict[str, Any] = {
                 "ts": time.time(),

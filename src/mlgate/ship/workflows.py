@@ -1,5 +1,6 @@
 """The GitHub Actions workflows `mlgate init` writes (and this repository runs, from the same
-templates): `ci-cd.yml` (test -> pipeline -> image -> deploy).
+templates): `ci-cd.yml` (test -> pipeline -> image -> deploy, also on a retraining dispatch) and
+`monitor.yml` (daily `mlgate monitor`; on an alert, repository_dispatch to ci-cd.yml).
 
 The templates are YAML files under `mlgate/templates/` with `@@NAME@@` placeholders; GitHub's
 own `${{ ... }}` expressions pass through untouched. `render_workflows` fills them.
@@ -19,7 +20,7 @@ from mlgate.errors import UsageError
 # results, until the team upgrades on purpose (and re-runs `mlgate init --force`).
 PINNED = f"mlgate[all]=={__version__}"
 
-WORKFLOWS = ("ci-cd.yml",)
+WORKFLOWS = ("ci-cd.yml", "monitor.yml")
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 
 

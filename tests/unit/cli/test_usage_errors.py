@@ -62,7 +62,7 @@ def test_every_command_is_covered() -> None:
     names = set(IDS)
     assert {"init", "validate", "train", "gate", "run", "register", "promote"} <= names
     assert {"rollback", "models", "report", "serve", "build", "push", "deploy"} <= names
-    assert {"schema infer", "config", "demo-data"} <= names
+    assert {"schema infer", "config", "demo-data", "monitor"} <= names
 
 
 @pytest.mark.parametrize(("words", "cmd"), LEAVES, ids=IDS)
@@ -117,6 +117,7 @@ WRONG_TYPE: dict[str, list[str]] = {
     "push": ["img", "--json=abc"],
     "deploy": ["--image", "x", "--out", "x", "--replicas", "abc"],
     "serve": ["x", "--port", "abc"],
+    "monitor": ["--chunk-rows", "abc"],
 }
 
 

@@ -53,7 +53,12 @@ def load_dir(out: Path) -> dict[str, list[dict[str, Any]]]:
 def test_rolling_manifests_validate_strictly_and_pin_the_digest(tmp_path: Path) -> None:
     write_manifests(ManifestOptions(image=IMAGE, namespace="models"), tmp_path)
     files = load_dir(tmp_path)
-    assert set(files) == {"deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml"}
+    assert set(files) == {
+        "deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "prometheus-rule.yaml",
+    }  # fmt: skip
+    (rule,) = files.pop("prometheus-rule.yaml")  # a CRD: tests/unit/monitor/test_rules.py
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["metadata"]["namespace"] == "models"
     kinds = []
     for docs in files.values():
         for obj in docs:

@@ -82,6 +82,11 @@ def test_every_action_is_pinned_by_full_commit_sha_with_its_tag_noted() -> None:
             assert re.match(r"\s+# v\d+\.\d+\.\d+$", rest), f"{ref}: note the tag"
 
 
+# The one job allowed to write contents: GitHub's repository_dispatch API needs it. It checks
+# out nothing and runs no project code (test_monitor_shape).
+DISPATCH_JOB = ("monitor.yml", "retrain")
+
+
 def test_least_privilege_per_job_and_one_run_per_ref() -> None:
     for name, text in render_workflows().items():
         wf = load(text)
@@ -89,6 +94,9 @@ def test_least_privilege_per_job_and_one_run_per_ref() -> None:
         assert "concurrency" in wf
         for job_id, job in wf["jobs"].items():
             perms = job["permissions"]
+            if (name, job_id) == DISPATCH_JOB:
+                assert perms == {"contents": "write"}
+                continue
             assert perms.get("contents") == "read", (name, job_id)
             assert not any(v == "write" for k, v in perms.items() if k == "contents")
             for step in job["steps"]:
@@ -119,6 +127,36 @@ def test_ci_cd_shape() -> None:
     assert len(caches) == 2
 
 
+def test_ci_cd_retrains_on_the_monitor_dispatch() -> None:
+    wf = load(render_workflows()["ci-cd.yml"])
+    assert wf[True]["repository_dispatch"] == {"types": ["mlgate-retrain"]}
+    assert "repository_dispatch" in wf["jobs"]["image"]["if"]
+
+
+def test_monitor_shape() -> None:
+    from mlgate.monitor.alerts import EVENT_TYPE
+
+    wf = load(render_workflows()["monitor.yml"])
+    on = wf[True]
+    assert on["schedule"][0]["cron"]
+    assert "workflow_dispatch" in on
+    monitor, retrain = wf["jobs"]["monitor"], wf["jobs"]["retrain"]
+    assert monitor["permissions"] == {"contents": "read"}
+    runs = " ".join(s.get("run", "") for s in monitor["steps"])
+    assert "mlgate monitor --bundle @champion" in runs
+    assert "--dispatch-file reports/monitor/dispatch.json" in runs
+    assert 'echo "alert=true" >> "$GITHUB_OUTPUT"' in runs
+    assert monitor["outputs"]["alert"] == "${{ steps.monitor.outputs.alert }}"
+    assert retrain["needs"] == "monitor"
+    assert "needs.monitor.outputs.alert == 'true'" in retrain["if"]
+    # The write token meets no project code: no checkout, no install, one gh call.
+    uses = [s["uses"] for s in retrain["steps"] if "uses" in s]
+    assert [u.split("@")[0] for u in uses] == ["actions/download-artifact"]
+    (dispatch,) = [s for s in retrain["steps"] if "run" in s]
+    assert dispatch["run"].startswith('gh api "repos/$GITHUB_REPOSITORY/dispatches" --input')
+    assert EVENT_TYPE in dispatch["name"]
+
+
 def test_write_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     write_workflows(tmp_path)
     with pytest.raises(UsageError, match="--force"):
@@ -129,7 +167,7 @@ def test_write_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
 def test_generated_workflows_install_the_mlgate_that_wrote_them() -> None:
     from mlgate import __version__
 
-    text = render_workflows()["ci-cd.yml"]
+    text = "".join(render_workflows().values())
     installs = re.findall(r"pip install '(mlgate[^']*)'", text)
     assert installs
     assert set(installs) == {f"mlgate[all]=={__version__}"}

@@ -1,0 +1,194 @@
+"""The server side of monitoring: POST /feedback, the feedback log, its counters, the drift
+gauges on /metrics, and what the prediction log keeps for `mlgate monitor`."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgate.serve.app import create_app
+from mlgate.serve.feedback import FEEDBACK_FILE
+from mlgate.serve.predlog import CURRENT
+from mlgate.serve.settings import ServeSettings
+from tests.integration.serve.asgi import AppClient
+from tests.integration.serve.conftest import Trained
+
+pytestmark = pytest.mark.integration
+
+
+def rows_of(frame: Any) -> list[dict[str, Any]]:
+    """Demo rows as JSON instances (NaN -> null)."""
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        out.append(
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in rec.items()}
+        )
+    return out
+
+
+def demo_rows(trained: Trained, n: int, *, drift: bool, seed: int) -> list[dict[str, Any]]:
+    from mlgate.data.demo import generate
+
+    frame = generate(n, seed=seed, drift=drift)
+    names = list(trained.x_holdout.columns)
+    return rows_of(frame[names])
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample of the exposition text, or None when the series is absent."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{re.escape(name)}{re.escape('{' + want + '}') if want else ''} (\S+)$"
+    found = re.search(pattern, text, re.M)
+    return None if found is None else float(found.group(1))
+
+
+def wait_ready(client: AppClient) -> None:
+    deadline = time.monotonic() + 30
+    while client.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline, "not ready"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def client(trained: Trained, tmp_path: Path) -> Iterator[tuple[AppClient, Path]]:
+    settings = ServeSettings(log_dir=tmp_path / "logs", drift_window=1500)
+    with AppClient(create_app(trained.bundle_dir, settings)) as c:
+        wait_ready(c)
+        yield c, tmp_path / "logs"
+
+
+def test_feedback_is_matched_counted_and_logged(
+    client: tuple[AppClient, Path], trained: Trained
+) -> None:
+    c, logs = client
+    rows = demo_rows(trained, 3, drift=False, seed=11)
+    r = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "req-1"})
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert "probabilities" not in r.json()  # not asked: logged, not answered
+    flipped = [preds[0], 1 - preds[1], preds[2]]
+    ok = c.post("/feedback", json={"request_id": "req-1", "labels": flipped})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"accepted": 1, "matched": 1, "logged": True}
+    batch = c.post(
+        "/feedback",
+        json={
+            "feedback": [
+                {"request_id": "never-seen", "label": 1},
+                {"request_id": "x", "labels": [0, 0]},
+            ]
+        },
+    )
+    assert batch.json() == {"accepted": 2, "matched": 0, "logged": True}
+    text = c.get("/metrics").text
+    assert metric(text, "mlgate_feedback_total", outcome="correct") == 2
+    assert metric(text, "mlgate_feedback_total", outcome="incorrect") == 1
+    assert metric(text, "mlgate_feedback_total", outcome="unmatched") == 3
+    lines = [json.loads(x) for x in (logs / FEEDBACK_FILE).read_text().splitlines()]
+    assert [x["request_id"] for x in lines] == ["req-1", "never-seen", "x"]
+    assert lines[0]["labels"] == flipped
+    assert {x["model"] for x in lines} == {"churn"}
+    assert all(isinstance(x["ts"], float) and x["version"] for x in lines)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"request_id": "a", "label": "yes"}, "label"),
+        ({"request_id": "a", "labels": [0, 7]}, "labels[1]"),
+        ({"request_id": "a", "labels": [True]}, "labels[0]"),
+        ({"request_id": "a", "label": 1.0}, "label"),
+        ({"request_id": "a"}, "labels"),
+        ({"request_id": "a", "label": 1, "labels": [1]}, "labels"),
+        ({"label": 1}, "request_id"),
+        ({"request_id": "", "label": 1}, "request_id"),
+        ({"request_id": "a", "labels": []}, "labels"),
+        ({"request_id": "a", "label": 1, "extra": 2}, "extra"),
+        ({"feedback": []}, "feedback"),
+        ({"feedback": [{"request_id": "a", "label": 1}, 3]}, "feedback[1]"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_feedback_is_422_naming_the_field(
+    client: tuple[AppClient, Path], body: Any, field: str
+) -> None:
+    c, _ = client
+    r = c.post("/feedback", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field
+
+
+def test_label_count_must_match_a_remembered_request(
+    client: tuple[AppClient, Path], trained: Trained
+) -> None:
+    c, _ = client
+    rows = demo_rows(trained, 2, drift=False, seed=12)
+    assert (
+        c.post("/predict", json={"instances": rows}, headers={"x-request-id": "two"}).status_code
+        == 200
+    )
+    r = c.post("/feedback", json={"request_id": "two", "label": 1})
+    assert r.status_code == 422
+    assert "had 2 row(s)" in r.json()["error"]["message"]
+
+
+def test_drift_gauges_name_the_shifted_features(
+    client: tuple[AppClient, Path], trained: Trained
+) -> None:
+    from mlgate.data.demo import DRIFTED_FEATURES
+
+    c, _ = client
+    features = list(trained.x_holdout.columns)
+    for start in range(0, 1200, 300):
+        rows = demo_rows(trained, 300, drift=False, seed=100 + start)
+        assert c.post("/predict", json={"instances": rows}).status_code == 200
+    text = c.get("/metrics").text
+    assert metric(text, "mlgate_drift_window_rows") == 1200
+    for name in features:
+        assert metric(text, "mlgate_feature_drifted", feature=name) == 0, name
+        assert metric(text, "mlgate_feature_drift", feature=name) is not None
+    assert metric(text, "mlgate_unseen_category_rate", feature="contract") == 0
+    calm = metric(text, "mlgate_prediction_drift")
+    assert calm is not None
+    assert calm < 0.1
+    for start in range(0, 1500, 300):
+        rows = demo_rows(trained, 300, drift=True, seed=200 + start)
+        assert c.post("/predict", json={"instances": rows}).status_code == 200
+    text = c.get("/metrics").text
+    drifted = {n for n in features if metric(text, "mlgate_feature_drifted", feature=n) == 1}
+    assert drifted == set(DRIFTED_FEATURES)
+
+
+def test_refused_predictions_are_logged_for_the_error_rate(
+    trained: Trained, tmp_path: Path
+) -> None:
+    settings = ServeSettings(log_dir=tmp_path / "logs")
+    with AppClient(create_app(trained.bundle_dir, settings)) as c:
+        wait_ready(c)
+        rows = demo_rows(trained, 1, drift=False, seed=5)
+        assert (
+            c.post(
+                "/predict", json={"instances": rows}, headers={"x-request-id": "fine"}
+            ).status_code
+            == 200
+        )
+        bad = dict(rows[0], age="old")
+        assert (
+            c.post(
+                "/predict", json={"instances": [bad]}, headers={"x-request-id": "bad"}
+            ).status_code
+            == 422
+        )
+    records = [json.loads(x) for x in (tmp_path / "logs" / CURRENT).read_text().splitlines()]
+    by_id = {r["request_id"]: r for r in records}
+    assert by_id["fine"]["probabilities"]
+    assert len(by_id["fine"]["probabilities"][0]) == 2
+    assert by_id["bad"]["error"] == {"status": 422, "kind": "validation", "field": "age"}
+    assert by_id["bad"]["version"] == by_id["fine"]["version"]
