@@ -184,7 +184,8 @@ def test_no_verify_warns_and_reports_the_version_of_the_bytes_served(
     sealed = load_bundle(trained).version
     changed = tmp_path / "changed"
     shutil.copytree(trained, changed)
-    (changed / "profile.json").write_text("{}")  # SHA256SUMS no longer matches
+    # MLflow's environment file, which serving never reads: SHA256SUMS no longer matches.
+    (changed / "conda.yaml").write_text("name: changed\n")
     refused = serve(changed, wait=False)
     assert refused.proc.wait(timeout=120) == 2
     server = serve(changed, "--no-verify")
