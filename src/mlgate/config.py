@@ -66,7 +66,7 @@ class ModelConfig(_Frozen):
     onnx: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="Export model.onnx for fast serving (kept only when it matches "
-        "scikit-learn). auto skips forests too large to convert quickly.",
+        "scikit-learn). auto skips forests past 5M tree nodes (over a minute to convert).",
     )
 
 
