@@ -187,7 +187,9 @@ def load_sklearn(data: bytes, trust: Trust, source: str) -> Any:
     except UntrustedTypesFoundException as exc:  # pragma: no cover - the audit above matches
         raise BundleError(f"{source}: {exc}") from None
     except Exception as exc:
-        raise BundleError(f"{source} could not be loaded: {type(exc).__name__}") from None
+        # For the operator (CLI, server log); clients only ever see that loading failed.
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise BundleError(f"{source} could not be loaded: {type(exc).__name__}: {detail}") from None
     check_trees(model, source)
     return model
 
