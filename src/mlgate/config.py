@@ -53,6 +53,18 @@ class DataConfig(_Frozen):
         default="reference/profile.json",
         description="Committed reference profile that drift is measured against.",
     )
+    positive_label: str | int | bool | None = Field(
+        default=None,
+        description="Binary tasks: the class that precision, recall, F1 and ROC-AUC are about "
+        "(e.g. 'churned', 'default', 1). The minority class of the training data when absent.",
+    )
+    max_missing_target: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Rows without a target are dropped from training and holdout and counted; "
+        "the data gate fails when more than this share of rows lacks one.",
+    )
 
 
 class ModelConfig(_Frozen):
@@ -63,6 +75,13 @@ class ModelConfig(_Frozen):
         description="Import path of a scikit-learn estimator; a random forest when not given.",
     )
     params: dict[str, JsonValue] = Field(default_factory=dict)
+    imbalance: Literal["auto", "threshold", "class_weight", "none"] = Field(
+        default="auto",
+        description="Binary tasks with a rare positive class: 'threshold' tunes the decision "
+        "threshold for F1 on training folds (TunedThresholdClassifierCV); 'class_weight' "
+        "reweights classes; auto = threshold when the positive class is under "
+        "30% of the rows, else none.",
+    )
     onnx: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="Export model.onnx for fast serving (kept only when it matches "
@@ -77,6 +96,12 @@ class PreprocessConfig(_Frozen):
     scale: bool = True
     categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
     max_categories: int | None = Field(default=None, ge=2)
+    min_frequency: int = Field(
+        default=5,
+        ge=1,
+        description="Categories seen in fewer training rows share one 'infrequent' column, "
+        "as do values never seen in training (1: every category gets its own column).",
+    )
 
 
 class SplitConfig(_Frozen):
@@ -99,6 +124,11 @@ class GateConfig(_Frozen):
     threshold: float | None = None
     min_absolute_change: float | None = None
     min_relative_change: float | None = None
+    min_gain_over_baseline: float | None = Field(
+        default=None,
+        description="The model must beat the best trivial model (scikit-learn's Dummy "
+        "estimators fitted on the same training rows) on the same holdout by this much.",
+    )
     greater_is_better: bool | None = Field(
         default=None, description="Defaults from the metric (False for log_loss, rmse, mae)."
     )
@@ -109,9 +139,11 @@ class GateConfig(_Frozen):
             self.threshold is None
             and self.min_absolute_change is None
             and self.min_relative_change is None
+            and self.min_gain_over_baseline is None
         ):
             raise ValueError(
-                "a gate needs at least one of threshold, min_absolute_change, min_relative_change"
+                "a gate needs at least one of threshold, min_absolute_change, "
+                "min_relative_change, min_gain_over_baseline"
             )
         return self
 
@@ -142,6 +174,56 @@ class DriftConfig(_Frozen):
         default=0.5, gt=0.0, le=1.0, description="Dataset drift when this share drifts."
     )
     fail_on_drift: bool = True
+    max_missing_increase: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A feature's missing rate may rise this much over the reference before "
+        "the data gate fails (a column marked required in the schema allows no null).",
+    )
+    max_unseen_increase: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Share of rows with a category never seen in training, beyond the share "
+        "the reference predicts (its values seen once), that fails the data gate.",
+    )
+    max_shift: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="A single feature whose distribution moved by this share (KS distance, "
+        "or total variation for categories) fails the data gate: a new unit or meaning.",
+    )
+
+
+class EvaluationConfig(_Frozen):
+    """How holdout numbers are judged: the baseline, the bootstrap, the smallest holdout."""
+
+    bootstrap_resamples: int = Field(
+        default=1000,
+        ge=0,
+        description="Paired bootstrap resamples of the holdout for the champion comparison; 0 "
+        "compares the two point estimates (the old behaviour).",
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="A champion gate fails only when the whole interval of the improvement "
+        "at this confidence lies below its tolerance.",
+    )
+    min_holdout_rows: int = Field(
+        default=30,
+        ge=1,
+        description="A holdout smaller than this is refused (exit 2): its metrics are noise.",
+    )
+    champion_bundle: str | None = Field(
+        default=None,
+        description="A model bundle directory (e.g. tracked with DVC) that `mlgate run` gates "
+        "against when the registry has no champion: a champion kept between CI runs without "
+        "an MLflow server.",
+    )
 
 
 Duration = Annotated[str, Field(pattern=r"^\d+(\.\d+)?[smhdw]$")]
@@ -241,6 +323,7 @@ class Config(_Frozen):
     split: SplitConfig = Field(default_factory=SplitConfig)
     gates: tuple[GateConfig, ...] = ()
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)

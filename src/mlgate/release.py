@@ -26,7 +26,40 @@ if TYPE_CHECKING:
     from mlgate.registry import Registry, VersionInfo
     from mlgate.serve.server import ServeOptions
 
-NO_CHAMPION_NOTE = "no champion in the registry: only absolute gates were applied"
+NO_CHAMPION_NOTE = "no champion in the registry: only the absolute and baseline gates were applied"
+
+
+def no_champion_note(project: Project, uri: str) -> str:
+    """Why the champion gates did not run, and how to keep a champion between CI runs."""
+    skipped = [
+        g.metric
+        for g in project.config.gates
+        if g.min_absolute_change is not None or g.min_relative_change is not None
+    ]
+    what = f"the champion gate(s) on {', '.join(skipped)} did not run; " if skipped else ""
+    return (
+        f"{NO_CHAMPION_NOTE} ({uri}): {what}a CI job without MLFLOW_TRACKING_URI starts with an "
+        "empty registry every time. Set that secret, or keep the champion's bundle in the DVC "
+        "remote and name it in evaluation.champion_bundle (README: keeping a champion)"
+    )
+
+
+def _bundle_champion(project: Project, trust: Trust | None = None) -> Any:
+    """The champion bundle named in evaluation.champion_bundle, when the registry has none."""
+    from mlgate.model.evaluate import Champion
+
+    configured = project.config.evaluation.champion_bundle
+    if configured is None:
+        return None
+    path = project.path(configured)
+    if not path.is_dir():
+        from mlgate.errors import UsageError
+
+        raise UsageError(
+            f"evaluation.champion_bundle: {path} is not a directory",
+            hint="run `dvc pull` to fetch it, or remove the key",
+        )
+    return Champion(bundle_dir=path, label=f"champion bundle {configured}", trust=trust)
 
 
 @dataclass
@@ -139,6 +172,8 @@ def _run_locked(
     scratch = scratch_dir(project)
     try:
         champion_info, champion = champion_for_gate(reg, name, scratch, trust)
+        if champion is None:
+            champion = _bundle_champion(project, trust)
         result = ReleaseResult(
             run=pipeline.run(project, champion=champion, progress=progress),
             registry_uri=reg.uri,
@@ -147,8 +182,8 @@ def _run_locked(
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if champion_info is None:
-        result.notes.append(NO_CHAMPION_NOTE)
+    if champion_info is None and project.config.evaluation.champion_bundle is None:
+        result.notes.append(no_champion_note(project, reg.uri))
     stages = result.run.stages
     if not result.run.passed or result.run.gate is None:
         stages.append(StageResult("register", "skipped", "a gate failed: nothing registered", 0))

@@ -63,7 +63,11 @@ def test_threshold_above_reach_fails_with_exit_1_naming_metric(
     demo_project: Path, edit_config: Edit, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["train", "--config", _cfg(demo_project)]) == 0
-    edit_config(demo_project, "threshold: 0.70", "threshold: 0.999")
+    edit_config(
+        demo_project,
+        "  - metric: roc_auc\n    min_gain_over_baseline: 0.1\n",
+        "  - metric: roc_auc\n    threshold: 0.999\n",
+    )
     assert main(["gate", "--config", _cfg(demo_project)]) == 1
     err = capsys.readouterr().err
     assert "roc_auc" in err
@@ -90,8 +94,8 @@ def test_better_champion_fails_the_relative_gate(
         "    n_estimators: 100\n    max_depth: 12\n    min_samples_leaf: 2\n    n_jobs: -1\n",
         "    max_depth: 1\n",
     )
-    edit_config(demo_project, "threshold: 0.70", "threshold: 0.5")
-    edit_config(demo_project, "threshold: 0.30", "threshold: 0.0")
+    edit_config(demo_project, "min_gain_over_baseline: 0.1", "min_gain_over_baseline: 0.0")
+    edit_config(demo_project, "min_gain_over_baseline: 0.05", "min_gain_over_baseline: -1.0")
     capsys.readouterr()
     assert main(["train", "--config", _cfg(demo_project)]) == 0
     assert main(["gate", "--champion", str(champion), "--config", _cfg(demo_project)]) == 1
@@ -138,14 +142,20 @@ def test_validate_passes_fresh_sample_and_fails_drifted_variant(
             "support_calls",
             "10000",
         ),
+        # Open categories: one new value is noise; most rows holding new ones is not.
         (
-            lambda f: f.assign(contract=f["contract"].where(f.index != 7, "lifetime")),
+            lambda f: f.assign(contract=f["contract"].where(f.index % 4 == 0, "lifetime")),
             "contract",
             "lifetime",
         ),
-        (lambda f: f.assign(region=f["region"].where(f.index % 2 == 0, None)), "region", "null"),
+        # A null is a missing-rate change: half the rows losing a value fails.
+        (
+            lambda f: f.assign(region=f["region"].where(f.index % 2 == 0, None)),
+            "region",
+            "missing in 50.0% of rows",
+        ),
     ],
-    ids=["missing-column", "wrong-type", "out-of-range", "unseen-category", "unexpected-nulls"],
+    ids=["missing-column", "wrong-type", "out-of-range", "unseen-categories", "missing-values"],
 )
 def test_schema_violations_are_each_named(
     demo_project: Path,

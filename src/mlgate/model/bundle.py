@@ -81,6 +81,7 @@ class DataLineage(_Frozen):
     train_rows: int
     holdout_rows: int
     holdout_fingerprint: str
+    dropped_target_rows: int = 0
 
 
 class BundleMeta(_Frozen):
@@ -103,6 +104,9 @@ class BundleMeta(_Frozen):
     metrics: dict[str, float]
     libraries: dict[str, str]
     runtimes: tuple[str, ...] = ("sklearn",)
+    positive_label: JsonValue = None
+    decision_threshold: float | None = None
+    notes: tuple[str, ...] = ()
     # The model's predictions for MLflow's input example, made at training time: the image's
     # smoke test compares with these, so it never has to load the model on the build host.
     example_predictions: tuple[JsonValue, ...] | None = None

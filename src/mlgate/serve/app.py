@@ -116,6 +116,35 @@ async def read_json_raw(
     return parse_json(b"".join(parts))
 
 
+PREDICT_PARAMETERS = frozenset({"probabilities"})
+
+
+def probabilities_flag(query: str) -> bool:
+    """`?probabilities=true` (or 1, yes; false, 0, no); any other parameter or value is a 400."""
+    if not query:
+        return False
+    params = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(params) - PREDICT_PARAMETERS)
+    if unknown:
+        raise RequestError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter {unknown[0]!r}; /predict takes only probabilities",
+            field=unknown[0],
+        )
+    value = params.get("probabilities", ["false"])[-1].lower()
+    if value in ("1", "true", "yes", ""):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise RequestError(
+        400,
+        "bad_parameter",
+        f"probabilities must be true or false, got {value!r}",
+        field="probabilities",
+    )
+
+
 Handler = Callable[[Request, str], Awaitable[Response]]
 Thunk = Callable[[str], Awaitable[Response]]
 
@@ -230,6 +259,9 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         }
         if req.single:
             body["prediction"] = preds[0]
+        if req.batch.ids is not None:
+            body["id_column"] = state.validator.id_column
+            body["ids"] = req.batch.ids
         if asked and out.probabilities is not None:
             body["classes"] = state.classes
             body["probabilities"] = out.probabilities
@@ -246,8 +278,7 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         if not state.ready:
             raise RequestError(503, "not_ready", "the model is not loaded yet")
         payload = await read_json_raw(ctype, declared, chunks, settings.max_body_bytes)
-        flag = parse_qs(query).get("probabilities", [None])[-1] if query else None
-        req = state.validator.predict_request(payload, flag in ("1", "true", "yes"))
+        req = state.validator.predict_request(payload, probabilities_flag(query))
         asked = req.probabilities
         if logs_scores and not asked:
             req = dataclasses.replace(req, probabilities=True)
@@ -300,7 +331,13 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         timed("/predict", predict),
         methods=["POST"],
         summary="Predict one row or a batch",
-        openapi_extra=schemas.predict_openapi(features, settings.max_rows),
+        openapi_extra=schemas.predict_openapi(
+            features,
+            settings.max_rows,
+            passthrough=bundle.schema.passthrough,
+            classifier=bundle.meta.task != "regression",
+            id_column=state.validator.id_column,
+        ),
     )
     app.add_api_route("/", timed("/", status), methods=["GET"], summary="Status")
     app.add_api_route("/health", timed("/health", health), methods=["GET"], summary="Liveness")
