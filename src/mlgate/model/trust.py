@@ -5,6 +5,9 @@ and refuses anything else *before* constructing a single object, naming the type
 
 - skops' own defaults: every scikit-learn estimator and its internal types, numpy and scipy
   ufuncs and dtypes, Python's primitive containers;
+- any other class defined in a scikit-learn module, and the scoring functions of
+  `sklearn.metrics` (`sklearn_type`): what meta-estimators such as TunedThresholdClassifierCV
+  keep (scorers, splitters, metadata routing);
 - `numpy.dtype` (an empty array of that dtype, read with numpy's own format reader);
 - the two tree node stores skops leaves out, `sklearn.tree._tree.Tree` and
   HistGradientBoosting's `TreePredictor`: scikit-learn follows their child and feature indices
@@ -133,10 +136,33 @@ def own_type(name: str) -> bool:
     return issubclass(cls, BaseEstimator)
 
 
+def sklearn_type(name: str) -> bool:
+    """True for a class defined in a scikit-learn module, or a scoring function of
+    `sklearn.metrics` (a pure computation on arrays): what a fitted scikit-learn meta-estimator
+    keeps besides estimators (scorers, splitters, metadata routing; TunedThresholdClassifierCV
+    holds all of them). Other functions stay untrusted: a function reference in a model file
+    is called with the model's own data, and not every function in scikit-learn is harmless.
+    """
+    if not name.startswith("sklearn."):
+        return False
+    module_name, _, attr = name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    obj = getattr(module, attr, None)
+    defined = getattr(obj, "__module__", "") or ""
+    if inspect.isclass(obj):
+        return defined.startswith("sklearn.")
+    return inspect.isfunction(obj) and defined.startswith("sklearn.metrics.")
+
+
 def refused_types(found: Iterable[str], trust: Trust) -> list[str]:
     """The types skops does not trust by default that mlgate does not trust either."""
     allowed = set(CHECKED_TYPES) | set(trust.types)
-    return sorted(t for t in set(found) if t not in allowed and not own_type(t))
+    return sorted(
+        t for t in set(found) if t not in allowed and not own_type(t) and not sklearn_type(t)
+    )
 
 
 def own_types_in(model: Any) -> list[str]:
@@ -152,7 +178,11 @@ def own_types_in(model: Any) -> list[str]:
 
 def save_allow_list(model: Any, trust: Trust) -> list[str]:
     """The types to record as trusted when saving `model` (MLflow checks the file loads)."""
-    return sorted({*CHECKED_TYPES, *trust.types, *own_types_in(model)})
+    import skops.io
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    extra = [t for t in found if own_type(t) or sklearn_type(t)]
+    return sorted({*CHECKED_TYPES, *trust.types, *own_types_in(model), *extra})
 
 
 def audit_sklearn(data: bytes, trust: Trust, source: str) -> list[str]:

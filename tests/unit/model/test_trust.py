@@ -179,3 +179,25 @@ def test_resolve_reads_the_environment_and_names_a_missing_key(tmp_path: Path) -
         resolve(environ={"MLGATE_PUBLIC_KEY": str(tmp_path / "missing.pub")})
     with pytest.raises(UsageError, match=r"trust\.private_key"):
         resolve(root=tmp_path, private_key="missing.pem", environ={})
+
+
+def test_a_tuned_threshold_classifier_loads_and_other_sklearn_functions_do_not() -> None:
+    from sklearn.metrics import f1_score, make_scorer
+    from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV
+
+    x, y = _data()
+    tuned = TunedThresholdClassifierCV(
+        RandomForestClassifier(n_estimators=3, random_state=0),
+        scoring=make_scorer(f1_score, pos_label=1),
+        cv=StratifiedKFold(n_splits=3),
+    ).fit(x, y)
+    loaded = load_sklearn(skops.io.dumps(tuned), Trust(), "model.skops")
+    np.testing.assert_array_equal(loaded.predict(x), tuned.predict(x))
+    assert loaded.best_threshold_ == tuned.best_threshold_
+
+    from sklearn.datasets import load_iris  # a function outside sklearn.metrics
+
+    model = Pipeline([("f", FunctionTransformer(load_iris)), ("rf", RandomForestClassifier(2))])
+    model.steps[1][1].fit(x, y)
+    with pytest.raises(BundleError, match="load_iris"):
+        load_sklearn(skops.io.dumps(model), Trust(), "model.skops")
