@@ -67,8 +67,8 @@ def test_two_runs_at_once_both_finish_and_register_what_they_gated(
 ) -> None:
     first = start_run(project, env, "--json")
     wait_until(lambda: holds_lock(project, first.pid), 120, "the first run to hold the lock")
-    # The second run trains another model (3 trees instead of 12) from the same checkout.
-    edit(project, "n_estimators: 12", "n_estimators: 3")
+    # The second run trains another model (25 trees instead of 12) from the same checkout.
+    edit(project, "n_estimators: 12", "n_estimators: 25")
     second = start_run(project, env, "--json")
     refused = mlgate("run", "--no-wait", cwd=project, env=env)
     assert refused.code == 3, refused.err
@@ -104,7 +104,7 @@ def test_two_runs_at_once_both_finish_and_register_what_they_gated(
         assert metrics == pytest.approx(info.metrics, rel=1e-12, abs=1e-12), info.version
         assert b.meta.metrics == pytest.approx(info.metrics, rel=1e-12, abs=1e-12)
         trees.add(b.meta.params["n_estimators"])
-    assert trees == {12, 3}  # two different models, each registered with its own numbers
+    assert trees == {12, 25}  # two different models, each registered with its own numbers
     listing = mlgate("models", cwd=project, env=env)
     assert "(no alias)" in listing.out  # v1: the challenger alias moved on to v2
 
