@@ -85,7 +85,7 @@ class ModelConfig(_Frozen):
     onnx: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="Export model.onnx for fast serving (kept only when it matches "
-        "scikit-learn). auto skips forests too large to convert quickly.",
+        "scikit-learn). auto skips forests past 5M tree nodes (over a minute to convert).",
     )
 
 
@@ -289,6 +289,29 @@ class RegistryConfig(_Frozen):
     )
 
 
+class TrustConfig(_Frozen):
+    """Who may produce a model, and what a model file may contain.
+
+    Keys are PEM files (elliptic curve: P-256, P-384 or P-521), relative to mlgate.yaml.
+    `MLGATE_SIGNING_KEY`, `MLGATE_PUBLIC_KEY` and `MLGATE_TRUSTED_TYPES` (comma-separated) in
+    the environment take precedence (the private key rarely belongs in the repository).
+    """
+
+    private_key: str | None = Field(
+        default=None, description="Sign every bundle written with this private key."
+    )
+    public_key: str | None = Field(
+        default=None,
+        description="Verify the signature of every bundle loaded (serve, champion, build, "
+        "register) with this public key; an unsigned or wrongly signed bundle is refused.",
+    )
+    trusted_types: tuple[str, ...] = Field(
+        default=(),
+        description="Types beyond scikit-learn, numpy, scipy and mlgate's own that a model "
+        "file may contain (module.Class); loading them runs their code, so list only yours.",
+    )
+
+
 class Config(_Frozen):
     """The whole of mlgate.yaml."""
 
@@ -304,6 +327,7 @@ class Config(_Frozen):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded in lineage."""

@@ -82,6 +82,16 @@ def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationR
     return report
 
 
+def train_project(project: Project, *, wait: bool = True) -> TrainResult:
+    """`mlgate train`: fit and write the bundle while holding the project lock."""
+    from mlgate.locking import clean_leftovers, project_lock
+    from mlgate.model.train import train
+
+    with project_lock(project, wait=wait, what="mlgate train"):
+        clean_leftovers(project)
+        return train(project)
+
+
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
     """`mlgate validate`: the data gate on `data` (default: the project's data.path)."""
     from mlgate.data.io import load_table

@@ -196,13 +196,13 @@ def test_tampered_or_partial_bundle_is_refused(
     demo_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["train", "--config", _cfg(demo_project)]) == 0
-    model = demo_project / "models" / "model" / "model.pkl"
+    model = demo_project / "models" / "model" / "model.skops"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     capsys.readouterr()
     assert main(["gate", "--config", _cfg(demo_project)]) == 2
-    assert "model.pkl does not match its checksum" in capsys.readouterr().err
+    assert "model.skops does not match its checksum" in capsys.readouterr().err
     assert not (demo_project / "metrics.json").exists()
 
     assert main(["train", "--config", _cfg(demo_project)]) == 0
@@ -214,7 +214,10 @@ def test_tampered_or_partial_bundle_is_refused(
 
 def _no_partial_bundle(root: Path) -> None:
     models = root / "models"
-    leftovers = [p.name for p in models.iterdir()] if models.exists() else []
+    # The project lock's file stays by design (`mlgate.locking`): it holds no output.
+    leftovers = (
+        [p.name for p in models.iterdir() if p.name != ".mlgate.lock"] if models.exists() else []
+    )
     assert leftovers == [] or leftovers == ["model"], leftovers
     assert not [p for p in leftovers if "staging" in p]
 
@@ -226,7 +229,8 @@ def test_missing_data_file_exits_2_naming_the_path(
     assert main(["train", "--config", _cfg(demo_project)]) == 2
     err = capsys.readouterr().err
     assert "churn.csv" in err
-    assert not (demo_project / "models").exists()
+    assert not (demo_project / "models" / "model").exists()
+    _no_partial_bundle(demo_project)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

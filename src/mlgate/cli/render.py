@@ -181,7 +181,8 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
     for v in infos:
         table.add_row(
             str(v.version),
-            ", ".join(v.aliases),
+            # A version without an alias serves nowhere: say so rather than leave a blank.
+            ", ".join(v.aliases) or "(no alias)",
             v.created_at,
             ", ".join(f"{k}={x:.4f}" for k, x in sorted(v.metrics.items())),
             v.lineage.get("git_commit", "")[:12],

@@ -15,6 +15,7 @@ from mlgate.model.features import to_frame
 from mlgate.model.gates import GateVerdict, evaluate_gates
 from mlgate.model.metrics import compute_metrics, metrics_for
 from mlgate.model.train import Split, predict_all, split_data
+from mlgate.model.trust import Trust, project_trust
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +27,8 @@ class Champion:
 
     bundle_dir: Path
     label: str
+    # The keys and types to load it with (the project's); None: the environment's.
+    trust: Trust | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class GateReport:
     baseline: dict[str, float] | None = None
     positive_label: Any = None
     dropped_target_rows: int = 0
+    # What was judged: the bundle's files (but gate.json) as one digest; registration checks it.
+    bundle_digest: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -54,6 +59,7 @@ class GateReport:
             "passed": self.passed,
             "model": self.model_name,
             "bundle": str(self.bundle_dir),
+            "bundle_digest": self.bundle_digest,
             "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "holdout_rows": self.holdout_rows,
             "challenger": self.challenger,
@@ -140,7 +146,7 @@ def _evaluate(
 def _champion_metrics(
     champion: Champion, challenger: bundle_mod.BundleMeta, frame: pd.DataFrame, split: Split
 ) -> tuple[dict[str, float], Outputs]:
-    bundle = bundle_mod.load_bundle(champion.bundle_dir)
+    bundle = bundle_mod.load_bundle(champion.bundle_dir, trust=champion.trust)
     meta = bundle.meta
     if meta.task != challenger.task or meta.target != challenger.target:
         raise BundleError(
@@ -219,9 +225,10 @@ def run_gate(
     """
     from mlgate.data.io import load_table
 
-    # Writing starts with `add_file`, which verifies the bundle before anything is written;
-    # nothing of the challenger is unpickled here, so a second hash up front would be waste.
-    bundle = bundle_mod.load_bundle(project.bundle_dir, check=not write)
+    # Verified (and its signature checked) before its numbers are believed; `add_file` checks
+    # again that the bundle is still the one judged before it writes the verdict into it.
+    trust = project_trust(project)
+    bundle = bundle_mod.load_bundle(project.bundle_dir, trust=trust)
     meta = bundle.meta
     check_gate_metrics(project, meta.task)
     if frame is None:
@@ -267,10 +274,17 @@ def run_gate(
         baseline=baseline,
         positive_label=meta.positive_label,
         dropped_target_rows=meta.data.dropped_target_rows,
+        bundle_digest=bundle.content_digest,
     )
     if write:
         data = report.to_dict()
-        bundle_mod.add_file(project.bundle_dir, bundle_mod.GATE_FILE, data)
+        bundle_mod.add_file(
+            project.bundle_dir,
+            bundle_mod.GATE_FILE,
+            data,
+            trust=trust,
+            expect=bundle.content_digest,
+        )
         bundle_mod.write_json(project.metrics_path, challenger)
         bundle_mod.write_json(project.reports_dir / "gate.json", data)
     return report

@@ -291,10 +291,17 @@ def export_onnx(
     return True
 
 
-# skl2onnx converts trees node by node in Python: about 8 s per million nodes here (1.78M
-# nodes took 14.7 s), which would outweigh the training it follows. Past this many nodes
-# `onnx: auto` leaves the bundle to the scikit-learn runtime; `onnx: always` exports anyway.
-AUTO_MAX_NODES = 500_000
+# Whether a large forest is worth converting (benchmarks/RESULTS_limits.md; two runs on the
+# shared 2-core VM): RandomForest(100), unlimited depth, 50,000 rows x 20 features, 541,832
+# nodes. The export (skl2onnx conversion + the parity check on the holdout) took 7.4 s and
+# 13.1 s, against 45.8 s and 29.0 s of training; model.onnx is 21 MB against 46 MB of
+# model.skops; ONNX Runtime then answered single rows at 1 connection 2.1x and 4.2x as fast as
+# the scikit-learn runtime, at half the server CPU per request (429 vs 897 us at 8
+# connections). The one-time cost pays in CI, so `auto` exports large forests too. skl2onnx
+# converts node by node in Python (7-13 s per 0.54M nodes here): past 5M nodes, a minute or
+# more, `auto` keeps the scikit-learn runtime (which serves forests without the Pipeline's
+# per-call overhead, see mlgate.serve.forest); `onnx: always` exports anyway.
+AUTO_MAX_NODES = 5_000_000
 
 
 def tree_nodes(model: Any) -> int:

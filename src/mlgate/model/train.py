@@ -28,6 +28,7 @@ from mlgate.model.target import (
     leaks,
     positive_class,
 )
+from mlgate.model.trust import Trust
 
 if TYPE_CHECKING:
     import numpy as np
@@ -294,15 +295,50 @@ def fit(
     return pipeline, note
 
 
-class _PickleAdvisoryFilter:
-    """Drop MLflow's advisory that pickled models execute code when loaded.
+def save_sklearn(
+    model: Any,
+    dest: Path,
+    trust: Trust,
+    *,
+    signature: Any,
+    input_example: Any,
+    pip_requirements: list[str],
+) -> None:
+    """Save the Pipeline as an MLflow Model in skops format (never pickle).
 
-    mlgate loads a pickle only after SHA256SUMS has verified the bundle it came from, which is
-    the mitigation the advisory asks for; repeating it on every training run is noise.
+    MLflow records the types beyond skops' defaults in MLmodel (`skops_trusted_types`), so
+    `mlflow models serve` can load the bundle; mlgate itself never reads that list (the file's
+    author controls it) and loads with its own (`mlgate.model.trust`). A model holding a type
+    mlgate does not trust is a ConfigError naming it: nobody could load the bundle.
     """
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
 
-    def filter(self, record: object) -> bool:
-        return "pickle or cloudpickle format" not in str(getattr(record, "msg", ""))
+    from mlgate.model.trust import refused_types, save_allow_list
+
+    try:
+        mlflow.sklearn.save_model(
+            model,
+            path=str(dest),
+            serialization_format="skops",
+            skops_trusted_types=save_allow_list(model, trust),
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+        )
+    except MlflowException as exc:
+        # MLflow wraps every failure of the skops writer, a full disk included.
+        if isinstance(exc.__cause__, OSError):
+            raise exc.__cause__ from None
+        import skops.io
+
+        found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        refused = refused_types(found, trust) or ["(a type skops cannot store)"]
+        raise ConfigError(
+            f"model.estimator: the fitted model contains type(s) that no mlgate process would "
+            f"load: {', '.join(refused)}",
+            hint="use scikit-learn estimators, or list your own classes in trust.trusted_types",
+        ) from None
 
 
 def write_bundle(
@@ -318,16 +354,10 @@ def write_bundle(
     extra: TrainingFacts | None = None,
 ) -> tuple[Path, bundle_mod.BundleMeta]:
     """Write the MLflow Model + lineage + schema + profile, sealed, then rename into place."""
-    import logging
-
-    import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    mlflow_log = logging.getLogger("mlflow.sklearn")
-    if not any(isinstance(f, _PickleAdvisoryFilter) for f in mlflow_log.filters):
-        mlflow_log.addFilter(_PickleAdvisoryFilter())
-
     from mlgate.data.profile import build_profile
+    from mlgate.model.trust import project_trust
 
     config = project.config
     facts = extra or TrainingFacts()
@@ -337,7 +367,8 @@ def write_bundle(
     classes = _classes(model)
     metrics = compute_metrics(task, split.y_test, pred, proba, classes, facts.positive)
     example = split.x_train.head(5)
-    signature = infer_signature(example, model.predict(example))
+    example_pred = model.predict(example)
+    signature = infer_signature(example, example_pred)
     versions = library_versions()
     estimator = final_estimator(model)
     threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
@@ -365,6 +396,7 @@ def write_bundle(
         params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
         metrics=metrics,
         libraries=versions,
+        example_predictions=tuple(jsonable(p) for p in example_pred.tolist()),
         positive_label=jsonable(facts.positive),
         decision_threshold=None if threshold is None else float(threshold),
         notes=facts.notes,
@@ -376,17 +408,19 @@ def write_bundle(
     )
     profile = build_profile(split.x_train, bundle_schema)
     target = project.bundle_dir
-    with bundle_mod.staging(target) as tmp:
-        mlflow.sklearn.save_model(
+    trust = project_trust(project)
+    with bundle_mod.staging(target, trust) as tmp:
+        save_sklearn(
             model,
-            path=str(tmp),
-            serialization_format="pickle",
+            tmp,
+            trust,
             signature=signature,
             input_example=example,
             pip_requirements=[
                 f"scikit-learn=={versions['scikit-learn']}",
                 f"numpy=={versions['numpy']}",
                 f"pandas=={versions['pandas']}",
+                f"skops=={versions['skops']}",
             ],
         )
         from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted

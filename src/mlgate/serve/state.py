@@ -101,8 +101,9 @@ class ServerState:
             for _ in range(3):
                 predictor.predict(warm, self.classifier)
                 predictor.predict(one, self.classifier)
-        except Exception as exc:
-            self.failed = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            # /health and /ready say that it failed; the log says why (never a client).
+            self.failed = "the model could not be loaded; see the server log"
             log.exception("the model could not be loaded; the server stays unready")
             return
         finally:
