@@ -72,8 +72,8 @@ def make_bundle(root: Path) -> tuple[Path, str]:
     import numpy as np
 
     import mlgate
+    from mlgate.data.infer import infer_schema
     from mlgate.data.profile import build_profile
-    from mlgate.data.schema import infer_schema
     from mlgate.model import bundle as bundle_mod
     from mlgate.model.calibration import MONITORING_FILE, build_reference, reference_json
 

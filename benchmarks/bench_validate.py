@@ -25,8 +25,8 @@ import pandas as pd
 from benchmarks.summary import Row, add_quick_flag, write_summary
 from mlgate.config import DriftConfig
 from mlgate.data.drift import detect_drift
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import build_profile
-from mlgate.data.schema import infer_schema
 from mlgate.data.validate import check_schema, validate_data
 
 TIMEOUT_S = 900

@@ -62,6 +62,18 @@ class DataConfig(_Frozen):
         default="reference/profile.json",
         description="Committed reference profile that drift is measured against.",
     )
+    positive_label: str | int | bool | None = Field(
+        default=None,
+        description="Binary tasks: the class that precision, recall, F1 and ROC-AUC are about "
+        "(e.g. 'churned', 'default', 1). The minority class of the training data when absent.",
+    )
+    max_missing_target: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Rows without a target are dropped from training and holdout and counted; "
+        "the data gate fails when more than this share of rows lacks one.",
+    )
 
 
 class ModelConfig(_Frozen):
@@ -72,10 +84,17 @@ class ModelConfig(_Frozen):
         description="Import path of a scikit-learn estimator; a random forest when not given.",
     )
     params: dict[str, JsonValue] = Field(default_factory=dict)
+    imbalance: Literal["auto", "threshold", "class_weight", "none"] = Field(
+        default="auto",
+        description="Binary tasks with a rare positive class: 'threshold' tunes the decision "
+        "threshold for F1 on training folds (TunedThresholdClassifierCV); 'class_weight' "
+        "reweights classes; auto = threshold when the positive class is under "
+        "30% of the rows, else none.",
+    )
     onnx: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="Export model.onnx for fast serving (kept only when it matches "
-        "scikit-learn). auto skips forests too large to convert quickly.",
+        "scikit-learn). auto skips forests past 5M tree nodes (over a minute to convert).",
     )
 
 
@@ -86,6 +105,12 @@ class PreprocessConfig(_Frozen):
     scale: bool = True
     categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
     max_categories: int | None = Field(default=None, ge=2)
+    min_frequency: int = Field(
+        default=5,
+        ge=1,
+        description="Categories seen in fewer training rows share one 'infrequent' column, "
+        "as do values never seen in training (1: every category gets its own column).",
+    )
 
 
 class SplitConfig(_Frozen):
@@ -108,6 +133,11 @@ class GateConfig(_Frozen):
     threshold: float | None = None
     min_absolute_change: float | None = None
     min_relative_change: float | None = None
+    min_gain_over_baseline: float | None = Field(
+        default=None,
+        description="The model must beat the best trivial model (scikit-learn's Dummy "
+        "estimators fitted on the same training rows) on the same holdout by this much.",
+    )
     greater_is_better: bool | None = Field(
         default=None, description="Defaults from the metric (False for log_loss, rmse, mae)."
     )
@@ -118,9 +148,11 @@ class GateConfig(_Frozen):
             self.threshold is None
             and self.min_absolute_change is None
             and self.min_relative_change is None
+            and self.min_gain_over_baseline is None
         ):
             raise ValueError(
-                "a gate needs at least one of threshold, min_absolute_change, min_relative_change"
+                "a gate needs at least one of threshold, min_absolute_change, "
+                "min_relative_change, min_gain_over_baseline"
             )
         return self
 
@@ -151,6 +183,56 @@ class DriftConfig(_Frozen):
         default=0.5, gt=0.0, le=1.0, description="Dataset drift when this share drifts."
     )
     fail_on_drift: bool = True
+    max_missing_increase: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A feature's missing rate may rise this much over the reference before "
+        "the data gate fails (a column marked required in the schema allows no null).",
+    )
+    max_unseen_increase: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Share of rows with a category never seen in training, beyond the share "
+        "the reference predicts (its values seen once), that fails the data gate.",
+    )
+    max_shift: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="A single feature whose distribution moved by this share (KS distance, "
+        "or total variation for categories) fails the data gate: a new unit or meaning.",
+    )
+
+
+class EvaluationConfig(_Frozen):
+    """How holdout numbers are judged: the baseline, the bootstrap, the smallest holdout."""
+
+    bootstrap_resamples: int = Field(
+        default=1000,
+        ge=0,
+        description="Paired bootstrap resamples of the holdout for the champion comparison; 0 "
+        "compares the two point estimates (the old behaviour).",
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="A champion gate fails only when the whole interval of the improvement "
+        "at this confidence lies below its tolerance.",
+    )
+    min_holdout_rows: int = Field(
+        default=30,
+        ge=1,
+        description="A holdout smaller than this is refused (exit 2): its metrics are noise.",
+    )
+    champion_bundle: str | None = Field(
+        default=None,
+        description="A model bundle directory (e.g. tracked with DVC) that `mlgate run` gates "
+        "against when the registry has no champion: a champion kept between CI runs without "
+        "an MLflow server.",
+    )
 
 
 Duration = Annotated[str, Field(pattern=r"^\d+(\.\d+)?[smhdw]$")]
@@ -292,6 +374,29 @@ class CanaryConfig(_Frozen):
     )
 
 
+class TrustConfig(_Frozen):
+    """Who may produce a model, and what a model file may contain.
+
+    Keys are PEM files (elliptic curve: P-256, P-384 or P-521), relative to mlgate.yaml.
+    `MLGATE_SIGNING_KEY`, `MLGATE_PUBLIC_KEY` and `MLGATE_TRUSTED_TYPES` (comma-separated) in
+    the environment take precedence (the private key rarely belongs in the repository).
+    """
+
+    private_key: str | None = Field(
+        default=None, description="Sign every bundle written with this private key."
+    )
+    public_key: str | None = Field(
+        default=None,
+        description="Verify the signature of every bundle loaded (serve, champion, build, "
+        "register) with this public key; an unsigned or wrongly signed bundle is refused.",
+    )
+    trusted_types: tuple[str, ...] = Field(
+        default=(),
+        description="Types beyond scikit-learn, numpy, scipy and mlgate's own that a model "
+        "file may contain (module.Class); loading them runs their code, so list only yours.",
+    )
+
+
 class Config(_Frozen):
     """The whole of mlgate.yaml."""
 
@@ -303,10 +408,12 @@ class Config(_Frozen):
     split: SplitConfig = Field(default_factory=SplitConfig)
     gates: tuple[GateConfig, ...] = ()
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded in lineage.

@@ -53,6 +53,7 @@ class RunResult:
             "stages": [s.__dict__ for s in self.stages],
             "validation": self.validation.to_dict() if self.validation else None,
             "bundle": str(self.training.bundle_dir) if self.training else None,
+            "training_notes": list(self.training.meta.notes) if self.training else [],
             "gate": self.gate.to_dict() if self.gate else None,
         }
 
@@ -69,10 +70,26 @@ def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationR
 
     schema = read_schema(project.schema_path)
     profile = read_profile(project.profile_path)
-    report = validate_data(frame, schema, profile, project.config.drift)
+    report = validate_data(
+        frame,
+        schema,
+        profile,
+        project.config.drift,
+        max_missing_target=project.config.data.max_missing_target,
+    )
     if write:
         write_json(project.reports_dir / "validation.json", report.to_dict())
     return report
+
+
+def train_project(project: Project, *, wait: bool = True) -> TrainResult:
+    """`mlgate train`: fit and write the bundle while holding the project lock."""
+    from mlgate.locking import clean_leftovers, project_lock
+    from mlgate.model.train import train
+
+    with project_lock(project, wait=wait, what="mlgate train"):
+        clean_leftovers(project)
+        return train(project)
 
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
@@ -151,7 +168,16 @@ def run(
 
     say("evaluating and gating")
     t0 = time.perf_counter()
-    result.gate = run_gate(project, champion=champion, frame=frame, split=result.training.split)
+    from mlgate.model.bootstrap import Outputs
+
+    training = result.training
+    result.gate = run_gate(
+        project,
+        champion=champion,
+        frame=frame,
+        split=training.split,
+        outputs=Outputs(training.holdout_predictions, training.holdout_probabilities),
+    )
     result.stages.append(
         StageResult(
             "gate",

@@ -55,44 +55,75 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+NO_CHAMPION = (
+    "> [!WARNING]\n"
+    "> **No champion: the champion gates did not run.** Only the absolute and baseline gates "
+    "judged this model. A CI job without `MLFLOW_TRACKING_URI` starts with an empty registry "
+    "every time: set that secret, or keep the champion's bundle in the DVC remote and name it "
+    "in `evaluation.champion_bundle` (see the mlgate README, *Keeping a champion*)."
+)
+
+
 def _metrics_section(gate: Mapping[str, Any]) -> list[str]:
     challenger: Mapping[str, float] = gate.get("challenger") or {}
     champion = gate.get("champion") or None
+    baseline: Mapping[str, float] = gate.get("baseline") or {}
     rows = gate.get("holdout_rows")
+    positive = gate.get("positive_label")
+    about = f", positive class `{_cell(positive)}`" if positive is not None else ""
+    dropped = gate.get("dropped_target_rows") or 0
+    if dropped:
+        about += f"; {dropped} rows without a target dropped"
     if champion is None:
         lines = [
-            f"Challenger on the holdout ({rows} rows). No champion in the registry: "
-            "only absolute thresholds were applied.",
+            NO_CHAMPION,
             "",
-            "| metric | challenger |",
-            "| --- | ---: |",
+            f"Challenger on the holdout ({rows} rows{about}); baseline: the best trivial model.",
+            "",
+            "| metric | challenger | baseline |",
+            "| --- | ---: | ---: |",
         ]
-        lines += [f"| {m} | {_num(v)} |" for m, v in challenger.items()]
+        lines += [f"| {m} | {_num(v)} | {_num(baseline.get(m))} |" for m, v in challenger.items()]
         return lines
     label = champion.get("label") or "champion"
     base: Mapping[str, float] = champion.get("metrics") or {}
     lines = [
-        f"Challenger vs **{_cell(label)}**, both evaluated on the same holdout ({rows} rows).",
+        f"Challenger vs **{_cell(label)}**, both evaluated on the same holdout ({rows} rows"
+        f"{about}); baseline: the best trivial model.",
         "",
-        f"| metric | challenger | {_cell(label)} | delta |",
-        "| --- | ---: | ---: | ---: |",
+        f"| metric | challenger | baseline | {_cell(label)} | delta |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for m, v in challenger.items():
         old = base.get(m)
         delta = _delta(m, float(v), float(old)) if old is not None else "–"
-        lines.append(f"| {m} | {_num(v)} | {_num(old)} | {delta} |")
+        lines.append(f"| {m} | {_num(v)} | {_num(baseline.get(m))} | {_num(old)} | {delta} |")
     return lines
+
+
+def _interval(check: Mapping[str, Any]) -> str:
+    interval = check.get("interval")
+    if not interval:
+        return "–"
+    low, high = float(interval[0]), float(interval[1])
+    if check.get("kind") == "min_relative_change":
+        return f"{low:+.2%} … {high:+.2%}"
+    return f"{low:+.4f} … {high:+.4f}"
 
 
 def _gates_section(gate: Mapping[str, Any]) -> list[str]:
     checks: Sequence[Mapping[str, Any]] = gate.get("checks") or []
     lines = ["### Gates", ""]
     if checks:
-        lines += ["| | metric | check | detail |", "| --- | --- | --- | --- |"]
+        lines += [
+            "| | metric | check | 95% interval of the improvement | detail |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for c in checks:
             mark = PASS if c.get("passed") else FAIL
             lines.append(
-                f"| {mark} | {c.get('metric')} | {c.get('kind')} | {_cell(c.get('message', ''))} |"
+                f"| {mark} | {c.get('metric')} | {c.get('kind')} | {_interval(c)} "
+                f"| {_cell(c.get('message', ''))} |"
             )
     else:
         lines.append("No gates are configured: add `gates:` to mlgate.yaml.")
@@ -164,6 +195,10 @@ def _lineage_section(meta: Mapping[str, Any] | None, bundle_error: str | None) -
         f"| model | `{meta.get('estimator')}` ({meta.get('task')}), seed {meta.get('seed')} |",
         f"| trained | {meta.get('created_at')} with mlgate {meta.get('mlgate_version')} |",
     ]
+    notes: Sequence[str] = meta.get("notes") or []
+    if notes:
+        lines.append("")
+        lines += [f"> {'⚠️ ' if n.startswith('possible leak') else ''}{_cell(n)}" for n in notes]
     return lines
 
 

@@ -10,21 +10,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlgate import atomic
-from mlgate.config import CONFIG_FILE, Task, load_project
+from mlgate.config import CONFIG_FILE, Project, Task, load_project
 from mlgate.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlgate.data.schema import Role, Schema
     from mlgate.versioning import DvcInit
 
 GITIGNORE = """\
-# mlgate outputs: rebuilt by `mlgate run`, versioned by the registry, not by git.
+# mlgate outputs: rebuilt by every `mlgate run` and versioned by the registry (with the
+# reports as artifacts of each version), not by git: committing them would only record
+# the last local run.
 /models/
 /reports/
+/metrics.json
 /mlruns/
 # The local release's state, logs and metrics (`mlgate deploy --target local`).
 /.mlgate/
+/mlflow.db
 """
 
 
@@ -37,6 +42,9 @@ class InitResult:
     files: tuple[Path, ...]
     dvc: DvcInit | None = None
     notes: tuple[str, ...] = ()
+    schema: Schema | None = None
+    positive_label: object = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,28 @@ class InitRequest:
     target: str | None = None
     name: str | None = None
     drop: tuple[str, ...] = ()
+    roles: tuple[tuple[str, Role], ...] = ()
     rows: int = 12_000
     force: bool = False
     dvc: bool = True
     remote: str | None = None
+
+
+def parse_roles(pairs: list[str]) -> tuple[tuple[str, Role], ...]:
+    """`--role COLUMN=ROLE` options as (column, role) pairs; a malformed one is a UsageError."""
+    from mlgate.data.schema import ROLES
+
+    out: list[tuple[str, Role]] = []
+    for pair in pairs:
+        column, sep, role = pair.rpartition("=")
+        if not sep or not column or role not in ROLES or role == "target":
+            raise UsageError(
+                f"--role {pair!r}: expected COLUMN=ROLE with ROLE one of feature, id, text, "
+                "ignored",
+                hint="e.g. --role customer_id=id --role notes=text",
+            )
+        out.append((column, role))
+    return tuple(out)
 
 
 def init_project(request: InitRequest) -> InitResult:
@@ -69,9 +95,12 @@ def init_project(request: InitRequest) -> InitResult:
             target=request.target,
             name=request.name,
             drop=request.drop,
+            roles=dict(request.roles),
             force=request.force,
         )
     else:
+        if request.roles:
+            raise UsageError("--role applies to --data; the demo's roles are fixed")
         result = init_demo(request.root, rows=request.rows, force=request.force)
     if not request.dvc:
         if request.remote is not None:
@@ -101,50 +130,64 @@ def _track_data(root: Path, remote: str | None) -> tuple[DvcInit | None, tuple[s
     return versioning.init_dvc(root, remote, commit=False), ()
 
 
-def _default_gates(task: Task, target: pd.Series) -> str:
+def _default_gates(task: Task) -> str:
     if task == "binary":
         return """\
 gates:
-  # Absolute floors on the holdout.
+  # Beat the best trivial model (a scikit-learn Dummy fitted on the same training rows, scored
+  # on the same holdout: ROC-AUC 0.5, the F1 of always answering the positive class) by a margin.
   - metric: roc_auc
-    threshold: 0.70
+    min_gain_over_baseline: 0.1
   - metric: f1
-    threshold: 0.30
-  # No regression against the champion on the same holdout: at most 0.01 worse.
+    min_gain_over_baseline: 0.05
+  # No regression against the champion on the same holdout: fails only when, by a paired
+  # bootstrap, the challenger is more than 0.01 worse with 95% confidence (noise passes).
   - metric: roc_auc
     min_absolute_change: -0.01
 """
     if task == "multiclass":
-        majority = float(target.value_counts(normalize=True).iloc[0])
-        floor = round(min(0.99, majority + 0.5 * (1.0 - majority)), 2)
-        return f"""\
+        return """\
 gates:
-  # Absolute floor: well above always predicting the majority class ({majority:.2f}).
+  # Beat the best trivial model (always the majority class, scored on the same holdout).
   - metric: accuracy
-    threshold: {floor}
+    min_gain_over_baseline: 0.05
   - metric: f1
-    threshold: {round(floor * 0.8, 2)}
-  # No regression against the champion on the same holdout: at most 0.02 worse.
+    min_gain_over_baseline: 0.05
+  # No regression against the champion: fails only when, by a paired bootstrap on the same
+  # holdout, the challenger is more than 0.02 worse with 95% confidence.
   - metric: accuracy
     min_absolute_change: -0.02
 """
     return """\
 gates:
-  # Absolute floor: explain at least a fifth of the variance on the holdout.
+  # Beat the best trivial model (predicting the training mean or median) on the same holdout:
+  # explain at least a tenth of the variance more than it does.
   - metric: r2
-    threshold: 0.2
-  # No regression against the champion on the same holdout: RMSE at most 2% worse.
+    min_gain_over_baseline: 0.1
+  # No regression against the champion: fails only when, by a paired bootstrap on the same
+  # holdout, RMSE is more than 2% worse with 95% confidence.
   - metric: rmse
     min_relative_change: -0.02
 """
 
 
 def _config_text(
-    name: str, data_path: str, target: str, drop: tuple[str, ...], task: Task, gates: str
+    name: str,
+    data_path: str,
+    target: str,
+    drop: tuple[str, ...],
+    task: Task,
+    gates: str,
+    positive: object = None,
 ) -> str:
     import json
 
     drop_line = f"  drop: {json.dumps(list(drop))}\n" if drop else ""
+    if task == "binary":
+        drop_line += (
+            f"  positive_label: {json.dumps(positive)}"
+            "  # precision/recall/F1/ROC-AUC are about this class\n"
+        )
     estimator = (
         "sklearn.ensemble.RandomForestRegressor"
         if task == "regression"
@@ -158,11 +201,13 @@ task: {task}
 data:
   path: {json.dumps(data_path)}
   target: {json.dumps(target)}
-{drop_line}  schema_path: schema.yaml          # commit it; regenerate with `mlgate schema infer`
+{drop_line}  schema_path: schema.yaml          # column roles and checks; `mlgate schema infer`
   profile_path: reference/profile.json  # reference distribution for drift checks
+  max_missing_target: 0.5           # rows without a target are dropped; more than this fails
 
 model:
   estimator: {estimator}
+  imbalance: auto     # binary with a rare positive class: tune the decision threshold for F1
   params:
     n_estimators: 100
     max_depth: 12
@@ -181,19 +226,59 @@ drift:
 """
 
 
-def infer_reference(root: Path) -> list[Path]:
-    """`mlgate schema infer`: (re)write the schema and reference profile from the data."""
+def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> list[Path]:
+    """`mlgate schema infer`: (re)write the schema and reference profile from the data.
+
+    Roles the committed schema gives differently from what inference would choose now (a
+    person's edits) are kept, as are those in `roles`.
+    """
     from mlgate.data.io import load_table
-    from mlgate.data.profile import build_profile, write_profile
-    from mlgate.data.schema import infer_schema, write_schema
 
     project = load_project(root)
-    frame = load_table(project.data_path)
+    _, files = write_reference(project, load_table(project.data_path), roles)
+    return files
+
+
+def write_reference(
+    project: Project, frame: pd.DataFrame, roles: dict[str, Role] | None = None
+) -> tuple[Schema, list[Path]]:
+    """Infer and write schema.yaml and the reference profile for `frame`."""
+    from mlgate.data.infer import infer_schema
+    from mlgate.data.profile import build_profile, write_profile
+    from mlgate.data.schema import read_schema, write_schema
+
     config = project.config
-    schema = infer_schema(frame, target=config.data.target, drop=config.data.drop)
+    wanted = dict(roles or {})
+    schema = infer_schema(frame, target=config.data.target, drop=config.data.drop, roles=wanted)
+    if project.schema_path.is_file() and not wanted:
+        try:
+            previous = read_schema(project.schema_path)
+        except DataError:
+            previous = None
+        if previous is not None:
+            kept = {
+                c.name: c.role
+                for c in previous.columns
+                if c.name in frame.columns
+                and c.role != "target"
+                and c.name != config.data.target
+                and c.name not in config.data.drop
+                and c.role != schema.column(c.name).role
+            }
+            if kept:
+                schema = infer_schema(
+                    frame, target=config.data.target, drop=config.data.drop, roles=kept
+                )
     write_schema(schema, project.schema_path)
-    write_profile(build_profile(frame, schema), project.profile_path)
-    return [project.schema_path, project.profile_path]
+    has_target = frame[config.data.target].notna()
+    labelled = frame if bool(has_target.all()) else frame.loc[has_target]
+    profile = build_profile(labelled, schema)
+    if len(frame):
+        profile = profile.model_copy(
+            update={"target_null_fraction": float(frame[config.data.target].isna().mean())}
+        )
+    write_profile(profile, project.profile_path)
+    return schema, [project.schema_path, project.profile_path]
 
 
 def _write_workflows(root: Path, force: bool) -> list[Path]:
@@ -225,18 +310,30 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
         "churn",
         "data/churn.csv",
         demo.TARGET,
-        (demo.ID_COLUMN,),
+        (),
         "binary",
-        _default_gates("binary", frame[demo.TARGET]),
+        _default_gates("binary"),
+        positive=1,  # churned: the outcome a team wants found
     )
     files = [
         data,
         atomic.write_text(root / CONFIG_FILE, config),
         atomic.write_text(root / ".gitignore", GITIGNORE),
     ]
-    files += infer_reference(root)
+    from mlgate.data.io import load_table
+
+    frame = load_table(data)
+    schema, written = write_reference(load_project(root), frame)
+    files += written
     files += _write_workflows(root, force)
-    return InitResult(root=root, task="binary", files=tuple(files))
+    return InitResult(
+        root=root,
+        task="binary",
+        files=tuple(files),
+        schema=schema,
+        positive_label=1,
+        warnings=tuple(leak_warnings(frame, schema, "binary")),
+    )
 
 
 def init_from_data(
@@ -246,11 +343,14 @@ def init_from_data(
     target: str,
     name: str | None = None,
     drop: tuple[str, ...] = (),
+    roles: dict[str, Role] | None = None,
     force: bool = False,
 ) -> InitResult:
-    """Write a project for a team's own data: infer the task, schema, profile and gates."""
+    """Write a project for a team's own data: infer the task, column roles, schema, profile,
+    positive class and gates; warn about leaks and rows without a target."""
     from mlgate.data.io import load_table
-    from mlgate.model.train import infer_task
+    from mlgate.data.schema import ROLES
+    from mlgate.model.target import infer_task
 
     frame = load_table(data)
     if target not in frame.columns:
@@ -258,10 +358,23 @@ def init_from_data(
             f"--target {target!r} is not a column of {data} "
             f"(columns: {', '.join(map(str, frame.columns))})"
         )
-    missing = [c for c in drop if c not in frame.columns]
+    missing = [c for c in [*drop, *(roles or {})] if c not in frame.columns]
     if missing:
-        raise DataError(f"--drop: column(s) not in {data}: {', '.join(missing)}")
-    task = infer_task(frame[target])
+        raise DataError(
+            f"--drop/--role: column(s) not in {data}: {', '.join(missing)}",
+            hint=f"columns: {', '.join(map(str, frame.columns))}",
+        )
+    bad = {c: r for c, r in (roles or {}).items() if r not in ROLES or r == "target"}
+    if bad:
+        col, role = next(iter(bad.items()))
+        raise UsageError(
+            f"--role {col}={role}: unknown role",
+            hint="roles: feature, id, text, ignored (the target is --target)",
+        )
+    y = frame[target]
+    task = infer_task(y)
+    labelled = y.dropna()
+    positive = _minority(labelled) if task == "binary" else None
     _prepare_dir(root, force)
     root_abs = root.resolve()
     data_abs = data.resolve()
@@ -277,11 +390,45 @@ def init_from_data(
     model_name = name or root_abs.name or "model"
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in model_name).strip("-")
     config = _config_text(
-        safe_name or "model", rel, target, drop, task, _default_gates(task, frame[target])
+        safe_name or "model", rel, target, drop, task, _default_gates(task), positive
     )
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():
         files.append(atomic.write_text(root / ".gitignore", GITIGNORE))
-    files += infer_reference(root)
+    schema, written = write_reference(load_project(root), frame, roles)
+    files += written
     files += _write_workflows(root, force)
-    return InitResult(root=root, task=task, files=tuple(files))
+    notes: list[str] = []
+    dropped = len(y) - len(labelled)
+    if dropped:
+        notes.append(
+            f"{dropped} of {len(y)} rows ({dropped / len(y):.1%}) have no {target!r}: training "
+            "drops them (data.max_missing_target caps the share)"
+        )
+    return InitResult(
+        root=root,
+        task=task,
+        files=tuple(files),
+        notes=tuple(notes),
+        schema=schema,
+        positive_label=positive,
+        warnings=tuple(leak_warnings(frame, schema, task)),
+    )
+
+
+def _minority(y: pd.Series) -> object:
+    """The rarer class (ties: the last in text order): the default positive class."""
+    counts = y.value_counts()
+    label = min(sorted(counts.index.tolist(), key=str), key=lambda c: int(counts[c]))
+    return label.item() if hasattr(label, "item") else label
+
+
+def leak_warnings(frame: pd.DataFrame, schema: Schema, task: Task) -> list[str]:
+    """Leakage warnings for every non-target column of the schema."""
+    from mlgate.data.leakage import find_leaks
+
+    target = schema.target
+    if target is None:
+        return []
+    columns = [c for c in schema.columns if c.role != "target"]
+    return find_leaks(frame, target.name, columns, classify=task != "regression")

@@ -7,7 +7,7 @@ import, while the CLI is DVC's stable interface and isolates its failures. The c
 needs take about 1-2 s in total.
 
 Models are not DVC outputs that get cached: the registry versions them. The train stage declares
-the two bundle files that identify a model (model.pkl, mlgate.json) as uncached outputs, which
+the two bundle files that identify a model (model.skops, mlgate.json) as uncached outputs, which
 orders the stages; `mlgate gate` adds gate.json and re-seals the bundle, and declaring the whole
 bundle directory would make DVC see the train stage's output "modified" and retrain every time.
 """
@@ -147,7 +147,7 @@ def render_dvc_yaml(
         return body
 
     validation = f"{reports}/validation.json"
-    model_files = [f"{bundle}/model.pkl", f"{bundle}/mlgate.json"]
+    model_files = [f"{bundle}/model.skops", f"{bundle}/mlgate.json"]
     gate = stage("gate", [data, *model_files], [f"{reports}/gate.json"])
     gate["metrics"] = [{metrics: {"cache": False}}]
     stages = {

@@ -1,8 +1,9 @@
 """A model wrapper that exists only on the test host, never in the image.
 
-A bundle whose pickle references this class loads and predicts here, verifies (its SHA256SUMS
-are resealed), and cannot be unpickled inside the image: the classic "works on my machine"
-model, which is what a smoke test is there to catch.
+A bundle whose model file holds this class (trusted with `--trust-type`) loads and predicts
+here, verifies (its SHA256SUMS are resealed), and cannot be loaded inside the image, which has
+no `tests` package: the classic "works on my machine" model, which is what a smoke test is
+there to catch.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from mlgate.cli import main as mlgate_main
 from mlgate.model.bundle import MODEL_FILE, ONNX_FILE, load_bundle, seal
+from mlgate.model.trust import Trust
 from mlgate.ship.build import BuildOptions, BuildResult, build_image
 from mlgate.ship.engine import Engine
 from mlgate.ship.push import push_image
@@ -151,20 +151,22 @@ def test_a_bundle_that_cannot_load_in_the_image_fails_the_build_with_exit_1(
     engine: Engine, built: BuildResult, demo_bundle: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    import skops.io
+
     broken = tmp_path / "broken"
     shutil.copytree(demo_bundle, broken)
-    with (broken / MODEL_FILE).open("rb") as fh:
-        model = pickle.load(fh)
-    with (broken / MODEL_FILE).open("wb") as fh:
-        pickle.dump(HostOnlyModel(model), fh)
-    # Without an ONNX export the server must unpickle model.pkl (with one, it never would).
+    host_only = "tests.e2e.hostonly.HostOnlyModel"
+    trust = Trust(types=(host_only,))
+    model = load_bundle(demo_bundle).load_model()
+    skops.io.dump(HostOnlyModel(model), broken / MODEL_FILE)
+    # Without an ONNX export the server must load model.skops (with one, it never would).
     (broken / ONNX_FILE).unlink(missing_ok=True)
     seal(broken)
-    load_bundle(broken)  # verifies, and loads and predicts on this host
+    load_bundle(broken, trust=trust).load_model()  # verifies, and loads on this host
 
     code = mlgate_main(
         ["build", str(broken), "--engine", "podman", "--base-image", BASE_IMAGE,
-         "--tag", "localhost/mlgate-broken", "--revision", "broken"]
+         "--tag", "localhost/mlgate-broken", "--revision", "broken", "--trust-type", host_only]
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1, err

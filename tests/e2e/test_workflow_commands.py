@@ -33,7 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci-cd.yml"
 SHA = "c0ffee" + "0" * 34
 _EXPR = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
-_INVOKES_MLGATE = re.compile(r"(^|[\s;&|(])mlgate\s")
+# In command position: at the start of a line or after a shell separator, not as an argument
+# (`dvc remote add -d -f mlgate s3://...` names a remote).
+_INVOKES_MLGATE = re.compile(r"(^|[;&|(]|\bthen|\bdo|\belse|!)\s*mlgate\s")
 
 
 def invokes_mlgate(script: str) -> bool:

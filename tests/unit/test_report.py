@@ -46,19 +46,39 @@ def test_marker_is_the_first_line_and_stable() -> None:
     )
 
 
-def test_without_champion_only_the_challenger_column_is_shown() -> None:
+def test_without_champion_the_report_says_so_loudly_and_how_to_keep_one() -> None:
     text = build_report("m", gate=_gate(True, None), validation=VALIDATION, meta=None)
-    assert "No champion in the registry" in text
-    assert "| metric | challenger |" in text
+    assert "> [!WARNING]" in text
+    assert "**No champion: the champion gates did not run.**" in text
+    assert "evaluation.champion_bundle" in text
+    assert "| metric | challenger | baseline |" in text
     assert "passed every gate" in text
+
+
+def test_the_champion_interval_and_the_baseline_are_in_the_tables() -> None:
+    gate = _gate(True, {"label": "champion v3", "metrics": {"roc_auc": 0.79, "log_loss": 0.5}})
+    gate["baseline"] = {"roc_auc": 0.5, "log_loss": 0.69}
+    gate["checks"].append(
+        {
+            "metric": "roc_auc",
+            "kind": "min_absolute_change",
+            "passed": True,
+            "interval": [-0.012, 0.031],
+            "message": "roc_auc = 0.8 vs champion 0.79",
+        }
+    )
+    text = build_report("m", gate=gate, validation=VALIDATION, meta=None)
+    assert "| roc_auc | 0.8000 | 0.5000 | 0.7900 | +0.0100 ▲ |" in text
+    assert "95% interval of the improvement" in text
+    assert "| -0.0120 … +0.0310 |" in text
 
 
 def test_deltas_respect_the_metric_direction() -> None:
     champion = {"label": "champion v3", "metrics": {"roc_auc": 0.7, "log_loss": 0.6}}
     text = build_report("m", gate=_gate(True, champion), validation=VALIDATION, meta=None)
-    assert "| roc_auc | 0.8000 | 0.7000 | +0.1000 ▲ |" in text
+    assert "| roc_auc | 0.8000 | – | 0.7000 | +0.1000 ▲ |" in text
     # log_loss went down: an improvement.
-    assert "| log_loss | 0.5000 | 0.6000 | -0.1000 ▲ |" in text
+    assert "| log_loss | 0.5000 | – | 0.6000 | -0.1000 ▲ |" in text
 
 
 def test_pipes_in_messages_do_not_break_the_table() -> None:

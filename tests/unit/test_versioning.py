@@ -26,7 +26,7 @@ def test_dvc_yaml_declares_only_params_present_in_the_config() -> None:
     assert stages["train"]["params"] == [{"mlgate.yaml": ["name", "data", "model"]}]
     assert stages["gate"]["deps"][0] == "data/my data.csv"
     assert stages["train"]["outs"] == [
-        {"models/model/model.pkl": {"cache": False}},
+        {"models/model/model.skops": {"cache": False}},
         {"models/model/mlgate.json": {"cache": False}},
     ]
     assert stages["gate"]["metrics"] == [{"metrics.json": {"cache": False}}]

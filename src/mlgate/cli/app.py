@@ -67,6 +67,15 @@ EngineOpt = Annotated[
 ]
 
 
+NoWaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="Exit 3 at once when another mlgate run holds the project lock, instead of waiting.",
+    ),
+]
+
+
 def console() -> Any:
     """A console on stdout; soft wrap keeps paths and messages whole for copy and grep."""
     from rich.console import Console

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from mlgate.cli import render
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
+from mlgate.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    JsonOpt,
+    NoWaitOpt,
+    app,
+    console,
+    print_json,
+)
 from mlgate.errors import GateFailed
 
 
@@ -34,12 +42,14 @@ def validate_cmd(
 
 
 @app.command("train")
-def train_cmd(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+def train_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
+) -> None:
     """Fit the pipeline from config and write the model bundle."""
     from mlgate.config import load_project
-    from mlgate.model.train import train
+    from mlgate.pipeline import train_project
 
-    result = train(load_project(config))
+    result = train_project(load_project(config), wait=not no_wait)
     if as_json:
         print_json({"bundle": str(result.bundle_dir), **result.meta.model_dump(mode="json")})
         return
@@ -63,12 +73,18 @@ def gate_cmd(
         ),
     ] = True,
     as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
     from mlgate.config import load_project
     from mlgate.release import gate
 
-    report = gate(load_project(config), champion_bundle=champion, use_registry=use_registry)
+    report = gate(
+        load_project(config),
+        champion_bundle=champion,
+        use_registry=use_registry,
+        wait=not no_wait,
+    )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -88,20 +104,26 @@ def run_cmd(
         ),
     ] = True,
     as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
-    """The whole pipeline: champion from the registry -> validate -> train -> gate -> register."""
+    """The whole pipeline: champion from the registry -> validate -> train -> gate -> register.
+
+    One run at a time per project: a second run waits for the first (and says so)."""
     from mlgate.config import load_project
     from mlgate.release import run_with_registry
 
     project = load_project(config)
     if as_json:
-        result = run_with_registry(project, register=register)
+        result = run_with_registry(project, register=register, wait=not no_wait)
         print_json(result.to_dict())
     else:
         out = console()
         with out.status("starting") as status:
             result = run_with_registry(
-                project, register=register, progress=lambda msg: status.update(msg)
+                project,
+                register=register,
+                progress=lambda msg: status.update(msg),
+                wait=not no_wait,
             )
         render.release(out, project.config.name, result)
     if not result.passed:

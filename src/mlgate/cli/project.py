@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlgate.cli import render
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, app, console, print_json
 
 schema_app = typer.Typer(help="Infer or show the committed data schema.", no_args_is_help=True)
@@ -26,6 +27,14 @@ def init_cmd(
     drop: Annotated[
         list[str] | None, typer.Option("--drop", help="A column that is not a feature.")
     ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            metavar="COLUMN=ROLE",
+            help="Override an inferred role: feature, id, text or ignored (repeatable).",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
     rows: Annotated[int, typer.Option("--rows", min=200, help="Demo rows.")] = 12_000,
     force: Annotated[bool, typer.Option("--force", help="Overwrite mlgate.yaml.")] = False,
@@ -43,7 +52,7 @@ def init_cmd(
     Inside a git repository the data is also tracked with DVC, with a default remote and a
     dvc.yaml whose stages call mlgate.
     """
-    from mlgate.scaffold import InitRequest, init_project
+    from mlgate.scaffold import InitRequest, init_project, parse_roles
 
     result = init_project(
         InitRequest(
@@ -53,22 +62,14 @@ def init_cmd(
             target=target,
             name=name,
             drop=tuple(drop or ()),
+            roles=parse_roles(role or []),
             rows=rows,
             force=force,
             dvc=dvc,
             remote=remote,
         )
     )
-    out = console()
-    out.print(f"[green]initialised[/] {result.root} ({result.task})")
-    for f in result.files:
-        out.print(f"  wrote {f}", markup=False)
-    for note in result.notes:
-        out.print(f"note: {note}", markup=False)
-    if result.dvc is not None:
-        out.print(f"  data tracked with DVC, remote {result.dvc.remote}", markup=False)
-        out.print("  commit the new files: git add -A && git commit", markup=False)
-    out.print(f"next: cd {result.root} && mlgate run", markup=False)
+    render.initialised(console(), result)
 
 
 @app.command("config")

@@ -13,13 +13,24 @@ from typing import Annotated
 import typer
 
 from mlgate.cli import render
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, ModelOpt, app, console, print_json
+from mlgate.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    JsonOpt,
+    ModelOpt,
+    NoWaitOpt,
+    app,
+    console,
+    print_json,
+)
 
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded on the model version.")]
 
 
 @app.command("register")
-def register_cmd(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+def register_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
+) -> None:
     """Register the gated bundle: an MLflow run + model version, alias `challenger`."""
     from mlgate.config import load_project
     from mlgate.registry import open_registry
@@ -27,7 +38,7 @@ def register_cmd(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -
 
     project = load_project(config)
     registry = open_registry(project)
-    info = register_gated(project, registry=registry)
+    info = register_gated(project, registry=registry, wait=not no_wait)
     if as_json:
         print_json(info.to_dict())
     else:

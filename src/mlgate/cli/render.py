@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mlgate.pipeline import RunResult
     from mlgate.registry import VersionInfo
     from mlgate.release import ReleaseResult
+    from mlgate.scaffold import InitResult
 
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 
@@ -84,21 +85,35 @@ def validation_failure(report: ValidationReport) -> str:
 
 
 def gate(console: Any, report: GateReport, *, notes: bool = True) -> None:
-    """Metrics of challenger (and champion), then every gate check (and the gate's notes)."""
+    """Metrics of challenger (baseline, champion), then every gate check (and the notes)."""
     has_champion = report.champion is not None
-    cols = ["metric", "challenger"] + (["champion", "delta"] if has_champion else [])
+    cols = ["metric", "challenger", "baseline"] + (["champion", "delta"] if has_champion else [])
     table = _table(*cols)
+    baseline = report.baseline or {}
     for name, value in report.challenger.items():
-        row = [name, f"{value:.4f}"]
+        base_value = baseline.get(name)
+        row = [name, f"{value:.4f}", "-" if base_value is None else f"{base_value:.4f}"]
         if report.champion is not None:
             base = report.champion.get(name)
             row += ["-", "-"] if base is None else [f"{base:.4f}", f"{value - base:+.4f}"]
         table.add_row(*row)
-    _show(console, f"holdout metrics ({report.holdout_rows} rows)", table)
-    checks = _table("gate", "metric", "verdict", "detail")
+    about = (
+        f", positive class {report.positive_label!r}" if report.positive_label is not None else ""
+    )
+    _show(
+        console,
+        f"holdout metrics ({report.holdout_rows} rows{about}; baseline: best trivial model)",
+        table,
+    )
+    checks = _table("gate", "metric", "verdict", "interval", "detail")
     for c in report.verdict.checks:
+        interval = "-" if c.interval is None else f"[{c.interval[0]:+.4g}, {c.interval[1]:+.4g}]"
         checks.add_row(
-            c.kind, c.metric, _STATUS["passed" if c.passed else "failed"], _esc(c.message)
+            c.kind,
+            c.metric,
+            _STATUS["passed" if c.passed else "failed"],
+            interval,
+            _esc(c.message),
         )
     _show(console, "gates", checks)
     for note in report.verdict.notes if notes else ():
@@ -116,6 +131,8 @@ def run_summary(console: Any, name: str, result: RunResult, *, gate_notes: bool 
     for s in result.stages:
         table.add_row(s.name, _STATUS[s.status], f"{s.seconds:.1f}s", _esc(s.detail))
     _show(console, f"mlgate run: {name}", table)
+    if result.training is not None:
+        training_notes(console, result.training.meta.notes)
     verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {name}")
 
@@ -127,6 +144,15 @@ def release(console: Any, name: str, result: ReleaseResult) -> None:
         console.print(f"note: {note}", markup=False)
 
 
+def training_notes(console: Any, notes: tuple[str, ...]) -> None:
+    """What training decided or found: leaks as warnings, the rest as notes."""
+    for note in notes:
+        if note.startswith("possible leak"):
+            console.print(f"[bold yellow]warning[/]: {_esc(note)}")
+        else:
+            console.print(f"note: {note}", markup=False)
+
+
 def training(console: Any, result: TrainResult) -> None:
     """`mlgate train`: where the bundle went, the data it saw, its holdout metrics."""
     meta = result.meta
@@ -136,6 +162,7 @@ def training(console: Any, result: TrainResult) -> None:
     console.print(f"  holdout  {meta.data.holdout_rows} rows", markup=False)
     for k, v in meta.metrics.items():
         console.print(f"  {k:<9}{v:.4f}", markup=False)
+    training_notes(console, meta.notes)
 
 
 def version(console: Any, verb: str, info: VersionInfo, uri: str) -> None:
@@ -154,7 +181,8 @@ def versions(console: Any, name: str, uri: str, infos: list[VersionInfo]) -> Non
     for v in infos:
         table.add_row(
             str(v.version),
-            ", ".join(v.aliases),
+            # A version without an alias serves nowhere: say so rather than leave a blank.
+            ", ".join(v.aliases) or "(no alias)",
             v.created_at,
             ", ".join(f"{k}={x:.4f}" for k, x in sorted(v.metrics.items())),
             v.lineage.get("git_commit", "")[:12],
@@ -221,6 +249,43 @@ def release_status(console: Any, state: Any) -> None:
             f"earlier: {past.strategy} {past.candidate.label} {past.phase}: {past.reason}",
             markup=False,
         )
+
+
+def initialised(console: Any, result: InitResult) -> None:
+    """`mlgate init`: the column roles (and why), the positive class, warnings, files, DVC."""
+    console.print(f"[green]initialised[/] {_esc(result.root)} ({result.task})")
+    if result.schema is not None:
+        table = _table("column", "role", "kind", "why")
+        for c in result.schema.columns:
+            role = c.role if c.role == "feature" else f"[bold]{c.role}[/]"
+            table.add_row(_esc(c.name), role, c.kind, _esc(c.why or ""))
+        _show(console, "column roles (edit schema.yaml, or init --role COLUMN=ROLE)", table)
+    if result.positive_label is not None:
+        console.print(
+            f"positive class: {result.positive_label!r} (data.positive_label in mlgate.yaml)",
+            markup=False,
+        )
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning[/]: {_esc(warning)}")
+    for f in result.files:
+        console.print(f"  wrote {f}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+    if result.dvc is not None:
+        dvc = result.dvc
+        console.print(f"data tracked with DVC; data remote: {dvc.remote}", markup=False)
+        if "://" not in dvc.remote:
+            console.print(
+                "  that remote is a directory on this machine: CI cannot pull from it. Point it "
+                "at shared storage before pushing:\n"
+                "    dvc remote add -d -f mlgate s3://BUCKET/PATH   (or gs://, azure://, ssh://)",
+                markup=False,
+            )
+        console.print(
+            "  then: git add -A && git commit -m 'mlgate project' && dvc push && git push",
+            markup=False,
+        )
+    console.print(f"next: cd {result.root} && mlgate run", markup=False)
 
 
 def monitor(console: Any, outcome: MonitorOutcome) -> None:

@@ -56,11 +56,70 @@ def serve_cmd(
         ),
     ] = True,
     graceful_timeout: Annotated[
-        float, typer.Option("--graceful-timeout", help="Seconds to finish requests on SIGTERM.")
+        float,
+        typer.Option(
+            "--graceful-timeout",
+            help="Seconds to finish accepted requests on SIGTERM (new ones get 503).",
+        ),
     ] = 30.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            help="Open connections per worker; beyond it the longest-idle is closed, or 503.",
+        ),
+    ] = 512,
+    max_header_kb: Annotated[
+        float,
+        typer.Option("--max-header-kb", min=1.0, help="Request line + headers, KiB (431)."),
+    ] = 32.0,
+    max_headers: Annotated[
+        int, typer.Option("--max-headers", min=1, help="Request headers (431 beyond).")
+    ] = 100,
+    header_timeout: Annotated[
+        float,
+        typer.Option("--header-timeout", min=0.001, help="Seconds to send the headers (408)."),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option("--body-timeout", min=0.001, help="Seconds between body reads (408)."),
+    ] = 10.0,
+    keepalive_timeout: Annotated[
+        float,
+        typer.Option("--keepalive-timeout", min=0.001, help="Idle seconds between requests."),
+    ] = 5.0,
+    max_inflight_mb: Annotated[
+        float,
+        typer.Option(
+            "--max-inflight-mb",
+            min=0.001,
+            help="Request body MiB held at once per worker (503 + Retry-After beyond).",
+        ),
+    ] = 64.0,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the SHA256SUMS check.")
+        bool,
+        typer.Option(
+            "--no-verify",
+            help="Skip the SHA256SUMS and signature checks (loudly; the type allow-list stays).",
+        ),
     ] = False,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="Refuse a bundle whose signature this PEM public key does not verify "
+            "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
+        ),
+    ] = None,
+    trust_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-type",
+            help="A type (module.Class) the model file may contain beyond the default "
+            "allow-list; repeat for several.",
+        ),
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""
@@ -78,6 +137,15 @@ def serve_cmd(
             "drift_window": drift_window,
             "log_probabilities": log_probabilities,
             "verify": not no_verify,
+            "public_key": public_key,
+            "trusted_types": tuple(trust_type or ()),
+            "max_connections": max_connections,
+            "max_header_bytes": int(max_header_kb * 1024),
+            "max_headers": max_headers,
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "keepalive_timeout": keepalive_timeout,
+            "max_body_bytes_in_flight": int(max_inflight_mb * 1024 * 1024),
         }
     )
     options = ServeOptions(

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from mlgate.cli.app import EngineOpt, JsonOpt, app, console, print_json
+from mlgate.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    EngineOpt,
+    JsonOpt,
+    app,
+    console,
+    print_json,
+)
 
 DEFAULT_BUNDLE = Path("models/model")
 
@@ -46,6 +54,23 @@ def build_cmd(
     no_smoke: Annotated[
         bool, typer.Option("--no-smoke", help="Skip the smoke test (not in CI).")
     ] = False,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="Refuse a bundle whose signature this PEM public key does not verify "
+            "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
+        ),
+    ] = None,
+    trust_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-type",
+            help="A type (module.Class) the model file may contain beyond the default "
+            "allow-list; the image trusts it too. Repeat for several.",
+        ),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
@@ -62,6 +87,9 @@ def build_cmd(
                 smoke=not no_smoke,
                 source_url=source,
                 revision=revision,
+                config=config,
+                public_key=public_key,
+                trusted_types=tuple(trust_type or ()),
             )
         )
     if as_json:

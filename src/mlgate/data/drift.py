@@ -82,6 +82,7 @@ class ColumnDrift(_Frozen):
     current_count: int = 0
     reference_null_fraction: float = 0.0
     current_null_fraction: float = 0.0
+    unseen_share: float = 0.0
 
 
 class DriftReport(_Frozen):
@@ -220,17 +221,53 @@ def psi(reference: FloatArray, current: FloatArray) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
+def unseen_mass(reference: Mapping[str, int]) -> float:
+    """Good-Turing estimate of the share of future values never seen in the reference: the
+    share of reference values seen exactly once (at least half a value, so it is never 0)."""
+    total = sum(reference.values())
+    if total <= 0:
+        return 0.0
+    singletons = sum(1 for v in reference.values() if v == 1)
+    return max(singletons, 0.5) / total
+
+
 def align_counts(
     reference: Mapping[str, int], current: Mapping[str, int]
 ) -> tuple[FloatArray, FloatArray, list[str]]:
-    """Counts on the union of keys (reference order, then unseen keys) and the unseen keys."""
+    """Counts on the reference keys plus one bin for every unseen value, and the unseen keys.
+
+    Values the reference never saw share one bin whose reference count is the Good-Turing
+    estimate of unseen values (the reference's singletons, at least half a value): a fresh
+    sample of an open category brings new values at about that rate, so a few are noise and a
+    flood is drift.
+    """
     import numpy as np
 
     unseen = sorted(k for k, v in current.items() if v > 0 and k not in reference)
-    keys = [*reference, *unseen]
-    ref = np.array([reference.get(k, 0) for k in keys], dtype=np.float64)
-    cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
+    keys = list(reference)
+    total = sum(reference.values())
+    ref = np.array([*(reference[k] for k in keys), unseen_mass(reference) * total], np.float64)
+    cur = np.array(
+        [*(current.get(k, 0) for k in keys), sum(current[k] for k in unseen)], np.float64
+    )
     return ref, cur, unseen
+
+
+def compare_counts(
+    method: Method, reference: Mapping[str, int], current: Mapping[str, int]
+) -> tuple[float, list[str], float]:
+    """Statistic of a discrete test (chisquare, jensenshannon, psi) on aligned counts, the unseen
+    values and their share of the current rows."""
+    ref_vec, cur_vec, unseen = align_counts(reference, current)
+    unseen_share = float(cur_vec[-1] / cur_vec.sum()) if cur_vec.sum() else 0.0
+    if not unseen and method != "chisquare":
+        # The distances would read the pseudo-count of the empty unseen bin as a shift.
+        ref_vec, cur_vec = ref_vec[:-1], cur_vec[:-1]
+    if method == "chisquare":
+        return chisquare_pvalue(ref_vec, cur_vec), unseen, unseen_share
+    if method == "jensenshannon":
+        return jensenshannon_distance(ref_vec, cur_vec), unseen, unseen_share
+    return psi(ref_vec, cur_vec), unseen, unseen_share
 
 
 # --- verdicts ----------------------------------------------------------------------------------
@@ -282,6 +319,10 @@ def column_drift(
 
     rows = len(series)
     null_fraction = float(series.isna().mean()) if rows else 0.0
+    if ref.kind == "datetime":
+        return _skip(
+            name, ref, "dates move forward by design; the schema checks their range", null_fraction
+        )
     if ref.count == 0:
         return _skip(name, ref, "the reference has no non-null values", null_fraction)
     discrete = isinstance(ref, CategoricalProfile) or ref.values is not None
@@ -299,16 +340,11 @@ def column_drift(
     threshold = config.threshold if config.threshold is not None else DEFAULT_THRESHOLDS[method]
 
     unseen: list[str] = []
+    unseen_share = 0.0
     if method in ("chisquare", "jensenshannon") or (method == "psi" and discrete):
         reference_counts = ref.counts if isinstance(ref, CategoricalProfile) else ref.values
         assert reference_counts is not None  # discrete numerics carry value counts
-        ref_vec, cur_vec, unseen = align_counts(reference_counts, counts)
-        if method == "chisquare":
-            statistic = chisquare_pvalue(ref_vec, cur_vec)
-        elif method == "jensenshannon":
-            statistic = jensenshannon_distance(ref_vec, cur_vec)
-        else:
-            statistic = psi(ref_vec, cur_vec)
+        statistic, unseen, unseen_share = compare_counts(method, reference_counts, counts)
     else:
         assert isinstance(ref, NumericProfile)  # only numeric columns reach ks/wasserstein/psi
         if not discrete and method == "psi":
@@ -336,7 +372,7 @@ def column_drift(
     parts = [f"{method}: {verdict}. {note}"]
     if unseen:
         shown = ", ".join(repr(u) for u in unseen[:5]) + (" …" if len(unseen) > 5 else "")
-        parts.append(f"Unseen values: {shown}. ")
+        parts.append(f"Unseen values in {unseen_share:.1%} of rows: {shown}. ")
     parts.append(f"Nulls {ref.null_fraction:.1%} in reference, {null_fraction:.1%} now.")
     return ColumnDrift(
         column=name,
@@ -349,6 +385,7 @@ def column_drift(
         current_count=count,
         reference_null_fraction=ref.null_fraction,
         current_null_fraction=null_fraction,
+        unseen_share=unseen_share,
     )
 
 

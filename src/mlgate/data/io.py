@@ -23,6 +23,14 @@ def load_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"data path is not a file: {path}")
     suffix = path.suffix.lower()
+    if suffix in {".csv", ".txt", ".gz"}:
+        # CSV readers rename a repeated header (`a`, `a.1`) or refuse it: check the file's.
+        from mlgate.data.infer import check_columns
+
+        try:
+            check_columns(csv_header(path), str(path))
+        except OSError as exc:
+            raise DataError(f"cannot read data file {path}: {exc}") from None
     try:
         if suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
@@ -45,6 +53,20 @@ def load_table(path: Path) -> pd.DataFrame:
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError(f"data file {path} has no rows or no columns ({frame.shape})")
     return frame
+
+
+def csv_header(path: Path) -> list[str]:
+    """The names in the header row of a CSV file (gzip-compressed or not)."""
+    import csv
+    import gzip
+    import io
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with (
+        opener(path, "rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text,
+    ):
+        return next(csv.reader(text), [])
 
 
 def fingerprint(path: Path) -> str:

@@ -45,9 +45,10 @@ class _Frozen(BaseModel):
 
 
 class NumericProfile(_Frozen):
-    """A numeric, integer or boolean feature; statistics over its finite non-null values."""
+    """A numeric, integer, boolean or datetime feature; statistics over its finite non-null
+    values (datetimes as seconds since 1970)."""
 
-    kind: Literal["numeric", "integer", "boolean"]
+    kind: Literal["numeric", "integer", "boolean", "datetime"]
     null_fraction: float = Field(ge=0.0, le=1.0)
     count: int = Field(ge=0, description="Finite non-null values.")
     mean: float | None = None
@@ -94,6 +95,9 @@ class Profile(_Frozen):
     version: int = PROFILE_VERSION
     rows: int = Field(ge=0)
     features: dict[str, FeatureProfile]
+    target_null_fraction: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Share of rows without a target value."
+    )
 
     def select(self, names: list[str]) -> Profile:
         """The same profile restricted to `names` (in their order); unknown names are skipped."""
@@ -146,8 +150,20 @@ def histogram_counts(
     return [int(c) for c in np.bincount(index, minlength=len(edges) + 1)]
 
 
+def datetime_seconds(series: pd.Series, fmt: str | None) -> pd.Series:
+    """A date column as float seconds since 1970 (NaN where missing or unparseable)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlgate.data.dates import parse_dates
+
+    parsed = parse_dates(series, fmt)
+    seconds = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    return pd.Series(np.where(parsed.isna().to_numpy(), np.nan, seconds), index=series.index)
+
+
 def _numeric_profile(
-    series: pd.Series, kind: Literal["numeric", "integer", "boolean"]
+    series: pd.Series, kind: Literal["numeric", "integer", "boolean", "datetime"]
 ) -> NumericProfile:
     import numpy as np
 
@@ -158,6 +174,10 @@ def _numeric_profile(
         return NumericProfile(kind=kind, null_fraction=null_fraction, count=0)
     deciles = quantiles_of_sorted(values, HISTOGRAM_BINS + 1)[1:-1]
     edges = sorted(set(deciles))
+    # The values are sorted: a bin's count is the difference of two positions, not a search
+    # of every value among the edges.
+    at = np.searchsorted(values, np.asarray(edges, dtype=np.float64), side="right")
+    hist = np.diff(np.concatenate([[0], at, [values.size]]))
     distinct = int(np.count_nonzero(np.diff(values))) + 1
     counts = None
     if kind == "boolean" or distinct <= DISCRETE_MAX_VALUES:
@@ -173,7 +193,7 @@ def _numeric_profile(
         max=float(values[-1]),
         quantiles=tuple(quantiles_of_sorted(values, QUANTILE_POINTS)),
         hist_edges=tuple(edges),
-        hist_counts=tuple(histogram_counts(values, edges)),
+        hist_counts=tuple(int(c) for c in hist),
         values=counts,
     )
 
@@ -202,9 +222,16 @@ def build_profile(df: pd.DataFrame, schema: Schema) -> Profile:
         series = df[spec.name]
         if spec.kind == "categorical":
             features[spec.name] = _categorical_profile(series)
+        elif spec.kind == "datetime":
+            seconds = datetime_seconds(series, spec.format)
+            features[spec.name] = _numeric_profile(seconds, "datetime")
         else:
             features[spec.name] = _numeric_profile(series, spec.kind)
-    return Profile(rows=len(df), features=features)
+    target = schema.target
+    target_nulls = None
+    if target is not None and target.name in df.columns and len(df):
+        target_nulls = float(df[target.name].isna().mean())
+    return Profile(rows=len(df), features=features, target_null_fraction=target_nulls)
 
 
 def write_profile(profile: Profile, path: Path) -> None:

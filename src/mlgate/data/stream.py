@@ -37,9 +37,7 @@ from mlgate.data.drift import (
     ColumnDrift,
     Method,
     _pick_method,
-    align_counts,
-    chisquare_pvalue,
-    jensenshannon_distance,
+    compare_counts,
     ks_pvalue,
     ks_statistic,
     psi,
@@ -305,6 +303,8 @@ def sketch_drift(
     import numpy as np
 
     null_fraction = sketch.nulls / sketch.rows if sketch.rows else 0.0
+    if ref.kind == "datetime":
+        return _skip(name, ref, "dates move forward by design", null_fraction)
     if ref.count == 0:
         return _skip(name, ref, "the reference has no non-null values", null_fraction)
     count = sketch.count
@@ -318,13 +318,7 @@ def sketch_drift(
     if method in ("chisquare", "jensenshannon") or (method == "psi" and discrete):
         reference_counts = ref.counts if isinstance(ref, CategoricalProfile) else ref.values
         assert reference_counts is not None  # discrete numerics carry value counts
-        ref_vec, cur_vec, unseen = align_counts(reference_counts, sketch.counts)
-        if method == "chisquare":
-            statistic = chisquare_pvalue(ref_vec, cur_vec)
-        elif method == "jensenshannon":
-            statistic = jensenshannon_distance(ref_vec, cur_vec)
-        else:
-            statistic = psi(ref_vec, cur_vec)
+        statistic, unseen, _ = compare_counts(method, reference_counts, sketch.counts)
     else:
         assert isinstance(ref, NumericProfile)  # only numeric columns reach ks/wasserstein/psi
         quantiles = np.asarray(ref.quantiles, dtype=np.float64)

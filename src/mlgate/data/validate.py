@@ -34,7 +34,18 @@ if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas as pa
 
-CheckKind = Literal["missing_column", "extra_column", "type", "range", "category", "nullable"]
+CheckKind = Literal[
+    "missing_column",
+    "extra_column",
+    "type",
+    "range",
+    "category",
+    "nullable",
+    "missing_rate",
+    "unseen_rate",
+    "shift",
+    "target_missing",
+]
 MAX_EXAMPLES = 5
 # pandera keeps (and formats into its message) this many failing rows per check; counts come
 # from the full check output. Keeping every failing row cost 2 s on 300,000 bad rows.
@@ -47,6 +58,7 @@ _KIND_OF_CHECK: dict[str, CheckKind] = {
     "less_than_or_equal_to": "range",
     "isin": "category",
     "category": "category",
+    "date_range": "range",
 }
 _BOOLEAN_WORDS = [True, False, "True", "False", "true", "false"]
 
@@ -116,6 +128,11 @@ def _type_check(spec: ColumnSpec, series: pd.Series) -> tuple[Callable[..., Any]
     is_number = pd.api.types.is_numeric_dtype(dtype) and not is_bool
     if spec.kind == "categorical" or (spec.kind == "boolean" and is_bool):
         return None, True
+    if spec.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            return None, True
+        fmt = spec.format
+        return (lambda s: _dates(s, fmt).notna() | s.isna()), True
     if spec.kind == "boolean":
         if is_number:
             return (lambda s: s.isin([0, 1]) | s.isna()), True
@@ -130,11 +147,34 @@ def _type_check(spec: ColumnSpec, series: pd.Series) -> tuple[Callable[..., Any]
     return (lambda s: _parses(s, integral=integral)), False
 
 
+def _dates(series: pd.Series, fmt: str | None) -> pd.Series:
+    from mlgate.data.dates import parse_dates
+
+    return parse_dates(series, fmt)
+
+
+def _date_checks(spec: ColumnSpec) -> list[pa.Check]:
+    import pandas as pd
+    import pandera.pandas as pa
+
+    if spec.earliest is None or spec.latest is None:
+        return []
+    low, high, fmt = pd.Timestamp(spec.earliest), pd.Timestamp(spec.latest), spec.format
+
+    def within(s: pd.Series) -> pd.Series:
+        parsed = _dates(s, fmt)
+        return parsed.isna() | ((parsed >= low) & (parsed <= high))
+
+    return [pa.Check(within, name="date_range", n_failure_cases=FAILURE_SAMPLE)]
+
+
 def _value_checks(spec: ColumnSpec, series: pd.Series | None) -> list[pa.Check]:
     import pandas as pd
     import pandera.pandas as pa
 
     checks: list[pa.Check] = []
+    if spec.kind == "datetime":
+        return _date_checks(spec)
     if spec.kind in ("numeric", "integer"):
         if spec.min is not None and spec.max is not None:
             checks.append(pa.Check.in_range(spec.min, spec.max, n_failure_cases=FAILURE_SAMPLE))
@@ -142,7 +182,7 @@ def _value_checks(spec: ColumnSpec, series: pd.Series | None) -> list[pa.Check]:
             checks.append(pa.Check.ge(spec.min, n_failure_cases=FAILURE_SAMPLE))
         elif spec.max is not None:
             checks.append(pa.Check.le(spec.max, n_failure_cases=FAILURE_SAMPLE))
-    elif spec.kind == "categorical" and spec.categories is not None:
+    elif spec.kind == "categorical" and spec.categories is not None and spec.closed:
         allowed = list(spec.categories)
         dtype = None if series is None else series.dtype
         if dtype is None or (
@@ -167,6 +207,10 @@ def pandera_schema(df: pd.DataFrame, schema: Schema) -> pa.DataFrameSchema:
 
     columns = {}
     for spec in schema.columns:
+        if spec.role in ("id", "text", "ignored"):
+            # Not read by the model: only its presence is part of the file's shape.
+            columns[spec.name] = pa.Column(name=spec.name, nullable=True, required=True)
+            continue
         series = df[spec.name] if spec.name in df.columns else None
         checks: list[pa.Check] = []
         values_checkable = True
@@ -210,6 +254,11 @@ def _describe(
     if kind == "type":
         message = (
             f"column {column!r} should hold {spec.kind} values but {count} value(s) are not, "
+            f"e.g. {_quoted(examples, more)}"
+        )
+    elif kind == "range" and spec.kind == "datetime":
+        message = (
+            f"column {column!r} has {count} date(s) outside [{spec.earliest}, {spec.latest}], "
             f"e.g. {_quoted(examples, more)}"
         )
     elif kind == "range":
@@ -284,11 +333,145 @@ def check_schema(df: pd.DataFrame, schema: Schema) -> list[Violation]:
     return []
 
 
-def validate_data(
+# --- column health against the reference ------------------------------------------------------
+# A fresh sample of the same data differs from the reference by noise; these checks fail only
+# for changes far beyond it: a column that went (mostly) empty, a category column whose values
+# are mostly new, a column whose values moved wholesale. Each names the column.
+
+SHIFT_SAMPLE = 20_000
+
+
+def _missing_rate(
+    name: str, ref_fraction: float, series: pd.Series, limit: float
+) -> Violation | None:
+    current = float(series.isna().mean()) if len(series) else 0.0
+    if current - ref_fraction <= limit or current == 0.0:
+        return None
+    return Violation(
+        column=name,
+        check="missing_rate",
+        message=f"column {name!r} is missing in {current:.1%} of rows, {ref_fraction:.1%} in the "
+        f"reference (allowed rise {limit:.0%}: drift.max_missing_increase)",
+        count=int(series.isna().sum()),
+    )
+
+
+def _unseen_rate(name: str, ref: Any, series: pd.Series, limit: float) -> Violation | None:
+    from mlgate.data.drift import unseen_mass
+
+    values = category_values(series).dropna()
+    if values.empty:
+        return None
+    unseen = ~values.isin(list(ref.counts))
+    share = float(unseen.mean())
+    expected = unseen_mass(ref.counts)
+    if share - expected <= limit:
+        return None
+    examples, more = _distinct_examples(values[unseen])
+    return Violation(
+        column=name,
+        check="unseen_rate",
+        message=f"column {name!r} has values never seen in training in {share:.1%} of rows, "
+        f"e.g. {_quoted(examples, more)} (about {expected:.1%} expected from the reference; "
+        f"allowed rise {limit:.0%}: drift.max_unseen_increase)",
+        count=int(unseen.sum()),
+        examples=examples,
+    )
+
+
+def _shift(name: str, ref: Any, series: pd.Series, limit: float) -> Violation | None:
+    """The share of the distribution that moved: KS distance for numbers, total variation for
+    categories. A fresh sample moves a few percent; a changed unit or meaning moves most."""
+    import numpy as np
+
+    from mlgate.data.drift import ks_statistic
+    from mlgate.data.profile import CategoricalProfile, numeric_values
+
+    if isinstance(ref, CategoricalProfile):
+        values = category_values(series).dropna()
+        if len(values) < 20 or not ref.count:
+            return None
+        current = values.value_counts(normalize=True)
+        keys = set(ref.counts) | set(current.index)
+        moved = 0.5 * sum(
+            abs(ref.counts.get(k, 0) / ref.count - float(current.get(k, 0.0))) for k in keys
+        )
+        what = "of its rows changed category"
+    else:
+        if ref.kind == "datetime" or len(ref.quantiles) < 2:
+            return None
+        numbers = numeric_values(series)
+        if numbers.size < 20:
+            return None
+        if numbers.size > SHIFT_SAMPLE:
+            numbers = np.random.default_rng(0).choice(numbers, SHIFT_SAMPLE, replace=False)
+        moved = ks_statistic(np.asarray(ref.quantiles), np.sort(numbers))
+        what = "of its distribution moved (KS distance)"
+    if moved < limit:
+        return None
+    return Violation(
+        column=name,
+        check="shift",
+        message=f"column {name!r} changed wholesale: {moved:.0%} {what}, limit {limit:.0%} "
+        "(drift.max_shift); a new unit, code or meaning?",
+    )
+
+
+def column_health(
     df: pd.DataFrame, schema: Schema, profile: Profile, drift: DriftConfig
+) -> list[Violation]:
+    """Missing-rate rises, floods of unseen categories and wholesale shifts, per feature."""
+    from mlgate.data.profile import CategoricalProfile
+
+    found: list[Violation] = []
+    for spec in schema.features:
+        ref = profile.features.get(spec.name)
+        if ref is None or spec.name not in df.columns:
+            continue
+        series = df[spec.name]
+        checks = [_missing_rate(spec.name, ref.null_fraction, series, drift.max_missing_increase)]
+        if isinstance(ref, CategoricalProfile) and not spec.closed:
+            checks.append(_unseen_rate(spec.name, ref, series, drift.max_unseen_increase))
+        if not any(checks):
+            checks.append(_shift(spec.name, ref, series, drift.max_shift))
+        found.extend(v for v in checks if v is not None)
+    return found
+
+
+def target_missing(df: pd.DataFrame, schema: Schema, limit: float | None) -> list[Violation]:
+    """Rows without a target are dropped from training; too many of them fail the gate."""
+    target = schema.target
+    if limit is None or target is None or target.name not in df.columns or not len(df):
+        return []
+    missing = int(df[target.name].isna().sum())
+    share = missing / len(df)
+    if share <= limit:
+        return []
+    return [
+        Violation(
+            column=target.name,
+            check="target_missing",
+            message=f"target {target.name!r} is missing in {missing} of {len(df)} rows "
+            f"({share:.1%} > {limit:.0%}: data.max_missing_target); those rows cannot be "
+            "learned from",
+            count=missing,
+        )
+    ]
+
+
+def validate_data(
+    df: pd.DataFrame,
+    schema: Schema,
+    profile: Profile,
+    drift: DriftConfig,
+    *,
+    max_missing_target: float | None = None,
 ) -> ValidationReport:
-    """The data gate: schema checks, then drift of the schema's features that are present."""
+    """The data gate: schema checks, column health against the reference, then drift of the
+    schema's features that are present."""
     violations = check_schema(df, schema)
+    violations += column_health(df, schema, profile, drift)
+    violations += target_missing(df, schema, max_missing_target)
     present = [spec.name for spec in schema.features if spec.name in df.columns]
     report = detect_drift(profile.select(present), df, drift)
     failed_drift = report.dataset_drift and drift.fail_on_drift

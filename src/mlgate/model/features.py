@@ -1,18 +1,86 @@
 """Turn raw rows into the exact frame the fitted Pipeline was trained on.
 
 Training and serving both go through `to_frame`, so a column means the same thing in both:
-numbers as float64 (booleans as 0/1), categories as strings, missing values as NaN.
+numbers as float64 (booleans as 0/1), categories as strings, dates as they came (text or
+timestamps), missing values as NaN / None.
+
+`DatetimeParts` is the Pipeline step that turns a date column into numbers: it lives inside the
+fitted model, so a server that receives "2024-03-01" expands it exactly as training did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from mlgate.data.schema import ColumnSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+# The parts a date is read as. The time of day only where training saw times.
+DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year")
+TIME_PARTS = ("hour", "minute")
+
+
+class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Expand date columns (text or timestamps) into numeric parts: year, month, day, day of
+    week, day of year, and hour and minute when training saw times; unparseable is NaN.
+
+    `formats` holds each column's text format (strftime, or ISO8601), from the schema.
+    """
+
+    def __init__(self, formats: Sequence[str | None] = ()) -> None:
+        self.formats = formats
+
+    def fit(self, x: Any, y: Any = None) -> DatetimeParts:
+        """Learn the columns and whether any carries a time of day."""
+        frame = self._frame(x)
+        self.n_features_in_ = frame.shape[1]
+        self.with_time_ = []
+        for i, name in enumerate(frame.columns):
+            parsed = self._parse(frame[name], i)
+            has_time = bool(((parsed.dt.hour != 0) | (parsed.dt.minute != 0)).fillna(False).any())
+            self.with_time_.append(has_time)
+        self.names_ = [str(c) for c in frame.columns]
+        return self
+
+    def _frame(self, x: Any) -> pd.DataFrame:
+        import pandas as pd
+
+        return x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
+
+    def _parse(self, series: pd.Series, i: int) -> pd.Series:
+        from mlgate.data.dates import parse_dates
+
+        fmt = self.formats[i] if i < len(self.formats) else None
+        return parse_dates(series, fmt)
+
+    def transform(self, x: Any) -> np.ndarray:
+        """The numeric parts of every date column, side by side."""
+        import numpy as np
+
+        frame = self._frame(x)
+        parts: list[np.ndarray] = []
+        for i, name in enumerate(frame.columns):
+            parsed = self._parse(frame[name], i)
+            names = DATE_PARTS + (TIME_PARTS if self.with_time_[i] else ())
+            for part in names:
+                parts.append(getattr(parsed.dt, part).to_numpy(dtype=np.float64, na_value=np.nan))
+        return np.column_stack(parts) if parts else np.empty((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """`when__year`, `when__month`, ...: one name per part."""
+        import numpy as np
+
+        out = []
+        for i, name in enumerate(self.names_):
+            for part in DATE_PARTS + (TIME_PARTS if self.with_time_[i] else ()):
+                out.append(f"{name}__{part}")
+        return np.asarray(out, dtype=object)
 
 
 def to_frame(data: pd.DataFrame, features: Sequence[ColumnSpec]) -> pd.DataFrame:
@@ -23,12 +91,16 @@ def to_frame(data: pd.DataFrame, features: Sequence[ColumnSpec]) -> pd.DataFrame
     out: dict[str, object] = {}
     for spec in features:
         col = data[spec.name]
-        if spec.kind == "categorical":
+        if spec.kind == "categorical" or (
+            spec.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(col.dtype)
+        ):
             values = col.astype(object)
             mask = values.isna().to_numpy()
             arr = values.map(str).to_numpy(dtype=object)
-            arr[mask] = np.nan
+            arr[mask] = np.nan if spec.kind == "categorical" else None
             out[spec.name] = arr
+        elif spec.kind == "datetime":
+            out[spec.name] = col.to_numpy()
         else:
             out[spec.name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
     # Object-dtype column labels: MLflow's signature code compares labels with a range, which

@@ -37,7 +37,7 @@ def git_info(root: Path) -> GitInfo:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a bundle depends on."""
     out = {"python": platform.python_version(), "mlgate": mlgate.__version__}
-    for dist in ("scikit-learn", "numpy", "pandas", "mlflow", "skl2onnx", "onnxruntime"):
+    for dist in ("scikit-learn", "numpy", "pandas", "skops", "mlflow", "skl2onnx", "onnxruntime"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -20,8 +20,10 @@ def compute_metrics(
     y_pred: Any,
     proba: Any | None = None,
     classes: Sequence[Any] | None = None,
+    positive: Any | None = None,
 ) -> dict[str, float]:
-    """Every metric of the task that is defined for these predictions."""
+    """Every metric of the task that is defined for these predictions; binary metrics are
+    about `positive` (default: the last class, scikit-learn's convention)."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -33,8 +35,11 @@ def compute_metrics(
         }
     out: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
     labels = list(classes) if classes is not None else None
+    pos_index = 1
     if task == "binary":
-        pos = labels[1] if labels is not None else 1
+        pos = positive if positive is not None else (labels[1] if labels is not None else 1)
+        if labels is not None and pos in labels:
+            pos_index = labels.index(pos)
         kw: dict[str, Any] = {"pos_label": pos, "average": "binary", "zero_division": 0}
     else:
         kw = {"average": "macro", "zero_division": 0, "labels": labels}
@@ -46,7 +51,9 @@ def compute_metrics(
     if proba is not None and labels is not None:
         present = set(np.unique(y_true).tolist())
         if task == "binary" and len(present) == 2:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true == labels[1], proba[:, 1]))
+            out["roc_auc"] = float(
+                skm.roc_auc_score(y_true == labels[pos_index], proba[:, pos_index])
+            )
         elif task == "multiclass" and present == set(labels):
             out["roc_auc"] = float(
                 skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)

@@ -10,7 +10,10 @@ Two details make the exported graph agree with scikit-learn exactly rather than 
   the server applies them in float64 numpy, in scikit-learn's order of operations, then casts.
 - skl2onnx imputes strings only when the missing marker is a string, while the Pipeline marks
   missing categories with NaN. The exported copy uses a sentinel string instead; the server feeds
-  the sentinel for a missing category (never a valid category: validation rejects unknown ones).
+  the sentinel for a missing category.
+- Categories are open: the Pipeline's encoder sends unseen values to the infrequent column, or
+  to all zeros when no category was rare. Only the second has an ONNX form (`onnx_blocker`
+  refuses the first), and the exported copy says it as `handle_unknown="ignore"`.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def _numeric_prelude(model: Any) -> tuple[Any, dict[str, NumericStep]]:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     clone = copy.deepcopy(model)
     prelude: dict[str, NumericStep] = {}
@@ -75,6 +78,10 @@ def _numeric_prelude(model: Any) -> tuple[Any, dict[str, NumericStep]]:
         for _, step in steps:
             if isinstance(step, SimpleImputer) and step.statistics_.dtype == object:
                 step.missing_values = MISSING_CATEGORY
+            if isinstance(step, OneHotEncoder) and step.handle_unknown == "infrequent_if_exist":
+                # Without infrequent categories (onnx_blocker refuses those) an unseen value
+                # is all zeros either way; skl2onnx emits that only for "ignore".
+                step.handle_unknown = "ignore"
         numeric = all(
             (isinstance(s, SimpleImputer) and s.statistics_.dtype != object)
             or isinstance(s, StandardScaler)
@@ -284,10 +291,17 @@ def export_onnx(
     return True
 
 
-# skl2onnx converts trees node by node in Python: about 8 s per million nodes here (1.78M
-# nodes took 14.7 s), which would outweigh the training it follows. Past this many nodes
-# `onnx: auto` leaves the bundle to the scikit-learn runtime; `onnx: always` exports anyway.
-AUTO_MAX_NODES = 500_000
+# Whether a large forest is worth converting (benchmarks/RESULTS_limits.md; two runs on the
+# shared 2-core VM): RandomForest(100), unlimited depth, 50,000 rows x 20 features, 541,832
+# nodes. The export (skl2onnx conversion + the parity check on the holdout) took 7.4 s and
+# 13.1 s, against 45.8 s and 29.0 s of training; model.onnx is 21 MB against 46 MB of
+# model.skops; ONNX Runtime then answered single rows at 1 connection 2.1x and 4.2x as fast as
+# the scikit-learn runtime, at half the server CPU per request (429 vs 897 us at 8
+# connections). The one-time cost pays in CI, so `auto` exports large forests too. skl2onnx
+# converts node by node in Python (7-13 s per 0.54M nodes here): past 5M nodes, a minute or
+# more, `auto` keeps the scikit-learn runtime (which serves forests without the Pipeline's
+# per-call overhead, see mlgate.serve.forest); `onnx: always` exports anyway.
+AUTO_MAX_NODES = 5_000_000
 
 
 def tree_nodes(model: Any) -> int:
@@ -299,6 +313,23 @@ def tree_nodes(model: Any) -> int:
         return int(tree.node_count) if tree is not None else 0
     flat = members.ravel().tolist() if hasattr(members, "ravel") else list(members)
     return sum(tree_nodes(m) for m in flat)
+
+
+def onnx_blocker(model: Any, features: Sequence[ColumnSpec]) -> str | None:
+    """Why this Pipeline has no exact ONNX form, or None when skl2onnx can convert it."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    if any(f.kind == "datetime" for f in features):
+        return "date features are expanded by a step that ONNX cannot express"
+    if hasattr(model.named_steps["estimator"], "best_threshold_"):
+        return "the tuned decision threshold has no ONNX converter"
+    pre = model.steps[0][1]
+    for _, trans, _ in getattr(pre, "transformers_", ()):
+        for _, step in getattr(trans, "steps", ()):
+            infrequent = getattr(step, "infrequent_categories_", None)
+            if isinstance(step, OneHotEncoder) and any(c is not None for c in infrequent or ()):
+                return "rare categories share an 'infrequent' column, which ONNX cannot express"
+    return None
 
 
 def onnx_wanted(setting: str, model: Any) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,14 @@ from mlgate.model import bundle as bundle_mod
 from mlgate.model.features import to_frame
 from mlgate.model.lineage import git_info, jsonable, library_versions
 from mlgate.model.metrics import compute_metrics
+from mlgate.model.target import (
+    handle_imbalance,
+    infer_task,
+    labelled_rows,
+    leaks,
+    positive_class,
+)
+from mlgate.model.trust import Trust
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +39,6 @@ DEFAULT_ESTIMATORS: dict[str, str] = {
     "multiclass": "sklearn.ensemble.RandomForestClassifier",
     "regression": "sklearn.ensemble.RandomForestRegressor",
 }
-_MAX_CLASSES = 50
 
 
 @dataclass(frozen=True)
@@ -52,27 +60,8 @@ class TrainResult:
     meta: bundle_mod.BundleMeta
     split: Split
     model: Any
-
-
-def infer_task(y: pd.Series) -> Task:
-    """Binary, multiclass or regression, from the target's values."""
-    import pandas as pd
-
-    values = y.dropna()
-    distinct = int(values.nunique())
-    if distinct < 2:
-        raise DataError(
-            f"target column {y.name!r} has {distinct} distinct value(s); nothing to learn",
-            hint="check data.target in mlgate.yaml",
-        )
-    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-        return "binary" if distinct == 2 else "multiclass"
-    integral = bool((values == values.round()).all())
-    if distinct == 2:
-        return "binary"
-    if integral and distinct <= min(_MAX_CLASSES, max(2, len(values) // 20)):
-        return "multiclass"
-    return "regression"
+    holdout_predictions: Any = None
+    holdout_probabilities: Any = None
 
 
 def resolve_task(config: Config, y: pd.Series) -> Task:
@@ -102,9 +91,19 @@ def feature_specs(config: Config, schema: Schema, frame: pd.DataFrame) -> tuple[
                 f"column {name!r} is in the data but not in the schema",
                 hint="run `mlgate schema infer` to refresh the schema, then commit it",
             ) from None
-        specs.append(spec.model_copy(update={"role": "feature"}))
+        if spec.role == "feature":
+            specs.append(spec)
     if not specs:
-        raise DataError("no feature columns left after removing the target and data.drop")
+        raise DataError(
+            "no feature columns: every column is the target, an id, text or ignored",
+            hint="give a column role feature in schema.yaml (or `mlgate init --role COL=feature`)",
+        )
+    empty = [f.name for f in specs if not frame[f.name].notna().any()]
+    if empty:
+        raise DataError(
+            f"feature(s) {', '.join(map(repr, empty))} hold no values at all: nothing to learn",
+            hint="fix the data, or give the column role ignored in schema.yaml",
+        )
     return tuple(specs)
 
 
@@ -124,11 +123,17 @@ def split_data(
     """Deterministic split from `split.seed`, stratified for classification when asked."""
     from sklearn.model_selection import train_test_split
 
+    frame, _dropped = labelled_rows(config, frame)
     y = frame[config.data.target]
-    if y.isna().any():
+    holdout = math.ceil(len(frame) * config.split.test_size)
+    minimum = config.evaluation.min_holdout_rows
+    if holdout < minimum:
         raise DataError(
-            f"target column {config.data.target!r} has {int(y.isna().sum())} missing value(s)",
-            hint="drop or fill those rows before training",
+            f"the holdout would have {holdout} rows ({config.split.test_size:g} of {len(frame)} "
+            f"labelled rows), fewer than evaluation.min_holdout_rows={minimum}: metrics on so "
+            "few rows are noise, and so would every gate be",
+            hint="use more data or a larger split.test_size; lower evaluation.min_holdout_rows "
+            "only knowing that the gates then judge noise",
         )
     x = to_frame(frame, features)
     stratify = y if task != "regression" and config.split.stratify else None
@@ -186,8 +191,9 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     pre = config.preprocess
-    numeric = [f.name for f in features if f.kind != "categorical"]
+    numeric = [f.name for f in features if f.kind not in ("categorical", "datetime")]
     categorical = [f.name for f in features if f.kind == "categorical"]
+    dates = [f for f in features if f.kind == "datetime"]
     num_steps: list[tuple[str, Any]] = [
         ("impute", SimpleImputer(strategy=pre.numeric_impute, keep_empty_features=True))
     ]
@@ -202,8 +208,11 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
         ),
         (
             "onehot",
+            # Open categories: the frequent ones get a column each; rare and unseen values
+            # share the infrequent column (all zeros when no category is rare).
             OneHotEncoder(
-                handle_unknown="infrequent_if_exist" if pre.max_categories else "ignore",
+                handle_unknown="infrequent_if_exist",
+                min_frequency=pre.min_frequency if pre.min_frequency > 1 else None,
                 max_categories=pre.max_categories,
                 sparse_output=False,
             ),
@@ -214,7 +223,33 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
         transformers.append(("numeric", Pipeline(num_steps), numeric))
     if categorical:
         transformers.append(("categorical", Pipeline(cat_steps), categorical))
+    if dates:
+        transformers.append(("datetime", date_steps(config, dates), [f.name for f in dates]))
     return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
+
+
+def date_steps(config: Config, dates: list[ColumnSpec]) -> Any:
+    """Dates -> numeric parts (year, month, ...) -> imputed: a step of the fitted Pipeline."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    from mlgate.model.features import DatetimeParts
+
+    return Pipeline(
+        [
+            ("parts", DatetimeParts(formats=tuple(f.format for f in dates))),
+            (
+                "impute",
+                SimpleImputer(strategy=config.preprocess.numeric_impute, keep_empty_features=True),
+            ),
+        ]
+    )
+
+
+def final_estimator(model: Any) -> Any:
+    """The fitted estimator at the end of the Pipeline (inside a threshold tuner, if any)."""
+    est = model.named_steps["estimator"] if hasattr(model, "named_steps") else model
+    return est.estimator_ if hasattr(est, "best_threshold_") else est
 
 
 def predict_all(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -231,11 +266,20 @@ def _classes(model: Any) -> tuple[Any, ...] | None:
     return tuple(c.item() if hasattr(c, "item") else c for c in classes)
 
 
-def fit(config: Config, task: Task, features: tuple[ColumnSpec, ...], split: Split) -> Any:
-    """Fit the Pipeline on the training rows; bad estimator params are a ConfigError."""
+def fit(
+    config: Config,
+    task: Task,
+    features: tuple[ColumnSpec, ...],
+    split: Split,
+    positive: Any = None,
+) -> tuple[Any, str | None]:
+    """Fit the Pipeline on the training rows (a ConfigError for bad estimator params), and a
+    note on how class imbalance was handled."""
     from sklearn.utils._param_validation import InvalidParameterError
 
-    estimator = make_estimator(config, task)
+    estimator, note = handle_imbalance(
+        config, task, make_estimator(config, task), split.y_train, positive
+    )
     pipeline = build_pipeline(config, features, estimator)
     try:
         pipeline.fit(split.x_train, split.y_train)
@@ -243,20 +287,58 @@ def fit(config: Config, task: Task, features: tuple[ColumnSpec, ...], split: Spl
         raise ConfigError(f"model.params: {exc}") from None
     # Fit in parallel, predict serially: parallel tree averaging sums in thread order, so the
     # same model could give probabilities that differ in the last bit; servers scale by process.
-    if "n_jobs" in pipeline.named_steps["estimator"].get_params(deep=False):
-        pipeline.named_steps["estimator"].set_params(n_jobs=1)
-    return pipeline
+    for step in {
+        id(s): s for s in (pipeline.named_steps["estimator"], final_estimator(pipeline))
+    }.values():
+        if "n_jobs" in step.get_params(deep=False):
+            step.set_params(n_jobs=1)
+    return pipeline, note
 
 
-class _PickleAdvisoryFilter:
-    """Drop MLflow's advisory that pickled models execute code when loaded.
+def save_sklearn(
+    model: Any,
+    dest: Path,
+    trust: Trust,
+    *,
+    signature: Any,
+    input_example: Any,
+    pip_requirements: list[str],
+) -> None:
+    """Save the Pipeline as an MLflow Model in skops format (never pickle).
 
-    mlgate loads a pickle only after SHA256SUMS has verified the bundle it came from, which is
-    the mitigation the advisory asks for; repeating it on every training run is noise.
+    MLflow records the types beyond skops' defaults in MLmodel (`skops_trusted_types`), so
+    `mlflow models serve` can load the bundle; mlgate itself never reads that list (the file's
+    author controls it) and loads with its own (`mlgate.model.trust`). A model holding a type
+    mlgate does not trust is a ConfigError naming it: nobody could load the bundle.
     """
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
 
-    def filter(self, record: object) -> bool:
-        return "pickle or cloudpickle format" not in str(getattr(record, "msg", ""))
+    from mlgate.model.trust import refused_types, save_allow_list
+
+    try:
+        mlflow.sklearn.save_model(
+            model,
+            path=str(dest),
+            serialization_format="skops",
+            skops_trusted_types=save_allow_list(model, trust),
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+        )
+    except MlflowException as exc:
+        # MLflow wraps every failure of the skops writer, a full disk included.
+        if isinstance(exc.__cause__, OSError):
+            raise exc.__cause__ from None
+        import skops.io
+
+        found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        refused = refused_types(found, trust) or ["(a type skops cannot store)"]
+        raise ConfigError(
+            f"model.estimator: the fitted model contains type(s) that no mlgate process would "
+            f"load: {', '.join(refused)}",
+            hint="use scikit-learn estimators, or list your own classes in trust.trusted_types",
+        ) from None
 
 
 def write_bundle(
@@ -269,27 +351,27 @@ def write_bundle(
     model: Any,
     data_fingerprint: str,
     rows: int,
+    extra: TrainingFacts | None = None,
 ) -> tuple[Path, bundle_mod.BundleMeta]:
     """Write the MLflow Model + lineage + schema + profile, sealed, then rename into place."""
-    import logging
-
-    import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    mlflow_log = logging.getLogger("mlflow.sklearn")
-    if not any(isinstance(f, _PickleAdvisoryFilter) for f in mlflow_log.filters):
-        mlflow_log.addFilter(_PickleAdvisoryFilter())
-
     from mlgate.data.profile import build_profile
+    from mlgate.model.trust import project_trust
 
     config = project.config
-    pred, proba = predict_all(model, split.x_test)
+    facts = extra or TrainingFacts()
+    pred, proba = (
+        facts.predictions if facts.predictions is not None else predict_all(model, split.x_test)
+    )
     classes = _classes(model)
-    metrics = compute_metrics(task, split.y_test, pred, proba, classes)
+    metrics = compute_metrics(task, split.y_test, pred, proba, classes, facts.positive)
     example = split.x_train.head(5)
-    signature = infer_signature(example, model.predict(example))
+    example_pred = model.predict(example)
+    signature = infer_signature(example, example_pred)
     versions = library_versions()
-    estimator = model.named_steps["estimator"]
+    estimator = final_estimator(model)
+    threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
     meta = bundle_mod.BundleMeta(
         name=config.name,
         task=task,
@@ -306,6 +388,7 @@ def write_bundle(
             train_rows=len(split.x_train),
             holdout_rows=len(split.x_test),
             holdout_fingerprint=split.fingerprint,
+            dropped_target_rows=facts.dropped_target_rows,
         ),
         config_hash=config.digest(),
         seed=config.split.seed,
@@ -313,27 +396,42 @@ def write_bundle(
         params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
         metrics=metrics,
         libraries=versions,
+        example_predictions=tuple(jsonable(p) for p in example_pred.tolist()),
+        positive_label=jsonable(facts.positive),
+        decision_threshold=None if threshold is None else float(threshold),
+        notes=facts.notes,
     )
-    bundle_schema = Schema(columns=(*features, *(c for c in schema.columns if c.role == "target")))
+    # Every column of the training file, so a server can take a raw row and drop the rest.
+    feature_names = {f.name for f in features}
+    bundle_schema = Schema(
+        columns=(*features, *(c for c in schema.columns if c.name not in feature_names))
+    )
     profile = build_profile(split.x_train, bundle_schema)
     target = project.bundle_dir
-    with bundle_mod.staging(target) as tmp:
-        mlflow.sklearn.save_model(
+    trust = project_trust(project)
+    with bundle_mod.staging(target, trust) as tmp:
+        save_sklearn(
             model,
-            path=str(tmp),
-            serialization_format="pickle",
+            tmp,
+            trust,
             signature=signature,
             input_example=example,
             pip_requirements=[
                 f"scikit-learn=={versions['scikit-learn']}",
                 f"numpy=={versions['numpy']}",
                 f"pandas=={versions['pandas']}",
+                f"skops=={versions['skops']}",
             ],
         )
-        from mlgate.model.onnx import export_onnx, onnx_wanted
+        from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
 
+        blocker = onnx_blocker(model, features) if config.model.onnx != "never" else None
+        if blocker is not None:
+            # Said, not hidden: the bundle is complete, it serves with scikit-learn.
+            note = f"no model.onnx: {blocker}; the bundle serves with scikit-learn"
+            meta = meta.model_copy(update={"notes": (*meta.notes, note)})
         # Kept only when it predicts exactly as scikit-learn does on the holdout.
-        if onnx_wanted(config.model.onnx, model) and export_onnx(
+        elif onnx_wanted(config.model.onnx, model) and export_onnx(
             model, split.x_test, features, task, tmp
         ):
             meta = meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
@@ -349,6 +447,16 @@ def write_bundle(
     return target, meta
 
 
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What training learned beside the model, recorded in the bundle's lineage."""
+
+    positive: Any = None
+    dropped_target_rows: int = 0
+    notes: tuple[str, ...] = ()
+    predictions: tuple[Any, Any] | None = None
+
+
 def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
     """Fit the configured Pipeline on the project's data and write the bundle."""
     from mlgate.data.io import fingerprint, load_table
@@ -359,9 +467,21 @@ def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
     if frame is None:
         frame = load_table(project.data_path)
     features = feature_specs(config, schema, frame)
-    task = resolve_task(config, frame[config.data.target])
-    split = split_data(config, task, frame, features)
-    model = fit(config, task, features, split)
+    labelled, dropped = labelled_rows(config, frame)
+    task = resolve_task(config, labelled[config.data.target])
+    split = split_data(config, task, labelled, features)
+    positive = positive_class(config, task, split.y_train)
+    model, imbalance_note = fit(config, task, features, split, positive)
+    notes = []
+    if dropped:
+        notes.append(
+            f"{dropped} of {len(frame)} rows ({dropped / len(frame):.1%}) have no "
+            f"{config.data.target!r}: dropped from training and holdout"
+        )
+    if imbalance_note:
+        notes.append(imbalance_note)
+    notes += leaks(schema, task, labelled)
+    pred, proba = predict_all(model, split.x_test)
     bundle_dir, meta = write_bundle(
         project,
         task=task,
@@ -371,5 +491,13 @@ def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
         model=model,
         data_fingerprint=fingerprint(project.data_path),
         rows=len(frame),
+        extra=TrainingFacts(positive, dropped, tuple(notes), (pred, proba)),
     )
-    return TrainResult(bundle_dir=bundle_dir, meta=meta, split=split, model=model)
+    return TrainResult(
+        bundle_dir=bundle_dir,
+        meta=meta,
+        split=split,
+        model=model,
+        holdout_predictions=pred,
+        holdout_probabilities=proba,
+    )

@@ -313,7 +313,7 @@ class Analysis:
     def category_breaks(self, spec: ColumnSpec, sketch: ColumnSketch) -> int:
         """Values of a categorical feature outside its schema (unknown category, or null)."""
         bad = 0 if spec.nullable else sketch.nulls
-        if spec.categories is not None:
+        if spec.categories is not None and spec.closed:  # open categories: a drift rate
             allowed = set(spec.categories)
             bad += sum(n for k, n in sketch.counts.items() if k not in allowed)
         return bad

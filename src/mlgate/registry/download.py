@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlgate.errors import UsageError
 from mlgate.registry.types import Registry
 from mlgate.registry.uri import ModelUri, parse_model_uri
 
+if TYPE_CHECKING:
+    from mlgate.model.trust import Trust
 
-def fetch_model(registry: Registry, uri: str | ModelUri, workdir: Path) -> Path:
+
+def fetch_model(
+    registry: Registry, uri: str | ModelUri, workdir: Path, *, trust: Trust | None = None
+) -> Path:
     """Download the version `uri` names into `workdir`, verified; return the bundle directory."""
     ref = parse_model_uri(uri) if isinstance(uri, str) else uri
     version = ref.version
@@ -23,4 +29,4 @@ def fetch_model(registry: Registry, uri: str | ModelUri, workdir: Path) -> Path:
         version = info.version
     if version is None:  # parse_model_uri guarantees an alias or a version
         raise UsageError(f"{ref}: names neither an alias nor a version")
-    return registry.download(ref.name, version, workdir)
+    return registry.download(ref.name, version, workdir, trust=trust)

@@ -9,10 +9,11 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlgate.errors import GateFailed, UsageError
+from mlgate.errors import BundleError, GateFailed, UsageError
 from mlgate.registry.mlflow_store import MlflowStore, now_iso, set_alias_retrying, truncate
+from mlgate.registry.process import PROCESS_TAG, ProcessId
 from mlgate.registry.types import (
     CHALLENGER,
     CHAMPION,
@@ -21,6 +22,9 @@ from mlgate.registry.types import (
     RunContext,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from mlgate.model.trust import Trust
 
 # MLflow's registry caps tag values; the history only needs the recent past for rollbacks.
 _HISTORY_KEEP = 100
@@ -62,21 +66,35 @@ class MlflowRegistry(MlflowStore):
     # -- the protocol ----------------------------------------------------------------------
 
     def register(
-        self, bundle_dir: Path, gate_report: Mapping[str, Any], context: RunContext
+        self,
+        bundle_dir: Path,
+        gate_report: Mapping[str, Any],
+        context: RunContext,
+        *,
+        trust: Trust | None = None,
     ) -> VersionInfo:
         """Log a run with the bundle as its `model` artifacts, register it, alias `challenger`.
 
-        Refuses a bundle that fails verification or whose gate did not pass. On any failure
-        after the run was created, the run (and the version, if created) is deleted again, so
+        Refuses a bundle that fails verification (or its signature check, with `trust`'s public
+        key), whose gate did not pass, or that is not the bundle the gate judged (its digest
+        differs from the one the gate recorded). On any failure after the run was created, the
+        run is marked FAILED and deleted, with its artifacts and the version if one was made, so
         the registry never holds a half-registered model.
         """
         from mlgate.model.bundle import load_bundle
 
-        bundle = load_bundle(bundle_dir)
+        bundle = load_bundle(bundle_dir, trust=trust)
         if not gate_report.get("passed"):
             raise GateFailed(
                 f"bundle {bundle_dir} did not pass its gate: refusing to register it",
                 hint="fix the failures `mlgate gate` reports, then run again",
+            )
+        judged = gate_report.get("bundle_digest")
+        if judged != bundle.content_digest:
+            raise BundleError(
+                f"bundle {bundle_dir} is not the bundle its gate judged (gate: {judged}, "
+                f"bundle now: {bundle.content_digest}): refusing to register it",
+                hint="another process changed the bundle after the gate; run `mlgate run` again",
             )
         meta = bundle.meta
         lineage = {
@@ -99,6 +117,8 @@ class MlflowRegistry(MlflowStore):
             "mlgate.source": context.source,
             "mlflow.user": context.actor,
             "mlflow.source.name": context.source,
+            # Lets a later run tell a registration whose process died from one in progress.
+            PROCESS_TAG: ProcessId.current().to_tag(),
         }
         if meta.git.commit:
             run_tags["mlflow.source.git.commit"] = meta.git.commit
@@ -170,6 +190,8 @@ class MlflowRegistry(MlflowStore):
         cleanup: list[tuple[str, Any]] = []
         if version is not None:
             cleanup.append(("model version", lambda: client.delete_model_version(name, version)))
+        cleanup.append(("artifacts", lambda: self._delete_artifacts(run_id)))
+        cleanup.append(("run status", lambda: client.set_terminated(run_id, "FAILED")))
         cleanup.append(("run", lambda: client.delete_run(run_id)))
         for what, action in cleanup:
             try:
@@ -182,6 +204,48 @@ class MlflowRegistry(MlflowStore):
                     f"mlgate: could not remove the partial {what} ({name}, run {run_id}) "
                     f"from {self.uri}: {exc}\n"
                 )
+
+    def _delete_artifacts(self, run_id: str) -> None:
+        """Remove a run's artifacts from its store (local directory or tracking server)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self._client.get_run(run_id).info.artifact_uri
+        get_artifact_repository(uri).delete_artifacts()  # type: ignore[no-untyped-call]
+
+    def fail_abandoned_runs(self, name: str) -> list[str]:
+        """Mark FAILED the registrations of `name` left RUNNING by a process of this machine
+        that is gone, removing the version and artifacts they may have half-made.
+
+        Runs of other machines are left alone (their liveness cannot be judged from here).
+        Returns the run ids marked. Call with the project lock held.
+        """
+        from mlflow.entities import ViewType
+
+        with self._translate():
+            client = self._client
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                return []
+            runs = client.search_runs(
+                [exp.experiment_id],
+                filter_string="attributes.status = 'RUNNING'",
+                run_view_type=ViewType.ALL,
+                max_results=1000,
+            )
+            failed: list[str] = []
+            for run in runs:
+                owner = ProcessId.from_tag(run.data.tags.get(PROCESS_TAG))
+                if owner is None or not owner.dead():
+                    continue
+                run_id = run.info.run_id
+                with self._write_lock():
+                    for mv in client.search_model_versions(f"run_id='{run_id}'"):
+                        client.delete_model_version(mv.name, str(mv.version))
+                    self._delete_artifacts(run_id)
+                    client.set_tag(run_id, "mlgate.abandoned", f"its process {owner.pid} died")
+                    client.set_terminated(run_id, "FAILED")
+                failed.append(run_id)
+            return failed
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point `alias` at `version`; the version must exist (UsageError naming it)."""

@@ -26,6 +26,8 @@ from mlgate.registry.uri import TRACKING_URI_ENV, sqlite_path
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from mlgate.model.trust import Trust
+
 _TAG_VALUE_MAX = 5000
 _CLIENT_ERRORS = frozenset(
     {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"}
@@ -267,8 +269,9 @@ class MlflowStore:
             infos = [self._info(mv, aliases) for mv in self._search(name)]
         return sorted(infos, key=lambda i: i.version, reverse=True)
 
-    def download(self, name: str, version: int, dst: Path) -> Path:
-        """Fetch a version's bundle into `dst/v<version>` and verify its SHA256SUMS."""
+    def download(self, name: str, version: int, dst: Path, *, trust: Trust | None = None) -> Path:
+        """Fetch a version's bundle into `dst/v<version>` and verify its SHA256SUMS (and its
+        signature, when `trust` has a public key)."""
         from mlgate.model.bundle import load_bundle
 
         with self._translate():
@@ -281,7 +284,7 @@ class MlflowStore:
             local = self._client.download_artifacts(info.run_id, "model", str(target))
         path = Path(local)
         try:
-            load_bundle(path)
+            load_bundle(path, trust=trust)
         except BundleError as exc:
             raise BundleError(
                 f"model {name!r} v{version} from {self.uri}: {exc.message}",

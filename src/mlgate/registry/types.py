@@ -19,7 +19,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mlgate.model.trust import Trust
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -84,9 +87,20 @@ class Registry(Protocol):
         ...
 
     def register(
-        self, bundle_dir: Path, gate_report: Mapping[str, Any], context: RunContext
+        self,
+        bundle_dir: Path,
+        gate_report: Mapping[str, Any],
+        context: RunContext,
+        *,
+        trust: Trust | None = None,
     ) -> VersionInfo:
-        """Log a run with the bundle as its model, register a version, alias it `challenger`."""
+        """Log a run with the bundle as its model, register a version, alias it `challenger`.
+
+        Only the bundle the gate judged (`gate_report["bundle_digest"]`) is registered."""
+        ...
+
+    def fail_abandoned_runs(self, name: str) -> list[str]:
+        """Mark FAILED the registrations left RUNNING by a dead process of this machine."""
         ...
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -113,8 +127,8 @@ class Registry(Protocol):
         """Every version of the model, newest first."""
         ...
 
-    def download(self, name: str, version: int, dst: Path) -> Path:
-        """Download a version's bundle into `dst` and verify it against its SHA256SUMS."""
+    def download(self, name: str, version: int, dst: Path, *, trust: Trust | None = None) -> Path:
+        """Download a version's bundle into `dst` and verify it (SHA256SUMS, signature)."""
         ...
 
 

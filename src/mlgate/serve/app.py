@@ -22,10 +22,12 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
-from mlgate.model.bundle import load_bundle
+from mlgate.model.bundle import Bundle, load_bundle
 from mlgate.serve import schemas
-from mlgate.serve.errors import RequestError
+from mlgate.serve.errors import ClientDisconnected, RequestError
+from mlgate.serve.limits import DRAINING, GUARD_KEY, Guard, Limits, ServeGuard
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.state import ServerState, new_request_id
 from mlgate.serve.validate import PredictRequest
@@ -114,6 +116,35 @@ async def read_json_raw(
     return parse_json(b"".join(parts))
 
 
+PREDICT_PARAMETERS = frozenset({"probabilities"})
+
+
+def probabilities_flag(query: str) -> bool:
+    """`?probabilities=true` (or 1, yes; false, 0, no); any other parameter or value is a 400."""
+    if not query:
+        return False
+    params = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(params) - PREDICT_PARAMETERS)
+    if unknown:
+        raise RequestError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter {unknown[0]!r}; /predict takes only probabilities",
+            field=unknown[0],
+        )
+    value = params.get("probabilities", ["false"])[-1].lower()
+    if value in ("1", "true", "yes", ""):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise RequestError(
+        400,
+        "bad_parameter",
+        f"probabilities must be true or false, got {value!r}",
+        field="probabilities",
+    )
+
+
 Handler = Callable[[Request, str], Awaitable[Response]]
 Thunk = Callable[[str], Awaitable[Response]]
 
@@ -121,15 +152,21 @@ Thunk = Callable[[str], Awaitable[Response]]
 def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastAPI:
     """A FastAPI app serving the bundle at `bundle_dir` (verified now, loaded in the background)."""
     settings = settings or ServeSettings()
-    bundle = load_bundle(bundle_dir, check=settings.verify)
+    bundle = load_bundle(bundle_dir, check=settings.verify, trust=settings.trust())
     state = ServerState(bundle, settings)
+    guard = Guard(
+        limits_of(settings),
+        lambda reason: state.metrics.limited.labels(reason).inc(),
+        state.metrics.body_bytes.set,
+    )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await state.start()
         # A daemon thread: a load that hangs must not keep a stopping server alive.
         threading.Thread(target=state.load, name="mlgate-model-load", daemon=True).start()
-        yield
+        # The lifespan state reaches every connection's protocol (the connection limits).
+        yield {GUARD_KEY: guard}
         # uvicorn has finished in-flight requests when the lifespan ends.
         await state.stop()
         state.metrics.worker_exited(os.getpid())
@@ -154,9 +191,13 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
                 response = await work(request_id)
             except RequestError as exc:
                 metrics.errors.labels(exc.kind).inc()
-                response = json_response(exc.body(), exc.status)
+                response = json_response(exc.body(), exc.status, exc.headers)
                 if logs_refusals and route in PREDICT_ROUTES:
                     log_refusal(request_id, exc, time.perf_counter() - start)
+            except (ClientDisconnected, ClientDisconnect):
+                # Its own metric: not a bad request, and nobody reads the answer.
+                metrics.client_disconnects.labels(route).inc()
+                response = json_response({"error": {"kind": "client_disconnected"}}, 499)
             except Exception:
                 # Never an input problem: validation raised RequestError before the model ran.
                 log.exception("internal error answering %s (request %s)", route, request_id)
@@ -218,6 +259,9 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         }
         if req.single:
             body["prediction"] = preds[0]
+        if req.batch.ids is not None:
+            body["id_column"] = state.validator.id_column
+            body["ids"] = req.batch.ids
         if asked and out.probabilities is not None:
             body["classes"] = state.classes
             body["probabilities"] = out.probabilities
@@ -234,8 +278,7 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         if not state.ready:
             raise RequestError(503, "not_ready", "the model is not loaded yet")
         payload = await read_json_raw(ctype, declared, chunks, settings.max_body_bytes)
-        flag = parse_qs(query).get("probabilities", [None])[-1] if query else None
-        req = state.validator.predict_request(payload, flag in ("1", "true", "yes"))
+        req = state.validator.predict_request(payload, probabilities_flag(query))
         asked = req.probabilities
         if logs_scores and not asked:
             req = dataclasses.replace(req, probabilities=True)
@@ -255,24 +298,22 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         return json_response(state.status())
 
     async def health(request: Request, request_id: str) -> Response:
+        # The detail is in the server's log; the body says what happened, not the exception.
         if state.failed:
             return json_response({"status": "failed", "error": state.failed}, 503)
         return json_response({"status": "ok"})
 
     async def ready(request: Request, request_id: str) -> Response:
-        ready = state.server_ready
+        ready = state.server_ready and not DRAINING.is_set()
         body = {"ready": ready, "error": state.failed}
         return json_response(body, 200 if ready else 503)
 
+    public = public_metadata(bundle, state.version)
+
     async def metadata(request: Request, request_id: str) -> Response:
-        data = bundle.meta.model_dump(mode="json")
-        data["version"] = state.version
-        data["runtime"] = state.predictor.name if state.predictor else None
-        data["schema"] = [
-            f.model_dump(mode="json", exclude_none=True) for f in bundle.schema.features
-        ]
-        data["gate"] = bundle.gate_report()
-        return json_response(data)
+        return json_response(
+            {**public, "runtime": state.predictor.name if state.predictor else None}
+        )
 
     async def feedback(request: Request, request_id: str) -> Response:
         payload = await read_json(request, settings.max_body_bytes)
@@ -290,7 +331,13 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         timed("/predict", predict),
         methods=["POST"],
         summary="Predict one row or a batch",
-        openapi_extra=schemas.predict_openapi(features, settings.max_rows),
+        openapi_extra=schemas.predict_openapi(
+            features,
+            settings.max_rows,
+            passthrough=bundle.schema.passthrough,
+            classifier=bundle.meta.task != "regression",
+            id_column=state.validator.id_column,
+        ),
     )
     app.add_api_route("/", timed("/", status), methods=["GET"], summary="Status")
     app.add_api_route("/health", timed("/health", health), methods=["GET"], summary="Liveness")
@@ -328,6 +375,9 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         PredictFastPath, path="/predict", run=guarded("/predict"), answer=predict_raw
     )
 
+    # Outermost: refuses before any work (draining, body bytes in flight).
+    app.add_middleware(ServeGuard, guard=guard)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
@@ -339,6 +389,42 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         return json_response(err.body(), 422)
 
     return app
+
+
+def limits_of(settings: ServeSettings) -> Limits:
+    """The connection and request limits the settings ask for."""
+    return Limits(
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_body_bytes_in_flight=settings.max_body_bytes_in_flight,
+        retry_after=settings.retry_after,
+    )
+
+
+def _public_path(value: Any) -> Any:
+    """A path of the host that trained or gated the model, reduced to its last part."""
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return Path(value.replace("\\", "/")).name
+    return value
+
+
+def public_metadata(bundle: Bundle, version: str) -> dict[str, Any]:
+    """GET /metadata: the bundle's lineage, without the paths of the hosts it came from."""
+    data = bundle.meta.model_dump(mode="json")
+    data["version"] = version
+    data["data"]["path"] = _public_path(data["data"].get("path"))
+    data["schema"] = [f.model_dump(mode="json", exclude_none=True) for f in bundle.schema.features]
+    gate = bundle.gate_report()
+    if gate is not None:
+        gate.pop("bundle", None)
+        champion = gate.get("champion")
+        if isinstance(champion, dict):
+            champion["label"] = _public_path(champion.get("label"))
+    data["gate"] = gate
+    return data
 
 
 def app_from_env() -> FastAPI:

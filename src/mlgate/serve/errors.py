@@ -16,6 +16,7 @@ class RequestError(Exception):
         *,
         field: str | None = None,
         row: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -23,6 +24,7 @@ class RequestError(Exception):
         self.message = message
         self.field = field
         self.row = row
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         """The JSON error body: {"error": {kind, message, field, row}}."""
@@ -39,3 +41,7 @@ class RequestError(Exception):
 def invalid(message: str, *, field: str | None = None, row: int | None = None) -> RequestError:
     """A 422: the JSON is well formed but does not fit the model's schema."""
     return RequestError(422, "validation", message, field=field, row=row)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete (nothing to answer)."""

@@ -15,6 +15,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlgate.serve.errors import ClientDisconnected
+
 Answer = Callable[[str, str | None, AsyncIterator[bytes], str, str], Awaitable[Response]]
 Run = Callable[[str | None, Callable[[str], Awaitable[Response]]], Awaitable[Response]]
 
@@ -23,7 +25,8 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            # Not an empty or truncated body to judge: there is nobody left to answer.
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         if chunk:
             yield chunk

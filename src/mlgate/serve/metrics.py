@@ -79,6 +79,26 @@ class ServerMetrics:
             "Prediction log records dropped because the queue was full or the disk failed.",
             registry=r,
         )
+        self.limited = Counter(
+            "mlgate_limited",
+            "Connections and requests refused or cut by a server limit, by reason "
+            "(header_too_large, too_many_headers, header_timeout, body_timeout, idle_timeout, "
+            "overloaded, evicted_idle, body_budget, draining).",
+            ["reason"],
+            registry=r,
+        )
+        self.client_disconnects = Counter(
+            "mlgate_client_disconnects",
+            "Requests whose client went away before its body was complete.",
+            ["route"],
+            registry=r,
+        )
+        self.body_bytes = Gauge(
+            "mlgate_body_bytes_in_flight",
+            "Request body bytes held by requests in progress (the --max-inflight-mb budget).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         # Info metrics do not work across processes: there, the same series is a gauge at 1.
         self.model: Info | None = (
             None if multiprocess() else Info("mlgate_model", "The model being served.", registry=r)

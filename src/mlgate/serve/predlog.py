@@ -5,16 +5,25 @@ thread encodes and appends records to `predictions.jsonl` in the log directory, 
 `predictions-<UTC time>.jsonl` past `max_bytes` and keeping the newest `keep` rotated files. When
 the queue is full the record is dropped and counted: logging never blocks or fails a prediction.
 
+The file is the operator's too: when it is deleted or moved away (logrotate, a cleanup job, the
+directory removed) the writer notices before its next write and reopens `predictions.jsonl`
+(recreating the directory). A write that fails still drops and counts every record it held,
+and is logged once per `failure_log_interval` seconds with the number lost since, not once
+per batch.
+
 A record: {"ts", "request_id", "model", "version", "runtime", "latency_ms", "instances":
 [{feature: value}], "predictions": [...], "probabilities": [[...]] (when asked)}.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +47,7 @@ class PredictionLog:
         max_bytes: int = 64 * 1024 * 1024,
         keep: int = 20,
         on_drop: Callable[[int], None] | None = None,
+        failure_log_interval: float = 60.0,
     ) -> None:
         self.directory = directory
         self.features = tuple(features)
@@ -53,6 +63,9 @@ class PredictionLog:
         )
         self._fh: IO[str] | None = None
         self._size = 0
+        self._failure_log_interval = failure_log_interval
+        self._last_failure_log: float | None = None
+        self._lost_since_log = 0
 
     def start(self) -> None:
         """Open the log file and start the writer thread."""
@@ -87,12 +100,31 @@ class PredictionLog:
 
     def _open(self) -> None:
         path = self.directory / CURRENT
+        self.directory.mkdir(parents=True, exist_ok=True)
         self._fh = path.open("a", encoding="utf-8")
-        self._size = path.stat().st_size
+        self._size = os.fstat(self._fh.fileno()).st_size
+
+    def _still_ours(self) -> bool:
+        """True when predictions.jsonl is still the file this writer has open."""
+        assert self._fh is not None
+        try:
+            on_disk = os.stat(self.directory / CURRENT)
+        except OSError:
+            return False
+        mine = os.fstat(self._fh.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _reopen(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+        self._fh = None
+        self._open()
 
     def _rotate(self) -> None:
         assert self._fh is not None
         self._fh.close()
+        self._fh = None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         (self.directory / CURRENT).replace(self.directory / f"predictions-{stamp}.jsonl")
         rotated = sorted(self.directory.glob("predictions-*.jsonl"))
@@ -107,7 +139,6 @@ class PredictionLog:
         return json.dumps(record, default=str, allow_nan=True) + "\n"
 
     def _writer(self) -> None:
-        assert self._fh is not None
         while True:
             item = self._queue.get()
             stop = item is _STOP
@@ -130,12 +161,16 @@ class PredictionLog:
             if lines:
                 self._write(lines)
             if stop:
-                self._fh.close()
+                if self._fh is not None:
+                    with contextlib.suppress(OSError):
+                        self._fh.close()
                 return
 
     def _write(self, lines: list[str]) -> None:
-        assert self._fh is not None
         try:
+            if self._fh is None or not self._still_ours():
+                self._reopen()
+            assert self._fh is not None
             data = "".join(lines)
             self._fh.write(data)
             self._fh.flush()
@@ -143,7 +178,29 @@ class PredictionLog:
             self._size += len(data.encode("utf-8")) if not data.isascii() else len(data)
             if self._size >= self.max_bytes:
                 self._rotate()
-        except OSError:
-            # A full or broken disk must not stop serving; the monitor sees the gap.
-            log.exception("cannot write the prediction log; %d record(s) lost", len(lines))
+        except OSError as exc:
+            # A full or broken disk must not stop serving; the monitor sees the gap, and the
+            # drop counter says how big it is.
             self._drop(len(lines))
+            self._failed(len(lines), exc)
+            if self._fh is not None:
+                with contextlib.suppress(OSError):
+                    self._fh.close()
+                self._fh = None
+
+    def _failed(self, lost: int, exc: OSError) -> None:
+        """Log a write failure at most once per interval, with what was lost meanwhile."""
+        self._lost_since_log += lost
+        now = time.monotonic()
+        last = self._last_failure_log
+        if last is not None and now - last < self._failure_log_interval:
+            return
+        log.error(
+            "cannot write the prediction log in %s: %s; %d record(s) lost since the last "
+            "report (counted in mlgate_prediction_log_dropped); retrying with each batch",
+            self.directory,
+            exc.strerror or exc,
+            self._lost_since_log,
+        )
+        self._last_failure_log = now
+        self._lost_since_log = 0

@@ -13,8 +13,12 @@ def value_schema(spec: ColumnSpec) -> dict[str, Any]:
     schema: dict[str, Any]
     if spec.kind == "categorical":
         schema = {"type": "string"}
-        if spec.categories is not None:
+        if spec.categories is not None and spec.closed:
             schema["enum"] = list(spec.categories)
+        elif spec.categories:
+            schema["examples"] = list(spec.categories[:10])
+    elif spec.kind == "datetime":
+        schema = {"type": "string", "description": f"A date ({spec.format or 'ISO 8601'})."}
     elif spec.kind == "boolean":
         schema = {"type": "boolean"}
     else:
@@ -24,8 +28,57 @@ def value_schema(spec: ColumnSpec) -> dict[str, Any]:
     return schema
 
 
-def predict_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, Any]:
-    """`openapi_extra` for POST /predict: the body forms and the answers."""
+def _response(classifier: bool, id_column: str | None) -> dict[str, Any]:
+    """The 200 answer of POST /predict."""
+    props: dict[str, Any] = {
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "predictions": {"type": "array", "description": "One prediction per row, in row order."},
+        "prediction": {"description": "The prediction, for a single `features` row."},
+    }
+    if classifier:
+        props["classes"] = {
+            "type": "array",
+            "description": "With probabilities: the classes, in the order of each row's "
+            "probabilities.",
+        }
+        props["probabilities"] = {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}},
+            "description": 'Only when asked (`?probabilities=true` or `"probabilities": '
+            "true`): one list per row, the probability of each class in `classes` order.",
+        }
+    if id_column is not None:
+        props["id_column"] = {"type": "string", "const": id_column}
+        props["ids"] = {
+            "type": "array",
+            "description": f"When `instances` carry {id_column!r}: its value for each row, "
+            "beside the prediction at the same position.",
+        }
+    return {
+        "description": "Predictions, in row order",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": props,
+                    "required": ["model", "version", "predictions"],
+                }
+            }
+        },
+    }
+
+
+def predict_openapi(
+    features: Sequence[ColumnSpec],
+    max_rows: int,
+    *,
+    passthrough: Sequence[ColumnSpec] = (),
+    classifier: bool = False,
+    id_column: str | None = None,
+) -> dict[str, Any]:
+    """`openapi_extra` for POST /predict: the body forms and the answers. `passthrough` are the
+    other columns of the training file: accepted in `instances`, dropped, the id echoed."""
     values = [value_schema(f) for f in features]
     row = {
         "type": "array",
@@ -37,9 +90,13 @@ def predict_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, 
         + ", ".join(f.name for f in features)
         + ").",
     }
+    others = {
+        c.name: {"description": f"{c.role} column of the training file: accepted, not used"}
+        for c in passthrough
+    }
     instance = {
         "type": "object",
-        "properties": {f.name: v for f, v in zip(features, values, strict=True)},
+        "properties": {**others, **{f.name: v for f, v in zip(features, values, strict=True)}},
         "required": [f.name for f in features],
         "additionalProperties": False,
     }
@@ -95,12 +152,14 @@ def predict_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, 
                 "in": "query",
                 "required": False,
                 "schema": {"type": "boolean"},
-                "description": "Also return class probabilities (classifiers).",
+                "description": "Also return class probabilities (classifiers): `classes` and "
+                "one list of probabilities per row. The only query parameter: any other is a "
+                "400.",
             }
         ],
         "responses": {
-            "200": {"description": "Predictions, in row order"},
-            "400": {"description": "Malformed JSON"},
+            "200": _response(classifier, id_column),
+            "400": {"description": "Malformed JSON, or an unknown query parameter"},
             "413": {"description": "Body too large"},
             "415": {"description": "Content-Type is not application/json"},
             "422": error,

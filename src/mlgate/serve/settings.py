@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgate.model.trust import Trust
+
 Runtime = Literal["auto", "sklearn", "onnx"]
 
 
@@ -18,7 +20,15 @@ class ServeSettings(BaseModel):
     runtime: Runtime = Field(
         default="auto", description="auto: ONNX Runtime when the bundle has model.onnx."
     )
-    verify: bool = Field(default=True, description="Check SHA256SUMS before loading.")
+    verify: bool = Field(
+        default=True, description="Check SHA256SUMS (and the signature) before loading."
+    )
+    public_key: Path | None = Field(
+        default=None, description="Refuse a bundle whose signature this key does not verify."
+    )
+    trusted_types: tuple[str, ...] = Field(
+        default=(), description="Types beyond the default allow-list the model file may hold."
+    )
     max_rows: int = Field(default=10_000, ge=1, description="Rows allowed in one request.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch: int | None = Field(
@@ -35,6 +45,36 @@ class ServeSettings(BaseModel):
         le=1000.0,
         description="How long a micro-batch waits to fill; 0 batches only what is queued.",
     )
+    # Limits per worker (see mlgate.serve.limits for what uvicorn bounds and what it does not).
+    max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Open connections per worker; beyond it the longest-idle one is closed, "
+        "or, when none is idle, the newcomer is answered 503 + Retry-After. Keep it below the "
+        "process's open-file limit.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=1024, description="Request line + headers, bytes (431 beyond)."
+    )
+    max_headers: int = Field(default=100, ge=1, description="Request headers (431 beyond).")
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Seconds from connecting (or a request's first byte) to the end of its "
+        "headers; 408, or a plain close for a connection that sent nothing.",
+    )
+    body_timeout: float = Field(
+        default=10.0, gt=0.0, description="Seconds between two reads of a request body (408)."
+    )
+    keepalive_timeout: float = Field(
+        default=5.0, gt=0.0, description="Seconds an idle connection stays open between requests."
+    )
+    max_body_bytes_in_flight: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Request body bytes held at once across requests, per worker (503 beyond).",
+    )
+    retry_after: int = Field(default=1, ge=0, description="Retry-After of a 503, seconds.")
     log_dir: Path | None = Field(default=None, description="Prediction log directory.")
     log_queue: int = Field(default=10_000, ge=1, description="Log records held in memory.")
     log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -53,3 +93,7 @@ class ServeSettings(BaseModel):
         ge=0,
         description="Predicted rows a worker remembers to score POST /feedback at once.",
     )
+
+    def trust(self) -> Trust:
+        """The keys and types the workers load the bundle with (resolved by `mlgate serve`)."""
+        return Trust(public_key=self.public_key, types=self.trusted_types)

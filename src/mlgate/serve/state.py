@@ -51,6 +51,8 @@ def example_rows(bundle: Bundle) -> list[list[Any]]:
     for f in features:
         if f.kind == "categorical":
             row.append(f.categories[0] if f.categories else "")
+        elif f.kind == "datetime":
+            row.append(f.earliest or "2000-01-01")
         elif f.kind == "boolean":
             row.append(False)
         else:
@@ -68,7 +70,7 @@ class ServerState:
         self.version = bundle.version
         self.classifier = bundle.meta.task != "regression"
         self.classes: list[Any] | None = list(bundle.meta.classes) if bundle.meta.classes else None
-        self.validator = Validator(bundle.schema.features, settings.max_rows)
+        self.validator = Validator.for_schema(bundle.schema, settings.max_rows)
         self.metrics = ServerMetrics(_value_buckets(bundle))
         # Drift gauges and POST /feedback (serve/monitoring.py).
         self.monitoring = Monitoring.for_bundle(
@@ -99,8 +101,9 @@ class ServerState:
             for _ in range(3):
                 predictor.predict(warm, self.classifier)
                 predictor.predict(one, self.classifier)
-        except Exception as exc:
-            self.failed = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            # /health and /ready say that it failed; the log says why (never a client).
+            self.failed = "the model could not be loaded; see the server log"
             log.exception("the model could not be loaded; the server stays unready")
             return
         finally:

@@ -7,7 +7,13 @@ A value that fails is then located by a plain loop, so every error names the fie
 Missing values: JSON `null` is the missing value. The `NaN` literal (not JSON, but Python's
 `json.dumps` writes it) is read as missing too. Either is accepted only where the schema says
 the column is nullable. `Infinity` is always refused: no model was trained on it. Values outside
-the training range are accepted: that is drift, which monitoring reports, not a malformed input.
+the training range are accepted: that is drift, which monitoring reports, not a malformed input;
+so are categories never seen in training (the model buckets them), unless the schema marks the
+column `closed`.
+
+A row of the training file is accepted as it is: its id, target, text and ignored columns are
+dropped before the model sees it, and the id is echoed beside each prediction so callers can
+join answers to their rows.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.data.schema import ColumnSpec, Schema
 from mlgate.serve.errors import invalid
 
 if TYPE_CHECKING:
@@ -35,6 +41,8 @@ class Batch:
     rows: int
     raw: Sequence[Any]
     """The rows as received (lists in feature order, or dicts), kept for the prediction log."""
+    ids: list[Any] | None = None
+    """The id column's value of each row, when the rows are objects that carry it."""
     matrix: np.ndarray | None = None
     """All features as one (rows, features) float64 array, when every feature is numeric:
     runtimes then transform the whole batch in a few numpy calls instead of a few per column."""
@@ -69,19 +77,42 @@ def _describe(value: Any) -> str:
 class Validator:
     """Turns JSON rows into a `Batch` for one bundle's features, or a 422 naming the field."""
 
-    def __init__(self, features: Sequence[ColumnSpec], max_rows: int) -> None:
+    def __init__(
+        self,
+        features: Sequence[ColumnSpec],
+        max_rows: int,
+        *,
+        passthrough: Sequence[str] = (),
+        id_column: str | None = None,
+    ) -> None:
         self.features = tuple(features)
         self.names = tuple(f.name for f in self.features)
         self.name_set = frozenset(self.names)
         self.max_rows = max_rows
+        self.passthrough = frozenset(passthrough)
+        self.id_column = id_column
         import numpy as np
 
         self._all_numeric = all(f.kind in ("numeric", "integer") for f in self.features)
         self._not_nullable = np.array([not f.nullable for f in self.features])
         self._integer = np.array([f.kind == "integer" for f in self.features])
         self._categories = {
-            f.name: frozenset(f.categories) for f in self.features if f.categories is not None
+            f.name: frozenset(f.categories)
+            for f in self.features
+            if f.categories is not None and f.closed
         }
+
+    @classmethod
+    def for_schema(cls, schema: Schema, max_rows: int) -> Validator:
+        """A validator for a bundle's schema: its features, and the other columns of the
+        training file (accepted and dropped; the id echoed)."""
+        id_spec = schema.id_column
+        return cls(
+            schema.features,
+            max_rows,
+            passthrough=[c.name for c in schema.passthrough],
+            id_column=None if id_spec is None else id_spec.name,
+        )
 
     # -- columns -----------------------------------------------------------------------------
 
@@ -91,7 +122,41 @@ class Validator:
             return self._categorical(spec, values, field)
         if spec.kind == "boolean":
             return self._boolean(spec, values, field)
+        if spec.kind == "datetime":
+            return self._datetime(spec, values, field)
         return self._numeric(spec, values, field)
+
+    def _datetime(self, spec: ColumnSpec, values: Sequence[Any], field: str) -> np.ndarray:
+        from datetime import datetime
+
+        import numpy as np
+
+        fmt = spec.format if spec.format and spec.format != "ISO8601" else None
+        for i, v in enumerate(values):
+            if v is None:
+                if not spec.nullable:
+                    raise invalid(
+                        f"{field} is null but the feature is not nullable", field=field, row=i
+                    )
+                continue
+            if type(v) is not str:
+                raise invalid(
+                    f"{field} must be a date string, got {_describe(v)}", field=field, row=i
+                )
+            try:
+                if fmt is None:
+                    datetime.fromisoformat(v)
+                else:
+                    datetime.strptime(v, fmt)
+            except ValueError:
+                try:
+                    datetime.fromisoformat(v)
+                except ValueError:
+                    shown = fmt or "ISO 8601"
+                    raise invalid(
+                        f"{field} is {v!r}, not a date ({shown})", field=field, row=i
+                    ) from None
+        return np.array(values, dtype=object)
 
     def _numeric(self, spec: ColumnSpec, values: Sequence[Any], field: str) -> np.ndarray:
         import numpy as np
@@ -257,6 +322,7 @@ class Validator:
         """Rows as objects keyed by feature name."""
         self._check_rows(len(rows), field)
         names = self.name_set
+        extra_ok = self.passthrough
         for i, row in enumerate(rows):
             if type(row) is not dict:
                 raise invalid(
@@ -266,13 +332,18 @@ class Validator:
                 missing = [n for n in self.names if n not in row]
                 if missing:
                     raise invalid(f"feature {missing[0]!r} is missing", field=missing[0], row=i)
-                extra = sorted(str(key) for key in row if key not in names)
-                raise invalid(f"unknown feature {extra[0]!r}", field=extra[0], row=i)
+                extra = sorted(str(key) for key in row if key not in names and key not in extra_ok)
+                if extra:
+                    raise invalid(f"unknown feature {extra[0]!r}", field=extra[0], row=i)
         columns = {
             spec.name: self.column(spec, [row[spec.name] for row in rows], spec.name)
             for spec in self.features
         }
-        return Batch(columns=columns, rows=len(rows), raw=rows)
+        ids = None
+        key = self.id_column
+        if key is not None and any(key in row for row in rows):
+            ids = [row.get(key) for row in rows]
+        return Batch(columns=columns, rows=len(rows), raw=rows, ids=ids)
 
     def predict_request(self, payload: Any, probabilities: bool | None = None) -> PredictRequest:
         """Parse a /predict body: `{"features": row | rows}` or `{"instances": [objects]}`."""

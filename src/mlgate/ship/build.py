@@ -36,6 +36,10 @@ class BuildOptions:
     smoke: bool = True
     source_url: str | None = None
     revision: str | None = None
+    # Signature check and extra trusted types (see `mlgate.model.trust.command_trust`).
+    config: Path | None = None
+    public_key: Path | None = None
+    trusted_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,13 @@ def plan_build(
     source_url: str,
     created: str,
     python_version: str,
+    trusted_types: tuple[str, ...] = (),
 ) -> BuildPlan:
     """The image reference, build arguments and OCI labels for `bundle`."""
     version = bundle.version
     args = {
+        # The builder's decision, baked into the image: never read from the bundle itself.
+        "TRUSTED_TYPES": ",".join(trusted_types),
         "BASE_IMAGE": base_image,
         "PYTHON_VERSION": python_version,
         "SOURCE_URL": source_url,
@@ -169,11 +176,19 @@ def build_argv(engine: Engine, plan: BuildPlan, context: Path) -> list[str]:
 
 def build_image(options: BuildOptions) -> BuildResult:
     """Build (and unless told otherwise smoke-test) the serving image of a bundle."""
+    from mlgate.model.bundle import MODEL_FILE
+    from mlgate.model.trust import audit_sklearn, command_trust
     from mlgate.ship.context import assemble
 
-    # The engine first: without one there is nothing to do, and no wheels to fetch for it.
+    # The engine first: without one there is nothing to do, and no bundle to hash for it.
     engine = find_engine(options.engine)
-    bundle = load_bundle(options.bundle_dir)
+    # The bundle is verified (and its signature checked) here, but its model is never loaded
+    # on this host: the smoke test loads it inside the container. The model file's types are
+    # checked without building a single object (skops reads its schema), so a file the image
+    # would refuse to load is refused here, before any build.
+    trust = command_trust(options.config, options.public_key, options.trusted_types)
+    bundle = load_bundle(options.bundle_dir, trust=trust)
+    audit_sklearn(bundle.read(MODEL_FILE), trust, str(options.bundle_dir / MODEL_FILE))
     plan = plan_build(
         bundle,
         repository=options.tag,
@@ -182,6 +197,7 @@ def build_image(options: BuildOptions) -> BuildResult:
         source_url=resolve_source_url(options.source_url),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        trusted_types=trust.types,
     )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlgate-build-") as tmp:

@@ -4,8 +4,8 @@ The image build never reaches a package index: every wheel it installs is fetche
 by the host's pip (which has the network, the cache and the credentials) and installed in the
 image with `pip install --no-index`. What the image installs is exactly:
     mlgate[serve] (this mlgate)   the server
-    scikit-learn, numpy, pandas   pinned to the versions that trained the bundle (pickles are
-                                  only safe to load with the library versions that wrote them)
+    scikit-learn, numpy, pandas,  pinned to the versions that trained the bundle (a model file
+    skops                         is only read right by the library versions that wrote it)
     onnxruntime                   pinned likewise, only when the bundle carries model.onnx
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import mlgate
 from mlgate.errors import InfraError
-from mlgate.model.bundle import Bundle
+from mlgate.model.bundle import SUMS_FILE, Bundle
+from mlgate.model.signing import SIGNATURE_FILE
 
 DOCKERFILE = "Dockerfile"
 LOCK = "requirements.lock"
@@ -28,7 +29,7 @@ WHEELS = "wheels"
 APP_WHEEL = "mlgate"
 BUNDLE = "bundle"
 # Libraries the model itself needs at serve time, pinned from the bundle's lineage.
-MODEL_LIBRARIES = ("scikit-learn", "numpy", "pandas")
+MODEL_LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops")
 PIP_TIMEOUT_S = 900.0
 
 
@@ -135,6 +136,13 @@ def assemble(bundle: Bundle, root: Path) -> Context:
     requirements = serving_requirements(bundle)
     wheels = build_wheels(root, requirements)
     (root / DOCKERFILE).write_text(dockerfile_text(), encoding="utf-8")
-    # A copy, not a link: the engine must see exactly the verified files.
-    shutil.copytree(bundle.path, root / BUNDLE)
+    # A copy of the verified bytes, file by file, not a link: the engine must see exactly what
+    # was checked (each file is re-hashed as it is read).
+    dest = root / BUNDLE
+    for rel in sorted(bundle.digests):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes(bundle.read(rel))
+    for extra in (SUMS_FILE, SIGNATURE_FILE):
+        if (bundle.path / extra).is_file():
+            shutil.copyfile(bundle.path / extra, dest / extra)
     return Context(root=root, requirements=requirements, wheels=wheels)

@@ -1,10 +1,10 @@
 """The smoke test: does the image, started as production starts it, answer like the bundle does?
 
 Run the image on a free loopback port, wait for /ready (a deadline, never a fixed sleep), send
-the bundle's MLflow input example to POST /predict, and compare the answer with the bundle's own
-prediction computed here on the host. Then exec the image's HEALTHCHECK command inside the
-container, so a broken health check fails here rather than in the orchestrator. The container
-is always removed, whatever happened.
+the bundle's MLflow input example to POST /predict, and compare the answer with the predictions
+training recorded for it (the model is never loaded on the build host). Then exec the image's
+HEALTHCHECK command inside the container, so a broken health check fails here rather than in
+the orchestrator. The container is always removed, whatever happened.
 
 `expected_predictions` and `compare` are pure enough to test without an engine.
 """
@@ -76,15 +76,19 @@ def example_instances(bundle: Bundle) -> list[dict[str, Any]]:
 
 
 def expected_predictions(bundle: Bundle, instances: list[dict[str, Any]]) -> list[Any]:
-    """The bundle's own predictions for `instances`, from the pickled model on this host."""
-    import pandas as pd
+    """The predictions training recorded for the input example (`mlgate.json`).
 
-    from mlgate.model.features import to_frame
-
-    frame = to_frame(pd.DataFrame(instances), bundle.schema.features)
-    preds: list[Any] = bundle.load_model().predict(frame).tolist()
-    # Through JSON, as the server's answer comes: numpy scalars and labels become plain values.
-    out: list[Any] = json.loads(json.dumps(preds))
+    The build host never loads the model: whatever a model file would do when loaded, it does
+    only inside the container, as the unprivileged user the image runs as.
+    """
+    recorded = bundle.meta.example_predictions
+    if recorded is None or len(recorded) != len(instances):
+        raise BundleError(
+            f"model bundle {bundle.path} records no predictions for its {INPUT_EXAMPLE}",
+            hint="retrain with this version of mlgate, which records them",
+        )
+    # Through JSON, as the server's answer comes.
+    out: list[Any] = json.loads(json.dumps(list(recorded)))
     return out
 
 
@@ -144,7 +148,9 @@ def wait_ready(
         if status:
             last = f"HTTP {status} {body!r}"
             if isinstance(body, dict) and body.get("error"):
-                raise GateFailed(f"the model failed to load in the image: {body['error']}")
+                # The server tells clients only that loading failed; its log says why.
+                tail = "\n".join(engine.logs(container).strip().splitlines()[-15:])
+                raise GateFailed(f"the model failed to load in the image: {body['error']}\n{tail}")
         state = engine.container_state(container)
         if not state.get("Running", False):
             raise GateFailed(

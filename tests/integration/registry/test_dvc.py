@@ -140,7 +140,11 @@ def test_cli_init_in_a_git_repo_tracks_the_data_with_dvc(
     remote = tmp_path / "remote"
     assert main(["init", "--demo", str(repo), "--rows", "500", "--remote", str(remote)]) == 0
     out = capsys.readouterr().out
-    assert f"remote {remote}" in out
+    # Where the data goes, that CI cannot reach a local directory, and how to push.
+    assert f"data remote: {remote}" in out
+    assert "CI cannot pull from it" in out
+    assert "dvc remote add -d -f mlgate s3://" in out
+    assert "dvc push" in out
     assert (repo / "data" / "churn.csv.dvc").is_file()
     assert (repo / "dvc.yaml").is_file()
     assert is_dvc_tracked(repo / "data" / "churn.csv")

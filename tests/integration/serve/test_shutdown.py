@@ -56,8 +56,8 @@ def test_sigterm_during_load_loses_no_accepted_request(
     wait_until(lambda: sum(o == "200" for o, _ in list(outcomes.values())) >= 20, 60, "20 answers")
     sent_at = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
-    # uvicorn drains, runs the lifespan shutdown, then re-raises the signal it caught.
-    assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    # A drained shutdown is a normal exit: mlgate does not re-raise the signal uvicorn caught.
+    assert server.proc.wait(timeout=60) == 0
     assert "Application shutdown complete" in server.log_path.read_text()
     stop.set()
     for t in threads:
@@ -71,9 +71,9 @@ def test_sigterm_during_load_loses_no_accepted_request(
     failed: dict[str, Any] = {rid: o for rid, (o, _) in outcomes.items() if o != "200"}
     # Requests that reached the model were all answered, and every answer was logged.
     assert logged == ok
-    # The others never reached the app: refused, or reset in the listen backlog on close.
-    assert all(o in ("refused", "ReadError", "RemoteProtocolError") for o in failed.values()), (
-        failed
-    )
+    # The others never reached the model: answered 503 after SIGTERM (the drain), or refused
+    # once the server stopped listening.
+    assert all(o in ("refused", "503") for o in failed.values()), failed
+    assert all(t >= sent_at for o, t in outcomes.values() if o == "503")
     # Some answers completed after SIGTERM: they were in flight and were finished, not cut.
     assert any(o == "200" and t > sent_at for o, t in outcomes.values())

@@ -5,6 +5,7 @@ exits 2 and names the nearest one; only a genuine internal failure exits 70 with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,3 +188,29 @@ def test_an_internal_failure_is_a_bug_with_its_traceback(
     assert "Traceback" in err
     assert "RuntimeError: injected failure" in err
     assert "bug in mlgate" in err
+
+
+@pytest.mark.parametrize("role", ["customer_id", "customer_id=key", "=id", "y=target"])
+def test_a_malformed_role_override_exits_2_naming_it(
+    role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("customer_id,x,y\nc1,1,0\nc2,2,1\n")
+    code = main(
+        [
+            "init",
+            "--no-dvc",
+            "--data",
+            str(csv),
+            "--target",
+            "y",
+            "--role",
+            role,
+            str(tmp_path / "p"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"--role {role!r}" in err
+    assert "feature, id, text" in err
+    assert not (tmp_path / "p" / "mlgate.yaml").exists()

@@ -23,8 +23,8 @@ from mlgate.data.drift import (
     reference_cdf,
     wasserstein_distance,
 )
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import QUANTILE_POINTS, Profile, build_profile, quantiles_of_sorted
-from mlgate.data.schema import infer_schema
 
 pytestmark = pytest.mark.unit
 
@@ -124,10 +124,23 @@ def test_chisquare_pvalue_is_a_probability(p: list[int], q: list[int]) -> None:
     assert 0.0 <= chisquare_pvalue(a, b) <= 1.0
 
 
-def test_chisquare_of_an_unseen_category_is_zero() -> None:
-    ref, cur, unseen = align_counts({"a": 10, "b": 5}, {"a": 10, "c": 1})
-    assert unseen == ["c"]
-    assert chisquare_pvalue(ref, cur) == 0.0
+def test_unseen_categories_share_one_bin_expected_at_the_good_turing_rate() -> None:
+    # Two of the reference's 20 values were seen once: about 10% of new values are unseen.
+    reference = {"a": 10, "b": 8, "c": 1, "d": 1}
+    ref, cur, unseen = align_counts(reference, {"a": 10, "b": 8, "x": 1, "y": 1})
+    assert unseen == ["x", "y"]
+    assert ref.tolist() == [10, 8, 1, 1, 2.0]
+    assert cur.tolist() == [10, 8, 0, 0, 2]
+    assert chisquare_pvalue(ref, cur) > 0.05  # a few new values in an open category: noise
+    _, flood, _ = align_counts(reference, {"a": 2, "new": 18})
+    assert chisquare_pvalue(ref, flood) < 1e-6  # most values new: drift
+
+
+def test_an_unseen_value_in_a_closed_looking_column_is_drift_in_a_large_sample() -> None:
+    # No singletons: half a value is expected, so 30 unseen of 3000 is far beyond it.
+    ref, cur, _ = align_counts({"a": 5000, "b": 5000}, {"a": 1485, "b": 1485, "z": 30})
+    assert ref[-1] == 0.5
+    assert chisquare_pvalue(ref, cur) < 1e-6
 
 
 @settings(max_examples=30, deadline=None)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import (
     QUANTILE_POINTS,
     CategoricalProfile,
@@ -19,7 +20,6 @@ from mlgate.data.profile import (
     read_profile,
     write_profile,
 )
-from mlgate.data.schema import infer_schema
 from mlgate.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -85,7 +85,8 @@ def test_few_valued_and_boolean_features_keep_value_counts() -> None:
 
 def test_all_null_feature_profiles_as_empty() -> None:
     frame = pd.DataFrame({"x": [np.nan] * 4, "y": [0, 1, 0, 1]})
-    profile = build_profile(frame, infer_schema(frame, target="y"))
+    # Inference would make an empty column `ignored`; a schema may still declare it a feature.
+    profile = build_profile(frame, infer_schema(frame, target="y", roles={"x": "feature"}))
     x = _numeric(profile, "x")
     assert (x.count, x.null_fraction, x.quantiles, x.mean) == (0, 1.0, (), None)
 
@@ -155,3 +156,15 @@ def test_profile_json_round_trip_is_exact(
     write_profile(profile, path)
     assert read_profile(path) == profile
     assert Profile.model_validate_json(profile.model_dump_json()) == profile
+
+
+def test_histogram_from_sorted_positions_equals_the_bin_search() -> None:
+    """Discrete values sit on the edges: ties must land in the bin that ends at the edge."""
+    from mlgate.data.profile import histogram_counts
+
+    rng = np.random.default_rng(3)
+    for values in (rng.poisson(2, 5000).astype(float), rng.normal(size=5000).round(1)):
+        frame = pd.DataFrame({"v": values, "y": rng.integers(0, 2, 5000)})
+        profile = build_profile(frame, infer_schema(frame, target="y"))
+        v = _numeric(profile, "v")
+        assert list(v.hist_counts) == histogram_counts(values, v.hist_edges)

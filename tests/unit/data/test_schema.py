@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlgate.data.infer import infer_schema
 from mlgate.data.schema import (
+    Schema,
     category_values,
     column_kind,
-    infer_schema,
     read_schema,
     write_schema,
 )
@@ -50,21 +51,40 @@ def test_infer_kinds_roles_and_constraints(frame: pd.DataFrame) -> None:
     assert by_name["city"].kind == "categorical"
     assert by_name["label"].role == "target"
     assert by_name["id"].role == "ignored"
+    assert by_name["id"].why == "listed in data.drop"
     assert [c.name for c in schema.features] == ["age", "amount", "member", "city"]
 
-    assert by_name["amount"].nullable
-    assert not by_name["age"].nullable
-    # Inferred ranges contain the observed one, widened by half its span, never across zero.
+    # Open by default: nulls are a rate, not a failure, unless a person marks it required.
+    assert not any(c.required for c in schema.columns)
+    # Never negative in the data: never negative in the schema, and up to 3x the maximum.
     for col in ("age", "amount"):
-        low, high = float(frame[col].min()), float(frame[col].max())
+        high = float(frame[col].max())
         spec = by_name[col]
-        assert spec.min is not None
+        assert spec.min == 0.0
         assert spec.max is not None
-        assert spec.min <= low
-        assert spec.max >= high
-        assert spec.max <= high + 0.5 * (high - low) + 1
-        assert spec.min >= min(0.0, low - 0.5 * (high - low) - 1)
+        assert 3 * high <= spec.max <= 3 * high + 1
     assert by_name["city"].categories == ("lyon", "nice", "paris")
+    assert not by_name["city"].closed
+
+
+def test_version_1_files_keep_their_strict_meaning() -> None:
+    old = Schema.model_validate(
+        {
+            "version": 1,
+            "columns": [
+                {"name": "a", "kind": "numeric", "nullable": False},
+                {"name": "b", "kind": "categorical", "nullable": True, "categories": ["x"]},
+                {"name": "i", "kind": "categorical", "role": "ignored", "nullable": False},
+            ],
+        }
+    )
+    assert old.version == 2
+    a, b, i = old.columns
+    assert a.required
+    assert not a.nullable
+    assert not b.required
+    assert b.closed
+    assert not i.required
 
 
 def test_ignored_columns_pin_no_values(frame: pd.DataFrame) -> None:
@@ -85,7 +105,7 @@ def test_object_and_str_dtypes_from_csv() -> None:
     assert by_name["name"].kind == "categorical"
     assert by_name["name"].categories == ("a", "b")
     assert by_name["score"].kind == "numeric"
-    assert (by_name["score"].min, by_name["score"].max) == (1.0, 3.0)
+    assert (by_name["score"].min, by_name["score"].max) == (0.5, 7.5)
 
 
 def test_object_dtype_text_is_categorical() -> None:
@@ -96,13 +116,13 @@ def test_object_dtype_text_is_categorical() -> None:
     assert spec.nullable
 
 
-def test_all_null_numeric_column_has_no_range() -> None:
+def test_all_null_numeric_column_is_ignored_without_a_range() -> None:
     frame = pd.DataFrame({"x": [np.nan, np.nan], "y": [1, 2]})
     spec = infer_schema(frame, target="y").column("x")
     assert spec.kind == "numeric"
+    assert (spec.role, spec.why) == ("ignored", "every value is missing")
     assert spec.min is None
     assert spec.max is None
-    assert spec.nullable
 
 
 @pytest.mark.parametrize(
@@ -116,10 +136,12 @@ def test_unknown_target_or_drop_column_is_a_data_error(
         infer_schema(frame, target=target, drop=drop)
 
 
-def test_datetime_column_is_a_data_error_naming_it() -> None:
+def test_parsed_dates_are_datetime_and_other_odd_dtypes_a_data_error_naming_it() -> None:
     frame = pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-02"])})
-    with pytest.raises(DataError, match="'when'"):
-        column_kind(frame["when"])
+    assert column_kind(frame["when"]) == "datetime"
+    odd = pd.DataFrame({"span": pd.to_timedelta([1, 2], unit="D")})
+    with pytest.raises(DataError, match="'span'"):
+        column_kind(odd["span"])
 
 
 def test_category_values_write_integral_float_codes_without_decimals() -> None:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mlgate.config import DriftConfig
 from mlgate.data.drift import column_drift
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import NumericProfile, build_profile
-from mlgate.data.schema import infer_schema
 from mlgate.data.stream import GRID_ERROR, ColumnSketch, sketch_drift, unseen_count
 
 pytestmark = pytest.mark.unit

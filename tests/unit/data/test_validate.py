@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mlgate.config import DriftConfig
+from mlgate.data.infer import infer_schema
 from mlgate.data.profile import Profile, build_profile
-from mlgate.data.schema import Schema, infer_schema
+from mlgate.data.schema import Schema
 from mlgate.data.validate import Violation, check_schema, validate_data
 
 pytestmark = pytest.mark.unit
@@ -46,6 +47,18 @@ def make_frame(rows: int, seed: int, *, shifted: bool = False) -> pd.DataFrame:
             "churn": next(rngs).integers(0, 2, rows),
         }
     )
+
+
+def strict(schema: Schema) -> Schema:
+    """The schema with `channel` closed and `visits` required, as a person may mark them."""
+    columns = []
+    for c in schema.columns:
+        if c.name == "channel":
+            c = c.model_copy(update={"closed": True})
+        if c.name == "visits":
+            c = c.model_copy(update={"required": True})
+        columns.append(c)
+    return schema.model_copy(update={"columns": tuple(columns)})
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +107,12 @@ def _names(violations: list[Violation], check: str) -> list[str | None]:
 def test_each_violation_kind_names_the_column_and_the_value(
     reference: tuple[Schema, Profile],
 ) -> None:
-    schema, _ = reference
+    schema = strict(reference[0])
     frame = make_frame(300, seed=4)
     frame = frame.drop(columns=["region"])
     frame["coupon"] = "x"
-    frame.loc[5, "age"] = 130
-    frame.loc[6, "age"] = -3  # inferred bounds are widened, but never below zero here
+    frame.loc[5, "age"] = 1000
+    frame.loc[6, "age"] = -3  # bounds are wide (up to 3x the maximum), but never below zero
     frame.loc[7, "channel"] = "fax"
     frame.loc[[8, 9, 10], "visits"] = np.nan
     frame["score"] = frame["score"].astype("str")
@@ -128,11 +141,11 @@ def test_each_violation_kind_names_the_column_and_the_value(
 
     out_of_range = by_check["range"]
     assert (out_of_range.column, out_of_range.count) == ("age", 2)
-    assert set(out_of_range.examples) == {"130", "-3"}
+    assert set(out_of_range.examples) == {"1000", "-3"}
     assert "'age'" in out_of_range.message
-    assert "130" in out_of_range.message
-    assert "observed min -3, max 130" in out_of_range.message
-    assert "[0, 110]" in out_of_range.message
+    assert "1000" in out_of_range.message
+    assert "observed min -3, max 1000" in out_of_range.message
+    assert "[0, 237]" in out_of_range.message
 
     unseen = by_check["category"]
     assert (unseen.column, unseen.count, unseen.examples) == ("channel", 1, ("fax",))
@@ -159,7 +172,8 @@ def test_integer_feature_read_as_float_must_hold_whole_numbers(
 
 def test_categorical_codes_read_as_numbers_are_checked_as_strings() -> None:
     train = pd.DataFrame({"code": pd.Series(["1", "2", "3"], dtype="str")})
-    schema = infer_schema(train, target=None)
+    inferred = infer_schema(train, target=None, roles={"code": "feature"})
+    schema = Schema(columns=(inferred.columns[0].model_copy(update={"closed": True}),))
     assert check_schema(pd.DataFrame({"code": [1, 2, 3]}), schema) == []
     (violation,) = check_schema(pd.DataFrame({"code": [1.0, 4.0, 2.0]}), schema)
     assert (violation.check, violation.examples) == ("category", ("4",))
@@ -170,7 +184,7 @@ def test_schema_violations_fail_the_gate_even_without_drift(
 ) -> None:
     schema, profile = reference
     frame = make_frame(2000, seed=6)
-    frame.loc[0, "channel"] = "fax"
+    frame.loc[0, "age"] = 500
     report = validate_data(frame, schema, profile, DriftConfig())
     assert not report.drift.dataset_drift
     assert not report.passed
@@ -202,12 +216,67 @@ def test_drift_skips_missing_features_and_the_report_is_json(
 def test_counts_are_exact_beyond_the_sampled_failure_cases(
     reference: tuple[Schema, Profile],
 ) -> None:
-    schema, _ = reference
+    schema = strict(reference[0])
     frame = make_frame(3000, seed=9)
-    frame.loc[:1499, "age"] = 200
+    frame.loc[:1499, "age"] = 1000
     frame.loc[1500:, "channel"] = [f"new-{i}" for i in range(1500)]
     by_check = {v.check: v for v in check_schema(frame, schema)}
-    assert (by_check["range"].count, by_check["range"].examples) == (1500, ("200",))
+    assert (by_check["range"].count, by_check["range"].examples) == (1500, ("1000",))
     assert by_check["category"].count == 1500
     assert len(by_check["category"].examples) == 5
     assert by_check["category"].message.count("'new-") == 5
+
+
+def test_open_columns_take_a_few_nulls_and_new_values_but_not_a_broken_column(
+    reference: tuple[Schema, Profile],
+) -> None:
+    schema, profile = reference
+    config = DriftConfig()
+    frame = make_frame(2000, seed=10)
+    frame.loc[:9, "visits"] = np.nan  # nulls where training had none: 0.5% of rows
+    frame.loc[:3, "channel"] = "fax"  # a value training never saw, in 0.2% of rows
+    assert validate_data(frame, schema, profile, config).violations == ()
+
+    broken = make_frame(2000, seed=10)
+    broken["visits"] = np.nan  # the export lost the column
+    broken["channel"] = "online"  # a renamed code
+    broken["income"] = broken["income"] * 1000 + 5000  # a new unit
+    report = validate_data(broken, schema, profile, config)
+    by_column = {v.column: v for v in report.violations}
+    assert not report.passed
+    assert by_column["visits"].check == "missing_rate"
+    assert "100.0% of rows" in by_column["visits"].message
+    assert by_column["channel"].check == "unseen_rate"
+    assert "'online'" in by_column["channel"].message
+    assert by_column["income"].check in ("range", "shift")
+
+
+def test_a_changed_meaning_inside_the_range_is_a_shift(
+    reference: tuple[Schema, Profile],
+) -> None:
+    schema, profile = reference
+    frame = make_frame(2000, seed=11)
+    frame["score"] = frame["score"] / 100  # a percentage became a fraction of a percent
+    (violation,) = validate_data(frame, schema, profile, DriftConfig()).violations
+    assert (violation.column, violation.check) == ("score", "shift")
+    assert "drift.max_shift" in violation.message
+
+
+def test_a_required_column_allows_no_null(reference: tuple[Schema, Profile]) -> None:
+    schema, profile = reference
+    frame = make_frame(500, seed=12)
+    frame.loc[0, "visits"] = np.nan
+    assert validate_data(frame, schema, profile, DriftConfig()).violations == ()
+    (violation,) = validate_data(frame, strict(schema), profile, DriftConfig()).violations
+    assert (violation.column, violation.check, violation.count) == ("visits", "nullable", 1)
+
+
+def test_the_share_of_rows_without_a_target_is_gated(reference: tuple[Schema, Profile]) -> None:
+    schema, profile = reference
+    frame = make_frame(1000, seed=13).astype({"churn": "float64"})
+    frame.loc[:99, "churn"] = np.nan
+    assert validate_data(frame, schema, profile, DriftConfig(), max_missing_target=0.2).passed
+    report = validate_data(frame, schema, profile, DriftConfig(), max_missing_target=0.05)
+    (violation,) = report.violations
+    assert (violation.check, violation.column, violation.count) == ("target_missing", "churn", 100)
+    assert "data.max_missing_target" in violation.message

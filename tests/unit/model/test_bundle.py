@@ -110,3 +110,59 @@ def test_add_file_refuses_a_tampered_bundle(tmp_path: Path) -> None:
 def test_load_bundle_of_nothing_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="not found"):
         bundle.load_bundle(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("where", ["top", "nested", "dir"])
+def test_a_symlink_anywhere_in_a_bundle_is_refused(tmp_path: Path, where: str) -> None:
+    b = _make(tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    if where == "top":
+        (b / "link.txt").symlink_to(outside)
+    elif where == "nested":
+        (b / "sub" / "link.bin").symlink_to(outside)
+    else:
+        (b / "linked").symlink_to(tmp_path)
+    with pytest.raises(BundleError, match="symbolic link"):
+        bundle.verify(b)
+    with pytest.raises(BundleError, match="symbolic link"):
+        bundle.seal(b)
+
+
+def test_a_file_replaced_by_a_symlink_is_refused_even_with_matching_sums(tmp_path: Path) -> None:
+    b = _make(tmp_path)
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes((b / "a.txt").read_bytes())
+    (b / "a.txt").unlink()
+    (b / "a.txt").symlink_to(copy)  # same bytes: SHA256SUMS alone would accept it
+    with pytest.raises(BundleError, match=r"symbolic link \(a\.txt\)"):
+        bundle.verify(b)
+
+
+def test_sums_lines_may_not_leave_the_bundle(tmp_path: Path) -> None:
+    b = _make(tmp_path)
+    (b / "SHA256SUMS").write_text("0" * 64 + "  ../outside\n")
+    with pytest.raises(BundleError, match="malformed"):
+        bundle.verify(b)
+
+
+def test_version_names_the_canonical_sums_of_what_is_there(tmp_path: Path) -> None:
+    import hashlib
+
+    b = _make(tmp_path)
+    digests = bundle.verify(b)
+    expected = hashlib.sha256((b / "SHA256SUMS").read_bytes()).hexdigest()[:12]
+    assert bundle.version_of(digests) == expected
+    # Without verification the version still names the bytes on disk, not a stale SHA256SUMS.
+    (b / "a.txt").write_text("changed")
+    assert bundle.version_of(bundle.digests_of(b)) != expected
+
+
+def test_leftovers_of_killed_writers_are_found_and_cleaned(tmp_path: Path) -> None:
+    b = _make(tmp_path)
+    (tmp_path / ".b.staging-abc").mkdir()
+    (tmp_path / ".b.staging-abc" / "model.skops").write_bytes(b"half")
+    (tmp_path / ".b.old-xyz").mkdir()
+    assert [p.name for p in bundle.leftovers(b)] == [".b.old-xyz", ".b.staging-abc"]
+    bundle.clean_leftovers(b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

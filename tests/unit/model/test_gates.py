@@ -91,3 +91,43 @@ def test_relative_change_scales_with_baseline(baseline: float, rel: float) -> No
     passed = evaluate_gates([gate], {"mae": value}, {"mae": baseline}).passed
     if not math.isclose(rel, 0.02, abs_tol=1e-9):
         assert passed == (rel < 0.02)
+
+
+def test_baseline_gate_needs_the_margin_over_the_trivial_model() -> None:
+    from mlgate.config import GateConfig
+    from mlgate.model.gates import evaluate_gates
+
+    gates = [
+        GateConfig(metric="roc_auc", min_gain_over_baseline=0.1),
+        GateConfig(metric="rmse", min_gain_over_baseline=1.0),
+    ]
+    verdict = evaluate_gates(
+        gates, {"roc_auc": 0.58, "rmse": 8.0}, None, baseline={"roc_auc": 0.5, "rmse": 10.0}
+    )
+    auc, rmse = verdict.checks
+    assert not auc.passed  # 0.08 above a coin flip is not the 0.1 asked for
+    assert auc.baseline == 0.5
+    assert "trivial baseline 0.5" in auc.message
+    assert rmse.passed  # lower is better: 2.0 below the baseline's error
+    assert not evaluate_gates(gates[:1], {"roc_auc": 0.9}, None).passed  # no baseline: NaN
+
+
+def test_champion_gate_with_an_interval_fails_only_when_the_whole_interval_is_below() -> None:
+    from mlgate.config import GateConfig
+    from mlgate.model.gates import evaluate_gates
+
+    gate = [GateConfig(metric="roc_auc", min_absolute_change=-0.01)]
+    new, old = {"roc_auc": 0.80}, {"roc_auc": 0.83}
+    # The point estimate is 0.03 worse, but the holdout cannot tell: noise passes.
+    noisy = evaluate_gates(
+        gate, new, old, intervals={("roc_auc", "min_absolute_change"): (-0.07, 0.004)}
+    )
+    assert noisy.passed
+    assert noisy.checks[0].interval == (-0.07, 0.004)
+    assert "95% interval -0.07 to +0.004" in noisy.checks[0].message
+    sure = evaluate_gates(
+        gate, new, old, intervals={("roc_auc", "min_absolute_change"): (-0.05, -0.012)}
+    )
+    assert not sure.passed
+    # Without an interval the point estimates decide, as MLflow's MetricThreshold does.
+    assert not evaluate_gates(gate, new, old).passed

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 LAYOUT = Layout(
     features=(
-        ColumnSpec(name="x", kind="numeric", nullable=True),
+        ColumnSpec(name="x", kind="numeric"),
         ColumnSpec(name="c", kind="categorical"),
     ),
     classes=(0, 1),

@@ -57,3 +57,60 @@ def test_rotation_keeps_the_newest_files(tmp_path: Path) -> None:
     assert 1 <= len(rotated) <= 2
     assert (tmp_path / CURRENT).exists()
     assert log.dropped == 0
+
+
+def _drain(log: PredictionLog, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while log.written + log.dropped < n:
+        assert time.monotonic() < deadline, "the writer did not catch up"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("how", ["delete_file", "rotate_away", "delete_dir"])
+def test_a_deleted_or_moved_log_is_reopened(tmp_path: Path, how: str) -> None:
+    import shutil
+
+    directory = tmp_path / "logs"
+    log = PredictionLog(directory, features=["a", "b"])
+    log.start()
+    log.submit(record(0))
+    _drain(log, 1)
+    if how == "delete_file":
+        (directory / CURRENT).unlink()
+    elif how == "rotate_away":
+        (directory / CURRENT).rename(directory / "predictions.jsonl.1")
+    else:
+        shutil.rmtree(directory)
+    for i in range(1, 6):
+        log.submit(record(i))
+    _drain(log, 6)
+    log.close()
+    lines = [json.loads(x) for x in (directory / CURRENT).read_text().splitlines()]
+    assert [r["request_id"] for r in lines] == ["1", "2", "3", "4", "5"]
+    assert log.dropped == 0
+
+
+def test_a_failing_disk_counts_every_record_and_logs_once_per_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    directory = tmp_path / "logs"
+    drops: list[int] = []
+    log = PredictionLog(
+        directory, features=["a", "b"], on_drop=drops.append, failure_log_interval=3600
+    )
+    log.start()
+    shutil.rmtree(directory)
+    directory.write_text("a file where the directory was: every reopen fails")
+    with caplog.at_level("ERROR", logger="mlgate.serve.predlog"):
+        for i in range(20):
+            log.submit(record(i))
+            _drain(log, i + 1)  # one batch per record: twenty failed writes
+        log.close()
+    assert log.dropped == 20
+    assert sum(drops) == 20
+    failures = [r for r in caplog.records if "cannot write the prediction log" in r.message]
+    assert len(failures) == 1

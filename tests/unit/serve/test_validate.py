@@ -17,10 +17,10 @@ from mlgate.serve.validate import Validator
 pytestmark = pytest.mark.unit
 
 FEATURES = (
-    ColumnSpec(name="x", kind="numeric", nullable=True),
-    ColumnSpec(name="n", kind="integer"),
-    ColumnSpec(name="b", kind="boolean"),
-    ColumnSpec(name="c", kind="categorical", nullable=True, categories=("a", "b")),
+    ColumnSpec(name="x", kind="numeric"),
+    ColumnSpec(name="n", kind="integer", required=True),
+    ColumnSpec(name="b", kind="boolean", required=True),
+    ColumnSpec(name="c", kind="categorical", categories=("a", "b"), closed=True),
 )
 V = Validator(FEATURES, max_rows=100)
 

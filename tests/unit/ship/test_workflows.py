@@ -171,3 +171,16 @@ def test_generated_workflows_install_the_mlgate_that_wrote_them() -> None:
     installs = re.findall(r"pip install '(mlgate[^']*)'", text)
     assert installs
     assert set(installs) == {f"mlgate[all]=={__version__}"}
+
+
+def test_the_pipeline_stops_on_an_empty_data_remote_and_warns_without_a_registry() -> None:
+    steps = load(render_workflows()["ci-cd.yml"])["jobs"]["pipeline"]["steps"]
+    by_name = {s.get("name"): s for s in steps}
+    pull = by_name["dvc pull"]["run"]
+    assert "if ! dvc pull; then" in pull
+    assert "::error title=no data in the DVC remote::" in pull
+    assert "exit 1" in pull
+    run = by_name["mlgate run"]["run"]
+    assert 'if [ -z "$MLFLOW_TRACKING_URI" ]' in run
+    assert "::warning title=no champion gate::" in run
+    assert "evaluation.champion_bundle" in run

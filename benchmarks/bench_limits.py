@@ -1,0 +1,395 @@
+"""What the server's limits cost, how fast the scikit-learn runtime serves a large forest, and
+whether exporting such a forest to ONNX at training time pays.
+
+Run: `.venv/bin/python -m benchmarks.bench_limits [--rows 50000] [--seconds 5] [--rounds 3]`
+(results and the command: benchmarks/RESULTS_limits.md). `--quick`: 3,000 rows, 1 s per load,
+one round.
+
+One model, as in the issue: RandomForest(100 trees, unlimited depth) on 20 numeric features.
+Every server runs one worker pinned to core 0; wrk -t1 loads it from core 1 with single-row
+bodies at 1 and 8 connections. Servers, in one run:
+- the article's naive app (`benchmarks/serve/naive_server.py`) on the same forest;
+- `mlgate serve --runtime sklearn` with its limits, and the same app without them
+  (`benchmarks/serve/unguarded.py`: uvicorn's stock protocol, no ServeGuard);
+- `mlgate serve --runtime onnx` with and without the limits (the bundle exported afterwards).
+Plus, in process: time per single-row call of the Pipeline, of the direct forest path and of
+the naive model, and the one-time cost of the ONNX export (conversion + parity check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.serve.run import (
+    CLIENT_CORE,
+    FEATURES,
+    ROOT,
+    Load,
+    free_port,
+    python_load,
+    rss_mib,
+    start,
+    stop,
+    wrk,
+)
+from benchmarks.summary import Row, add_quick_flag, detail_path, this_command, write_summary
+
+TIMEOUT_S = 2400
+
+
+def make_project(work: Path, rows: int) -> tuple[Path, Path, list[list[float]], float]:
+    """Train the forest with mlgate (no ONNX) and the naive one; returns bundle, naive model,
+    holdout rows and mlgate's training seconds."""
+    import joblib
+    import pandas as pd
+    import yaml
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlgate.config import load_project
+    from mlgate.model.train import train
+    from mlgate.scaffold import init_from_data
+
+    x, y = make_classification(
+        n_samples=rows, n_features=FEATURES, n_informative=10, flip_y=0.05, random_state=0
+    )
+    frame = pd.DataFrame(x.round(4), columns=[f"f{i}" for i in range(FEATURES)])
+    frame["target"] = y
+    data = work / "data.csv"
+    frame.to_csv(data, index=False)
+    root = work / "project"
+    init_from_data(root, data=data, target="target", name="bench")
+    config = yaml.safe_load((root / "mlgate.yaml").read_text())
+    config["model"] = {
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 100, "n_jobs": -1},
+        "onnx": "never",
+    }
+    (root / "mlgate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    t0 = time.perf_counter()
+    result = train(load_project(root))
+    train_s = time.perf_counter() - t0
+    naive = RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=-1).fit(x, y)
+    naive.set_params(n_jobs=1)
+    naive_path = work / "naive.joblib"
+    joblib.dump(naive, naive_path)
+    rows_out = result.split.x_test.to_numpy().tolist()
+    return result.bundle_dir, naive_path, rows_out, train_s
+
+
+def in_process(bundle_dir: Path, naive_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+    """Microseconds per single-row call: the Pipeline, the direct forest, the naive model."""
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    from mlgate.model.bundle import load_bundle
+    from mlgate.model.features import to_frame
+    from mlgate.model.onnx import tree_nodes
+    from mlgate.serve.forest import direct_forest
+
+    bundle = load_bundle(bundle_dir)
+    model = bundle.load_model()
+    model.steps[-1][1].set_params(n_jobs=1)
+    features = bundle.schema.features
+    names = [f.name for f in features]
+    direct = direct_forest(model, features)
+    assert direct is not None, "the benchmark model must take the direct path"
+    naive = joblib.load(naive_path)
+    one = np.asarray(rows[:1], dtype=np.float64)
+    frame = to_frame(pd.DataFrame(rows[:1], columns=names), features)
+
+    def per_call(fn: Any) -> float:
+        fn()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < 2.0:
+            fn()
+            n += 1
+        return (time.perf_counter() - t0) / n * 1e6
+
+    return {
+        "nodes": tree_nodes(model),
+        "pipeline_us": per_call(lambda: model.predict_proba(frame)),
+        "direct_us": per_call(lambda: direct.predict(one)),
+        "naive_us": per_call(lambda: naive.predict(one)),
+        "skops_mb": (bundle_dir / "model.skops").stat().st_size / 1e6,
+    }
+
+
+def export_onnx_cost(bundle_dir: Path) -> dict[str, float]:
+    """Export the bundle's model to ONNX as training would (conversion + parity), timed."""
+    from mlgate.config import load_project
+    from mlgate.model import bundle as bundle_mod
+    from mlgate.model.onnx import export_onnx
+    from mlgate.model.train import split_data
+
+    b = bundle_mod.load_bundle(bundle_dir)
+    model = b.load_model()
+    project = load_project(bundle_dir.parent.parent)
+    from mlgate.data.io import load_table
+
+    split = split_data(
+        project.config, b.meta.task, load_table(project.data_path), b.schema.features
+    )
+    t0 = time.perf_counter()
+    kept = export_onnx(model, split.x_test, b.schema.features, b.meta.task, bundle_dir)
+    seconds = time.perf_counter() - t0
+    if not kept:
+        raise RuntimeError("the ONNX export was not kept (parity): see the log")
+    bundle_mod.seal(bundle_dir)
+    return {"seconds": seconds, "onnx_mb": (bundle_dir / "model.onnx").stat().st_size / 1e6}
+
+
+def serve_cmd(bundle_dir: Path, runtime: str, guarded: bool) -> list[str]:
+    if guarded:
+        code = "import sys; from mlgate.cli import main; sys.exit(main(sys.argv[1:]))"
+        return [sys.executable, "-c", code, "serve", str(bundle_dir), "--runtime", runtime]
+    return [sys.executable, "-m", "benchmarks.serve.unguarded", str(bundle_dir)]
+
+
+def measure_group(
+    servers: dict[str, tuple[list[str], list[str]]],
+    env: dict[str, str],
+    args: Any,
+    work: Path,
+) -> dict[str, dict[str, Any]]:
+    """Start every server of the group (all pinned to the server core, idle unless loaded),
+    then load them in turn, `--rounds` times, and keep each one's median: loads of the servers
+    compared interleave in time, so the machine's other work spreads over all of them."""
+    use_wrk = shutil.which("wrk") is not None and shutil.which("taskset") is not None
+    body = json.dumps({"features": args.row}).encode()
+    running: dict[str, tuple[Any, float, str]] = {}
+    try:
+        for name, (cmd, port_arg) in servers.items():
+            port = free_port()
+            proc, ready = start(
+                [*cmd, *[a.replace("PORT", str(port)) for a in port_arg]], port, env
+            )
+            running[name] = (proc, ready, f"http://127.0.0.1:{port}/predict")
+        loads: dict[str, dict[int, list[Load]]] = {n: {1: [], 8: []} for n in servers}
+        cpu: dict[str, list[float]] = {n: [] for n in servers}
+        for _ in range(args.rounds):
+            for conns in (1, 8):
+                for name, (proc, _, url) in running.items():
+                    before = cpu_seconds(proc.pid)
+                    if use_wrk:
+                        load = wrk(url, body, conns, args.seconds, work)
+                    else:
+                        load = python_load(url, body, conns, args.seconds)
+                    loads[name][conns].append(load)
+                    if conns == 8:
+                        served = load.rps * args.seconds
+                        cpu[name].append((cpu_seconds(proc.pid) - before) / served * 1e6)
+        out: dict[str, dict[str, Any]] = {}
+        for name, (proc, ready, _) in running.items():
+            c1 = median_load(loads[name][1])
+            c8 = median_load(loads[name][8])
+            out[name] = {
+                "ready_s": ready,
+                "c1": c1,
+                "c8": c8,
+                "rss_mib": rss_mib(proc.pid),
+                "cpu_us": sorted(cpu[name])[len(cpu[name]) // 2],
+            }
+            print(f"{name}: {c1.rps:,.0f} req/s @1, {c8.rps:,.0f} @8", file=sys.stderr)
+        return out
+    finally:
+        for proc, _, _ in running.values():
+            stop(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def median_load(loads: list[Load]) -> Load:
+    """The run with the median req/s (its latencies come with it)."""
+    ordered = sorted(loads, key=lambda x: x.rps)
+    return ordered[len(ordered) // 2]
+
+
+def main() -> None:
+    """Run every measurement, write RESULTS_limits.md."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3, help="loads per server (median kept)")
+    add_quick_flag(parser, "3,000 rows, 1 s per load run, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.seconds, args.rounds = 3000, 1.0, 1
+    command = this_command()
+    work = Path(tempfile.mkdtemp(prefix="mlgate-bench-limits-"))
+    try:
+        bundle_dir, naive_path, rows, train_s = make_project(work, args.rows)
+        args.row = rows[0]
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {int(CLIENT_CORE)})
+        inproc = in_process(bundle_dir, naive_path, rows)
+        env = {**os.environ, "NAIVE_MODEL": str(naive_path), "PYTHONPATH": str(ROOT)}
+        env["OMP_NUM_THREADS"] = "1"
+        naive_cmd = [
+            sys.executable, "-m", "uvicorn", "benchmarks.serve.naive_server:app",
+            "--workers", "1", "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        results = measure_group(
+            {
+                "naive (article)": (naive_cmd, ["--port", "PORT"]),
+                "mlgate sklearn": (serve_cmd(bundle_dir, "sklearn", True), ["--port", "PORT"]),
+                "mlgate sklearn, no limits": (
+                    serve_cmd(bundle_dir, "sklearn", False),
+                    ["PORT", "sklearn"],
+                ),
+            },
+            env,
+            args,
+            work,
+        )
+        onnx = export_onnx_cost(bundle_dir)
+        results |= measure_group(
+            {
+                "mlgate onnx": (serve_cmd(bundle_dir, "onnx", True), ["--port", "PORT"]),
+                "mlgate onnx, no limits": (serve_cmd(bundle_dir, "onnx", False), ["PORT", "onnx"]),
+            },
+            env,
+            args,
+            work,
+        )
+        text = render(command, args, results, inproc, onnx, train_s)
+        detail_path("limits", args.quick).write_text(text)
+        print(text)
+        write_summary(summary_rows(args, results, inproc, onnx), quick=args.quick)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def render(
+    command: str,
+    args: Any,
+    results: dict[str, dict[str, Any]],
+    inproc: dict[str, Any],
+    onnx: dict[str, float],
+    train_s: float,
+) -> str:
+    """The Markdown results."""
+    naive = results["naive (article)"]
+    sk, sk_off = results["mlgate sklearn"], results["mlgate sklearn, no limits"]
+    ox, ox_off = results["mlgate onnx"], results["mlgate onnx, no limits"]
+    lines = [
+        "# Limits, the scikit-learn runtime, and the ONNX export of a large forest",
+        "",
+        f"Command: `{command}` (one run; servers one worker each on core 0, wrk -t1 on core 1, "
+        f"{args.seconds:g} s per load, the servers of a group loaded in turn, {args.rounds} "
+        "round(s), median kept).",
+        "",
+        f"Model: RandomForest(100 trees, unlimited depth), 20 numeric features, {args.rows:,} "
+        f"rows; {inproc['nodes']:,} tree nodes; model.skops {inproc['skops_mb']:.1f} MB; "
+        f"mlgate training (fit + bundle, no ONNX) {train_s:.1f} s.",
+        "",
+        "| server | req/s @1 | p50/p99 ms @1 | req/s @8 | p50/p99 ms @8 | CPU µs/req @8 "
+        "| ready s | RSS MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in results.items():
+        c1, c8 = r["c1"], r["c8"]
+        lines.append(
+            f"| {name} | {c1.rps:,.0f} | {c1.p50_ms:.2f} / {c1.p99_ms:.2f} | {c8.rps:,.0f} | "
+            f"{c8.p50_ms:.2f} / {c8.p99_ms:.2f} | {r['cpu_us']:,.0f} | {r['ready_s']:.2f} | "
+            f"{r['rss_mib']:.0f} |"
+        )
+    lines += [
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+        _row(
+            "sklearn runtime @1 >= naive @1",
+            sk["c1"].rps / naive["c1"].rps,
+            1.0,
+        ),
+        _row("sklearn runtime @8 >= 3x naive @8", sk["c8"].rps / naive["c8"].rps, 3.0),
+        _cost("limits cost, sklearn, @8 (<= 5%), req/s", sk["c8"].rps, sk_off["c8"].rps),
+        _cost("limits cost, onnx, @8 (<= 5%), req/s", ox["c8"].rps, ox_off["c8"].rps),
+        _cpu("limits cost, sklearn, @8 (<= 5%), server CPU per request", sk, sk_off),
+        _cpu("limits cost, onnx, @8 (<= 5%), server CPU per request", ox, ox_off),
+        "",
+        "In process, one row per call (microseconds): "
+        f"the Pipeline's predict_proba on a DataFrame {inproc['pipeline_us']:,.0f}; "
+        f"the direct forest path {inproc['direct_us']:,.0f}; "
+        f"the naive model's predict on a numpy row {inproc['naive_us']:,.0f}.",
+        "",
+        f"ONNX export of this forest (conversion + parity on the holdout): "
+        f"{onnx['seconds']:.1f} s, model.onnx {onnx['onnx_mb']:.1f} MB; it then serves "
+        f"{ox['c1'].rps / sk['c1'].rps:.1f}x the scikit-learn runtime's req/s at 1 connection "
+        f"and {ox['c8'].rps / sk['c8'].rps:.1f}x at 8.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def summary_rows(
+    args: Any, results: dict[str, dict[str, Any]], inproc: dict[str, Any], onnx: dict[str, float]
+) -> list[Row]:
+    """The headline rows for RESULTS.md (targets hold for the full size only)."""
+    naive = results["naive (article)"]
+    sk, sk_off = results["mlgate sklearn"], results["mlgate sklearn, no limits"]
+    ox, ox_off = results["mlgate onnx"], results["mlgate onnx, no limits"]
+    size = f"RF(100) unlimited depth, {args.rows:,} rows x 20"
+
+    def met(ok: bool) -> bool | None:
+        return None if args.quick else ok
+
+    r1 = sk["c1"].rps / naive["c1"].rps
+    r8 = sk["c8"].rps / naive["c8"].rps
+    # The server's CPU per request: throughput on a shared machine moves with its neighbours,
+    # the work a request costs the server much less.
+    cost_sk = sk["cpu_us"] / sk_off["cpu_us"] - 1.0
+    cost_ox = ox["cpu_us"] / ox_off["cpu_us"] - 1.0
+    return [
+        Row(f"scikit-learn runtime vs naive app, 1 conn ({size})", ">= 1x", f"{r1:.2f}x",
+            met(r1 >= 1.0)),
+        Row(f"scikit-learn runtime vs naive app, 8 conns ({size})", ">= 3x", f"{r8:.2f}x",
+            met(r8 >= 3.0)),
+        Row("limits cost, single rows at 8 conns, scikit-learn runtime (server CPU/request)",
+            "<= 5%", f"{cost_sk:+.1%} (req/s {1 - sk['c8'].rps / sk_off['c8'].rps:+.1%})",
+            met(cost_sk <= 0.05)),
+        Row("limits cost, single rows at 8 conns, ONNX runtime (server CPU/request)", "<= 5%",
+            f"{cost_ox:+.1%} (req/s {1 - ox['c8'].rps / ox_off['c8'].rps:+.1%})",
+            met(cost_ox <= 0.05)),
+        Row(f"ONNX export of the forest ({inproc['nodes']:,} nodes), one-time", "n/a",
+            f"{onnx['seconds']:.1f} s; then {ox['c8'].rps / sk['c8'].rps:.1f}x the req/s "
+            "of scikit-learn at 8 conns", None),
+    ]  # fmt: skip
+
+
+def _cpu(what: str, guarded: dict[str, Any], unguarded: dict[str, Any]) -> str:
+    cost = guarded["cpu_us"] / unguarded["cpu_us"] - 1.0
+    return (
+        f"| {what} | {cost:+.1%} ({guarded['cpu_us']:,.0f} vs {unguarded['cpu_us']:,.0f} µs) "
+        f"| {'yes' if cost <= 0.05 else 'no'} |"
+    )
+
+
+def _row(what: str, ratio: float, target: float) -> str:
+    return f"| {what} | {ratio:.2f}x | {'yes' if ratio >= target else 'no'} |"
+
+
+def _cost(what: str, guarded: float, unguarded: float) -> str:
+    cost = 1.0 - guarded / unguarded
+    return (
+        f"| {what} | {cost:+.1%} ({guarded:,.0f} vs {unguarded:,.0f} req/s) | "
+        f"{'yes' if cost <= 0.05 else 'no'} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
