@@ -111,6 +111,7 @@ class Registered:
 @pytest.fixture(scope="session")
 def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """Register every bundle (gate passed) in one embedded registry; stable is champion."""
+    from mlgate.model.bundle import load_bundle
     from mlgate.registry import RunContext, open_registry
 
     project = tmp_path_factory.mktemp("release-registry") / "project"
@@ -118,7 +119,9 @@ def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Re
     registry = open_registry(project / "mlgate.yaml")
     versions = {}
     for name in ESTIMATORS:
-        info = registry.register(bundles[name], {"passed": True}, RunContext("ci", "tests", ()))
+        # A passed gate report for exactly these bytes, as `mlgate gate` writes it.
+        gate = {"passed": True, "bundle_digest": load_bundle(bundles[name]).content_digest}
+        info = registry.register(bundles[name], gate, RunContext("ci", "tests", ()))
         versions[name] = info.version
     registry.promote("churn", versions["stable"], reason="first release", actor="ci")
     return Registered(project / "mlgate.yaml", versions)
