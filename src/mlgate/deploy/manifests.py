@@ -16,6 +16,10 @@ from mlgate.errors import UsageError
 Strategy = Literal["rolling", "canary"]
 T = TypeVar("T")
 PORT = 8000
+# The prediction log (`mlgate serve --log-dir`), what `mlgate monitor` reads. The server
+# rotates it (64 MiB x 20 files kept), so the volume's limit bounds it.
+LOG_DIR = "/var/log/mlgate"
+LOG_VOLUME_LIMIT = "2Gi"
 UID = 10001  # the image's USER (see templates/Dockerfile)
 MANAGED_BY = "mlgate"
 ANALYSIS_METRIC = "mlgate-canary-analysis"
@@ -125,7 +129,10 @@ def container_security() -> Obj:
 
 
 def pod_template(name: str, opts: ManifestOptions) -> Obj:
-    """The pod: non-root, read-only root filesystem (a writable /tmp), probes, resources."""
+    """The pod: non-root, read-only root filesystem (a writable /tmp), probes, resources, and
+    the prediction log on its own volume: an emptyDir lives as long as the pod, so ship it
+    (a log-shipper sidecar, or a PersistentVolumeClaim in place of the emptyDir) to where the
+    monitoring workflow fetches it."""
 
     def probe(path: str, period: int, failures: int) -> Obj:
         return {
@@ -139,6 +146,8 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
         "name": "model",
         "image": opts.image,
         "imagePullPolicy": "IfNotPresent",
+        # Appended to the image's `mlgate serve /srv/model --host 0.0.0.0 --port 8000`.
+        "args": ["--log-dir", LOG_DIR],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         # Loading a large model takes a while: the startup probe holds the liveness probe off
         # for up to 2 minutes, instead of a guessed initialDelaySeconds.
@@ -150,7 +159,10 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
             "limits": {"cpu": opts.cpu_limit, "memory": opts.memory_limit},
         },
         "securityContext": container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "prediction-log", "mountPath": LOG_DIR},
+        ],
     }
     return {
         "metadata": {
@@ -172,7 +184,10 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
             # The server drains in-flight requests for up to 30s on SIGTERM.
             "terminationGracePeriodSeconds": 40,
             "containers": [container],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                {"name": "prediction-log", "emptyDir": {"sizeLimit": LOG_VOLUME_LIMIT}},
+            ],
         },
     }
 

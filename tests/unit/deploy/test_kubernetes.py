@@ -80,8 +80,12 @@ def test_rolling_manifests_validate_strictly_and_pin_the_digest(tmp_path: Path) 
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsNonRoot"]
-    assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert "emptyDir" in pod["volumes"][0]
+    # The server writes the prediction log `mlgate monitor` reads, on a volume of its own.
+    assert c["args"] == ["--log-dir", "/var/log/mlgate"]
+    assert {m["name"]: m["mountPath"] for m in c["volumeMounts"]} == {
+        "tmp": "/tmp", "prediction-log": "/var/log/mlgate",
+    }  # fmt: skip
+    assert {v["name"] for v in pod["volumes"] if "emptyDir" in v} == {"tmp", "prediction-log"}
     (hpa,) = files["hpa.yaml"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
