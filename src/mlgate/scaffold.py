@@ -226,7 +226,7 @@ drift:
 """
 
 
-def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> list[Path]:
+def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> tuple[Schema, list[Path]]:
     """`mlgate schema infer`: (re)write the schema and reference profile from the data.
 
     Roles the committed schema gives differently from what inference would choose now (a
@@ -235,8 +235,7 @@ def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> list[Pa
     from mlgate.data.io import load_table
 
     project = load_project(root)
-    _, files = write_reference(project, load_table(project.data_path), roles)
-    return files
+    return write_reference(project, load_table(project.data_path), roles)
 
 
 def write_reference(
@@ -250,16 +249,18 @@ def write_reference(
     config = project.config
     wanted = dict(roles or {})
     schema = infer_schema(frame, target=config.data.target, drop=config.data.drop, roles=wanted)
-    if project.schema_path.is_file() and not wanted:
+    if project.schema_path.is_file():
         try:
             previous = read_schema(project.schema_path)
         except DataError:
             previous = None
         if previous is not None:
+            # A person's edits to the committed roles survive; `roles` given now win.
             kept = {
                 c.name: c.role
                 for c in previous.columns
                 if c.name in frame.columns
+                and c.name not in wanted
                 and c.role != "target"
                 and c.name != config.data.target
                 and c.name not in config.data.drop
@@ -267,7 +268,10 @@ def write_reference(
             }
             if kept:
                 schema = infer_schema(
-                    frame, target=config.data.target, drop=config.data.drop, roles=kept
+                    frame,
+                    target=config.data.target,
+                    drop=config.data.drop,
+                    roles={**kept, **wanted},
                 )
     write_schema(schema, project.schema_path)
     has_target = frame[config.data.target].notna()

@@ -189,11 +189,20 @@ def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
             "- name: age\n  kind: numeric\n  role: ignored",
         )
     )
-    code, _, err = run_cli(capsys, "schema", "infer", "--config", str(project))
+    code, out, err = run_cli(
+        capsys, "schema", "infer", "--config", str(project), "--role", "payment_method=ignored"
+    )
     assert code == 0, err
+    # The roles table, as init prints it: the column, its role and why.
+    assert "column roles" in out
+    (row,) = [line for line in out.splitlines() if "payment_method" in line]
+    assert "ignored" in row and "set by you" in row
     again = (project / "schema.yaml").read_text()
     assert "- name: age\n  kind: numeric\n  role: ignored\n  why: set by you" in again
     assert "- name: customer_id\n  kind: categorical\n  role: text" in again
+    assert (
+        "- name: payment_method\n  kind: categorical\n  role: ignored\n  why: set by you" in again
+    )
     lean(project)
     code, _, err = run_cli(capsys, "train", "--config", str(project))
     assert code == 0, err
@@ -201,6 +210,7 @@ def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
     meta_features = meta["features"]
     assert "age" not in meta_features
     assert "region" not in meta_features
+    assert "payment_method" not in meta_features
 
 
 def test_a_holdout_too_small_to_judge_stops_with_the_reason(

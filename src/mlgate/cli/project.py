@@ -14,6 +14,16 @@ schema_app = typer.Typer(help="Infer or show the committed data schema.", no_arg
 app.add_typer(schema_app, name="schema")
 
 
+RoleOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        metavar="COLUMN=ROLE",
+        help="Override an inferred role: feature, id, text or ignored (repeatable).",
+    ),
+]
+
+
 @app.command("init")
 def init_cmd(
     directory: Annotated[
@@ -27,14 +37,7 @@ def init_cmd(
     drop: Annotated[
         list[str] | None, typer.Option("--drop", help="A column that is not a feature.")
     ] = None,
-    role: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--role",
-            metavar="COLUMN=ROLE",
-            help="Override an inferred role: feature, id, text or ignored (repeatable).",
-        ),
-    ] = None,
+    role: RoleOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
     rows: Annotated[int, typer.Option("--rows", min=200, help="Demo rows.")] = 12_000,
     force: Annotated[bool, typer.Option("--force", help="Overwrite mlgate.yaml.")] = False,
@@ -101,9 +104,11 @@ def demo_data_cmd(
 
 
 @schema_app.command("infer")
-def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG, role: RoleOpt = None) -> None:
     """Infer the schema and reference profile from data.path and write them (commit both)."""
-    from mlgate.scaffold import infer_reference
+    from mlgate.scaffold import infer_reference, parse_roles
 
-    for f in infer_reference(config):
+    schema, files = infer_reference(config, dict(parse_roles(role or [])))
+    render.column_roles(console(), schema, "schema infer")
+    for f in files:
         console().print(f"wrote {f}", markup=False)

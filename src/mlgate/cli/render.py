@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlgate.data.schema import Schema
     from mlgate.data.validate import ValidationReport
     from mlgate.model.evaluate import GateReport
     from mlgate.model.train import TrainResult
@@ -251,15 +252,20 @@ def release_status(console: Any, state: Any) -> None:
         )
 
 
+def column_roles(console: Any, schema: Schema, command: str) -> None:
+    """Every column's role and why (`init`, `schema infer`)."""
+    table = _table("column", "role", "kind", "why")
+    for c in schema.columns:
+        role = c.role if c.role == "feature" else f"[bold]{c.role}[/]"
+        table.add_row(_esc(c.name), role, c.kind, _esc(c.why or ""))
+    _show(console, f"column roles (edit schema.yaml, or {command} --role COLUMN=ROLE)", table)
+
+
 def initialised(console: Any, result: InitResult) -> None:
     """`mlgate init`: the column roles (and why), the positive class, warnings, files, DVC."""
     console.print(f"[green]initialised[/] {_esc(result.root)} ({result.task})")
     if result.schema is not None:
-        table = _table("column", "role", "kind", "why")
-        for c in result.schema.columns:
-            role = c.role if c.role == "feature" else f"[bold]{c.role}[/]"
-            table.add_row(_esc(c.name), role, c.kind, _esc(c.why or ""))
-        _show(console, "column roles (edit schema.yaml, or init --role COLUMN=ROLE)", table)
+        column_roles(console, result.schema, "init")
     if result.positive_label is not None:
         console.print(
             f"positive class: {result.positive_label!r} (data.positive_label in mlgate.yaml)",
