@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from mlgate import __version__
 
@@ -24,8 +25,26 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+class Group(TyperGroup):
+    """A command group whose usage errors stay cheap.
+
+    Typer coerces every parameter of a group before it looks the command up, through a
+    pydantic TypeAdapter (importing pydantic: a quarter of a second on a busy machine) unless
+    the value is already a bool; its own `--help` flag defaults to None. Defaulting it to
+    False skips that, so an unknown command or option costs no more than `--help`
+    (benchmarks/RESULTS_cli.md).
+    """
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
 app = typer.Typer(
     name="mlgate",
+    cls=Group,
     help="CI/CD and continuous training for ML models: validate, train, gate, register, ship.",
     no_args_is_help=True,
     add_completion=False,

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from mlgate.cli import render
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
+from mlgate.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    Group,
+    JsonOpt,
+    app,
+    console,
+    print_json,
+)
 from mlgate.errors import GateFailed
 
 canary_app = typer.Typer(
@@ -17,6 +25,7 @@ canary_app = typer.Typer(
     help="Canary analysis (Argo Rollouts job, Flagger webhook) and the local release.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    cls=Group,
 )
 app.add_typer(canary_app)
 

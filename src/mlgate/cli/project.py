@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from mlgate.cli import render
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, app, console, print_json
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, Group, app, console, print_json
 
-schema_app = typer.Typer(help="Infer or show the committed data schema.", no_args_is_help=True)
+schema_app = typer.Typer(
+    help="Infer or show the committed data schema.", no_args_is_help=True, cls=Group
+)
 app.add_typer(schema_app, name="schema")
 
 

@@ -34,3 +34,25 @@ def test_every_command_is_listed() -> None:
 def test_help_exits_0(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*command, "--help"]) == 0
     assert "Usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["rnu"], ["run", "--bogus"], ["schema", "bogus"]]
+)
+def test_help_and_usage_errors_import_nothing_heavy(argv: list[str]) -> None:
+    """Answered before any data, model or validation library loads (pydantic included: Typer
+    would import it to coerce a group's own --help flag)."""
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "sklearn", "mlflow", "numpy", "fastapi", "pydantic")
+    probe = (
+        "import sys\nfrom mlgate.cli import main\ncode = main(sys.argv[1:])\n"
+        f"print(code, [m for m in {heavy!r} if m in sys.modules])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True
+    )
+    code, loaded = proc.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert code == ("0" if argv[0].startswith("--") else "2"), proc.stderr
+    assert loaded == "[]"
