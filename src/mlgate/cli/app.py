@@ -86,6 +86,22 @@ EngineOpt = Annotated[
 ]
 
 
+PublicKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        help="Refuse a bundle whose signature this PEM public key does not verify "
+        "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
+    ),
+]
+TrustTypeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust-type",
+        help="A type (module.Class) the model file may contain beyond the default allow-list "
+        "(the image built trusts it too); repeat for several.",
+    ),
+]
 NoWaitOpt = Annotated[
     bool,
     typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, app
+from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, PublicKeyOpt, TrustTypeOpt, app
 
 
 @app.command("serve")
@@ -104,22 +104,8 @@ def serve_cmd(
             help="Skip the SHA256SUMS and signature checks (loudly; the type allow-list stays).",
         ),
     ] = False,
-    public_key: Annotated[
-        Path | None,
-        typer.Option(
-            "--public-key",
-            help="Refuse a bundle whose signature this PEM public key does not verify "
-            "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
-        ),
-    ] = None,
-    trust_type: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trust-type",
-            help="A type (module.Class) the model file may contain beyond the default "
-            "allow-list; repeat for several.",
-        ),
-    ] = None,
+    public_key: PublicKeyOpt = None,
+    trust_type: TrustTypeOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""

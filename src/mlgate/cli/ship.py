@@ -13,6 +13,8 @@ from mlgate.cli.app import (
     ConfigOpt,
     EngineOpt,
     JsonOpt,
+    PublicKeyOpt,
+    TrustTypeOpt,
     app,
     console,
     print_json,
@@ -54,22 +56,8 @@ def build_cmd(
     no_smoke: Annotated[
         bool, typer.Option("--no-smoke", help="Skip the smoke test (not in CI).")
     ] = False,
-    public_key: Annotated[
-        Path | None,
-        typer.Option(
-            "--public-key",
-            help="Refuse a bundle whose signature this PEM public key does not verify "
-            "(default: MLGATE_PUBLIC_KEY, else trust.public_key of --config).",
-        ),
-    ] = None,
-    trust_type: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trust-type",
-            help="A type (module.Class) the model file may contain beyond the default "
-            "allow-list; the image trusts it too. Repeat for several.",
-        ),
-    ] = None,
+    public_key: PublicKeyOpt = None,
+    trust_type: TrustTypeOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     as_json: JsonOpt = False,
 ) -> None:

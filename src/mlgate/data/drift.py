@@ -363,6 +363,26 @@ def column_drift(
                 norm = max(ref.std or 0.0, MIN_NORM_STD)
                 statistic = wasserstein_distance(quantiles, current_sorted) / norm
 
+    return judged(
+        name, ref, method, (statistic, threshold), note, (unseen, unseen_share), count,
+        null_fraction,
+    )  # fmt: skip
+
+
+def judged(
+    name: str,
+    ref: NumericProfile | CategoricalProfile,
+    method: Method,
+    measured: tuple[float, float],
+    note: str,
+    unseen: tuple[list[str], float],
+    count: int,
+    null_fraction: float,
+) -> ColumnDrift:
+    """The verdict on one column from its statistic and threshold, with the detail people read
+    (shared by `column_drift` and the streaming sketches, so validate and monitor agree)."""
+    statistic, threshold = measured
+    values, unseen_share = unseen
     is_p_value = method in P_VALUE_METHODS
     drifted = statistic < threshold if is_p_value else statistic >= threshold
     verdict = (
@@ -370,8 +390,8 @@ def column_drift(
         f"{('<' if drifted else '>=') if is_p_value else ('>=' if drifted else '<')} {threshold:g}"
     )
     parts = [f"{method}: {verdict}. {note}"]
-    if unseen:
-        shown = ", ".join(repr(u) for u in unseen[:5]) + (" …" if len(unseen) > 5 else "")
+    if values:
+        shown = ", ".join(repr(u) for u in values[:5]) + (" …" if len(values) > 5 else "")
         parts.append(f"Unseen values in {unseen_share:.1%} of rows: {shown}. ")
     parts.append(f"Nulls {ref.null_fraction:.1%} in reference, {null_fraction:.1%} now.")
     return ColumnDrift(

@@ -33,11 +33,11 @@ from mlgate.config import DriftConfig
 from mlgate.data.drift import (
     DEFAULT_THRESHOLDS,
     MIN_NORM_STD,
-    P_VALUE_METHODS,
     ColumnDrift,
     Method,
     _pick_method,
     compare_counts,
+    judged,
     ks_pvalue,
     ks_statistic,
     psi,
@@ -314,11 +314,12 @@ def sketch_drift(
     method, note = pick_method(config.method, discrete, count <= config.small_sample)
     threshold = config.threshold if config.threshold is not None else DEFAULT_THRESHOLDS[method]
     unseen: list[str] = []
+    unseen_share = 0.0
     statistic: float
     if method in ("chisquare", "jensenshannon") or (method == "psi" and discrete):
         reference_counts = ref.counts if isinstance(ref, CategoricalProfile) else ref.values
         assert reference_counts is not None  # discrete numerics carry value counts
-        statistic, unseen, _ = compare_counts(method, reference_counts, sketch.counts)
+        statistic, unseen, unseen_share = compare_counts(method, reference_counts, sketch.counts)
     else:
         assert isinstance(ref, NumericProfile)  # only numeric columns reach ks/wasserstein/psi
         quantiles = np.asarray(ref.quantiles, dtype=np.float64)
@@ -340,29 +341,10 @@ def sketch_drift(
                 statistic = sketch.wasserstein(quantiles) / norm
                 if sketch.error_bound > GRID_ERROR:
                     note += f"(histogram form, within {sketch.error_bound:.2g}). "
-    is_p_value = method in P_VALUE_METHODS
-    drifted = statistic < threshold if is_p_value else statistic >= threshold
-    verdict = (
-        f"{'p-value' if is_p_value else 'distance'} {statistic:.4g} "
-        f"{('<' if drifted else '>=') if is_p_value else ('>=' if drifted else '<')} {threshold:g}"
-    )
-    parts = [f"{method}: {verdict}. {note}"]
-    if unseen:
-        shown = ", ".join(repr(u) for u in unseen[:5]) + (" …" if len(unseen) > 5 else "")
-        parts.append(f"Unseen values: {shown}. ")
-    parts.append(f"Nulls {ref.null_fraction:.1%} in reference, {null_fraction:.1%} now.")
-    return ColumnDrift(
-        column=name,
-        kind=ref.kind,
-        method=method,
-        statistic=statistic,
-        threshold=threshold,
-        drifted=bool(drifted),
-        detail="".join(parts),
-        current_count=count,
-        reference_null_fraction=ref.null_fraction,
-        current_null_fraction=null_fraction,
-    )
+    return judged(
+        name, ref, method, (statistic, threshold), note, (unseen, unseen_share), count,
+        null_fraction,
+    )  # fmt: skip
 
 
 def unseen_count(ref: NumericProfile | CategoricalProfile, sketch: ColumnSketch) -> int:
