@@ -196,7 +196,8 @@ def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
     # The roles table, as init prints it: the column, its role and why.
     assert "column roles" in out
     (row,) = [line for line in out.splitlines() if "payment_method" in line]
-    assert "ignored" in row and "set by you" in row
+    assert "ignored" in row
+    assert "set by you" in row
     again = (project / "schema.yaml").read_text()
     assert "- name: age\n  kind: numeric\n  role: ignored\n  why: set by you" in again
     assert "- name: customer_id\n  kind: categorical\n  role: text" in again
