@@ -129,7 +129,11 @@ def test_a_good_candidate_is_promoted_with_no_failed_request(
     assert outcome.phase == "succeeded", outcome.reason
     assert load.failed() == [], load.failed()[:5]
     history = report(outcome)["history"]
-    assert [h["weight"] for h in history] == [25, 50, 75, 100]
+    # Stepped 25 -> 100 and never back (a window that failed once, noise on a busy machine,
+    # holds its weight for another window).
+    weights = [h["weight"] for h in history]
+    assert weights == sorted(weights)
+    assert sorted(set(weights)) == [25, 50, 75, 100]
     assert history[-1]["action"] == "promote"
     # The candidate serves everything; the old variant drained and stopped.
     assert {a.variant for a in after} == {"stable"}
