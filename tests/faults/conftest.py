@@ -111,28 +111,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     return out
 
 
-def keypair(root: Path, name: str) -> tuple[Path, Path]:
-    """A P-256 key pair as `openssl ecparam -genkey` + `openssl ec -pubout` would write it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = root / f"{name}.pem", root / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 @dataclass
 class Server:
     """A `mlgate serve` process (optionally under prlimit)."""

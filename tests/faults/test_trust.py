@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from mlgate.model.bundle import MODEL_FILE, ONNX_FILE, seal
-from tests.faults.conftest import ServerFactory, edit, keypair, mlgate, predict_body
+from tests.faults.conftest import ServerFactory, edit, mlgate, predict_body
+from tests.keys import keypair
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

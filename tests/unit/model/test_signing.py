@@ -11,30 +11,9 @@ from mlgate.errors import BundleError, UsageError
 from mlgate.model import bundle
 from mlgate.model.signing import SIGNATURE_FILE, sign, verify
 from mlgate.model.trust import Trust
+from tests.keys import keypair
 
 pytestmark = pytest.mark.unit
-
-
-def keypair(root: Path, name: str) -> tuple[Path, Path]:
-    """A P-256 private key (PEM, unencrypted) and its public key, as openssl writes them."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = root / f"{name}.pem", root / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
 
 
 def signed_bundle(root: Path, private: Path) -> Path:
