@@ -113,4 +113,4 @@ def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG, role: RoleOpt = None) -
     schema, files = infer_reference(config, dict(parse_roles(role or [])))
     render.column_roles(console(), schema, "schema infer")
     for f in files:
-        console().print(f"wrote {f}", markup=False)
+        console().print(f"wrote {render.shown_path(f)}", markup=False)

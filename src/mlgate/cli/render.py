@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -252,6 +253,16 @@ def release_status(console: Any, state: Any) -> None:
         )
 
 
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A written file as the user would type it: relative to the working directory when it
+    lies below it (files come back both as given and resolved), else absolute."""
+    import os
+
+    full = os.path.abspath(path)
+    relative = os.path.relpath(full)
+    return full if relative.startswith("..") else relative
+
+
 def column_roles(console: Any, schema: Schema, command: str) -> None:
     """Every column's role and why (`init`, `schema infer`)."""
     table = _table("column", "role", "kind", "why")
@@ -274,7 +285,7 @@ def initialised(console: Any, result: InitResult) -> None:
     for warning in result.warnings:
         console.print(f"[bold yellow]warning[/]: {_esc(warning)}")
     for f in result.files:
-        console.print(f"  wrote {f}", markup=False)
+        console.print(f"  wrote {shown_path(f)}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
     if result.dvc is not None:
