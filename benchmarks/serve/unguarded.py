@@ -1,7 +1,7 @@
 """`mlgate serve` without its limits, for measuring what they cost (never for serving).
 
 The same app, settings and bundle as `mlgate serve BUNDLE --runtime RUNTIME`, run by plain
-`uvicorn.run` with uvicorn's stock httptools protocol and without the `ServeGuard` middleware:
+`uvicorn.run` with uvicorn's stock httptools protocol (the limits live in mlgate's protocol):
 what mlgate served before the limits existed.
 
 Usage: python -m benchmarks.serve.unguarded BUNDLE PORT RUNTIME
@@ -15,7 +15,6 @@ from pathlib import Path
 import uvicorn
 
 from mlgate.serve.app import create_app
-from mlgate.serve.limits import ServeGuard
 from mlgate.serve.settings import ServeSettings
 
 
@@ -23,7 +22,6 @@ def main() -> None:
     """Serve BUNDLE on 127.0.0.1:PORT with the limits removed."""
     bundle, port, runtime = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     app = create_app(bundle, ServeSettings(runtime=runtime))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not ServeGuard]  # type: ignore[comparison-overlap]
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -8,6 +8,7 @@ most 64 MiB over a flood, and other clients keep getting 200 throughout.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -89,6 +90,93 @@ def test_header_flood_is_cut_at_the_limit_and_others_keep_getting_200(
     assert metric(server.url, "mlgate_limited_total", reason="header_too_large") == 8
     assert all(a == b"" or a.startswith(b"HTTP/1.1 431") for a in answers), answers
     assert server.stop() == 0
+
+
+def test_a_chunked_body_beyond_the_budget_gets_503(bundle: Path, serve: ServerFactory) -> None:
+    server = serve(bundle, "--max-inflight-mb", "1", "--max-body-mb", "4")
+    chunk = b" " * (64 * 1024)
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(32):  # 2 MiB in 64 KiB chunks, unless answered first
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if ready:
+                break
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        answer = read_response(sock)
+    assert answer.startswith(b"HTTP/1.1 503"), answer
+    assert b"retry-after: 1" in answer.lower()
+    assert b'"overloaded"' in answer
+    assert metric(server.url, "mlgate_limited_total", reason="body_budget") == 1
+    # Its bytes were given back with the connection: a body fits again.
+    wait_until(
+        lambda: metric(server.url, "mlgate_body_bytes_in_flight") == 0,
+        10,
+        "the refused body's bytes to be given back",
+    )
+    assert httpx.post(f"{server.url}/predict", json=_body(bundle)).status_code == 200
+
+
+def test_each_request_on_a_kept_alive_connection_gets_its_own_header_time(
+    bundle: Path, serve: ServerFactory
+) -> None:
+    server = serve(bundle, "--header-timeout", "1", "--keepalive-timeout", "30")
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(2.5)  # idle between requests past the header timeout: keep-alive's to judge
+        sock.sendall(request)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /health HTTP/1.1\r\n")  # a third request that never ends its head
+        t0 = time.monotonic()
+        answer = read_response(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert 0.9 < time.monotonic() - t0 < 8
+
+
+def test_the_rest_of_a_body_answered_early_is_not_read_as_headers(
+    bundle: Path, serve: ServerFactory
+) -> None:
+    server = serve(bundle, "--max-body-mb", "1")
+    size = 3 * 1024 * 1024  # 3 MiB: over the body limit, and 96x the header limit
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {size}\r\n\r\n".encode()
+        )
+        first = read_response(sock)
+        sock.sendall(b" " * size)  # the client sends its body all the same
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        second = read_response(sock)
+    assert first.startswith(b"HTTP/1.1 413"), first
+    assert second.startswith(b"HTTP/1.1 200"), second
+    assert metric(server.url, "mlgate_limited_total", reason="header_too_large") == 0
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response (head and Content-Length body) from `sock`; b"" once closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = sock.recv(4096)
+        if not part:
+            return data
+        data += part
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        part = sock.recv(4096)
+        if not part:
+            break
+        body += part
+    return head + b"\r\n\r\n" + body
 
 
 def _body(bundle: Path) -> dict[str, object]:

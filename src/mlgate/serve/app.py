@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from mlgate.model.bundle import Bundle, load_bundle
 from mlgate.serve import schemas
 from mlgate.serve.errors import ClientDisconnected, RequestError
-from mlgate.serve.limits import DRAINING, GUARD_KEY, Guard, Limits, ServeGuard
+from mlgate.serve.limits import DRAINING, GUARD_KEY, Guard, Limits
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.state import ServerState, new_request_id
 from mlgate.serve.validate import PredictRequest
@@ -165,7 +165,7 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
         await state.start()
         # A daemon thread: a load that hangs must not keep a stopping server alive.
         threading.Thread(target=state.load, name="mlgate-model-load", daemon=True).start()
-        # The lifespan state reaches every connection's protocol (the connection limits).
+        # The lifespan state reaches every connection's protocol, which applies the limits.
         yield {GUARD_KEY: guard}
         # uvicorn has finished in-flight requests when the lifespan ends.
         await state.stop()
@@ -374,9 +374,6 @@ def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastA
     app.add_middleware(
         PredictFastPath, path="/predict", run=guarded("/predict"), answer=predict_raw
     )
-
-    # Outermost: refuses before any work (draining, body bytes in flight).
-    app.add_middleware(ServeGuard, guard=guard)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

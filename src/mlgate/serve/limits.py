@@ -20,16 +20,23 @@ So `GuardedHttpToolsProtocol` (uvicorn's httptools protocol plus these checks) a
 - header bytes (431) and header count (431), checked before the parser buffers them;
 - a header timeout (from the connection, or the request's first byte, to the end of its
   headers) and a body timeout (between two reads of the body): 408, then close;
-and `ServeGuard` (pure ASGI, outermost) adds the body bytes in flight across requests (503 with
-Retry-After beyond the budget) and the drain: after SIGTERM every new request is answered 503
-with Retry-After and `Connection: close`, while the requests already accepted finish.
+- the body bytes in flight across requests: a declared length is taken whole when the headers
+  arrive, a chunked body read by read; beyond the budget, 503 with Retry-After; the bytes are
+  given back when the response is complete or the connection is gone;
+- the drain: after SIGTERM every new request is answered 503 with Retry-After and
+  `Connection: close`, while the requests already accepted finish.
+
+Every check is made in the parser's callbacks, on fields the protocol holds anyway: a request
+costs no timer, no task and no ASGI layer. Deadlines are plain floats; one sweeper per worker
+(while it has connections) wakes every `tick` seconds and times out the connections whose
+deadline has passed, so a timeout fires between its value and its value plus one tick. The
+body bytes gauge is sampled by the same sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,15 +44,35 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mlgate.serve.errors import RequestError
-
 log = logging.getLogger("mlgate.serve")
 
 GUARD_KEY = "mlgate.guard"
-# Set by the server process when it receives SIGTERM/SIGINT (one server per process).
-DRAINING = threading.Event()
 # A connection over the cap gets this long to send its headers before it is dropped.
 OVER_CAPACITY_GRACE_S = 1.0
+NEVER = float("inf")
+
+
+class Flag:
+    """A process-wide switch read on every request: a plain attribute (threading.Event's
+    `is_set` is a Python call). Set from the signal handler, which runs on the loop's thread."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def set(self) -> None:
+        self.on = True
+
+    def clear(self) -> None:
+        self.on = False
+
+    def is_set(self) -> bool:
+        return self.on
+
+
+# Set by the server process when it receives SIGTERM/SIGINT (one server per process).
+DRAINING = Flag()
 
 
 @dataclass(frozen=True)
@@ -60,13 +87,21 @@ class Limits:
     max_body_bytes_in_flight: int
     retry_after: int
 
+    @property
+    def tick(self) -> float:
+        """How often the sweeper looks at deadlines: a tenth of the shortest timeout, within
+        10-250 ms."""
+        shortest = min(self.header_timeout, self.body_timeout, OVER_CAPACITY_GRACE_S)
+        return min(0.25, max(0.01, shortest / 10))
+
 
 Counter = Callable[[str], None]
 
 
 class Guard:
-    """One worker's shared state: the limits, idle connections (oldest first), the body budget,
-    and a counter of what was refused (by reason)."""
+    """One worker's shared state: the limits, its connections, the ones that may be evicted
+    (oldest idle first), the body bytes in flight, and a counter of what was refused (by
+    reason)."""
 
     def __init__(
         self, limits: Limits, count: Counter, observe: Callable[[int], None] | None = None
@@ -74,59 +109,44 @@ class Guard:
         self.limits = limits
         self.count = count
         self._observe = observe
+        self.conns: set[GuardedHttpToolsProtocol] = set()
+        # Connections in the order they last became idle. Kept lazily: a connection that starts
+        # a request stays in it and is skipped at eviction; it moves to the end when it rests.
         self.idle: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
-        self.open = 0
         self.body_bytes = 0
-
-    # -- connections ---------------------------------------------------------------------------
+        self._observed = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def admit(self, conn: GuardedHttpToolsProtocol) -> bool:
-        """Count a new connection; at the cap, evict the longest-idle one. False when every
-        slot is busy (the newcomer is then refused once its headers arrive, or dropped)."""
-        admitted = True
-        if self.open >= self.limits.max_connections:
-            if self.idle:
-                victim, _ = self.idle.popitem(last=False)
-                self.count("evicted_idle")
-                victim.evict()
-            else:
-                admitted = False
-        self.open += 1
+        """Count a new connection; at the cap, evict the longest-idle one. False when no
+        connection is idle (the newcomer is then refused once its headers arrive, or dropped)."""
+        admitted = len(self.conns) < self.limits.max_connections or self._evict_one()
+        self.conns.add(conn)
         self.idle[conn] = None
+        if self._sweeper is None:
+            self._sweeper = conn.loop.call_later(self.limits.tick, self._sweep, conn.loop)
         return admitted
 
-    def busy(self, conn: GuardedHttpToolsProtocol) -> None:
-        """A request started on `conn`: it cannot be evicted."""
-        self.idle.pop(conn, None)
+    def _evict_one(self) -> bool:
+        idle = self.idle
+        while idle:
+            victim, _ = idle.popitem(last=False)
+            if victim.resting():
+                self.count("evicted_idle")
+                victim.evict()
+                return True
+        return False
 
-    def rested(self, conn: GuardedHttpToolsProtocol) -> None:
-        """`conn` finished a response and waits for the next request."""
-        self.idle[conn] = None
-        self.idle.move_to_end(conn)
-
-    def gone(self, conn: GuardedHttpToolsProtocol) -> None:
-        """`conn` closed."""
-        self.idle.pop(conn, None)
-        self.open -= 1
-
-    # -- body bytes ----------------------------------------------------------------------------
-
-    def reserve(self, n: int) -> bool:
-        """Take `n` body bytes from the budget; False (nothing taken) when it would overflow."""
-        if n and self.body_bytes + n > self.limits.max_body_bytes_in_flight:
-            return False
-        if n:
-            self.body_bytes += n
-            if self._observe is not None:
-                self._observe(self.body_bytes)
-        return True
-
-    def release(self, n: int) -> None:
-        """Give `n` body bytes back."""
-        if n:
-            self.body_bytes -= n
-            if self._observe is not None:
-                self._observe(self.body_bytes)
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Time out the connections past their deadline, sample the body gauge, and come back
+        in a tick while there are connections."""
+        now = loop.time()
+        for conn in [c for c in self.conns if c.deadline <= now]:
+            conn.expire()
+        if self._observe is not None and self.body_bytes != self._observed:
+            self._observed = self.body_bytes
+            self._observe(self.body_bytes)
+        self._sweeper = loop.call_later(self.limits.tick, self._sweep, loop) if self.conns else None
 
 
 def _raw_response(status: int, reason: str, message: str, retry_after: int | None) -> bytes:
@@ -173,14 +193,15 @@ def error_app(
 
 
 _TERMINATOR = b"\r\n\r\n"
+_BUDGET = "too many request bodies in flight; retry later"
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the connection cap, header limits and timeouts.
+    """uvicorn's httptools protocol with the limits of the module docstring.
 
-    One timer per request at most: it is armed when a request (or a connection) starts, holds
-    a deadline that the body's reads push forward (a float store, not a new timer), re-arms
-    itself when it fires early, and is cancelled when the request is complete.
+    A request passes through four overrides (data_received, on_headers_complete,
+    on_message_complete, on_response_complete), each a few attribute reads and stores around
+    uvicorn's own method.
     """
 
     def __init__(
@@ -192,13 +213,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.guard: Guard | None = app_state.get(GUARD_KEY)
-        self._in_head = True
-        self._head_bytes = 0
-        self._tail = b""
-        self._over = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline = 0.0
-        self._closed = False
+        # When the sweeper acts on this connection (see `expire`); NEVER when nothing is timed.
+        self.deadline = NEVER
+        self._head_bytes = 0  # of the request being read; 0 between requests
+        self._tail = b""  # the last bytes of a head read so far (a terminator may straddle)
+        self._after_head = 0  # bytes that followed the end of the head in the same read
+        self._in_body = False
+        self._chunked = False
+        self._taken = 0  # body bytes this request holds of the budget
+        self._over = False  # connected over the cap with nobody to evict
+        self._gone = False
 
     # -- connection lifecycle ------------------------------------------------------------------
 
@@ -209,221 +233,186 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._over = not guard.admit(self)
         wait = OVER_CAPACITY_GRACE_S if self._over else guard.limits.header_timeout
-        self._deadline = self.loop.time() + wait
-        self._timer = self.loop.call_later(wait, self._tick)
+        self.deadline = self.loop.time() + wait
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
-        if self.guard is not None and not self._closed:
-            self._closed = True
-            self.guard.gone(self)
+        guard = self.guard
+        if guard is not None and not self._gone:
+            self._gone = True
+            self.deadline = NEVER
+            guard.conns.discard(self)
+            guard.idle.pop(self, None)
+            self._give_back(guard)
         super().connection_lost(exc)
+
+    def resting(self) -> bool:
+        """Open, and neither reading a request nor answering one: may be evicted."""
+        return (
+            not self._gone
+            and not self._head_bytes
+            and not self._in_body
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        )
 
     def evict(self) -> None:
         """Close this idle connection to make room for a new one."""
-        self._cancel()
-        if not self.transport.is_closing():
-            self.transport.close()
+        self.deadline = NEVER
+        self.transport.close()
 
-    # -- reading -------------------------------------------------------------------------------
+    # -- a request -----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         guard = self.guard
-        if guard is not None and self._in_head:
-            seen = self._tail + data
-            end = seen.find(_TERMINATOR)
-            if end < 0:
-                self._head_bytes += len(data)
-                self._tail = seen[-3:]
-            else:
-                self._head_bytes += max(0, end + len(_TERMINATOR) - len(self._tail))
-            if self._head_bytes > guard.limits.max_header_bytes:
-                self._refuse(
-                    431,
-                    "header_too_large",
-                    f"request headers over {guard.limits.max_header_bytes} bytes",
-                )
-                return
-        super().data_received(data)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        guard = self.guard
         if guard is not None:
-            guard.busy(self)
-            if self._timer is None:  # a request on a kept-alive connection
-                self._deadline = self.loop.time() + guard.limits.header_timeout
-                self._timer = self.loop.call_later(guard.limits.header_timeout, self._tick)
+            if self._in_body:
+                # A read of the body: the body timeout runs from here.
+                self.deadline = self.loop.time() + guard.limits.body_timeout
+                if self._chunked and not self._take(guard, len(data)):
+                    return
+            else:
+                if not self._head_bytes and self.cycle is not None:
+                    # The first bytes of a request on a kept-alive connection (a new
+                    # connection's header time started when it connected).
+                    self.deadline = self.loop.time() + guard.limits.header_timeout
+                tail = self._tail
+                seen = tail + data if tail else data
+                end = seen.find(_TERMINATOR)
+                if end < 0:
+                    self._head_bytes += len(data)
+                    self._tail = seen[-3:]
+                else:
+                    if end + 4 > len(tail):  # else the head ended in bytes already counted
+                        self._head_bytes += end + 4 - len(tail)
+                    self._after_head = len(seen) - end - 4
+                if self._head_bytes > guard.limits.max_header_bytes:
+                    limit = guard.limits.max_header_bytes
+                    self._refuse(431, "header_too_large", f"request headers over {limit} bytes")
+                    return
+        HttpToolsProtocol.data_received(self, data)
 
     def on_headers_complete(self) -> None:
         guard = self.guard
-        self._in_head = False
         if guard is None:
-            super().on_headers_complete()
+            HttpToolsProtocol.on_headers_complete(self)
             return
-        rejection: tuple[int, str, str] | None = None
-        # The header bytes bound what the parser could buffer; their number is checked here.
-        if len(self.headers) > guard.limits.max_headers:
-            limit = guard.limits.max_headers
-            rejection = (431, "too_many_headers", f"more than {limit} request headers")
+        limits = guard.limits
+        self._head_bytes = 0
+        self._tail = b""
+        declared = 0
+        chunked = False
+        for name, value in self.headers:
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared or chunked:
+            self._in_body = True
+            self._chunked = chunked
+            self.deadline = self.loop.time() + limits.body_timeout
+        rejection: tuple[int, str, str, str] | None = None
+        if len(self.headers) > limits.max_headers:
+            message = f"more than {limits.max_headers} request headers"
+            rejection = (431, "too_many_headers", message, "too_many_headers")
         elif self._over:
-            rejection = (503, "overloaded", "too many connections; retry later")
+            rejection = (503, "overloaded", "too many connections; retry later", "overloaded")
+        elif DRAINING.on:
+            rejection = (503, "shutting_down", "the server is shutting down", "draining")
+        elif declared and guard.body_bytes + declared > limits.max_body_bytes_in_flight:
+            rejection = (503, "overloaded", _BUDGET, "body_budget")
         if rejection is not None:
-            self._cancel()
-            status, kind, message = rejection
-            guard.count(kind)
-            retry = guard.limits.retry_after if status == 503 else None
+            status, kind, message, counted = rejection
+            self._chunked = False  # nothing of this body is kept: the answer closes
+            guard.count(counted)
+            retry = limits.retry_after if status == 503 else None
             saved = self.app
             self.app = error_app(status, kind, message, retry)
             try:
-                super().on_headers_complete()
+                HttpToolsProtocol.on_headers_complete(self)
             finally:
                 self.app = saved
             return
-        super().on_headers_complete()
-        if self._has_body():
-            # The timer stays armed; from now on its deadline is the body's.
-            self._deadline = self.loop.time() + guard.limits.body_timeout
-        else:
-            self._cancel()
-
-    def on_body(self, body: bytes) -> None:
-        super().on_body(body)
-        if self.guard is not None and self._timer is not None:
-            self._deadline = self.loop.time() + self.guard.limits.body_timeout
+        if declared:
+            # A declared length is taken whole, before a byte of it is read.
+            guard.body_bytes += declared
+            self._taken += declared
+        HttpToolsProtocol.on_headers_complete(self)
+        if chunked and self._after_head:
+            self._take(guard, self._after_head)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._cancel()
-        self._in_head = True
-        self._head_bytes = 0
-        self._tail = b""
+        HttpToolsProtocol.on_message_complete(self)
+        self._in_body = False
+        self._chunked = False
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.guard is not None and not self.transport.is_closing():
-            self.guard.rested(self)
+        HttpToolsProtocol.on_response_complete(self)
+        guard = self.guard
+        if guard is not None and not self._gone:
+            if self._taken:
+                self._give_back(guard)
+            idle = guard.idle
+            idle[self] = None
+            idle.move_to_end(self)
+
+    # -- the sweeper's side --------------------------------------------------------------------
+
+    def expire(self) -> None:
+        """The deadline passed: time out what this connection is doing, if anything."""
+        self.deadline = NEVER
+        if self._gone or self.transport.is_closing():
+            return
+        guard = self.guard
+        if self._over:
+            if guard is not None:
+                guard.count("overloaded")
+            self.transport.close()
+        elif self._in_body:
+            if self.cycle is not None and self.cycle.response_complete:
+                # Answered already (say, 413 before the body): only the rest is late.
+                self.transport.close()
+            else:
+                self._refuse(408, "body_timeout", "the request body took too long")
+        elif self._head_bytes:
+            self._refuse(408, "header_timeout", "the request headers took too long")
+        elif self.cycle is None:
+            # Connected and never sent a byte: nothing to answer, the slot is wanted.
+            if guard is not None:
+                guard.count("idle_timeout")
+            self.transport.close()
+        # Else between requests (uvicorn's keep-alive timeout closes it) or being answered.
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _has_body(self) -> bool:
-        for name, value in self.headers:
-            if name == b"content-length":
-                return value.strip() not in (b"0", b"")
-            if name == b"transfer-encoding":
-                return True
-        return False
+    def _take(self, guard: Guard, n: int) -> bool:
+        """Take `n` more body bytes of a chunked body; refuse the request beyond the budget."""
+        if guard.body_bytes + n > guard.limits.max_body_bytes_in_flight:
+            self._refuse(503, "overloaded", _BUDGET, counted="body_budget")
+            return False
+        guard.body_bytes += n
+        self._taken += n
+        return True
 
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _give_back(self, guard: Guard) -> None:
+        guard.body_bytes -= self._taken
+        self._taken = 0
 
-    def _tick(self) -> None:
-        """The request's timer: re-arm when the deadline moved, else time the phase out."""
-        self._timer = None
-        left = self._deadline - self.loop.time()
-        if left > 0.001:
-            self._timer = self.loop.call_later(left, self._tick)
-        elif self._over:
-            self._drop_over_capacity()
-        elif self._in_head:
-            self._header_timeout()
-        else:
-            self._body_timeout()
-
-    def _refuse(self, status: int, kind: str, message: str) -> None:
+    def _refuse(self, status: int, kind: str, message: str, counted: str | None = None) -> None:
         """Answer with a raw error response and close: the request never reaches the app."""
-        self._cancel()
-        if self.guard is not None:
-            self.guard.count(kind)
+        self.deadline = NEVER
+        guard = self.guard
+        if guard is not None:
+            guard.count(counted or kind)
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
             # The app is reading this request: tell it the client is gone, answer for it.
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
-            if self.cycle.response_started:
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
                 self.transport.close()
                 return
-        retry = self.guard.limits.retry_after if self.guard and status == 503 else None
+        retry = guard.limits.retry_after if guard is not None and status == 503 else None
         self.transport.write(_raw_response(status, kind, message, retry))
         self.transport.close()
-
-    def _header_timeout(self) -> None:
-        if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
-            # Not a byte of a request yet: nothing to answer, the slot is wanted.
-            if self.guard is not None:
-                self.guard.count("idle_timeout")
-            self.transport.close()
-            return
-        self._refuse(408, "header_timeout", "the request headers took too long")
-
-    def _body_timeout(self) -> None:
-        self._refuse(408, "body_timeout", "the request body took too long")
-
-    def _drop_over_capacity(self) -> None:
-        if self.guard is not None:
-            self.guard.count("overloaded")
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-def budget_exceeded(retry_after: int) -> RequestError:
-    """The 503 for a body that would take the worker over its body bytes in flight."""
-    return RequestError(
-        503,
-        "overloaded",
-        "too many request bodies in flight; retry later",
-        headers={"retry-after": str(retry_after)},
-    )
-
-
-class ServeGuard:
-    """Pure ASGI, outermost: the drain after SIGTERM and the body bytes in flight."""
-
-    def __init__(self, app: Any, *, guard: Guard, draining: threading.Event = DRAINING) -> None:
-        self.app = app
-        self.guard = guard
-        self.draining = draining
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        guard = self.guard
-        retry = guard.limits.retry_after
-        if self.draining.is_set():
-            guard.count("draining")
-            refuse = error_app(503, "shutting_down", "the server is shutting down", retry)
-            await refuse(scope, receive, send)
-            return
-        declared = 0
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = int(value) if value.isdigit() else 0
-                break
-        # A declared length is taken whole, before a byte is read (HTTP bounds the body by it);
-        # a chunked body chunk by chunk.
-        if not guard.reserve(declared):
-            guard.count("body_budget")
-            refuse = error_app(503, "overloaded", "too many request bodies in flight", retry)
-            await refuse(scope, receive, send)
-            return
-        taken = declared
-
-        async def chunked() -> Any:
-            nonlocal taken
-            message = await receive()
-            size = len(message.get("body", b""))
-            if size:
-                if not guard.reserve(size):
-                    guard.count("body_budget")
-                    raise budget_exceeded(retry)
-                taken += size
-            return message
-
-        try:
-            await self.app(scope, receive if declared else chunked, send)
-        finally:
-            guard.release(taken)
