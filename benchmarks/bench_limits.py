@@ -21,13 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from benchmarks.serve.run import (
     CLIENT_CORE,
@@ -210,6 +214,84 @@ def measure_group(
             stop(proc)
 
 
+def instructions_per_request(
+    servers: dict[str, list[str]], env: dict[str, str], body: bytes, work: Path, requests: int
+) -> dict[str, float] | None:
+    """Instructions each server executes per request, counted by callgrind: a count the VM's
+    swings do not move, unlike req/s and CPU time. The servers run under valgrind at once, one
+    per core (`PORT` in a command is replaced by its port); each answers 200 requests to warm
+    up, has its counters zeroed, answers `requests` more from 8 client threads (keep-alive),
+    and dumps its counters. None when valgrind is not installed."""
+    import threading
+
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        return None
+    out: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def post(url: str, n: int) -> None:
+        def client(k: int) -> None:
+            with httpx.Client(headers={"content-type": "application/json"}, timeout=600) as c:
+                for _ in range(k):
+                    c.post(url, content=body).raise_for_status()
+
+        threads = [threading.Thread(target=client, args=(n // 8,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def one(core: int, name: str, cmd: list[str]) -> None:
+        port = free_port()
+        dump = work / f"callgrind-{core}.out"
+        full = [
+            "taskset", "-c", str(core), "valgrind", "--tool=callgrind",
+            f"--callgrind-out-file={dump}", *[a.replace("PORT", str(port)) for a in cmd],
+        ]  # fmt: skip
+        proc = subprocess.Popen(full, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 900
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name}: not ready under valgrind")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(1)
+            url = f"http://127.0.0.1:{port}/predict"
+            post(url, 200)
+            subprocess.run(
+                ["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True
+            )
+            post(url, requests)
+            subprocess.run(
+                ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
+            )
+            text = Path(f"{dump}.1").read_text(errors="replace")
+            match = re.search(r"^summary: (\d+)", text, re.M)
+            if match is None:
+                raise RuntimeError(f"{name}: no summary in the callgrind dump")
+            out[name] = int(match.group(1)) / (requests // 8 * 8)
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+        finally:
+            stop(proc)
+
+    workers = [
+        threading.Thread(target=one, args=(core % 2, name, cmd))
+        for core, (name, cmd) in enumerate(servers.items())
+    ]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads (from /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -228,10 +310,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=7, help="loads per server (median kept)")
-    add_quick_flag(parser, "3,000 rows, 1 s per load run, one round")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=1000,
+        help="requests counted under callgrind per ONNX server (0: skip)",
+    )
+    add_quick_flag(parser, "3,000 rows, 1 s per load run, one round, no callgrind count")
     args = parser.parse_args()
     if args.quick:
-        args.rows, args.seconds, args.rounds = 3000, 1.0, 1
+        args.rows, args.seconds, args.rounds, args.instructions = 3000, 1.0, 1, 0
     command = this_command()
     work = Path(tempfile.mkdtemp(prefix="mlgate-bench-limits-"))
     try:
@@ -269,10 +357,24 @@ def main() -> None:
             args,
             work,
         )
-        text = render(command, args, results, inproc, onnx, train_s)
+        counted = (
+            instructions_per_request(
+                {
+                    "guarded": [*serve_cmd(bundle_dir, "onnx", True), "--port", "PORT"],
+                    "unguarded": [*serve_cmd(bundle_dir, "onnx", False), "PORT", "onnx"],
+                },
+                env,
+                json.dumps({"features": args.row}).encode(),
+                work,
+                args.instructions,
+            )
+            if args.instructions
+            else None
+        )
+        text = render(command, args, results, inproc, onnx, train_s, counted)
         detail_path("limits", args.quick).write_text(text)
         print(text)
-        write_summary(summary_rows(args, results, inproc, onnx), quick=args.quick)
+        write_summary(summary_rows(args, results, inproc, onnx, counted), quick=args.quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -284,6 +386,7 @@ def render(
     inproc: dict[str, Any],
     onnx: dict[str, float],
     train_s: float,
+    counted: dict[str, float] | None,
 ) -> str:
     """The Markdown results."""
     naive = results["naive (article)"]
@@ -325,10 +428,21 @@ def render(
         _cost("limits cost, onnx, @8 (<= 5%), req/s", ox, ox_off),
         _cpu("limits cost, sklearn, @8 (<= 5%), server CPU per request", sk, sk_off),
         _cpu("limits cost, onnx, @8 (<= 5%), server CPU per request", ox, ox_off),
+        *([_instructions(counted, args.instructions)] if counted else []),
         "",
         f"Limits cost: the median over the {args.rounds} rounds of the ratio between the guarded "
         "and the unguarded server loaded back to back in that round (the medians of each in the "
         "table above are taken separately, so their ratio carries the machine's swings).",
+        *(
+            [
+                "",
+                "Instructions per request: each ONNX server under callgrind (valgrind), counted "
+                f"over {args.instructions:,} single-row requests from 8 connections after 200 to "
+                "warm up; unlike time, the count does not move with the machine's load.",
+            ]
+            if counted
+            else []
+        ),
         "",
         "In process, one row per call (microseconds): "
         f"the Pipeline's predict_proba on a DataFrame {inproc['pipeline_us']:,.0f}; "
@@ -345,7 +459,11 @@ def render(
 
 
 def summary_rows(
-    args: Any, results: dict[str, dict[str, Any]], inproc: dict[str, Any], onnx: dict[str, float]
+    args: Any,
+    results: dict[str, dict[str, Any]],
+    inproc: dict[str, Any],
+    onnx: dict[str, float],
+    counted: dict[str, float] | None,
 ) -> list[Row]:
     """The headline rows for RESULTS.md (targets hold for the full size only)."""
     naive = results["naive (article)"]
@@ -361,6 +479,14 @@ def summary_rows(
     # The server's CPU per request, as the median of ratios paired in time (`paired_cost`).
     cost_sk, rps_sk = paired_cost(sk, sk_off)
     cost_ox, rps_ox = paired_cost(ox, ox_off)
+    extra = []
+    if counted:
+        cost = counted["guarded"] / counted["unguarded"] - 1.0
+        extra.append(
+            Row("limits cost, ONNX runtime, instructions per request (callgrind)", "<= 5%",
+                f"{cost:+.1%} ({counted['guarded']:,.0f} vs {counted['unguarded']:,.0f})",
+                met(cost <= 0.05))
+        )  # fmt: skip
     return [
         Row(f"scikit-learn runtime vs naive app, 1 conn ({size})", ">= 1x", f"{r1:.2f}x",
             met(r1 >= 1.0)),
@@ -375,6 +501,7 @@ def summary_rows(
         Row(f"ONNX export of the forest ({inproc['nodes']:,} nodes), one-time", "n/a",
             f"{onnx['seconds']:.1f} s; then {ox['c8'].rps / sk['c8'].rps:.1f}x the req/s "
             "of scikit-learn at 8 conns", None),
+        *extra,
     ]  # fmt: skip
 
 
@@ -397,6 +524,15 @@ def _cpu(what: str, guarded: dict[str, Any], unguarded: dict[str, Any]) -> str:
     return (
         f"| {what} | {cost:+.1%} paired (medians {guarded['cpu_us']:,.0f} vs "
         f"{unguarded['cpu_us']:,.0f} µs) | {'yes' if cost <= 0.05 else 'no'} |"
+    )
+
+
+def _instructions(counted: dict[str, float], requests: int) -> str:
+    g, u = counted["guarded"], counted["unguarded"]
+    cost = g / u - 1.0
+    return (
+        f"| limits cost, onnx, instructions per request (<= 5%) | {cost:+.1%} ({g:,.0f} vs "
+        f"{u:,.0f}, callgrind, {requests:,} requests each) | {'yes' if cost <= 0.05 else 'no'} |"
     )
 
 
