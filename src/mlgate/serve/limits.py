@@ -271,14 +271,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 if self._chunked and not self._take(guard, len(data)):
                     return
             else:
-                if not self._head_bytes and self.cycle is not None:
-                    # The first bytes of a request on a kept-alive connection (a new
-                    # connection's header time started when it connected).
-                    self.deadline = self.loop.time() + guard.limits.header_timeout
                 tail = self._tail
                 seen = tail + data if tail else data
                 end = seen.find(_TERMINATOR)
                 if end < 0:
+                    if not self._head_bytes and self.cycle is not None:
+                        # A request on a kept-alive connection that did not fit in one read:
+                        # its header time starts now (a new connection's, when it connected).
+                        self.deadline = self.loop.time() + guard.limits.header_timeout
                     self._head_bytes += len(data)
                     self._tail = seen[-3:]
                 else:
@@ -309,7 +309,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if declared or chunked:
             self._in_body = True
             self._chunked = chunked
-            self.deadline = self.loop.time() + limits.body_timeout
+            if chunked or declared > self._after_head:  # more of the body is to come
+                self.deadline = self.loop.time() + limits.body_timeout
         rejection: tuple[int, str, str, str] | None = None
         if len(self.headers) > limits.max_headers:
             message = f"more than {limits.max_headers} request headers"
@@ -350,10 +351,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         guard = self.guard
         if guard is not None and not self._gone:
             if self._taken:
-                self._give_back(guard)
-            idle = guard.idle
-            idle[self] = None
-            idle.move_to_end(self)
+                guard.body_bytes -= self._taken
+                self._taken = 0
+            try:
+                guard.idle.move_to_end(self)
+            except KeyError:  # taken off the list while busy (see Guard._evict_one)
+                guard.idle[self] = None
 
     # -- the sweeper's side --------------------------------------------------------------------
 
