@@ -99,7 +99,6 @@ def test_jensenshannon_is_bounded_and_symmetric(p: list[int], q: list[int]) -> N
     assert jensenshannon_distance(a, a) == pytest.approx(0.0, abs=1e-7)
 
 
-
 def test_jensenshannon_of_equal_shares_is_zero_to_rounding() -> None:
     # 1:4 against (1 - 0.8) * 3 : 0.8 * 3, the same shares after rounding (0.5999999999999999
     # and 2.4000000000000004). A log of the ratio of the shares gave 1e-8 here: the square root
@@ -109,6 +108,7 @@ def test_jensenshannon_of_equal_shares_is_zero_to_rounding() -> None:
     scipy_distance = pytest.importorskip("scipy.spatial.distance").jensenshannon
     a, b = np.array([1.0, 0.0, 3.0, 2.0]), np.array([0.0, 2.0, 1.0, 2.0])
     assert jensenshannon_distance(a, b) == pytest.approx(float(scipy_distance(a, b)), rel=1e-12)
+
 
 def test_jensenshannon_of_disjoint_supports_is_the_maximum() -> None:
     assert jensenshannon_distance(np.array([5.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(
