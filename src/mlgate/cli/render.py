@@ -256,8 +256,6 @@ def release_status(console: Any, state: Any) -> None:
 def shown_path(path: str | os.PathLike[str]) -> str:
     """A written file as the user would type it: relative to the working directory when it
     lies below it (files come back both as given and resolved), else absolute."""
-    import os
-
     full = os.path.abspath(path)
     relative = os.path.relpath(full)
     return full if relative.startswith("..") else relative
