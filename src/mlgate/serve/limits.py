@@ -64,9 +64,6 @@ class Flag:
     def set(self) -> None:
         self.on = True
 
-    def clear(self) -> None:
-        self.on = False
-
     def is_set(self) -> bool:
         return self.on
 
