@@ -15,8 +15,10 @@ A chunk is a dict of equal-length numpy columns:
     row                                 int64, the row within its request (-1: refused request)
     prediction                          float64: the class index for a classifier, else the value
     p:<j>                               float64, probability of class j (NaN when not logged)
-    f:<feature>                         float64 for numeric, boolean and integer features
-                                        (NaN = missing); object (None = missing) for categories
+    f:<feature>                         float64 for numeric, boolean and integer features, and
+                                        dates as seconds since 1970 (NaN = missing, or a date
+                                        that does not parse); object (None = missing) for
+                                        categories
 
 Lines that are not JSON objects of a known shape (a truncated last line, a partial write) are
 counted per file and skipped; records of any model version are read, and kept apart by the
@@ -45,7 +47,9 @@ LOG_GLOB = "predictions*.jsonl"
 FEEDBACK_GLOB = "feedback*.jsonl"
 LIVE_FILE = "predictions.jsonl"
 CACHE_DIR = ".mlgate-columnar"
-CACHE_FORMAT = "1"
+# Bumped when a chunk's columns change meaning (2: dates as seconds, not NaN), so older caches
+# are rebuilt rather than read.
+CACHE_FORMAT = "2"
 
 try:  # orjson parses about twice as fast; the stdlib is the fallback
     import orjson
@@ -149,6 +153,16 @@ def _numeric(values: Sequence[Any]) -> np.ndarray:
         return out
 
 
+def _dates(values: Sequence[Any], fmt: str | None) -> np.ndarray:
+    """Date strings as seconds since 1970, parsed as the reference profile parsed them."""
+    import numpy as np
+    import pandas as pd
+
+    from mlgate.data.profile import datetime_seconds
+
+    return datetime_seconds(pd.Series(values, dtype=object), fmt).to_numpy(dtype=np.float64)
+
+
 def _category(values: Sequence[Any]) -> np.ndarray:
     import numpy as np
 
@@ -203,6 +217,8 @@ def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
     for spec, col in zip(layout.features, columns, strict=True):
         if spec.kind == "categorical":
             chunk[f"f:{spec.name}"] = _category(col)
+        elif spec.kind == "datetime":
+            chunk[f"f:{spec.name}"] = _dates(col, spec.format)
         else:
             chunk[f"f:{spec.name}"] = _numeric(col)
     if layout.classes is None:

@@ -66,6 +66,32 @@ def test_records_become_rows_with_their_versions_and_refusals(tmp_path: Path) ->
     assert stats.bad_lines == {str(path): 2}
 
 
+def test_dates_are_read_as_the_reference_profile_reads_them(tmp_path: Path) -> None:
+    # A date feature logged as the client sent it (ISO 8601 with a zone, or not): seconds
+    # since 1970 like the profile's, missing only when absent or not a date.
+    layout = Layout(
+        features=(ColumnSpec(name="when", kind="datetime", format="ISO8601"),), classes=(0, 1)
+    )
+    path = tmp_path / "predictions.jsonl"
+    record = {
+        "ts": 1.0,
+        "request_id": "a",
+        "version": "v1",
+        "instances": [
+            {"when": "2017-09-04T03:40:01Z"},
+            {"when": "2017-09-04T05:40:01+02:00"},
+            {"when": "2017-09-04"},
+            {"when": None},
+            {"when": "soon"},
+        ],
+        "predictions": [0, 0, 0, 0, 0],
+    }
+    path.write_text(json.dumps(record) + "\n")
+    (chunk,) = read_jsonl(path, layout, chunk_rows=100, stats=ReadStats())
+    expected = [1504496401.0, 1504496401.0, 1504483200.0, np.nan, np.nan]
+    np.testing.assert_array_equal(chunk["f:when"], expected)
+
+
 def test_chunks_are_bounded(tmp_path: Path) -> None:
     path = tmp_path / "predictions.jsonl"
     rec = {
