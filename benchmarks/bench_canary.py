@@ -32,9 +32,11 @@ from pathlib import Path
 import httpx
 
 from benchmarks.summary import Row, add_quick_flag, detail_path, this_command, write_summary
-from mlgate.config import CanaryConfig
-from mlgate.deploy import local, procs, splitter, variants
-from mlgate.deploy.controller import ReleaseRequest, run_release
+from mlgate.adapters import nginx as splitter
+from mlgate.adapters import procs
+from mlgate.app.rollout import local, variants
+from mlgate.app.rollout.controller import ReleaseRequest, run_release
+from mlgate.core.config import CanaryConfig
 
 SERVER_CORE, CLIENT_CORE = "0", "1"
 TIMEOUT_S = 900
@@ -99,9 +101,9 @@ def pin(pid: int, core: str) -> None:
 
 def train_demo(root: Path, seed: int) -> Path:
     """The demo project (its default model: 100 trees, ONNX), trained with split seed `seed`."""
-    from mlgate.config import load_project
+    from mlgate.app.scaffold import init_demo
+    from mlgate.core.config import load_project
     from mlgate.model.train import train
-    from mlgate.scaffold import init_demo
 
     init_demo(root, rows=3000)
     config = root / "mlgate.yaml"
@@ -266,7 +268,7 @@ def full_canary(
         stop.set()
         for t in loaders:
             t.join()
-        from mlgate.deploy.controller import stop_release
+        from mlgate.app.rollout.controller import stop_release
 
         stop_release(state_dir, registry=None)
     table = [f"| {t:5.1f} s | {m[:110]} |" for t, m in marks]

@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> None:
         args.rows, args.rounds = 3000, 1
     load_before = os.getloadavg()[0]
 
-    from mlgate.config import load_project
-    from mlgate.data.io import load_table
-    from mlgate.model.bootstrap import Outputs, improvement_interval
+    from mlgate.adapters.mlflow import TRACKING_URI_ENV, open_registry
+    from mlgate.app.lifecycle import champion_for_gate, run_with_registry
+    from mlgate.app.scaffold import init_demo
+    from mlgate.core.bootstrap import Outputs, improvement_interval
+    from mlgate.core.config import load_project
     from mlgate.model.evaluate import run_gate
-    from mlgate.registry import TRACKING_URI_ENV, open_registry
-    from mlgate.release import champion_for_gate, run_with_registry
-    from mlgate.scaffold import init_demo
+    from mlgate.store.tables import load_table
 
     os.environ.pop(TRACKING_URI_ENV, None)
     work = Path(tempfile.mkdtemp(prefix="mlgate-bench-gate-"))

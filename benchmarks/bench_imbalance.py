@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.summary import Row, add_quick_flag, detail_path, write_summary
-from mlgate.config import parse_config
-from mlgate.data.infer import infer_schema
-from mlgate.model.metrics import compute_metrics
+from mlgate.core.config import parse_config
+from mlgate.core.infer import infer_schema
+from mlgate.core.metrics import compute_metrics
 from mlgate.model.target import positive_class
 from mlgate.model.train import feature_specs, fit, predict_all, split_data
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         args.rows, args.repeats = QUICK_ROWS, 1
     load_before = os.getloadavg()[0]
 
-    from mlgate.scaffold import init_from_data
+    from mlgate.app.scaffold import init_from_data
 
     work = Path(tempfile.mkdtemp(prefix="mlgate-bench-init-"))
     try:

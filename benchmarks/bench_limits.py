@@ -59,9 +59,9 @@ def make_project(work: Path, rows: int) -> tuple[Path, Path, list[list[float]], 
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    from mlgate.config import load_project
+    from mlgate.app.scaffold import init_from_data
+    from mlgate.core.config import load_project
     from mlgate.model.train import train
-    from mlgate.scaffold import init_from_data
 
     x, y = make_classification(
         n_samples=rows, n_features=FEATURES, n_informative=10, flip_y=0.05, random_state=0
@@ -96,10 +96,10 @@ def in_process(bundle_dir: Path, naive_path: Path, rows: list[list[float]]) -> d
     import numpy as np
     import pandas as pd
 
-    from mlgate.model.bundle import load_bundle
     from mlgate.model.features import to_frame
     from mlgate.model.onnx import tree_nodes
     from mlgate.serve.forest import direct_forest
+    from mlgate.store.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
     model = bundle.load_model()
@@ -131,15 +131,15 @@ def in_process(bundle_dir: Path, naive_path: Path, rows: list[list[float]]) -> d
 
 def export_onnx_cost(bundle_dir: Path) -> dict[str, float]:
     """Export the bundle's model to ONNX as training would (conversion + parity), timed."""
-    from mlgate.config import load_project
-    from mlgate.model import bundle as bundle_mod
+    from mlgate.core.config import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import split_data
+    from mlgate.store import bundle as bundle_mod
 
     b = bundle_mod.load_bundle(bundle_dir)
     model = b.load_model()
     project = load_project(bundle_dir.parent.parent)
-    from mlgate.data.io import load_table
+    from mlgate.store.tables import load_table
 
     split = split_data(
         project.config, b.meta.task, load_table(project.data_path), b.schema.features

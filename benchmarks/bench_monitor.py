@@ -72,10 +72,10 @@ def make_bundle(root: Path) -> tuple[Path, str]:
     import numpy as np
 
     import mlgate
-    from mlgate.data.infer import infer_schema
-    from mlgate.data.profile import build_profile
-    from mlgate.model import bundle as bundle_mod
+    from mlgate.core.infer import infer_schema
+    from mlgate.core.profile import build_profile
     from mlgate.model.calibration import MONITORING_FILE, build_reference, reference_json
+    from mlgate.store import bundle as bundle_mod
 
     ref = _frame(50_000, seed=1)
     schema = infer_schema(ref, target=None)
@@ -199,7 +199,7 @@ def worker(kind: str, bundle: str, logs: str) -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401
     import scipy.stats  # noqa: F401
 
-    from mlgate.monitor.run import MonitorRequest, run_monitor
+    from mlgate.app.monitor.run import MonitorRequest, run_monitor
 
     imports = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -208,9 +208,9 @@ def worker(kind: str, bundle: str, logs: str) -> dict[str, Any]:
     if kind == "baseline":
         import pandas as pd
 
-        from mlgate.config import DriftConfig
-        from mlgate.data.drift import detect_drift
-        from mlgate.data.profile import read_profile
+        from mlgate.core.config import DriftConfig
+        from mlgate.core.drift import detect_drift
+        from mlgate.core.profile import read_profile
 
         frame = pd.read_json(logs, lines=True)
         rows = pd.json_normalize(frame["instances"].str[0].tolist())  # type: ignore[arg-type]

@@ -42,10 +42,10 @@ def main() -> None:
     if args.quick:
         args.repeat = 3
 
-    from mlgate import pipeline
-    from mlgate.config import load_project
-    from mlgate.registry import RunContext, open_registry
-    from mlgate.scaffold import init_demo
+    from mlgate.adapters.mlflow import RunContext, open_registry
+    from mlgate.app import pipeline
+    from mlgate.app.scaffold import init_demo
+    from mlgate.core.config import load_project
 
     shutil.rmtree(WORK, ignore_errors=True)
     root = WORK / "demo"

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.summary import Row, add_quick_flag, write_summary
-from mlgate.config import DriftConfig
-from mlgate.data.drift import detect_drift
-from mlgate.data.infer import infer_schema
-from mlgate.data.profile import build_profile
-from mlgate.data.validate import check_schema, validate_data
+from mlgate.core.config import DriftConfig
+from mlgate.core.drift import detect_drift
+from mlgate.core.infer import infer_schema
+from mlgate.core.profile import build_profile
+from mlgate.core.validate import check_schema, validate_data
 
 TIMEOUT_S = 900
 TARGET_S = 3.0

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.summary import Row, add_quick_flag, detail_path, write_summary
-from mlgate.config import load_project
-from mlgate.model.bundle import Bundle, load_bundle
+from mlgate.adapters.container.engine import Engine, find_engine
+from mlgate.app.image.build import BuildPlan, build_argv, plan_build
+from mlgate.app.image.context import APP_WHEEL, BUNDLE, WHEELS, assemble, build_wheels
+from mlgate.app.scaffold import init_demo
+from mlgate.core.config import load_project
 from mlgate.model.train import train
-from mlgate.scaffold import init_demo
-from mlgate.ship.build import BuildPlan, build_argv, plan_build
-from mlgate.ship.context import APP_WHEEL, BUNDLE, WHEELS, assemble, build_wheels
-from mlgate.ship.engine import Engine, find_engine
+from mlgate.store.bundle import Bundle, load_bundle
 
 TIMEOUT_S = 2400
 TARGET_SIZE_RATIO = 0.5

@@ -59,11 +59,11 @@ def make_model(work: Path) -> tuple[Path, Path, list[list[float]]]:
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    from mlgate.config import load_project
-    from mlgate.model import bundle
+    from mlgate.app.scaffold import init_from_data
+    from mlgate.core.config import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import train
-    from mlgate.scaffold import init_from_data
+    from mlgate.store import bundle
 
     x, y = make_classification(
         n_samples=5000, n_features=FEATURES, n_informative=10, random_state=0
@@ -205,10 +205,10 @@ def in_process_rows_per_s(bundle_dir: Path, rows: list[list[float]]) -> dict[str
     already validated batch (the server's own engine, the stricter baseline)."""
     import pandas as pd
 
-    from mlgate.model.bundle import load_bundle
     from mlgate.model.features import to_frame
     from mlgate.serve.runtime import OnnxPredictor
     from mlgate.serve.validate import Validator
+    from mlgate.store.bundle import load_bundle
 
     b = load_bundle(bundle_dir)
     predictor = OnnxPredictor(b)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.config import load_project
+from mlgate.adapters.container.engine import Engine
+from mlgate.app.image.build import BuildOptions, BuildResult, build_image
+from mlgate.app.image.smoke import free_port
+from mlgate.app.scaffold import init_demo
+from mlgate.core.config import load_project
 from mlgate.model.train import train
-from mlgate.scaffold import init_demo
-from mlgate.ship.build import BuildOptions, BuildResult, build_image
-from mlgate.ship.engine import Engine
-from mlgate.ship.smoke import free_port
 
 BASE_IMAGE = os.environ.get("MLGATE_TEST_BASE_IMAGE", "localhost/mlgate-base:bookworm")
 REPOSITORY = "localhost/mlgate-e2e"

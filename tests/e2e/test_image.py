@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from mlgate.adapters.container.engine import Engine
+from mlgate.adapters.container.push import push_image
+from mlgate.app.image.build import BuildOptions, BuildResult, build_image
+from mlgate.app.image.smoke import run_smoke
 from mlgate.cli import main as mlgate_main
-from mlgate.model.bundle import MODEL_FILE, ONNX_FILE, load_bundle, seal
-from mlgate.model.trust import Trust
-from mlgate.ship.build import BuildOptions, BuildResult, build_image
-from mlgate.ship.engine import Engine
-from mlgate.ship.push import push_image
-from mlgate.ship.smoke import run_smoke
+from mlgate.store.bundle import MODEL_FILE, ONNX_FILE, load_bundle, seal
+from mlgate.store.trust import Trust
 from tests.e2e.conftest import BASE_IMAGE, REPOSITORY, Registry, small_demo
 from tests.e2e.hostonly import HostOnlyModel
 

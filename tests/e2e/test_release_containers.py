@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlgate.config import CanaryConfig
-from mlgate.deploy import state as release_state
-from mlgate.deploy import variants
-from mlgate.deploy.controller import ReleaseRequest, run_release, stop_release
-from mlgate.ship.build import BuildResult
-from mlgate.ship.engine import Engine
+from mlgate.adapters.container.engine import Engine
+from mlgate.app.image.build import BuildResult
+from mlgate.app.rollout import state as release_state
+from mlgate.app.rollout import variants
+from mlgate.app.rollout.controller import ReleaseRequest, run_release, stop_release
+from mlgate.core.config import CanaryConfig
 
 pytestmark = pytest.mark.e2e
 

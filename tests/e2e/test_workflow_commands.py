@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlgate.ship.engine import Engine
+from mlgate.adapters.container.engine import Engine
 from tests.e2e.conftest import BASE_IMAGE, Registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlgate.scaffold import init_demo
+from mlgate.app.scaffold import init_demo
 
 DEMO_ROWS = 1200
 CLI = "import sys; from mlgate.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -204,7 +204,7 @@ def predict_body(root: Path) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def served_template(fault_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small demo project, trained once (its bundle has model.onnx), never modified."""
-    from mlgate.config import load_project
+    from mlgate.core.config import load_project
     from mlgate.model.train import train
 
     root = tmp_path_factory.mktemp("faults-served") / "demo"

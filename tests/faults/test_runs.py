@@ -82,13 +82,13 @@ def test_two_runs_at_once_both_finish_and_register_what_they_gated(
     assert sorted(registered) == [1, 2]
 
     # Re-evaluate every registered version's own bundle on the holdout it was gated on.
-    from mlgate.config import load_project
-    from mlgate.data.io import load_table
-    from mlgate.model.bundle import load_bundle
+    from mlgate.adapters.mlflow import open_registry
+    from mlgate.core.config import load_project
+    from mlgate.core.metrics import compute_metrics
     from mlgate.model.features import to_frame
-    from mlgate.model.metrics import compute_metrics
     from mlgate.model.train import predict_all, split_data
-    from mlgate.registry import open_registry
+    from mlgate.store.bundle import load_bundle
+    from mlgate.store.tables import load_table
 
     project_obj = load_project(project)
     registry = open_registry(project_obj)
@@ -156,7 +156,7 @@ def test_a_run_killed_at_any_point_leaves_nothing_behind(
     statuses = registry_runs(project)
     assert all(status != "RUNNING" for _, status in statuses), statuses
     # Every version the registry holds is complete: its bundle downloads and verifies.
-    from mlgate.registry import open_registry
+    from mlgate.adapters.mlflow import open_registry
 
     registry = open_registry(project)
     versions = registry.list_versions("churn")
@@ -170,7 +170,7 @@ def test_a_run_killed_at_any_point_leaves_nothing_behind(
 def test_register_refuses_a_bundle_changed_after_its_gate(
     project: Path, env: dict[str, str]
 ) -> None:
-    from mlgate.model.bundle import seal
+    from mlgate.store.bundle import seal
 
     gated = mlgate("run", "--no-register", cwd=project, env=env)
     assert gated.code == 0, gated.err

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlgate.model.bundle import MODEL_FILE, ONNX_FILE, seal
+from mlgate.store.bundle import MODEL_FILE, ONNX_FILE, seal
 from tests.faults.conftest import ServerFactory, edit, mlgate, predict_body
 from tests.keys import keypair
 
@@ -180,7 +180,7 @@ def test_no_verify_warns_and_reports_the_version_of_the_bytes_served(
 ) -> None:
     import httpx
 
-    from mlgate.model.bundle import digests_of, load_bundle, version_of
+    from mlgate.store.bundle import digests_of, load_bundle, version_of
 
     sealed = load_bundle(trained).version
     changed = tmp_path / "changed"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.scaffold import init_demo
+from mlgate.app.scaffold import init_demo
 
 DEMO_ROWS = 3000
 

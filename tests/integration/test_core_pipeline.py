@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from mlgate.cli import main
-from mlgate.config import load_project
-from mlgate.data import demo
-from mlgate.model.bundle import load_bundle
+from mlgate.core.config import load_project
 from mlgate.model.train import split_data
+from mlgate.store import demo
+from mlgate.store.bundle import load_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +214,7 @@ def test_tampered_or_partial_bundle_is_refused(
 
 def _no_partial_bundle(root: Path) -> None:
     models = root / "models"
-    # The project lock's file stays by design (`mlgate.locking`): it holds no output.
+    # The project lock's file stays by design (`mlgate.store.locking`): it holds no output.
     leftovers = (
         [p.name for p in models.iterdir() if p.name != ".mlgate.lock"] if models.exists() else []
     )

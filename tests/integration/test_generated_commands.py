@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mlgate.app.image.context import dockerfile_text
 from mlgate.cli import main
-from mlgate.ship.context import dockerfile_text
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 from sklearn import datasets
 
 from mlgate.cli import main
-from mlgate.model.bundle import load_bundle
 from mlgate.model.features import to_frame
 from mlgate.serve.runtime import load_predictor
 from mlgate.serve.validate import Validator
+from mlgate.store.bundle import load_bundle
 
 pytestmark = pytest.mark.integration
 

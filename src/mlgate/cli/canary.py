@@ -78,7 +78,7 @@ def _policy(
 
 
 def _seconds(window: str | None) -> float | None:
-    from mlgate.config import parse_duration
+    from mlgate.core.config import parse_duration
     from mlgate.errors import UsageError
 
     if window is None:
@@ -116,7 +116,7 @@ def analyze_cmd(
 ) -> None:
     """One analysis window of the candidate against the incumbent: exit 0 when every check
     passes, 1 when one fails (an Argo Rollouts Job metric's verdict)."""
-    from mlgate.deploy import AnalyzeOptions, analyze
+    from mlgate.app.rollout import AnalyzeOptions, analyze
 
     result = analyze(
         AnalyzeOptions(
@@ -162,7 +162,7 @@ def webhook_cmd(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Serve the analysis in Flagger's webhook format: 200 passed, 412 failed."""
-    from mlgate.deploy.webhook import WebhookDefaults, serve
+    from mlgate.app.rollout.webhook import WebhookDefaults, serve
 
     term = console()
     serve(
@@ -185,7 +185,7 @@ def status_cmd(
     state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
 ) -> None:
     """What the local release serves, and where its rollout stands."""
-    from mlgate.deploy import release_status
+    from mlgate.app.rollout import release_status
 
     state = release_status(config, state_dir)
     if as_json:
@@ -197,7 +197,7 @@ def status_cmd(
 @canary_app.command("stop")
 def stop_cmd(state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Stop the local release: roll back a rollout in progress, then stop every process."""
-    from mlgate.deploy import release_stop
+    from mlgate.app.rollout import release_stop
 
     term = console()
     done = release_stop(config, state_dir, lambda m: term.print(m, markup=False))

@@ -80,7 +80,9 @@ def deploy_cmd(
     iterations: Iterations = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option("--state-dir", help="local: state directory [default: .mlgate/release]."),
+        typer.Option(
+            "--state-dir", help="local: state directory [default: .mlgate/release]."
+        ),
     ] = None,
     engine: Annotated[
         str | None,
@@ -119,7 +121,7 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Release a model on this machine (--target local), or write Kubernetes manifests."""
-    from mlgate.deploy import TARGETS
+    from mlgate.app.rollout import TARGETS
 
     if target not in TARGETS:
         raise UsageError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -131,7 +133,7 @@ def deploy_cmd(
         "iterations": iterations,
     }
     if target == "local":
-        from mlgate.deploy import LocalOptions, release_local
+        from mlgate.app.rollout import LocalOptions, release_local
 
         term = console()
         outcome = release_local(
@@ -158,8 +160,8 @@ def deploy_cmd(
         if outcome.phase == "failed":
             raise GateFailed(f"rolled back {outcome.candidate}: {outcome.reason}")
         return
-    from mlgate.deploy import deploy
-    from mlgate.deploy.kubernetes import ManifestOptions, require
+    from mlgate.app.kubernetes.target import ManifestOptions, require
+    from mlgate.app.rollout import deploy
 
     written = deploy(
         target,

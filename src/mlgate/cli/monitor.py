@@ -95,10 +95,10 @@ def monitor_cmd(
 ) -> None:
     """Drift, data quality, errors, latency and performance (with or without labels) of the
     served model over a period of its prediction log; exit 1 on an alert."""
-    from mlgate import release
-    from mlgate.config import load_project
-    from mlgate.monitor.alerts import AlertTargets
-    from mlgate.monitor.service import MonitorOptions
+    from mlgate.app import lifecycle as release
+    from mlgate.app.monitor.alerts import AlertTargets
+    from mlgate.app.monitor.service import MonitorOptions
+    from mlgate.core.config import load_project
 
     targets = AlertTargets(
         webhook=webhook,
@@ -120,7 +120,7 @@ def monitor_cmd(
     )
     outcome = release.monitor(load_project(config), bundle, options)
     if as_json:
-        from mlgate.monitor.outputs import to_dict
+        from mlgate.app.monitor.outputs import to_dict
 
         print_json(to_dict(outcome.result))
     else:

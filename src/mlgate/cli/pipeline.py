@@ -29,8 +29,8 @@ def validate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Data gate: check the data against the committed schema and reference distribution."""
-    from mlgate.config import load_project
-    from mlgate.pipeline import validate_file
+    from mlgate.app.pipeline import validate_file
+    from mlgate.core.config import load_project
 
     report = validate_file(load_project(config), data)
     if as_json:
@@ -46,8 +46,8 @@ def train_cmd(
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
 ) -> None:
     """Fit the pipeline from config and write the model bundle."""
-    from mlgate.config import load_project
-    from mlgate.pipeline import train_project
+    from mlgate.app.pipeline import train_project
+    from mlgate.core.config import load_project
 
     result = train_project(load_project(config), wait=not no_wait)
     if as_json:
@@ -76,8 +76,8 @@ def gate_cmd(
     no_wait: NoWaitOpt = False,
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
-    from mlgate.config import load_project
-    from mlgate.release import gate
+    from mlgate.app.lifecycle import gate
+    from mlgate.core.config import load_project
 
     report = gate(
         load_project(config),
@@ -109,8 +109,8 @@ def run_cmd(
     """The whole pipeline: champion from the registry -> validate -> train -> gate -> register.
 
     One run at a time per project: a second run waits for the first (and says so)."""
-    from mlgate.config import load_project
-    from mlgate.release import run_with_registry
+    from mlgate.app.lifecycle import run_with_registry
+    from mlgate.core.config import load_project
 
     project = load_project(config)
     if as_json:

@@ -57,7 +57,7 @@ def init_cmd(
     Inside a git repository the data is also tracked with DVC, with a default remote and a
     dvc.yaml whose stages call mlgate.
     """
-    from mlgate.scaffold import InitRequest, init_project, parse_roles
+    from mlgate.app.scaffold import InitRequest, init_project, parse_roles
 
     result = init_project(
         InitRequest(
@@ -83,7 +83,7 @@ def config_cmd(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema.")] = False,
 ) -> None:
     """Check mlgate.yaml and print the effective config (or its JSON schema)."""
-    from mlgate import config as cfg
+    from mlgate.core import config as cfg
 
     if schema:
         print_json(cfg.json_schema())
@@ -99,7 +99,7 @@ def demo_data_cmd(
     drift: Annotated[bool, typer.Option("--drift", help="Write the drifted variant.")] = False,
 ) -> None:
     """Write a sample of the demo distribution (or its drifted variant) as CSV."""
-    from mlgate.data.demo import write_csv
+    from mlgate.store.demo import write_csv
 
     write_csv(out, rows, seed=seed, drift=drift)
     console().print(f"wrote {rows} {'drifted ' if drift else ''}rows to {out}", markup=False)
@@ -108,7 +108,7 @@ def demo_data_cmd(
 @schema_app.command("infer")
 def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG, role: RoleOpt = None) -> None:
     """Infer the schema and reference profile from data.path and write them (commit both)."""
-    from mlgate.scaffold import infer_reference, parse_roles
+    from mlgate.app.scaffold import infer_reference, parse_roles
 
     schema, files = infer_reference(config, dict(parse_roles(role or [])))
     render.column_roles(console(), schema, "schema infer")

@@ -1,7 +1,8 @@
 """Registry commands: `register`, `promote`, `rollback`, `models`, and the PR `report`.
 
-Each opens the project's registry with `mlgate.registry.open_registry` and makes one call on
-it (or on `mlgate.release` / `mlgate.report`). MLflow is imported only when a command runs.
+Each opens the project's registry with `mlgate.adapters.mlflow.open_registry` and makes one
+call on it (or on `mlgate.app.lifecycle` / `mlgate.app.report`). MLflow is imported only when a
+command runs.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def register_cmd(
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
 ) -> None:
     """Register the gated bundle: an MLflow run + model version, alias `challenger`."""
-    from mlgate.config import load_project
-    from mlgate.registry import open_registry
-    from mlgate.release import register_gated
+    from mlgate.adapters.mlflow import open_registry
+    from mlgate.app.lifecycle import register_gated
+    from mlgate.core.config import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -59,8 +60,8 @@ def promote_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move alias `champion` to the challenger (or VERSION); records who, when and why."""
-    from mlgate.config import load_project
-    from mlgate.registry import current_actor, open_registry
+    from mlgate.adapters.mlflow import current_actor, open_registry
+    from mlgate.core.config import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -80,8 +81,8 @@ def rollback_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move alias `champion` back to the previous champion."""
-    from mlgate.config import load_project
-    from mlgate.registry import current_actor, open_registry
+    from mlgate.adapters.mlflow import current_actor, open_registry
+    from mlgate.core.config import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -98,8 +99,8 @@ def models_cmd(
     model: ModelOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
 ) -> None:
     """List the registered versions with aliases, metrics and lineage."""
-    from mlgate.config import load_project
-    from mlgate.registry import open_registry
+    from mlgate.adapters.mlflow import open_registry
+    from mlgate.core.config import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -120,8 +121,8 @@ def report_cmd(
     ] = None,
 ) -> None:
     """Markdown report for a pull-request comment or `$GITHUB_STEP_SUMMARY`."""
-    from mlgate.config import load_project
-    from mlgate.report import project_report
+    from mlgate.app.report import project_report
+    from mlgate.core.config import load_project
 
     text = project_report(load_project(config), out=out)
     if out is None:

@@ -6,15 +6,15 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlgate.data.schema import Schema
-    from mlgate.data.validate import ValidationReport
+    from mlgate.adapters.mlflow import VersionInfo
+    from mlgate.app.lifecycle import ReleaseResult
+    from mlgate.app.monitor.service import MonitorOutcome
+    from mlgate.app.pipeline import RunResult
+    from mlgate.app.scaffold import InitResult
+    from mlgate.core.schema import Schema
+    from mlgate.core.validate import ValidationReport
     from mlgate.model.evaluate import GateReport
     from mlgate.model.train import TrainResult
-    from mlgate.monitor.service import MonitorOutcome
-    from mlgate.pipeline import RunResult
-    from mlgate.registry import VersionInfo
-    from mlgate.release import ReleaseResult
-    from mlgate.scaffold import InitResult
 
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 

@@ -62,7 +62,7 @@ def build_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
-    from mlgate.ship.build import BuildOptions, build_image
+    from mlgate.app.image.build import BuildOptions, build_image
 
     # A spinner on a terminal; nothing in CI logs, where it would only add noise.
     with console().status(f"building the image of {bundle}, then the smoke test"):
@@ -123,7 +123,7 @@ def push_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Push an image to an OCI registry and print the digest deployments should use."""
-    from mlgate.ship.push import push_image
+    from mlgate.adapters.container.push import push_image
 
     result = push_image(
         image, registry=registry, tls_verify=tls_verify, engine_name=engine, digest_file=digest_file

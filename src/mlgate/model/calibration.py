@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
-from mlgate.config import Task
-from mlgate.data.profile import Profile
+from mlgate.core.config import Task
+from mlgate.core.profile import Profile
 from mlgate.errors import BundleError, describe
 
 if TYPE_CHECKING:
@@ -219,8 +219,8 @@ def prediction_profile(task: Task, predictions: Any, score: FloatArray | None) -
     """The reference profile of the predictions (and scores), for prediction drift."""
     import pandas as pd
 
-    from mlgate.data.profile import build_profile
-    from mlgate.data.schema import ColumnSpec, Schema
+    from mlgate.core.profile import build_profile
+    from mlgate.core.schema import ColumnSpec, Schema
 
     kind = "numeric" if task == "regression" else "categorical"
     data: dict[str, Any] = {"prediction": list(predictions)}
@@ -286,7 +286,7 @@ def write_reference(
     metrics: dict[str, float],
 ) -> None:
     """Build the monitoring reference from the holdout and write it into a bundle being made."""
-    from mlgate.model.bundle import write_json
+    from mlgate.store.bundle import write_json
 
     reference = build_reference(task, classes, y_true, predictions, proba, metrics)
     write_json(bundle_dir / MONITORING_FILE, reference_json(reference))

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate.config import Project
+from mlgate.core.bootstrap import Outputs, improvement_interval
+from mlgate.core.config import Project
+from mlgate.core.gates import GateVerdict, evaluate_gates
+from mlgate.core.metrics import compute_metrics, metrics_for
 from mlgate.errors import BundleError, ConfigError, DataError
-from mlgate.model import bundle as bundle_mod
-from mlgate.model.bootstrap import Outputs, improvement_interval
 from mlgate.model.features import to_frame
-from mlgate.model.gates import GateVerdict, evaluate_gates
-from mlgate.model.metrics import compute_metrics, metrics_for
 from mlgate.model.train import Split, predict_all, split_data
-from mlgate.model.trust import Trust, project_trust
+from mlgate.store import bundle as bundle_mod
+from mlgate.store.trust import Trust, project_trust
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,7 +97,7 @@ def baseline_metrics(task: str, split: Split, classes: Any, positive: Any) -> di
     import numpy as np
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    from mlgate.config import LOWER_IS_BETTER
+    from mlgate.core.config import LOWER_IS_BETTER
 
     x_train = np.zeros((len(split.y_train), 1))
     x_test = np.zeros((len(split.y_test), 1))
@@ -223,7 +223,7 @@ def run_gate(
     challenger's predictions on its holdout. Writes metrics.json, reports/gate.json and the
     bundle's gate.json unless `write` is False.
     """
-    from mlgate.data.io import load_table
+    from mlgate.store.tables import load_table
 
     # Verified (and its signature checked) before its numbers are believed; `add_file` checks
     # again that the bundle is still the one judged before it writes the verdict into it.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
 
     def _parse(self, series: pd.Series, i: int) -> pd.Series:
-        from mlgate.data.dates import parse_dates
+        from mlgate.core.dates import parse_dates
 
         fmt = self.formats[i] if i < len(self.formats) else None
         return parse_dates(series, fmt)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate.config import Task
-from mlgate.data.schema import ColumnSpec
-from mlgate.model.bundle import ONNX_FILE
+from mlgate.core.config import Task
+from mlgate.core.schema import ColumnSpec
+from mlgate.store.bundle import ONNX_FILE
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlgate.config import Config, Task
-from mlgate.data.schema import Schema
+from mlgate.core.config import Config, Task
+from mlgate.core.schema import Schema
 from mlgate.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def handle_imbalance(
 
 def leaks(schema: Schema, task: Task, frame: pd.DataFrame) -> list[str]:
     """Leakage warnings over the columns of the schema (features and the rest)."""
-    from mlgate.data.leakage import find_leaks
+    from mlgate.core.leakage import find_leaks
 
     target = schema.target
     if target is None or target.name not in frame.columns:

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlgate
-from mlgate.config import Config, Project, Task
-from mlgate.data.schema import ColumnSpec, Schema
+from mlgate.core.config import Config, Project, Task
+from mlgate.core.metrics import compute_metrics
+from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.errors import ConfigError, DataError
-from mlgate.model import bundle as bundle_mod
 from mlgate.model.features import to_frame
-from mlgate.model.lineage import git_info, jsonable, library_versions
-from mlgate.model.metrics import compute_metrics
 from mlgate.model.target import (
     handle_imbalance,
     infer_task,
@@ -28,7 +26,9 @@ from mlgate.model.target import (
     leaks,
     positive_class,
 )
-from mlgate.model.trust import Trust
+from mlgate.store import bundle as bundle_mod
+from mlgate.store.lineage import git_info, jsonable, library_versions
+from mlgate.store.trust import Trust
 
 if TYPE_CHECKING:
     import numpy as np
@@ -308,13 +308,13 @@ def save_sklearn(
 
     MLflow records the types beyond skops' defaults in MLmodel (`skops_trusted_types`), so
     `mlflow models serve` can load the bundle; mlgate itself never reads that list (the file's
-    author controls it) and loads with its own (`mlgate.model.trust`). A model holding a type
+    author controls it) and loads with its own (`mlgate.store.trust`). A model holding a type
     mlgate does not trust is a ConfigError naming it: nobody could load the bundle.
     """
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
 
-    from mlgate.model.trust import refused_types, save_allow_list
+    from mlgate.store.trust import refused_types, save_allow_list
 
     try:
         mlflow.sklearn.save_model(
@@ -356,8 +356,8 @@ def write_bundle(
     """Write the MLflow Model + lineage + schema + profile, sealed, then rename into place."""
     from mlflow.models import infer_signature
 
-    from mlgate.data.profile import build_profile
-    from mlgate.model.trust import project_trust
+    from mlgate.core.profile import build_profile
+    from mlgate.store.trust import project_trust
 
     config = project.config
     facts = extra or TrainingFacts()
@@ -459,8 +459,8 @@ class TrainingFacts:
 
 def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
     """Fit the configured Pipeline on the project's data and write the bundle."""
-    from mlgate.data.io import fingerprint, load_table
-    from mlgate.data.schema import read_schema
+    from mlgate.core.schema import read_schema
+    from mlgate.store.tables import fingerprint, load_table
 
     config = project.config
     schema = read_schema(project.schema_path)

@@ -24,13 +24,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from mlgate.model.bundle import Bundle, load_bundle
 from mlgate.serve import schemas
 from mlgate.serve.errors import ClientDisconnected, RequestError
 from mlgate.serve.limits import DRAINING, GUARD_KEY, Guard, Limits
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.state import ServerState, new_request_id
 from mlgate.serve.validate import PredictRequest
+from mlgate.store.bundle import Bundle, load_bundle
 
 log = logging.getLogger("mlgate.serve")
 

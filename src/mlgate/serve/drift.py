@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from mlgate.config import DriftConfig
-from mlgate.data.profile import CategoricalProfile, NumericProfile, Profile
-from mlgate.data.schema import ColumnSpec
-from mlgate.data.stream import ColumnSketch, sketch_drift, unseen_count
+from mlgate.core.config import DriftConfig
+from mlgate.core.profile import CategoricalProfile, NumericProfile, Profile
+from mlgate.core.schema import ColumnSpec
+from mlgate.core.stream import ColumnSketch, sketch_drift, unseen_count
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
     import numpy as np

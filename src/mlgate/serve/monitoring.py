@@ -12,9 +12,9 @@ from mlgate.serve.feedback import Feedback, FeedbackLog
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from mlgate.model.bundle import Bundle
     from mlgate.serve.settings import ServeSettings
     from mlgate.serve.validate import Batch
+    from mlgate.store.bundle import Bundle
 
 
 @dataclass
@@ -29,9 +29,9 @@ class Monitoring:
         cls, bundle: Bundle, settings: ServeSettings, version: str, registry: CollectorRegistry
     ) -> Monitoring:
         """Read the bundle's reference profile and monitoring reference; set up both parts."""
-        from mlgate.data.profile import read_profile
-        from mlgate.model.bundle import PROFILE_FILE
+        from mlgate.core.profile import read_profile
         from mlgate.model.calibration import read_reference
+        from mlgate.store.bundle import PROFILE_FILE
 
         profile = read_profile(bundle.path / PROFILE_FILE)
         reference = read_reference(bundle.path)

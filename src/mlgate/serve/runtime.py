@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 from mlgate.errors import UsageError
-from mlgate.model.bundle import ONNX_FILE, Bundle
 from mlgate.serve.settings import Runtime
 from mlgate.serve.validate import FLOAT32_MAX, Batch
+from mlgate.store.bundle import ONNX_FILE, Bundle
 
 if TYPE_CHECKING:
     import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 
 
 def value_schema(spec: ColumnSpec) -> dict[str, Any]:

@@ -36,11 +36,11 @@ import uvicorn
 from pydantic import ValidationError
 
 from mlgate.errors import InfraError, UsageError
-from mlgate.model.bundle import load_bundle
 from mlgate.serve.limits import DRAINING, GuardedHttpToolsProtocol
 from mlgate.serve.metrics import MULTIPROC_ENV
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.workers import ENV_READY_DIR, ENV_WORKERS
+from mlgate.store.bundle import load_bundle
 
 log = logging.getLogger("mlgate.serve")
 uvicorn_log = logging.getLogger("uvicorn.error")
@@ -102,8 +102,8 @@ def run(bundle: Path, options: ServeOptions) -> None:
         )
     loaded = load_bundle(bundle, check=settings.verify, trust=settings.trust())
     if settings.runtime == "sklearn" or (settings.runtime == "auto" and loaded.onnx_path is None):
-        from mlgate.model.bundle import MODEL_FILE
-        from mlgate.model.trust import audit_sklearn
+        from mlgate.store.bundle import MODEL_FILE
+        from mlgate.store.trust import audit_sklearn
 
         # A model file nobody could load fails the start (exit 2), not a worker later.
         audit_sklearn(loaded.read(MODEL_FILE), loaded.trust, str(bundle / MODEL_FILE))

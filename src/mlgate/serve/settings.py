@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgate.model.trust import Trust
+from mlgate.store.trust import Trust
 
 Runtime = Literal["auto", "sklearn", "onnx"]
 

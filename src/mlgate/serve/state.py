@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlgate.model.bundle import Bundle
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
 from mlgate.serve.metrics import ServerMetrics
@@ -26,6 +25,7 @@ from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.validate import Batch, PredictRequest, Validator
 from mlgate.serve.workers import WorkerReadiness
+from mlgate.store.bundle import Bundle
 
 if TYPE_CHECKING:
     import anyio

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.data.schema import ColumnSpec, Schema
+from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.serve.errors import invalid
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mlgate.config import CanaryConfig
-from mlgate.deploy import state as release_state
-from mlgate.deploy.controller import stop_release
+from mlgate.app.rollout import state as release_state
+from mlgate.app.rollout.controller import stop_release
+from mlgate.core.config import CanaryConfig
 
 MODEL_BLOCK = re.compile(r"model:\n(?:  .*\n|    .*\n)+")
 ESTIMATORS = {
@@ -53,7 +53,7 @@ class Bundles:
 
 
 def _train(template: Path, root: Path, name: str) -> Path:
-    from mlgate.config import load_project
+    from mlgate.core.config import load_project
     from mlgate.model.train import train
 
     project = root / name
@@ -78,7 +78,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     """The four bundles, and 400 demo rows (JSON-ready) with their true labels."""
     import pandas as pd
 
-    from mlgate.scaffold import init_demo
+    from mlgate.app.scaffold import init_demo
 
     root = tmp_path_factory.mktemp("release-bundles")
     template = root / "template"
@@ -103,7 +103,7 @@ class Registered:
     name: str = "churn"
 
     def registry(self) -> Any:
-        from mlgate.registry import open_registry
+        from mlgate.adapters.mlflow import open_registry
 
         return open_registry(self.config)
 
@@ -111,8 +111,8 @@ class Registered:
 @pytest.fixture(scope="session")
 def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """Register every bundle (gate passed) in one embedded registry; stable is champion."""
-    from mlgate.model.bundle import load_bundle
-    from mlgate.registry import RunContext, open_registry
+    from mlgate.adapters.mlflow import RunContext, open_registry
+    from mlgate.store.bundle import load_bundle
 
     project = tmp_path_factory.mktemp("release-registry") / "project"
     shutil.copytree(bundles.project, project, ignore=shutil.ignore_patterns("models", "mlruns"))
@@ -260,7 +260,7 @@ class Running:
 
 
 def _serving_stable(state_dir: Path, bundles: Bundles) -> bool:
-    from mlgate.deploy import local, variants
+    from mlgate.app.rollout import local, variants
 
     state = release_state.load(state_dir)
     return (
@@ -286,7 +286,7 @@ def incumbent(_shared_release: Path, bundles: Bundles) -> Running:
     """The stable bundle released directly, shared by the tests whose candidates are rolled
     back (a rollback leaves it serving as it was); started again when a test left it otherwise.
     Starting servers is most of these tests' time."""
-    from mlgate.deploy.controller import ReleaseRequest, run_release
+    from mlgate.app.rollout.controller import ReleaseRequest, run_release
 
     state_dir = _shared_release
     if not _serving_stable(state_dir, bundles):

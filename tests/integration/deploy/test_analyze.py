@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlgate.adapters import procs
+from mlgate.adapters.prometheus.query import Prometheus
+from mlgate.app.rollout import local, variants
 from mlgate.cli import main
-from mlgate.deploy import local, procs, variants
-from mlgate.deploy.observe import Prometheus
 from tests.integration.deploy.conftest import Bundles, Load, wait_until
 from tests.integration.serve.conftest import Server
 

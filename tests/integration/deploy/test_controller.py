@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.deploy import procs
-from mlgate.deploy import state as release_state
-from mlgate.deploy.controller import guard_grace
+from mlgate.adapters import procs
+from mlgate.app.rollout import state as release_state
+from mlgate.app.rollout.controller import guard_grace
 from tests.integration.deploy.conftest import (
     Bundles,
     Load,

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from mlgate.config import CanaryConfig
-from mlgate.deploy import procs
-from mlgate.deploy import state as release_state
-from mlgate.deploy.controller import ReleaseRequest, run_release
-from mlgate.deploy.sources import Source
-from mlgate.deploy.transitions import Outcome
+from mlgate.adapters import procs
+from mlgate.app.rollout import state as release_state
+from mlgate.app.rollout.controller import ReleaseRequest, run_release
+from mlgate.app.rollout.sources import Source
+from mlgate.app.rollout.transitions import Outcome
+from mlgate.core.config import CanaryConfig
 from mlgate.errors import UsageError
 from tests.integration.deploy.conftest import (
     Bundles,

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from mlgate.deploy import local, splitter, variants
-from mlgate.deploy.splitter import AbKey, Route
+from mlgate.adapters import nginx as splitter
+from mlgate.adapters.nginx import AbKey, Route
+from mlgate.app.rollout import local, variants
 from tests.integration.deploy.conftest import Load
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlgate.app.monitor.run import MonitorRequest, run_monitor
 from mlgate.cli import main
-from mlgate.monitor.run import MonitorRequest, run_monitor
 from tests.integration.monitor.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -39,9 +39,9 @@ def write_log(
     """A prediction log as the server writes it (records of `per_request` rows spread over the
     last `hours`), predicted by the bundle's own model; optionally a labels CSV beside it.
     Returns the realised accuracy of each hour."""
-    from mlgate.data.demo import TARGET, generate
-    from mlgate.model.bundle import load_bundle
     from mlgate.model.features import to_frame
+    from mlgate.store.bundle import load_bundle
+    from mlgate.store.demo import TARGET, generate
 
     bundle = load_bundle(project.bundle)
     model = bundle.load_model()
@@ -89,7 +89,7 @@ def write_log(
 
 
 def request(project: Project, logs: Path, **kw: Any) -> MonitorRequest:
-    from mlgate.config import load_project
+    from mlgate.core.config import load_project
 
     cfg = load_project(project.root).config
     return MonitorRequest(
@@ -119,7 +119,7 @@ def test_cbpe_tracks_realised_accuracy_on_a_held_out_shift(
     probabilities follows the accuracy the labels realise, window by window."""
     import pandas as pd
 
-    from mlgate.data.demo import generate
+    from mlgate.store.demo import generate
 
     pool = generate(40_000, seed=41)
     m2m = pool[pool.contract == "month-to-month"]
@@ -153,7 +153,7 @@ def test_cbpe_outside_the_training_range_is_reported_not_trusted(
     """The drifted demo population pushes monthly charges past anything in training: a forest
     cannot extrapolate, so its probabilities are under-confident there and the estimate falls
     below the realised accuracy. The monitor still alerts on the input drift that says so."""
-    from mlgate.data.demo import generate
+    from mlgate.store.demo import generate
 
     result, _, _ = _cbpe(project, tmp_path, generate(3000, seed=43, drift=True))
     obs = result.observations
@@ -239,7 +239,7 @@ def test_too_little_traffic_is_a_warning_not_an_alert(project: Project, tmp_path
 def test_the_html_report_renders_in_chromium_with_its_plots(
     project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlgate.data.demo import DRIFTED_FEATURES
+    from mlgate.store.demo import DRIFTED_FEATURES
 
     chromium = shutil.which("chromium")
     assert chromium, "chromium is installed by scripts/setup-system.sh"

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from mlgate.cli import main
-from mlgate.data.demo import DRIFTED_FEATURES
 from mlgate.serve.predlog import CURRENT
+from mlgate.store.demo import DRIFTED_FEATURES
 from tests.integration.monitor.conftest import Project, Received, Receiver
 from tests.integration.serve.conftest import ServerFactory, wait_until
 

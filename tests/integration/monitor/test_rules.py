@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.deploy.kubernetes import ManifestOptions, write_manifests
-from mlgate.monitor.rules import RULE_FILE
+from mlgate.adapters.prometheus.rules import RULE_FILE
+from mlgate.app.kubernetes.target import ManifestOptions, write_manifests
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from mlgate import cli
-from mlgate.registry import TRACKING_URI_ENV, open_registry
-from mlgate.registry.mlflow_registry import MlflowRegistry
-from mlgate.scaffold import init_demo
+from mlgate.adapters.mlflow import TRACKING_URI_ENV, open_registry
+from mlgate.adapters.mlflow.writes import MlflowRegistry
+from mlgate.app.scaffold import init_demo
 
 DEMO_ROWS = 2000
 SERVER_ENV = "MLGATE_TEST_TRACKING_URI"

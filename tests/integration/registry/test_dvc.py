@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.model.bundle import load_bundle
-from mlgate.scaffold import init_demo
-from mlgate.versioning import init_dvc, is_dvc_tracked
+from mlgate.adapters.dvc import init_dvc, is_dvc_tracked
+from mlgate.app.scaffold import init_demo
+from mlgate.store.bundle import load_bundle
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import pipeline
-from mlgate.config import load_project
+from mlgate.adapters.mlflow import CHALLENGER, TRACKING_URI_ENV, RunContext
+from mlgate.app import pipeline
+from mlgate.core.config import load_project
 from mlgate.errors import GateFailed
-from mlgate.registry import CHALLENGER, TRACKING_URI_ENV, RunContext
 from tests.integration.registry.conftest import Cli, Env
 
 pytestmark = [
@@ -32,7 +32,7 @@ RACER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     import mlflow.tracking  # pay the import before the start line, so the race is real
-    from mlgate.registry import RunContext, open_registry
+    from mlgate.adapters.mlflow import RunContext, open_registry
 
     root, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     registry = open_registry(root)

@@ -129,9 +129,9 @@ def test_both_runtimes_answer_an_unseen_category_alike(trained: Trained) -> None
     """ONNX's one-hot encoder sends the unseen value to all zeros, as scikit-learn does."""
     import numpy as np
 
-    from mlgate.model.bundle import load_bundle
     from mlgate.serve.runtime import load_predictor
     from mlgate.serve.validate import Validator
+    from mlgate.store.bundle import load_bundle
 
     bundle = load_bundle(trained.bundle_dir)
     rows = [with_(region="mars", contract="lifetime"), with_(payment_method="crypto"), GOOD]

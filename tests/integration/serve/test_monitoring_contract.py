@@ -34,7 +34,7 @@ def rows_of(frame: Any) -> list[dict[str, Any]]:
 
 
 def demo_rows(trained: Trained, n: int, *, drift: bool, seed: int) -> list[dict[str, Any]]:
-    from mlgate.data.demo import generate
+    from mlgate.store.demo import generate
 
     frame = generate(n, seed=seed, drift=drift)
     names = list(trained.x_holdout.columns)
@@ -142,7 +142,7 @@ def test_label_count_must_match_a_remembered_request(
 def test_drift_gauges_name_the_shifted_features(
     client: tuple[AppClient, Path], trained: Trained
 ) -> None:
-    from mlgate.data.demo import DRIFTED_FEATURES
+    from mlgate.store.demo import DRIFTED_FEATURES
 
     c, _ = client
     features = list(trained.x_holdout.columns)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlgate.app.scaffold import init_demo
 from mlgate.cli import main
-from mlgate.model.bundle import load_bundle
 from mlgate.model.features import to_frame
-from mlgate.scaffold import init_demo
+from mlgate.store.bundle import load_bundle
 from tests.integration.serve.conftest import ServerFactory
 
 pytestmark = pytest.mark.integration

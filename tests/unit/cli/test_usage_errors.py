@@ -176,13 +176,13 @@ def test_no_arguments_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_an_internal_failure_is_a_bug_with_its_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlgate import pipeline
+    from mlgate.app import pipeline
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(pipeline, "validate_file", broken)
-    monkeypatch.setattr("mlgate.config.load_project", lambda _path: object())
+    monkeypatch.setattr("mlgate.core.config.load_project", lambda _path: object())
     assert main(["validate"]) == 70
     err = capsys.readouterr().err
     assert "Traceback" in err

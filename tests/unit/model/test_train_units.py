@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.config import parse_config
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.config import parse_config
+from mlgate.core.metrics import compute_metrics
+from mlgate.core.schema import ColumnSpec
 from mlgate.errors import ConfigError, DataError
 from mlgate.model.features import to_frame
-from mlgate.model.metrics import compute_metrics
 from mlgate.model.target import infer_task
 from mlgate.model.train import make_estimator
 

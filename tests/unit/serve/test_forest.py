@@ -13,7 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 from mlgate.serve.forest import direct_forest
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlgate.data.schema import ColumnSpec
+from mlgate.core.schema import ColumnSpec
 from mlgate.serve.errors import RequestError
 from mlgate.serve.validate import Validator
 

@@ -1,0 +1,51 @@
+"""The model registry: register gated bundles, move the `challenger` / `champion` aliases, look
+up and download versions.
+
+    types.py            the `Registry` protocol, `VersionInfo`, `RunContext`, alias names
+    uri.py              tracking-URI resolution and `models:/NAME@ALIAS` parsing (pure)
+    factory.py          `open_registry`: the one way to get a project's registry
+    mlflow_store.py     MLflow plumbing and reads (lookups, listing, download)
+    mlflow_registry.py  MLflow writes (register, promote, rollback)
+    download.py         fetch the bundle a `models:/` URI names
+
+By default the registry is MLflow on a SQLite file under the project (`mlruns/mlflow.db`,
+artifacts beside it; `mlruns/` is git-ignored by `mlgate init`); `MLFLOW_TRACKING_URI` or
+`registry.tracking_uri` point at a team's server instead. Importing this package imports no
+MLflow.
+"""
+
+from __future__ import annotations
+
+from mlgate.adapters.mlflow.download import fetch_model
+from mlgate.adapters.mlflow.factory import open_registry
+from mlgate.adapters.mlflow.types import (
+    CHALLENGER,
+    CHAMPION,
+    Registry,
+    RunContext,
+    VersionInfo,
+    current_actor,
+)
+from mlgate.adapters.mlflow.uri import (
+    TRACKING_URI_ENV,
+    ModelUri,
+    is_model_uri,
+    parse_model_uri,
+    resolve_tracking_uri,
+)
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "TRACKING_URI_ENV",
+    "ModelUri",
+    "Registry",
+    "RunContext",
+    "VersionInfo",
+    "current_actor",
+    "fetch_model",
+    "is_model_uri",
+    "open_registry",
+    "parse_model_uri",
+    "resolve_tracking_uri",
+]

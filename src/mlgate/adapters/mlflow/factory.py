@@ -1,0 +1,41 @@
+"""The one way to open a project's registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlgate.adapters.mlflow.uri import resolve_tracking_uri, sqlite_path
+from mlgate.core.config import CONFIG_FILE, Project, load_project
+
+if TYPE_CHECKING:
+    from mlgate.adapters.mlflow.writes import MlflowRegistry
+
+
+def open_registry(where: Project | Path | None = None, *, uri: str | None = None) -> MlflowRegistry:
+    """The registry of a project: `uri`, else `MLFLOW_TRACKING_URI`, else the config's
+    `registry.tracking_uri`, else a SQLite file under the project (`mlruns/mlflow.db`).
+
+    `where` is a loaded project, or a project directory / mlgate.yaml (read when it exists;
+    a directory without one still has an embedded registry). Nothing is contacted yet.
+    """
+    from mlgate.adapters.mlflow.writes import MlflowRegistry
+
+    project = _project(where)
+    root = project.root if isinstance(project, Project) else project
+    configured = project.config.registry.tracking_uri if isinstance(project, Project) else None
+    resolved = resolve_tracking_uri(root, explicit=uri, configured=configured)
+    db = sqlite_path(resolved)
+    # The embedded registry keeps its artifacts beside its database, inside the project.
+    artifacts = db.parent / "artifacts" if db is not None else None
+    return MlflowRegistry(resolved, artifact_root=artifacts)
+
+
+def _project(where: Project | Path | None) -> Project | Path:
+    if isinstance(where, Project):
+        return where
+    path = Path.cwd() if where is None else where
+    config = path / CONFIG_FILE if path.is_dir() else path
+    if config.is_file():
+        return load_project(config)
+    return (path if path.is_dir() or not path.suffix else path.parent).resolve()

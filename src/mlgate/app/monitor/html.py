@@ -1,0 +1,243 @@
+"""The monitor's HTML report: one self-contained file (inline CSS and SVG, no script, no CDN).
+
+Plots are SVG drawn here (a few dozen lines beat a plotting library in the monitor's
+dependencies): reference vs current histograms of the drifted features and of the predictions,
+the share of drifted features per time window, and estimated vs realised performance per
+window against the holdout. Every plot is an `<svg class="plot" data-plot="...">`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from mlgate.app.monitor.run import Histogram, MonitorResult, when
+
+W, H = 560, 220
+PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 12, 40
+REF_COLOR, CUR_COLOR, EST_COLOR, LINE_COLOR = "#8da0cb", "#fc8d62", "#66c2a5", "#444"
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
+.status{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}
+.alert{background:#c0392b} .healthy{background:#27ae60}
+table{border-collapse:collapse;margin:6px 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f4f4f4} .sev-alert{color:#c0392b;font-weight:600} .sev-warning{color:#b7791f}
+.grid{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0} figcaption{font-weight:600}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
+.muted{color:#777}
+"""
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<div class="legend">'
+        + "".join(f'<span style="background:{c}"></span>{escape(n)}' for n, c in items)
+        + "</div>"
+    )
+
+
+def _axis(lo: float, hi: float) -> str:
+    parts = []
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        y = PAD_T + (H - PAD_T - PAD_B) * (1 - k / 4)
+        parts.append(
+            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{PAD_L - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>'
+        )
+    return "".join(parts)
+
+
+def bar_chart(kind: str, hist: Histogram) -> str:
+    """Reference and current shares side by side, one pair of bars per bin."""
+    n = max(len(hist.labels), 1)
+    top = max([*hist.reference, *hist.current, 1e-9])
+    inner_w = W - PAD_L - PAD_R
+    inner_h = H - PAD_T - PAD_B
+    slot = inner_w / n
+    bars = []
+    for i, (r, c) in enumerate(zip(hist.reference, hist.current, strict=True)):
+        x = PAD_L + i * slot
+        for j, (v, color) in enumerate(((r, REF_COLOR), (c, CUR_COLOR))):
+            h = inner_h * v / top
+            bars.append(
+                f'<rect class="bar" x="{x + j * slot / 2:.1f}" y="{PAD_T + inner_h - h:.1f}" '
+                f'width="{max(slot / 2 - 1, 0.5):.1f}" height="{h:.1f}" fill="{color}">'
+                f"<title>{escape(hist.labels[i])}: {'reference' if j == 0 else 'current'} "
+                f"{v:.1%}</title></rect>"
+            )
+    step = max(1, n // 8)
+    ticks = "".join(
+        f'<text x="{PAD_L + (i + 0.5) * slot:.1f}" y="{H - PAD_B + 14}" font-size="10" '
+        f'text-anchor="middle">{escape(hist.labels[i][:12])}</text>'
+        for i in range(0, n, step)
+    )
+    return (
+        f'<svg class="plot" data-plot="{kind}" data-feature="{escape(hist.feature)}" '
+        f'width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" '
+        f'aria-label="{escape(hist.feature)}: reference vs current">'
+        + _axis(0.0, top)
+        + "".join(bars)
+        + ticks
+        + "</svg>"
+    )
+
+
+def line_chart(
+    kind: str,
+    xs: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    lines: Sequence[tuple[str, float]] = (),
+    lo: float | None = None,
+    hi: float | None = None,
+) -> str:
+    """Series over time windows (gaps where a value is None), with horizontal reference lines."""
+    values = [v for _, _, vs in series for v in vs if v is not None] + [v for _, v in lines]
+    lo = min(values, default=0.0) if lo is None else lo
+    hi = max(values, default=1.0) if hi is None else hi
+    if not hi > lo:
+        hi = lo + 1.0
+    n = max(len(xs), 1)
+    inner_w = W - PAD_L - PAD_R
+    inner_h = H - PAD_T - PAD_B
+
+    def px(i: int) -> float:
+        return PAD_L + inner_w * (i + 0.5) / n
+
+    def py(v: float) -> float:
+        return PAD_T + inner_h * (1 - (v - lo) / (hi - lo))
+
+    parts = [_axis(lo, hi)]
+    for name, value in lines:
+        parts.append(
+            f'<line class="reference" x1="{PAD_L}" x2="{W - PAD_R}" y1="{py(value):.1f}" '
+            f'y2="{py(value):.1f}" stroke="{LINE_COLOR}" stroke-dasharray="4 3">'
+            f"<title>{escape(name)} {value:.3g}</title></line>"
+        )
+    for name, color, vs in series:
+        pts = [(px(i), py(v)) for i, v in enumerate(vs) if v is not None]
+        if len(pts) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+            parts.append(
+                f'<polyline class="series" points="{path}" fill="none" stroke="{color}" '
+                f'stroke-width="2"><title>{escape(name)}</title></polyline>'
+            )
+        parts.extend(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{escape(name)}'
+            "</title></circle>"
+            for x, y in pts
+        )
+    step = max(1, n // 6)
+    parts.extend(
+        f'<text x="{px(i):.1f}" y="{H - PAD_B + 14}" font-size="10" text-anchor="middle">'
+        f"{escape(xs[i])}</text>"
+        for i in range(0, n, step)
+    )
+    return (
+        f'<svg class="plot" data-plot="{kind}" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img">' + "".join(parts) + "</svg>"
+    )
+
+
+def _findings(result: MonitorResult) -> str:
+    if not result.verdict.findings:
+        return "<p>Nothing to report.</p>"
+    rows = "".join(
+        f'<tr><td class="sev-{f.severity}">{f.severity}</td><td>{escape(f.check)}</td>'
+        f"<td>{escape(f.message)}</td></tr>"
+        for f in result.verdict.findings
+    )
+    return f"<table><tr><th>severity</th><th>check</th><th>finding</th></tr>{rows}</table>"
+
+
+def _features(result: MonitorResult) -> str:
+    rows = []
+    for f in result.observations.features:
+        d = f.drift
+        stat = "-" if d.statistic is None else f"{d.statistic:.4g}"
+        rows.append(
+            f"<tr><td>{escape(f.name)}</td><td>{d.kind}</td><td>{d.method or '-'}</td>"
+            f"<td>{stat}</td><td>{'-' if d.threshold is None else f'{d.threshold:g}'}</td>"
+            f"<td>{'<b>yes</b>' if d.drifted else 'no'}</td><td>{f.missing_rate:.1%}</td>"
+            f"<td>{f.out_of_schema_rate:.1%}</td><td>{f.unseen_rate:.1%}</td></tr>"
+        )
+    head = (
+        "<tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th><th>threshold</th>"
+        "<th>drift</th><th>missing</th><th>out of schema</th><th>unseen</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def render_html(result: MonitorResult) -> str:
+    """The whole report as one HTML document."""
+    obs = result.observations
+    drifted = {f.name for f in obs.features if f.drift.drifted}
+    hists = [h for h in result.histograms if h.feature in drifted]
+    preds = [h for h in result.histograms if h.feature in ("prediction", "score")]
+    figures = "".join(
+        f"<figure><figcaption>{escape(h.feature)}</figcaption>{bar_chart('histogram', h)}</figure>"
+        for h in [*hists, *preds]
+    )
+    xs = [when(w.start)[5:16] for w in result.windows]
+    share = [
+        (len(w.drifted) / len(obs.features)) if obs.features and w.drift else None
+        for w in result.windows
+    ]
+    trend = line_chart(
+        "drift-trend",
+        xs,
+        [("share of features drifted", CUR_COLOR, share)],
+        [("dataset drift", obs.drift_share_threshold)],
+        lo=0.0,
+        hi=1.0,
+    )
+    perf_lines = [("holdout", obs.reference)] if obs.reference is not None else []
+    perf = line_chart(
+        "performance-trend",
+        xs,
+        [
+            ("estimated (no labels)", EST_COLOR, [w.estimated for w in result.windows]),
+            ("realised (labels)", CUR_COLOR, [w.realised for w in result.windows]),
+        ],
+        perf_lines,
+    )
+    status = result.verdict.status
+    lat = result.latency
+    latency = (
+        f"p50 {lat.get('p50', 0):.2f} ms · p95 {lat.get('p95', 0):.2f} ms · "
+        f"p99 {lat.get('p99', 0):.2f} ms over {int(lat.get('requests', 0))} requests"
+        if lat
+        else "no latency recorded"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>mlgate monitor: {escape(result.model)} {escape(result.version)}</title>
+<style>{CSS}</style></head>
+<body>
+<h1>{escape(result.model)} <span class="muted">{escape(result.version)}</span>
+<span class="status {status}" id="status">{status}</span></h1>
+<p class="muted">{obs.rows} predicted rows in {obs.requests} requests, {obs.errors} refused,
+{escape(when(result.first))} to {escape(when(result.last))};
+generated {escape(result.generated_at)}.</p>
+<h2>Findings</h2>{_findings(result)}
+<h2>Performance</h2>
+<p>{escape(obs.metric or "-")}: holdout {_fmt(obs.reference)}, estimated without labels
+{_fmt(obs.estimated)}, realised {_fmt(obs.realised)} on {obs.labelled} labelled rows.</p>
+{_legend([("estimated", EST_COLOR), ("realised", CUR_COLOR), ("holdout", LINE_COLOR)])}
+{perf}
+<h2>Drift over time</h2>{_legend([("share drifted", CUR_COLOR), ("threshold", LINE_COLOR)])}{trend}
+<h2>Reference vs current</h2>{_legend([("reference", REF_COLOR), ("current", CUR_COLOR)])}
+<div class="grid">{figures or "<p>No feature drifted.</p>"}</div>
+<h2>Features</h2>{_features(result)}
+<h2>Latency</h2><p>{latency}</p>
+<p class="muted">Log files: {len(result.files)} ({len(result.cached)} from the columnar cache);
+unreadable lines skipped: {sum(result.bad_lines.values())}.</p>
+</body></html>
+"""
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"

@@ -1,0 +1,322 @@
+"""Read the prediction log in bounded chunks of normalised columns.
+
+Sources: the server's JSON lines (`predictions.jsonl` and its rotated `predictions-*.jsonl`,
+see serve/predlog.py) and Parquet files of the same normalised columns. JSON lines are slow to
+parse whatever the engine (measured on 1,000,000 one-row records x 20 features, one core: about
+7 s with DuckDB, 9 s with orjson, 13-17 s with Arrow's JSON reader, 100 s with polars; see
+benchmarks/RESULTS_monitor.md), so the server keeps writing them (append-only, crash-safe, no
+Arrow in the serving image) and the monitor turns each rotated file, which no longer changes,
+into Parquet once (`columnar_cache`): later runs read the Parquet, about ten times faster.
+
+A chunk is a dict of equal-length numpy columns:
+
+    version, request_id, error          object (error: None, or the kind of a refused request)
+    ts, latency_ms                      float64 (latency on the first row of a request only)
+    row                                 int64, the row within its request (-1: refused request)
+    prediction                          float64: the class index for a classifier, else the value
+    p:<j>                               float64, probability of class j (NaN when not logged)
+    f:<feature>                         float64 for numeric, boolean and integer features, and
+                                        dates as seconds since 1970 (NaN = missing, or a date
+                                        that does not parse); object (None = missing) for
+                                        categories
+
+Lines that are not JSON objects of a known shape (a truncated last line, a partial write) are
+counted per file and skipped; records of any model version are read, and kept apart by the
+`version` column. Parquet and the columnar cache: columnar.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlgate.core.schema import ColumnSpec
+from mlgate.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Chunk = dict[str, "np.ndarray"]
+
+LOG_GLOB = "predictions*.jsonl"
+FEEDBACK_GLOB = "feedback*.jsonl"
+LIVE_FILE = "predictions.jsonl"
+CACHE_DIR = ".mlgate-columnar"
+# Bumped when a chunk's columns change meaning (2: dates as seconds, not NaN), so older caches
+# are rebuilt rather than read.
+CACHE_FORMAT = "2"
+
+try:  # orjson parses about twice as fast; the stdlib is the fallback
+    import orjson
+
+    def _loads(line: bytes) -> Any:
+        return orjson.loads(line)
+
+except ImportError:  # pragma: no cover - depends on the install
+
+    def _loads(line: bytes) -> Any:
+        return json.loads(line)
+
+
+@dataclass
+class ReadStats:
+    """What reading found besides the rows: files, bad lines, records outside the window."""
+
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    bad_lines: dict[str, int] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bad(self) -> int:
+        """Lines skipped as unreadable, over every file."""
+        return sum(self.bad_lines.values())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a chunk has: the bundle's features, and its classes (None: regression)."""
+
+    features: tuple[ColumnSpec, ...]
+    classes: tuple[Any, ...] | None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def class_index(self) -> dict[Any, int]:
+        index: dict[Any, int] = {}
+        for i, c in enumerate(self.classes or ()):
+            index[c] = i
+            index.setdefault(str(c), i)
+        return index
+
+
+def discover(paths: Sequence[Path], since: float | None) -> list[Path]:
+    """The log files under `paths` (files or directories), oldest first; files last written
+    before `since` are left out (a rotated file is never written again)."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(p.glob(LOG_GLOB)))
+            found.extend(sorted(p.glob("*.parquet")))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise DataError(f"prediction log not found: {p}", hint="pass a log file or directory")
+    if since is not None:
+        found = [f for f in found if f.stat().st_mtime >= since]
+
+    def order(f: Path) -> tuple[int, str]:
+        # Rotated files carry their UTC time in the name; the live file is the newest.
+        return (1 if f.name == LIVE_FILE else 0, f.name)
+
+    return sorted(dict.fromkeys(found), key=order)
+
+
+# --- JSON lines -------------------------------------------------------------------------------
+
+
+class _Buffer:
+    """Rows of one version waiting to become a chunk."""
+
+    def __init__(self) -> None:
+        self.ts: list[float] = []
+        self.rid: list[str] = []
+        self.row: list[int] = []
+        self.latency: list[float] = []
+        self.error: list[str | None] = []
+        self.instances: list[Any] = []
+        self.prediction: list[Any] = []
+        self.proba: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _numeric(values: Sequence[Any]) -> np.ndarray:
+    import numpy as np
+
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            if isinstance(v, bool | int | float):
+                out[i] = float(v)
+        return out
+
+
+def _dates(values: Sequence[Any], fmt: str | None) -> np.ndarray:
+    """Date strings as seconds since 1970, parsed as the reference profile parsed them."""
+    import numpy as np
+    import pandas as pd
+
+    from mlgate.core.profile import datetime_seconds
+
+    return datetime_seconds(pd.Series(values, dtype=object), fmt).to_numpy(dtype=np.float64)
+
+
+def _category(values: Sequence[Any]) -> np.ndarray:
+    import numpy as np
+
+    if all(type(v) is str or v is None for v in values):
+        return np.array(values, dtype=object)
+    fixed: list[Any] = []
+    for v in values:
+        if v is None or type(v) is str:
+            fixed.append(v)
+        elif isinstance(v, float) and math.isnan(v):
+            fixed.append(None)
+        elif isinstance(v, float) and v.is_integer():
+            fixed.append(str(int(v)))
+        else:
+            fixed.append(str(v))
+    return np.array(fixed, dtype=object)
+
+
+def _rows_as_tuples(instances: list[Any], names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    getter = itemgetter(*names)
+    try:
+        got = [getter(d) for d in instances]
+    except (KeyError, TypeError, IndexError):
+        got = []
+        for d in instances:
+            if isinstance(d, dict):
+                got.append(tuple(d.get(n) for n in names))
+            elif isinstance(d, list) and len(d) == len(names):
+                got.append(tuple(d))
+            else:
+                got.append((None,) * len(names))
+    if len(names) == 1:
+        return [(g,) for g in got]
+    return got
+
+
+def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
+    import numpy as np
+
+    n = len(buf)
+    chunk: Chunk = {
+        "version": np.array([version] * n, dtype=object),
+        "ts": np.array(buf.ts, dtype=np.float64),
+        "request_id": np.array(buf.rid, dtype=object),
+        "row": np.array(buf.row, dtype=np.int64),
+        "latency_ms": np.array(buf.latency, dtype=np.float64),
+        "error": np.array(buf.error, dtype=object),
+    }
+    names = layout.names
+    tuples = _rows_as_tuples(buf.instances, names)
+    columns = list(zip(*tuples, strict=True)) if tuples else [()] * len(names)
+    for spec, col in zip(layout.features, columns, strict=True):
+        if spec.kind == "categorical":
+            chunk[f"f:{spec.name}"] = _category(col)
+        elif spec.kind == "datetime":
+            chunk[f"f:{spec.name}"] = _dates(col, spec.format)
+        else:
+            chunk[f"f:{spec.name}"] = _numeric(col)
+    if layout.classes is None:
+        chunk["prediction"] = _numeric(buf.prediction)
+    else:
+        index = layout.class_index()
+        chunk["prediction"] = np.array(
+            [index.get(p, -1) if p is not None else np.nan for p in buf.prediction],
+            dtype=np.float64,
+        )
+        k = len(layout.classes)
+        proba = np.full((n, k), np.nan)
+        for i, p in enumerate(buf.proba):
+            if p is not None and len(p) == k:
+                proba[i] = p
+        for j in range(k):
+            chunk[f"p:{j}"] = proba[:, j]
+    return chunk
+
+
+def read_jsonl(
+    path: Path,
+    layout: Layout,
+    chunk_rows: int,
+    stats: ReadStats,
+) -> Iterator[Chunk]:
+    """Chunks of one JSON-lines prediction log, every record kept (no time filter)."""
+    buffers: dict[str, _Buffer] = {}
+    bad = 0
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise DataError(f"cannot read prediction log {path}: {exc.strerror}") from None
+    with fh:
+        for line in fh:
+            stats.lines += 1
+            try:
+                rec = _loads(line)
+            except ValueError:
+                bad += 1 if line.strip() else 0
+                continue
+            if not _accept(rec, buffers):
+                bad += 1
+                continue
+            version = str(rec.get("version"))
+            buf = buffers[version]
+            if len(buf) >= chunk_rows:
+                yield _flush(version, buf, layout)
+                buffers[version] = _Buffer()
+    for version, buf in buffers.items():
+        if len(buf):
+            yield _flush(version, buf, layout)
+    if bad:
+        stats.bad_lines[str(path)] = stats.bad_lines.get(str(path), 0) + bad
+
+
+def _accept(rec: Any, buffers: dict[str, _Buffer]) -> bool:
+    """Append one record's rows to its version's buffer; False for a record of no known shape."""
+    if not isinstance(rec, dict):
+        return False
+    ts = rec.get("ts")
+    rid = rec.get("request_id")
+    if not isinstance(ts, int | float) or not isinstance(rid, str):
+        return False
+    version = str(rec.get("version"))
+    latency = rec.get("latency_ms")
+    latency = float(latency) if isinstance(latency, int | float) else math.nan
+    error = rec.get("error")
+    if error is not None:
+        kind = error.get("kind") if isinstance(error, dict) else None
+        buf = buffers.setdefault(version, _Buffer())
+        buf.ts.append(float(ts))
+        buf.rid.append(rid)
+        buf.row.append(-1)
+        buf.latency.append(latency)
+        buf.error.append(str(kind or "error"))
+        buf.instances.append({})
+        buf.prediction.append(None)
+        buf.proba.append(None)
+        return True
+    instances = rec.get("instances")
+    preds = rec.get("predictions")
+    if not isinstance(instances, list) or not isinstance(preds, list):
+        return False
+    if len(instances) != len(preds) or not instances:
+        return False
+    proba = rec.get("probabilities")
+    if not isinstance(proba, list) or len(proba) != len(preds):
+        proba = [None] * len(preds)
+    buf = buffers.setdefault(version, _Buffer())
+    n = len(preds)
+    buf.ts.extend([float(ts)] * n)
+    buf.rid.extend([rid] * n)
+    buf.row.extend(range(n))
+    buf.latency.append(latency)
+    buf.latency.extend([math.nan] * (n - 1))
+    buf.error.extend([None] * n)
+    buf.instances.extend(instances)
+    buf.prediction.extend(preds)
+    buf.proba.extend(proba)
+    return True

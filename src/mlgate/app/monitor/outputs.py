@@ -1,0 +1,86 @@
+"""The monitor's JSON and Markdown: for scripts, and for a PR, an issue or a step summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlgate.app.monitor.run import MonitorResult, when
+from mlgate.store import atomic
+
+JSON_FILE = "monitor.json"
+MARKDOWN_FILE = "monitor.md"
+HTML_FILE = "monitor.html"
+MARKER = "<!-- mlgate-monitor -->"
+
+
+def to_dict(result: MonitorResult) -> dict[str, Any]:
+    """The JSON form (monitor.json, `mlgate monitor --json`)."""
+    data = result.model_dump(mode="json")
+    data["status"] = result.verdict.status
+    data["alerts"] = [f.message for f in result.verdict.alerts]
+    data["drifted_features"] = [f.name for f in result.observations.features if f.drift.drifted]
+    return data
+
+
+def _num(x: float | None, fmt: str = ".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def markdown(result: MonitorResult) -> str:
+    """A short summary: verdict, findings, performance, the features that moved."""
+    obs = result.observations
+    icon = "🚨 ALERT" if result.alert else "✅ healthy"
+    lines = [
+        MARKER,
+        f"## mlgate monitor: {result.model} `{result.version}` — {icon}",
+        "",
+        f"{obs.rows} predicted rows in {obs.requests} requests, {obs.errors} refused, "
+        f"{when(result.first)} to {when(result.last)}.",
+        "",
+    ]
+    if result.verdict.findings:
+        lines += ["| severity | check | finding |", "| --- | --- | --- |"]
+        for finding in result.verdict.findings:
+            text = finding.message.replace("|", "/")
+            lines.append(f"| {finding.severity} | {finding.check} | {text} |")
+        lines.append("")
+    if obs.metric:
+        lines += [
+            f"**{obs.metric}**: holdout {_num(obs.reference)}, estimated (no labels) "
+            f"{_num(obs.estimated)}, realised {_num(obs.realised)} ({obs.labelled} labelled rows).",
+            "",
+        ]
+    moved = [f for f in obs.features if f.drift.checked]
+    if moved:
+        lines += [
+            "| feature | test | statistic | threshold | drift | missing |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in sorted(moved, key=lambda f: not f.drift.drifted):
+            d = f.drift
+            lines.append(
+                f"| {f.name} | {d.method} | {_num(d.statistic, '.4g')} | {_num(d.threshold, 'g')} "
+                f"| {'**yes**' if d.drifted else 'no'} | {f.missing_rate:.1%} |"
+            )
+        lines.append("")
+    if result.latency:
+        lat = result.latency
+        lines.append(
+            f"Latency: p50 {_num(lat.get('p50'), '.2f')} ms, p95 {_num(lat.get('p95'), '.2f')} ms, "
+            f"p99 {_num(lat.get('p99'), '.2f')} ms."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result: MonitorResult, out: Path) -> list[Path]:
+    """monitor.json, monitor.md and monitor.html in `out`, each written atomically."""
+    from mlgate.app.monitor.html import render_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        atomic.write_text(out / JSON_FILE, json.dumps(to_dict(result), indent=2) + "\n"),
+        atomic.write_text(out / MARKDOWN_FILE, markdown(result)),
+        atomic.write_text(out / HTML_FILE, render_html(result)),
+    ]

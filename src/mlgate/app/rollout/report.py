@@ -1,0 +1,168 @@
+"""The report of a finished local release: every analysis window, and how the candidate's
+predictions compared with the incumbent's over the whole rollout (the divergence report).
+
+Two comparisons, as far as the variants allow:
+
+- distributions, from Prometheus: predicted classes (or the value histogram) of each variant
+  over the rollout, with the Jensen-Shannon distance, PSI and G-test of the analysis;
+- request by request, from both servers' prediction logs, joined on the request id the
+  splitter gives both (in shadow every request reaches both, so every one can be compared):
+  agreement rate and the incumbent x candidate confusion table (regression: the differences).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mlgate.adapters.prometheus.query import Prometheus, duration
+from mlgate.app.rollout.variants import VariantRef
+from mlgate.core.histograms import distribution_distance, g_test
+from mlgate.errors import InfraError
+from mlgate.store import atomic
+
+MAX_LOG_ROWS = 200_000
+
+
+def distributions(
+    prom: Prometheus, stable: VariantRef, canary: VariantRef, since: float
+) -> dict[str, Any]:
+    """Both variants' prediction distributions since `since`, and their distances."""
+    window = duration(max(1.0, time.time() - since))
+    out: dict[str, dict[str, float]] = {}
+    for role, variant in (("incumbent", stable), ("candidate", canary)):
+        sel = variant.selectors().model
+        rows = prom.query(
+            f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel}}}[{window}]))"
+        )
+        out[role] = {labels.get("class_", ""): round(v, 3) for labels, v in rows}
+    a, b = out["incumbent"], out["candidate"]
+    g, critical = g_test(a, b)
+    return {
+        "counts": out,
+        "jensenshannon": distribution_distance(a, b, "jensenshannon"),
+        "psi": distribution_distance(a, b, "psi"),
+        "g_statistic": g,
+        "g_critical": None if math.isinf(critical) else critical,
+    }
+
+
+def _read_log(directory: str | None) -> dict[str, list[Any]]:
+    if directory is None:
+        return {}
+    found: dict[str, list[Any]] = {}
+    for path in sorted(Path(directory).glob("predictions*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line being written as we read
+                found[str(record.get("request_id"))] = list(record.get("predictions") or [])
+                if len(found) >= MAX_LOG_ROWS:
+                    return found
+    return found
+
+
+def agreement(stable: VariantRef, canary: VariantRef) -> dict[str, Any] | None:
+    """Request-by-request comparison from the prediction logs; None without both logs."""
+    if stable.log_dir is None or canary.log_dir is None:
+        return None
+    a, b = _read_log(stable.log_dir), _read_log(canary.log_dir)
+    shared = sorted(set(a) & set(b))
+    pairs = [(x, y) for rid in shared for x, y in zip(a[rid], b[rid], strict=False)]
+    out: dict[str, Any] = {
+        "incumbent_requests": len(a),
+        "candidate_requests": len(b),
+        "compared_requests": len(shared),
+        "compared_rows": len(pairs),
+    }
+    if not pairs:
+        return out
+    numeric = all(isinstance(x, float) and isinstance(y, float) for x, y in pairs[:100])
+    if numeric:
+        diffs = sorted(abs(float(x) - float(y)) for x, y in pairs)
+        out["mean_abs_difference"] = sum(diffs) / len(diffs)
+        out["p95_abs_difference"] = diffs[min(len(diffs) - 1, int(0.95 * len(diffs)))]
+        return out
+    same = sum(x == y for x, y in pairs)
+    confusion = Counter(f"{x}->{y}" for x, y in pairs)
+    out["agreement"] = same / len(pairs)
+    out["confusion"] = dict(sorted(confusion.items()))
+    out["disagreeing_request_ids"] = [rid for rid in shared if a[rid] != b[rid]][:10]
+    return out
+
+
+def write(
+    directory: Path,
+    *,
+    summary: dict[str, Any],
+    prom: Prometheus | None,
+    stable: VariantRef,
+    canary: VariantRef,
+    since: float,
+) -> Path:
+    """Write `release-<id>.json` and `.md` into `directory`; returns the JSON path."""
+    report = dict(summary)
+    if prom is not None:
+        try:
+            report["divergence"] = distributions(prom, stable, canary, since)
+        except InfraError as exc:
+            report["divergence"] = {"error": exc.message}
+    report["agreement"] = agreement(stable, canary)
+    path = directory / f"release-{summary['id']}.json"
+    atomic.write_text(path, json.dumps(report, indent=2, default=str))
+    atomic.write_text(path.with_suffix(".md"), markdown(report))
+    return path
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report for people: outcome, the divergence, then each window's checks."""
+    lines = [
+        f"# {report['strategy']} release of {report['candidate']}: {report['outcome']}",
+        "",
+        f"- incumbent: {report['incumbent']}",
+        f"- reason: {report['reason']}",
+        f"- windows analysed: {len(report.get('history', []))}",
+    ]
+    div = report.get("divergence") or {}
+    if "counts" in div:
+        lines += [
+            "",
+            "## Predictions, candidate vs incumbent",
+            "",
+            "| | incumbent | candidate |",
+            "| --- | ---: | ---: |",
+        ]
+        counts = div["counts"]
+        for key in sorted(set(counts["incumbent"]) | set(counts["candidate"])):
+            lines.append(
+                f"| {key} | {counts['incumbent'].get(key, 0):.0f} | "
+                f"{counts['candidate'].get(key, 0):.0f} |"
+            )
+        lines += [
+            "",
+            f"Jensen-Shannon distance {div['jensenshannon']:.4f}, PSI {div['psi']:.4f}.",
+        ]
+    agree = report.get("agreement") or {}
+    if "agreement" in agree:
+        lines += [
+            "",
+            f"Same request, same answer: {agree['agreement']:.1%} of "
+            f"{agree['compared_rows']} rows ({agree['compared_requests']} requests).",
+        ]
+    elif "mean_abs_difference" in agree:
+        lines += [
+            "",
+            f"Same request: mean absolute difference {agree['mean_abs_difference']:.4g} over "
+            f"{agree['compared_rows']} rows.",
+        ]
+    lines += ["", "## Windows", "", "| weight | action | failed checks |", "| ---: | --- | --- |"]
+    for entry in report.get("history", []):
+        failed = ", ".join(c["name"] for c in entry.get("checks", []) if c["status"] == "fail")
+        lines.append(f"| {entry.get('weight', '')} | {entry['action']} | {failed or '-'} |")
+    return "\n".join(lines) + "\n"

@@ -1,1 +1,0 @@
-"""Data: loading and fingerprints, schema, reference profiles, drift, demo data."""

@@ -1,0 +1,431 @@
+"""The model bundle: one self-describing directory that every stage after training reads.
+
+Layout (see DESIGN.md):
+    MLmodel, model.skops, ... an MLflow Model directory (sklearn flavor, skops format: loading
+                              builds only allow-listed types, see `mlgate.store.trust`)
+    mlgate.json               lineage: name, task, features, git, data fingerprint, config hash,
+                              params, holdout metrics, library versions, created-at
+    schema.json               the data schema; its feature columns are the serving contract
+    profile.json              reference profile of the training data, for drift checks
+    model.onnx                optional, kept only when it matches scikit-learn on the holdout
+    gate.json                 added by `mlgate gate`: the verdict this bundle was given
+    SHA256SUMS                over every other file; loading refuses any mismatch
+    model.sig                 when a signing key is configured: the signature over every other
+                              file (`mlgate.store.signing`), checked when a public key is
+
+A bundle is built in a temporary sibling directory and renamed into place, so a crash never
+leaves a half-written bundle where a later stage would find it. A bundle holds regular files and
+directories only: a symbolic link (or a device, a FIFO) anywhere in it is refused. What is loaded
+is the bytes that were verified: `Bundle.read` re-checks each file's digest as it reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+
+from mlgate.core.config import Task
+from mlgate.core.schema import Schema
+from mlgate.errors import BundleError, describe
+from mlgate.store import atomic
+from mlgate.store.signing import SIGNATURE_FILE
+from mlgate.store.trust import Trust
+
+# 2: the scikit-learn model is stored with skops (format 1 was a pickle, which is never loaded).
+FORMAT_VERSION = 2
+META_FILE = "mlgate.json"
+SCHEMA_FILE = "schema.json"
+PROFILE_FILE = "profile.json"
+GATE_FILE = "gate.json"
+SUMS_FILE = "SHA256SUMS"
+MODEL_FILE = "model.skops"
+ONNX_FILE = "model.onnx"
+STAGING_MARK = ".staging-"
+OLD_MARK = ".old-"
+# Files that SHA256SUMS does not list: itself, and the signature made over it.
+UNSUMMED = frozenset({SUMS_FILE, SIGNATURE_FILE})
+
+log = logging.getLogger(__name__)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GitInfo(_Frozen):
+    """Where the code that trained the model came from."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+
+
+class DataLineage(_Frozen):
+    """Which data the model was trained and evaluated on."""
+
+    path: str
+    fingerprint: str
+    rows: int
+    train_rows: int
+    holdout_rows: int
+    holdout_fingerprint: str
+    dropped_target_rows: int = 0
+
+
+class BundleMeta(_Frozen):
+    """The contents of mlgate.json."""
+
+    format: int = FORMAT_VERSION
+    name: str
+    task: Task
+    target: str
+    features: tuple[str, ...]
+    classes: tuple[JsonValue, ...] | None = None
+    created_at: str
+    mlgate_version: str
+    git: GitInfo
+    data: DataLineage
+    config_hash: str
+    seed: int
+    estimator: str
+    params: dict[str, JsonValue]
+    metrics: dict[str, float]
+    libraries: dict[str, str]
+    runtimes: tuple[str, ...] = ("sklearn",)
+    positive_label: JsonValue = None
+    decision_threshold: float | None = None
+    notes: tuple[str, ...] = ()
+    # The model's predictions for MLflow's input example, made at training time: the image's
+    # smoke test compares with these, so it never has to load the model on the build host.
+    example_predictions: tuple[JsonValue, ...] | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> list[str]:
+    """Every regular file under `root` but SHA256SUMS and the signature; anything that is not a
+    regular file or directory (a symlink above all: it could point anywhere) is refused."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for name in [*dirnames, *filenames]:
+            path = base / name
+            mode = path.lstat().st_mode
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(mode):
+                raise BundleError(
+                    f"model bundle {root} contains a symbolic link ({rel}): refusing it",
+                    hint="a bundle holds regular files only; copy the real file in and retrain",
+                )
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise BundleError(f"model bundle {root} contains {rel}, which is not a file")
+            if stat.S_ISREG(mode) and not (base == root and name in UNSUMMED):
+                found.append(rel)
+    return sorted(found)
+
+
+def digests_of(root: Path) -> dict[str, str]:
+    """The SHA-256 of every file of the bundle as it is on disk now (nothing is trusted)."""
+    return {rel: _sha256(root / rel) for rel in _files(root)}
+
+
+def sums_text(digests: Mapping[str, str]) -> str:
+    """SHA256SUMS' canonical content for `digests` (sha256sum's format, sorted by path)."""
+    return "".join(f"{digests[rel]}  {rel}\n" for rel in sorted(digests))
+
+
+def version_of(digests: Mapping[str, str]) -> str:
+    """A bundle's content address: the first 12 hex digits of sha256 of its SHA256SUMS."""
+    return hashlib.sha256(sums_text(digests).encode("utf-8")).hexdigest()[:12]
+
+
+def content_digest(digests: Mapping[str, str]) -> str:
+    """What a gate vouches for: every file but the gate's own verdict, as one sha256."""
+    kept = {rel: d for rel, d in digests.items() if rel != GATE_FILE}
+    return "sha256:" + hashlib.sha256(sums_text(kept).encode("utf-8")).hexdigest()
+
+
+def _write_sums(root: Path, digests: dict[str, str]) -> None:
+    atomic.write_text(root / SUMS_FILE, sums_text(digests))
+
+
+def seal(root: Path) -> None:
+    """Write SHA256SUMS over every file of the bundle (sha256sum's format)."""
+    _write_sums(root, digests_of(root))
+
+
+def sign_if_configured(root: Path, trust: Trust) -> None:
+    """Sign the sealed bundle when a private key is configured."""
+    if trust.private_key is not None:
+        from mlgate.store.signing import sign
+
+        sign(root, trust.private_key, trust.password)
+
+
+def verify(root: Path) -> dict[str, str]:
+    """Refuse a bundle whose files do not match SHA256SUMS exactly (changed, missing, extra).
+
+    Returns the recorded digests (relative path -> sha256), all of them just confirmed.
+    """
+    if not root.is_dir():
+        raise BundleError(f"model bundle not found: {root}", hint="run `mlgate train` to create it")
+    sums = root / SUMS_FILE
+    if not sums.is_file():
+        raise BundleError(
+            f"model bundle {root} has no {SUMS_FILE}: it is partial or not a bundle",
+            hint="retrain with `mlgate train`",
+        )
+    expected: dict[str, str] = {}
+    if sums.is_symlink():
+        raise BundleError(f"model bundle {root}: {SUMS_FILE} is a symbolic link: refusing it")
+    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
+        digest, sep, rel = line.partition("  ")
+        parts = rel.split("/")
+        if not sep or len(digest) != 64 or rel.startswith("/") or ".." in parts or "" in parts:
+            raise BundleError(f"{sums}: line {n} is malformed: {line!r}")
+        expected[rel] = digest
+    problems: list[str] = []
+    present = set(_files(root))
+    for rel, digest in expected.items():
+        if rel not in present:
+            problems.append(f"missing file {rel}")
+        elif _sha256(root / rel) != digest:
+            problems.append(f"{rel} does not match its checksum")
+    problems.extend(f"unexpected file {rel}" for rel in sorted(present - expected.keys()))
+    if problems:
+        raise BundleError(
+            f"model bundle {root} failed verification: " + "; ".join(problems),
+            hint="the bundle was changed or partly copied; retrain or restore it",
+        )
+    return expected
+
+
+@contextlib.contextmanager
+def staging(target: Path, trust: Trust | None = None) -> Iterator[Path]:
+    """Yield an empty directory beside `target`; on success seal (and sign, when a key is
+    configured) it and move it into place.
+
+    On any error the staging directory is removed and `target` is left as it was. A process
+    killed meanwhile leaves it behind: `clean_leftovers`, under the project lock, removes it.
+    """
+    with atomic.output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_MARK}", dir=target.parent))
+        try:
+            yield tmp
+            seal(tmp)
+            sign_if_configured(tmp, trust or Trust())
+            replace_dir(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def replace_dir(src: Path, target: Path) -> None:
+    """Move directory `src` to `target`, replacing what was there with two renames."""
+    old: Path | None = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD_MARK}", dir=target.parent))
+        old.rmdir()
+        os.replace(target, old)
+    os.replace(src, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def leftovers(target: Path) -> list[Path]:
+    """Staging and replaced copies of `target` that a killed process left beside it."""
+    if not target.parent.is_dir():
+        return []
+    marks = (f".{target.name}{STAGING_MARK}", f".{target.name}{OLD_MARK}")
+    return sorted(p for p in target.parent.iterdir() if p.name.startswith(marks))
+
+
+def clean_leftovers(target: Path) -> list[Path]:
+    """Remove what `leftovers` finds. Only safe while holding the project lock (no other
+    process of this project can be writing a bundle); returns what was removed."""
+    removed = leftovers(target)
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle on disk, with its metadata and schema read and its files' digests known.
+
+    `digests` are the verified SHA256SUMS entries, or (when loaded with `check=False`) the
+    digests of the files as they were read: either way `version` names the bytes served.
+    """
+
+    path: Path
+    meta: BundleMeta
+    schema: Schema
+    digests: Mapping[str, str] = field(default_factory=dict)
+    trust: Trust = field(default_factory=Trust)
+    verified: bool = True
+
+    def read(self, name: str) -> bytes:
+        """The bytes of one file, refused if they differ from the digest vouched for."""
+        path = self.path / name
+        if path.is_symlink():
+            raise BundleError(f"model bundle {self.path}: {name} is a symbolic link")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BundleError(f"model bundle {self.path} is missing {name}") from None
+        expected = self.digests.get(name)
+        if expected is None or hashlib.sha256(data).hexdigest() != expected:
+            raise BundleError(
+                f"model bundle {self.path}: {name} changed since the bundle was verified",
+                hint="another process is writing the bundle; load it again when it is done",
+            )
+        return data
+
+    def load_model(self) -> Any:
+        """Build the fitted scikit-learn Pipeline from model.skops: allow-listed types only,
+        trees checked (see `mlgate.store.trust`). Nothing is unpickled."""
+        from mlgate.store.trust import load_sklearn
+
+        return load_sklearn(self.read(MODEL_FILE), self.trust, str(self.path / MODEL_FILE))
+
+    @property
+    def version(self) -> str:
+        """A content address: the first 12 hex digits of sha256(SHA256SUMS).
+
+        The server reports it and the image labels carry it, so both name the same bundle.
+        """
+        return version_of(self.digests) if self.digests else "unsealed"
+
+    @property
+    def content_digest(self) -> str:
+        """The digest a gate records: every file but gate.json (see `content_digest`)."""
+        return content_digest(self.digests)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX export, when training kept one."""
+        return self.path / ONNX_FILE if ONNX_FILE in self.digests else None
+
+    def gate_report(self) -> dict[str, Any] | None:
+        """The gate verdict recorded in the bundle, if `mlgate gate` has run on it."""
+        if GATE_FILE not in self.digests:
+            return None
+        data: dict[str, Any] = json.loads(self.read(GATE_FILE))
+        return data
+
+
+def load_bundle(path: Path, *, check: bool = True, trust: Trust | None = None) -> Bundle:
+    """Verify and open a bundle; every defect is a BundleError.
+
+    `check`: SHA256SUMS must match every file, and, when `trust` has a public key, the
+    signature must verify with it. `check=False` skips both (loudly): the digests are then
+    those of the files as found, so the version still names what is served. The type
+    allow-list of `load_model` applies either way. `trust` defaults to the environment's.
+    """
+    from mlgate.store.trust import resolve
+
+    trust = trust if trust is not None else resolve()
+    if check:
+        digests = verify_trusted(path, trust)
+    else:
+        if not path.is_dir():
+            raise BundleError(f"model bundle not found: {path}")
+        log.warning(
+            "NOT VERIFYING model bundle %s: neither SHA256SUMS nor a signature is checked; "
+            "serve it only if you vouch for every file in it",
+            path,
+        )
+        digests = digests_of(path)
+    try:
+        meta = BundleMeta.model_validate_json(_read_checked(path, META_FILE, digests))
+        schema = Schema.model_validate_json(_read_checked(path, SCHEMA_FILE, digests))
+    except ValidationError as exc:
+        raise BundleError(f"model bundle {path} has invalid metadata: {describe(exc)}") from None
+    if meta.format != FORMAT_VERSION:
+        hint = "retrain the model with this version of mlgate"
+        if meta.format == 1:
+            hint = "format 1 stored the model as a pickle, which mlgate no longer loads: " + hint
+        raise BundleError(
+            f"model bundle {path} has format {meta.format}; this mlgate reads {FORMAT_VERSION}",
+            hint=hint,
+        )
+    return Bundle(path=path, meta=meta, schema=schema, digests=digests, trust=trust, verified=check)
+
+
+def verify_trusted(path: Path, trust: Trust) -> dict[str, str]:
+    """`verify`, then the signature when `trust` has a public key; returns the digests."""
+    digests = verify(path)
+    if trust.public_key is not None:
+        from mlgate.store.signing import verify as verify_signature
+
+        verify_signature(path, trust.public_key)
+    return digests
+
+
+def _read_checked(root: Path, name: str, digests: Mapping[str, str]) -> bytes:
+    if name not in digests:
+        raise BundleError(f"model bundle {root} is missing {name}")
+    data = (root / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != digests[name]:
+        raise BundleError(f"model bundle {root}: {name} changed since the bundle was verified")
+    return data
+
+
+def add_file(
+    bundle_dir: Path,
+    name: str,
+    data: Any,
+    *,
+    trust: Trust | None = None,
+    expect: str | None = None,
+) -> dict[str, str]:
+    """Verify the bundle (and its signature), add (or replace) one JSON file, record its
+    checksum, and sign again when a private key is configured.
+
+    `expect` is the content digest the caller judged: a bundle that changed since is refused,
+    so a verdict is never written into a bundle it was not about. Only the new file is hashed
+    for SHA256SUMS: verification just vouched for the others. Returns the new digests.
+    """
+    from mlgate.store.trust import resolve
+
+    trust = trust if trust is not None else resolve()
+    digests = verify_trusted(bundle_dir, trust)
+    if expect is not None and content_digest(digests) != expect:
+        raise BundleError(
+            f"model bundle {bundle_dir} changed while it was being gated "
+            f"({expect} was judged, {content_digest(digests)} is there now)",
+            hint="another process wrote the bundle; run `mlgate run` again",
+        )
+    new = dict(digests)
+    write_json(bundle_dir / name, data)
+    new[name] = _sha256(bundle_dir / name)
+    _write_sums(bundle_dir, new)
+    sign_if_configured(bundle_dir, trust)
+    return new

@@ -1,0 +1,55 @@
+"""Lineage recorded in every bundle: where the code came from and what it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlgate
+from mlgate.store.bundle import GitInfo
+
+
+def git_output(root: Path, *args: str) -> str | None:
+    """`git ARGS` run in `root`: its stripped output, or None (no git, not a repo, an error)."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_info(root: Path) -> GitInfo:
+    """The commit, branch and dirty flag of the repository holding the project, if any."""
+    commit = git_output(root, "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
+    branch = git_output(root, "rev-parse", "--abbrev-ref", "HEAD") or os.environ.get(
+        "GITHUB_REF_NAME"
+    )
+    status = git_output(root, "status", "--porcelain", "--untracked-files=no")
+    return GitInfo(commit=commit, branch=branch, dirty=None if status is None else bool(status))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a bundle depends on."""
+    out = {"python": platform.python_version(), "mlgate": mlgate.__version__}
+    for dist in ("scikit-learn", "numpy", "pandas", "skops", "mlflow", "skl2onnx", "onnxruntime"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return repr(value)

@@ -1,0 +1,93 @@
+"""The PR report as a pure function of the run's JSON documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlgate.app.report import build_report, marker
+
+pytestmark = pytest.mark.unit
+
+
+def _gate(passed: bool, champion: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "passed": passed,
+        "holdout_rows": 400,
+        "challenger": {"roc_auc": 0.8, "log_loss": 0.5},
+        "champion": champion,
+        "checks": [
+            {
+                "metric": "roc_auc",
+                "kind": "threshold",
+                "passed": passed,
+                "message": "roc_auc = 0.8 | required >= 0.7",
+            }
+        ],
+        "failures": [] if passed else ["roc_auc too low"],
+        "notes": [] if champion else ["no champion to compare with"],
+    }
+
+
+VALIDATION = {
+    "passed": True,
+    "rows": 10,
+    "violations": [],
+    "drift": {"columns": [], "share": 0.0, "share_threshold": 0.5, "drifted_columns": []},
+}
+
+
+def test_marker_is_the_first_line_and_stable() -> None:
+    a = build_report("churn", gate=_gate(True, None), validation=VALIDATION, meta=None)
+    b = build_report("churn", gate=_gate(False, None), validation=None, meta=None)
+    assert (
+        a.splitlines()[0] == b.splitlines()[0] == marker("churn") == "<!-- mlgate-report:churn -->"
+    )
+
+
+def test_without_champion_the_report_says_so_loudly_and_how_to_keep_one() -> None:
+    text = build_report("m", gate=_gate(True, None), validation=VALIDATION, meta=None)
+    assert "> [!WARNING]" in text
+    assert "**No champion: the champion gates did not run.**" in text
+    assert "evaluation.champion_bundle" in text
+    assert "| metric | challenger | baseline |" in text
+    assert "passed every gate" in text
+
+
+def test_the_champion_interval_and_the_baseline_are_in_the_tables() -> None:
+    gate = _gate(True, {"label": "champion v3", "metrics": {"roc_auc": 0.79, "log_loss": 0.5}})
+    gate["baseline"] = {"roc_auc": 0.5, "log_loss": 0.69}
+    gate["checks"].append(
+        {
+            "metric": "roc_auc",
+            "kind": "min_absolute_change",
+            "passed": True,
+            "interval": [-0.012, 0.031],
+            "message": "roc_auc = 0.8 vs champion 0.79",
+        }
+    )
+    text = build_report("m", gate=gate, validation=VALIDATION, meta=None)
+    assert "| roc_auc | 0.8000 | 0.5000 | 0.7900 | +0.0100 ▲ |" in text
+    assert "95% interval of the improvement" in text
+    assert "| -0.0120 … +0.0310 |" in text
+
+
+def test_deltas_respect_the_metric_direction() -> None:
+    champion = {"label": "champion v3", "metrics": {"roc_auc": 0.7, "log_loss": 0.6}}
+    text = build_report("m", gate=_gate(True, champion), validation=VALIDATION, meta=None)
+    assert "| roc_auc | 0.8000 | – | 0.7000 | +0.1000 ▲ |" in text
+    # log_loss went down: an improvement.
+    assert "| log_loss | 0.5000 | – | 0.6000 | -0.1000 ▲ |" in text
+
+
+def test_pipes_in_messages_do_not_break_the_table() -> None:
+    text = build_report("m", gate=_gate(True, None), validation=VALIDATION, meta=None)
+    assert "roc_auc = 0.8 \\| required >= 0.7" in text
+
+
+def test_failed_data_gate_fails_the_report_even_with_an_old_passing_gate() -> None:
+    bad = {**VALIDATION, "passed": False}
+    text = build_report("m", gate=None, validation=bad, meta=None)
+    assert "❌ failed" in text.splitlines()[1]
+    assert "data gate failed" in text
