@@ -102,7 +102,7 @@ def pin(pid: int, core: str) -> None:
 def train_demo(root: Path, seed: int) -> Path:
     """The demo project (its default model: 100 trees, ONNX), trained with split seed `seed`."""
     from mlgate.app.scaffold import init_demo
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
     from mlgate.model.train import train
 
     init_demo(root, rows=3000)

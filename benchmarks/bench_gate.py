@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from mlgate.app.lifecycle import champion_for_gate, run_with_registry
     from mlgate.app.scaffold import init_demo
     from mlgate.core.bootstrap import Outputs, improvement_interval
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
     from mlgate.model.evaluate import run_gate
     from mlgate.store.tables import load_table
 

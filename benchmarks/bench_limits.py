@@ -60,7 +60,7 @@ def make_project(work: Path, rows: int) -> tuple[Path, Path, list[list[float]], 
     from sklearn.ensemble import RandomForestClassifier
 
     from mlgate.app.scaffold import init_from_data
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
     from mlgate.model.train import train
 
     x, y = make_classification(
@@ -131,7 +131,7 @@ def in_process(bundle_dir: Path, naive_path: Path, rows: list[list[float]]) -> d
 
 def export_onnx_cost(bundle_dir: Path) -> dict[str, float]:
     """Export the bundle's model to ONNX as training would (conversion + parity), timed."""
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import split_data
     from mlgate.store import bundle as bundle_mod

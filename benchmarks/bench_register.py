@@ -45,7 +45,7 @@ def main() -> None:
     from mlgate.adapters.mlflow import RunContext, open_registry
     from mlgate.app import pipeline
     from mlgate.app.scaffold import init_demo
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     shutil.rmtree(WORK, ignore_errors=True)
     root = WORK / "demo"

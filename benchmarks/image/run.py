@@ -33,7 +33,7 @@ from mlgate.adapters.container.engine import Engine, find_engine
 from mlgate.app.image.build import BuildPlan, build_argv, plan_build
 from mlgate.app.image.context import APP_WHEEL, BUNDLE, WHEELS, assemble, build_wheels
 from mlgate.app.scaffold import init_demo
-from mlgate.core.config import load_project
+from mlgate.store.project import load_project
 from mlgate.model.train import train
 from mlgate.store.bundle import Bundle, load_bundle
 

@@ -60,7 +60,7 @@ def make_model(work: Path) -> tuple[Path, Path, list[list[float]]]:
     from sklearn.ensemble import RandomForestClassifier
 
     from mlgate.app.scaffold import init_from_data
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import train
     from mlgate.store import bundle

@@ -22,8 +22,8 @@ from mlgate.adapters.container.engine import Engine
 from mlgate.app.image.build import BuildOptions, BuildResult, build_image
 from mlgate.app.image.smoke import free_port
 from mlgate.app.scaffold import init_demo
-from mlgate.core.config import load_project
 from mlgate.model.train import train
+from mlgate.store.project import load_project
 
 BASE_IMAGE = os.environ.get("MLGATE_TEST_BASE_IMAGE", "localhost/mlgate-base:bookworm")
 REPOSITORY = "localhost/mlgate-e2e"

@@ -83,11 +83,11 @@ def test_two_runs_at_once_both_finish_and_register_what_they_gated(
 
     # Re-evaluate every registered version's own bundle on the holdout it was gated on.
     from mlgate.adapters.mlflow import open_registry
-    from mlgate.core.config import load_project
     from mlgate.core.metrics import compute_metrics
     from mlgate.model.features import to_frame
     from mlgate.model.train import predict_all, split_data
     from mlgate.store.bundle import load_bundle
+    from mlgate.store.project import load_project
     from mlgate.store.tables import load_table
 
     project_obj = load_project(project)

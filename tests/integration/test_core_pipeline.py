@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from mlgate.cli import main
-from mlgate.core.config import load_project
 from mlgate.model.train import split_data
 from mlgate.store import demo
 from mlgate.store.bundle import load_bundle
+from mlgate.store.project import load_project
 
 pytestmark = pytest.mark.integration
 

@@ -177,7 +177,7 @@ def init_dvc(
     writes dvc.yaml. With `commit`, commits the DVC files and the `extra` paths (what
     `mlgate init` wrote) — only those paths, never other staged changes. Idempotent.
     """
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     t0 = time.perf_counter()
     root = project_root.resolve()

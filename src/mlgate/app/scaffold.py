@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import CONFIG_FILE, Project, Task, load_project
+from mlgate.core.config import CONFIG_FILE, Project, Task
 from mlgate.errors import DataError, UsageError
 from mlgate.store import atomic
+from mlgate.store.project import load_project
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -80,9 +80,7 @@ def deploy_cmd(
     iterations: Iterations = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--state-dir", help="local: state directory [default: .mlgate/release]."
-        ),
+        typer.Option("--state-dir", help="local: state directory [default: .mlgate/release]."),
     ] = None,
     engine: Annotated[
         str | None,

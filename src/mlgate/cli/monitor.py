@@ -98,7 +98,7 @@ def monitor_cmd(
     from mlgate.app import lifecycle as release
     from mlgate.app.monitor.alerts import AlertTargets
     from mlgate.app.monitor.service import MonitorOptions
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     targets = AlertTargets(
         webhook=webhook,

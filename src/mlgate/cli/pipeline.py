@@ -30,7 +30,7 @@ def validate_cmd(
 ) -> None:
     """Data gate: check the data against the committed schema and reference distribution."""
     from mlgate.app.pipeline import validate_file
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     report = validate_file(load_project(config), data)
     if as_json:
@@ -47,7 +47,7 @@ def train_cmd(
 ) -> None:
     """Fit the pipeline from config and write the model bundle."""
     from mlgate.app.pipeline import train_project
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     result = train_project(load_project(config), wait=not no_wait)
     if as_json:
@@ -77,7 +77,7 @@ def gate_cmd(
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
     from mlgate.app.lifecycle import gate
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     report = gate(
         load_project(config),
@@ -110,7 +110,7 @@ def run_cmd(
 
     One run at a time per project: a second run waits for the first (and says so)."""
     from mlgate.app.lifecycle import run_with_registry
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     project = load_project(config)
     if as_json:

@@ -84,11 +84,12 @@ def config_cmd(
 ) -> None:
     """Check mlgate.yaml and print the effective config (or its JSON schema)."""
     from mlgate.core import config as cfg
+    from mlgate.store.project import load_project
 
     if schema:
         print_json(cfg.json_schema())
         return
-    print_json(cfg.load_project(config).config.model_dump(mode="json"))
+    print_json(load_project(config).config.model_dump(mode="json"))
 
 
 @app.command("demo-data")

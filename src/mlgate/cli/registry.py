@@ -35,7 +35,7 @@ def register_cmd(
     """Register the gated bundle: an MLflow run + model version, alias `challenger`."""
     from mlgate.adapters.mlflow import open_registry
     from mlgate.app.lifecycle import register_gated
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -61,7 +61,7 @@ def promote_cmd(
 ) -> None:
     """Move alias `champion` to the challenger (or VERSION); records who, when and why."""
     from mlgate.adapters.mlflow import current_actor, open_registry
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -82,7 +82,7 @@ def rollback_cmd(
 ) -> None:
     """Move alias `champion` back to the previous champion."""
     from mlgate.adapters.mlflow import current_actor, open_registry
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -100,7 +100,7 @@ def models_cmd(
 ) -> None:
     """List the registered versions with aliases, metrics and lineage."""
     from mlgate.adapters.mlflow import open_registry
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     project = load_project(config)
     registry = open_registry(project)
@@ -122,7 +122,7 @@ def report_cmd(
 ) -> None:
     """Markdown report for a pull-request comment or `$GITHUB_STEP_SUMMARY`."""
     from mlgate.app.report import project_report
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     text = project_report(load_project(config), out=out)
     if out is None:

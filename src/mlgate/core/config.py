@@ -22,25 +22,26 @@ from pydantic import (
     model_validator,
 )
 
+from mlgate.core.vocab import (
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    REGRESSION_METRICS,
+    DriftMethod,
+    MetricName,
+    Task,
+)
 from mlgate.errors import ConfigError
 
-CONFIG_FILE = "mlgate.yaml"
-
-Task = Literal["binary", "multiclass", "regression"]
-MetricName = Literal[
-    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "REGRESSION_METRICS",
+    "DriftMethod",
+    "MetricName",
+    "Task",
 ]
-CLASSIFICATION_METRICS: tuple[MetricName, ...] = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "log_loss",
-)
-REGRESSION_METRICS: tuple[MetricName, ...] = ("rmse", "mae", "r2")
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "rmse", "mae"})
-DriftMethod = Literal["auto", "ks", "chisquare", "wasserstein", "jensenshannon", "psi"]
+
+CONFIG_FILE = "mlgate.yaml"
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
@@ -495,24 +496,3 @@ def parse_config(raw: object, source: str) -> Config:
             f"{source}: invalid config\n  " + "\n  ".join(lines),
             hint="fix the key(s) above; `mlgate config --schema` lists every key",
         ) from None
-
-
-def load_project(path: Path | str = CONFIG_FILE) -> Project:
-    """Read and validate mlgate.yaml; `path` may be the file or its directory."""
-    import yaml
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / CONFIG_FILE
-    if not p.is_file():
-        raise ConfigError(
-            f"config file not found: {p}",
-            hint="run `mlgate init` to create one, or pass --config PATH",
-        )
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
-    return Project(root=p.parent.resolve(), config=parse_config(raw, str(p)))

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate.core.config import CONFIG_FILE, Project, load_project
+from mlgate.core.config import Project
 from mlgate.errors import BundleError, UsageError
+from mlgate.store.project import find_project
 
 ENV_PUBLIC_KEY = "MLGATE_PUBLIC_KEY"
 ENV_SIGNING_KEY = "MLGATE_SIGNING_KEY"
@@ -366,6 +367,6 @@ def command_trust(
     """The trust of a command that takes a bundle rather than a project (`serve`, `build`):
     `--public-key`, else `MLGATE_PUBLIC_KEY`, else the project's `trust.public_key` when
     `config` (mlgate.yaml or its directory) exists; trusted types from all three."""
-    path = None if config is None else (config / CONFIG_FILE if config.is_dir() else config)
-    base = project_trust(load_project(path)) if path is not None and path.is_file() else resolve()
+    project = find_project(config)
+    base = project_trust(project) if project is not None else resolve()
     return Trust(public_key=public_key or base.public_key, types=(*base.types, *types))

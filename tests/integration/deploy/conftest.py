@@ -53,8 +53,8 @@ class Bundles:
 
 
 def _train(template: Path, root: Path, name: str) -> Path:
-    from mlgate.core.config import load_project
     from mlgate.model.train import train
+    from mlgate.store.project import load_project
 
     project = root / name
     shutil.copytree(template, project)

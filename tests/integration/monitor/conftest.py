@@ -26,8 +26,8 @@ class Project:
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The demo project, trained once (3000 rows, the default forest)."""
     from mlgate.app.scaffold import init_demo
-    from mlgate.core.config import load_project
     from mlgate.model.train import train
+    from mlgate.store.project import load_project
 
     root = tmp_path_factory.mktemp("monitor-demo") / "demo"
     init_demo(root, rows=3000)

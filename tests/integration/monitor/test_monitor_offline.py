@@ -89,7 +89,7 @@ def write_log(
 
 
 def request(project: Project, logs: Path, **kw: Any) -> MonitorRequest:
-    from mlgate.core.config import load_project
+    from mlgate.store.project import load_project
 
     cfg = load_project(project.root).config
     return MonitorRequest(

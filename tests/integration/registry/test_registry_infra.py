@@ -15,8 +15,8 @@ import pytest
 
 from mlgate.adapters.mlflow import CHALLENGER, TRACKING_URI_ENV, RunContext
 from mlgate.app import pipeline
-from mlgate.core.config import load_project
 from mlgate.errors import GateFailed
+from mlgate.store.project import load_project
 from tests.integration.registry.conftest import Cli, Env
 
 pytestmark = [

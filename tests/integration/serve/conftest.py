@@ -34,10 +34,10 @@ class Trained:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Train the demo project once and add the ONNX export to its bundle."""
     from mlgate.app.scaffold import init_demo
-    from mlgate.core.config import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import train
     from mlgate.store import bundle
+    from mlgate.store.project import load_project
 
     root = tmp_path_factory.mktemp("serve-demo")
     init_demo(root, rows=3000)

@@ -182,7 +182,7 @@ def test_an_internal_failure_is_a_bug_with_its_traceback(
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(pipeline, "validate_file", broken)
-    monkeypatch.setattr("mlgate.core.config.load_project", lambda _path: object())
+    monkeypatch.setattr("mlgate.store.project.load_project", lambda _path: object())
     assert main(["validate"]) == 70
     err = capsys.readouterr().err
     assert "Traceback" in err

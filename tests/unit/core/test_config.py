@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mlgate.cli import app, main
-from mlgate.core.config import GateConfig, load_project
+from mlgate.core.config import GateConfig
 from mlgate.errors import ConfigError, UsageError
+from mlgate.store.project import load_project
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlgate.adapters.mlflow.uri import resolve_tracking_uri, sqlite_path
-from mlgate.core.config import CONFIG_FILE, Project, load_project
+from mlgate.core.config import Project
+from mlgate.store.project import find_project
 
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.writes import MlflowRegistry
@@ -35,7 +36,7 @@ def _project(where: Project | Path | None) -> Project | Path:
     if isinstance(where, Project):
         return where
     path = Path.cwd() if where is None else where
-    config = path / CONFIG_FILE if path.is_dir() else path
-    if config.is_file():
-        return load_project(config)
+    project = find_project(path)
+    if project is not None:
+        return project
     return (path if path.is_dir() or not path.suffix else path.parent).resolve()

@@ -77,12 +77,9 @@ def policy_from(project: Project | None, overrides: Mapping[str, Any]) -> Canary
 
 
 def _project(config: Path | None) -> Project | None:
-    from mlgate.core.config import CONFIG_FILE, load_project
+    from mlgate.store.project import find_project
 
-    if config is None:
-        return None
-    path = config / CONFIG_FILE if config.is_dir() else config
-    return load_project(path) if path.is_file() else None
+    return find_project(config)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,9 @@ def test_rolling_manifests_validate_strictly_and_pin_the_digest(tmp_path: Path) 
     assert set(files) == {
         "deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "prometheus-rule.yaml",
     }  # fmt: skip
-    (rule,) = files.pop("prometheus-rule.yaml")  # a CRD: tests/unit/adapters/prometheus/test_rules.py
+    (rule,) = files.pop(
+        "prometheus-rule.yaml"
+    )  # a CRD: tests/unit/adapters/prometheus/test_rules.py
     assert rule["kind"] == "PrometheusRule"
     assert rule["metadata"]["namespace"] == "models"
     kinds = []

@@ -1,0 +1,43 @@
+"""The project on disk: find mlgate.yaml, read it, validate it into a `Project`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from mlgate.core.config import CONFIG_FILE, Project, parse_config
+from mlgate.errors import ConfigError
+
+
+def config_file(path: Path | str) -> Path:
+    """`path` itself when it names a file, else the mlgate.yaml inside it."""
+    p = Path(path)
+    return p / CONFIG_FILE if p.is_dir() else p
+
+
+def load_project(path: Path | str = CONFIG_FILE) -> Project:
+    """Read and validate mlgate.yaml; `path` may be the file or its directory."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CONFIG_FILE
+    if not p.is_file():
+        raise ConfigError(
+            f"config file not found: {p}",
+            hint="run `mlgate init` to create one, or pass --config PATH",
+        )
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    return Project(root=p.parent.resolve(), config=parse_config(raw, str(p)))
+
+
+def find_project(path: Path | str | None) -> Project | None:
+    """The project whose mlgate.yaml `path` names or contains, or None when there is none."""
+    if path is None:
+        return None
+    config = config_file(path)
+    return load_project(config) if config.is_file() else None
