@@ -4,7 +4,9 @@ MlgateError                      base; never raised directly
 ├── UsageError          exit 2   bad flags, bad paths, nothing to act on
 │   ├── ConfigError     exit 2   mlgate.yaml missing, unparsable or invalid (names the key)
 │   ├── DataError       exit 2   data file unreadable, missing columns, wrong target
-│   └── BundleError     exit 2   model bundle missing, partial or tampered (SHA256SUMS)
+│   ├── BundleError     exit 2   model bundle missing, partial or tampered (SHA256SUMS)
+│   └── FormatError     exit 2   a file mlgate wrote (gate.json, a log record...) that this
+│                                version cannot read: another format version, or damaged
 ├── GateFailed          exit 1   a verdict: validation, quality or smoke gate did not pass
 └── InfraError          exit 3   something mlgate needs is not there (engine, registry, server)
 
@@ -61,6 +63,10 @@ class DataError(UsageError):
 
 class BundleError(UsageError):
     """A model bundle is missing, partial, or does not match its SHA256SUMS."""
+
+
+class FormatError(UsageError):
+    """A record file is of a format version this mlgate does not read, or does not parse."""
 
 
 class GateFailed(MlgateError):
