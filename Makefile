@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 # downloads a Python of its own.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: setup lock demo test lint fmt typecheck deps imports check bench clean
+.PHONY: setup system lock demo test lint fmt typecheck deps imports check bench clean
 
 ## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
 ## after a hand-made change to .venv.
@@ -42,11 +42,22 @@ demo: setup
 	$(BIN)/mlgate init --demo $(DEMO_DIR) --force --no-dvc
 	cd $(DEMO_DIR) && $(abspath $(BIN))/mlgate run
 
+## Every system package and service the tests need (nginx, Prometheus, Chromium, wrk,
+## PostgreSQL, podman, a local OCI registry, the local base image): installed as root; otherwise
+## each missing one is named with the command that installs it, and make stops (exit 3).
+system:
+	bash scripts/setup-system.sh
+
+# The tests run with an MLflow tracking server on PostgreSQL up for their duration (stopped by
+# PID afterwards, also on failure). As root, where `make system` provides every component, a
+# test that skips for want of one fails instead (tests/conftest.py).
+test: system setup
+	MLGATE_TEST_REQUIRE_SYSTEM=$$( [ "$$(id -u)" -eq 0 ] && echo 1 || echo 0 ) \
+	  bash scripts/with-mlflow.sh sh -c '$(TEST_SUITES)'
+
 # Containers and image registries (e2e) run in one process after the rest: their builds share
 # podman's store and would only compete for the two cores.
-test: setup
-	$(BIN)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
-	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+TEST_SUITES = $(BIN)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS) && $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -70,7 +81,8 @@ deps: setup
 imports: setup
 	$(BIN)/lint-imports
 
-check: lint typecheck deps imports test
+# system first: a missing package is reported before anything long (installs, tests) runs.
+check: system lint typecheck deps imports test
 
 ## Every benchmark, each in a fresh process; refreshes benchmarks/RESULTS.md. Exits 1 if one
 ## failed or timed out. BENCH_ARGS: --quick (smoke sizes), --only NAME, --list, --timeout S.

@@ -8,6 +8,7 @@
 # Environment:
 #   MLGATE_MLFLOW_STATE  state directory (default /tmp/mlgate-mlflow): PG data, artifacts, logs,
 #                        PIDs and ports. Idempotent: a second start reuses running servers.
+#   MLGATE_MLFLOW_START_TIMEOUT  seconds to wait for the server to answer (default 300)
 #   VENV                 virtualenv whose mlflow runs the server (default .venv). Its PostgreSQL
 #                        driver, psycopg2-binary, comes from the lock's dev extra (`make setup`).
 #
@@ -18,8 +19,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-STATE="${MLGATE_MLFLOW_STATE:-/tmp/mlgate-mlflow}"
+STATE="$(realpath -m "${MLGATE_MLFLOW_STATE:-/tmp/mlgate-mlflow}")"
 VENV="${VENV:-.venv}"
+START_TIMEOUT="${MLGATE_MLFLOW_START_TIMEOUT:-300}"
 PY="$(cd "$(dirname "$VENV/bin/python")" && pwd)/python"
 log() { echo "start-mlflow-server: $*" >&2; }
 
@@ -35,6 +37,12 @@ import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1] + "/health", timeout=2) as r:
     sys.exit(0 if r.status == 200 else 1)
 EOF
+}
+
+# PostgreSQL refuses to run as root: root runs it as the distribution's postgres user (from /,
+# which that user can enter whatever the checkout's permissions), anyone else as themselves.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_bin() {
@@ -54,7 +62,7 @@ stop() {
   fi
   rm -f "$STATE/mlflow.pid"
   if [[ -f "$STATE/pgdata/postmaster.pid" ]]; then
-    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$STATE/pgdata" -m fast -w stop >&2 || true
+    as_pg "$(pg_bin)/pg_ctl" -D "$STATE/pgdata" -m fast -w stop >&2 || true
     log "stopped postgresql"
   fi
 }
@@ -77,6 +85,10 @@ if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
   exit 3
 fi
 if [[ -z "$(pg_bin)" ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "postgresql is not installed: sudo apt-get install -y postgresql (or sudo make system)"
+    exit 3
+  fi
   log "installing postgresql"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
@@ -88,19 +100,19 @@ PGBIN="$(pg_bin)"
 PGDATA="$STATE/pgdata"
 if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
   mkdir -p "$PGDATA"
-  chown postgres:postgres "$PGDATA"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$PGDATA"; fi
   # trust on a cluster that only listens on 127.0.0.1 and a private socket dir: test-only.
-  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" --auth=trust -U postgres >/dev/null
+  as_pg "$PGBIN/initdb" -D "$PGDATA" --auth=trust -U postgres >/dev/null
 fi
 if [[ -f "$STATE/pg.port" ]]; then PGPORT="$(cat "$STATE/pg.port")"; else PGPORT="$(free_port)"; fi
 echo "$PGPORT" >"$STATE/pg.port"
-if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$PGDATA/server.log" \
+if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$PGDATA/server.log" \
     -o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $PGDATA" start >&2
 fi
-if ! runuser -u postgres -- "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc \
+if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname='mlflow'" | grep -q 1; then
-  runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres mlflow
+  as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres mlflow
 fi
 
 # --- mlflow server ---------------------------------------------------------------------------
@@ -117,8 +129,9 @@ if ! alive "$STATE/mlflow.pid"; then
     >"$STATE/mlflow.log" 2>&1 </dev/null &
   echo $! >"$STATE/mlflow.pid"
 fi
-# Wait on the health endpoint with a deadline (first start runs the schema migrations).
-deadline=$((SECONDS + 120))
+# Wait on the health endpoint with a deadline (first start runs the schema migrations; on a
+# quiet machine about 15 s, on a busy shared one over two minutes).
+deadline=$((SECONDS + START_TIMEOUT))
 until healthy "$URI"; do
   if ! alive "$STATE/mlflow.pid"; then
     log "mlflow server exited; last log lines:"
@@ -126,7 +139,8 @@ until healthy "$URI"; do
     exit 1
   fi
   if ((SECONDS > deadline)); then
-    log "mlflow server not healthy after 120 s; see $STATE/mlflow.log"
+    log "mlflow server not healthy after $START_TIMEOUT s; last log lines:"
+    tail -n 30 "$STATE/mlflow.log" >&2
     exit 1
   fi
   sleep 0.5
