@@ -10,7 +10,7 @@ are for 10 s runs and a 5 s interval).
    the edge (what clients use) and against the router alone (a single reloaded nginx): wrk's
    socket errors count the requests a reload drops.
 2. A full canary on the demo model: 5 steps (step_weight 20 to 100) with a 5 s interval, from
-   `run_release` being called (the candidate server starting) to the candidate serving all
+   `run_rollout` being called (the candidate server starting) to the candidate serving all
    traffic, under steady load.
 """
 
@@ -35,8 +35,9 @@ from benchmarks.summary import Row, add_quick_flag, detail_path, this_command, w
 from mlgate.adapters import nginx as splitter
 from mlgate.adapters import procs
 from mlgate.app.rollout import local, variants
-from mlgate.app.rollout.controller import ReleaseRequest, run_release
-from mlgate.core.config import CanaryConfig
+from mlgate.app.rollout.controller import RolloutRequest, run_rollout
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.records.rollout import EnvironmentRef, VariantRef
 
 SERVER_CORE, CLIENT_CORE = "0", "1"
 TIMEOUT_S = 900
@@ -102,8 +103,8 @@ def pin(pid: int, core: str) -> None:
 def train_demo(root: Path, seed: int) -> Path:
     """The demo project (its default model: 100 trees, ONNX), trained with split seed `seed`."""
     from mlgate.app.scaffold import init_demo
+    from mlgate.app.train import train
     from mlgate.store.project import load_project
-    from mlgate.model.train import train
 
     init_demo(root, rows=3000)
     config = root / "mlgate.yaml"
@@ -199,9 +200,9 @@ def _value(feature: dict[str, object]) -> object:
 
 
 def _under_reloads(
-    env: local.EnvironmentRef,
+    env: EnvironmentRef,
     workdir: Path,
-    stable: variants.VariantRef,
+    stable: VariantRef,
     url: str,
     body: Path,
     seconds: float,
@@ -234,7 +235,7 @@ def full_canary(
     """Time a 5-step canary under load; the timeline as table rows, seconds, promoted."""
     state_dir = work / "release"
     policy = CanaryConfig(interval=interval, step_weight=20, max_weight=100)
-    direct = run_release(ReleaseRequest(state_dir, "direct", str(stable), policy), registry=None)
+    direct = run_rollout(RolloutRequest(state_dir, "direct", str(stable), policy), registry=None)
     marks: list[tuple[float, str]] = []
     stop = threading.Event()
     failed = 0
@@ -258,8 +259,8 @@ def full_canary(
         t.start()
     start = time.monotonic()
     try:
-        outcome = run_release(
-            ReleaseRequest(state_dir, "canary", str(candidate), policy),
+        outcome = run_rollout(
+            RolloutRequest(state_dir, "canary", str(candidate), policy),
             registry=None,
             say=lambda m: marks.append((time.monotonic() - start, m)),
         )
@@ -268,9 +269,9 @@ def full_canary(
         stop.set()
         for t in loaders:
             t.join()
-        from mlgate.app.rollout.controller import stop_release
+        from mlgate.app.rollout.stop import stop_rollout
 
-        stop_release(state_dir, registry=None)
+        stop_rollout(state_dir, registry=None)
     table = [f"| {t:5.1f} s | {m[:110]} |" for t, m in marks]
     table.append(f"| {took:5.1f} s | {outcome.phase}: {outcome.reason} |")
     table.append("")

@@ -13,8 +13,9 @@ from mlgate.adapters.container.engine import Engine
 from mlgate.app.image.build import BuildResult
 from mlgate.app.rollout import state as release_state
 from mlgate.app.rollout import variants
-from mlgate.app.rollout.controller import ReleaseRequest, run_release, stop_release
-from mlgate.core.config import CanaryConfig
+from mlgate.app.rollout.controller import RolloutRequest, run_rollout
+from mlgate.app.rollout.stop import stop_rollout
+from mlgate.core.policy import CanaryConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +29,8 @@ def test_a_canary_of_images_runs_in_containers_and_promotes(
     state_dir = tmp_path / "release"
     policy = CanaryConfig(interval=1.5, step_weight=50, min_requests=3, max_p99_increase_ms=1000)
     try:
-        first = run_release(
-            ReleaseRequest(state_dir, "direct", built.image, policy, engine="podman"),
+        first = run_rollout(
+            RolloutRequest(state_dir, "direct", built.image, policy, engine="podman"),
             registry=None,
         )
         old = release_state.load(state_dir).stable
@@ -49,8 +50,8 @@ def test_a_canary_of_images_runs_in_containers_and_promotes(
         thread = threading.Thread(target=load)
         thread.start()
         try:
-            outcome = run_release(
-                ReleaseRequest(state_dir, "canary", candidate, policy, engine="podman"),
+            outcome = run_rollout(
+                RolloutRequest(state_dir, "canary", candidate, policy, engine="podman"),
                 registry=None,
             )
         finally:
@@ -65,5 +66,5 @@ def test_a_canary_of_images_runs_in_containers_and_promotes(
         assert not variants.running(old)
         assert not engine.container_exists(old.container or "")
     finally:
-        stop_release(state_dir, registry=None)
+        stop_rollout(state_dir, registry=None)
         engine.run(["rmi", candidate], what="untag", check=False)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from mlgate.errors import InfraError, UsageError
-from mlgate.store import atomic
+from mlgate.store import atomic, procfs
 
 Mode = Literal["stable", "canary", "ab", "shadow"]
 _HEADER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -306,19 +306,7 @@ def write_config(path: Path, text: str) -> Path:
 
 def children(pid: int) -> set[int]:
     """The live child processes of `pid` (nginx workers of a master)."""
-    found: set[int] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the command name (which may hold spaces) in parentheses.
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
+    return procfs.children(pid)
 
 
 def reload(master_pid: int, config: Path, *, timeout: float = 30.0) -> set[int]:

@@ -1,7 +1,7 @@
 """Processes a local release starts and stops: by PID, never by name.
 
 A PID alone can be reused once its process is gone, so each one is recorded with its start
-time (field 22 of /proc/PID/stat); a process is "ours" only while both match, and only then is
+time (`mlgate.store.procfs`); a process is "ours" only while both match, and only then is
 it signalled. Every process starts in a session of its own: stopping or killing the command
 that started it (a controller) leaves it running for the next controller to find.
 """
@@ -20,33 +20,16 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from mlgate.core.records.rollout import ProcRef
 from mlgate.errors import InfraError
+from mlgate.store import procfs
 
-
-class ProcRef(BaseModel):
-    """A process this release started: PID, its start time, what it is, where it logs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pid: int
-    started: int
-    what: str
-    log: str | None = None
+__all__ = ["ProcRef", "alive", "spawn", "stop", "wait_for"]
 
 
 def start_time(pid: int) -> int | None:
     """The process' start time in clock ticks since boot, or None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    # fields[0] is field 3 (state); start time is field 22.
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
+    return procfs.start_time(pid)
 
 
 def alive(ref: ProcRef | None) -> bool:

@@ -78,7 +78,7 @@ def _policy(
 
 
 def _seconds(window: str | None) -> float | None:
-    from mlgate.core.config import parse_duration
+    from mlgate.core.policy import parse_duration
     from mlgate.errors import UsageError
 
     if window is None:
@@ -185,9 +185,9 @@ def status_cmd(
     state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
 ) -> None:
     """What the local release serves, and where its rollout stands."""
-    from mlgate.app.rollout import release_status
+    from mlgate.app.rollout import rollout_status
 
-    state = release_status(config, state_dir)
+    state = rollout_status(config, state_dir)
     if as_json:
         print_json(state.model_dump(mode="json"))
     else:
@@ -197,9 +197,9 @@ def status_cmd(
 @canary_app.command("stop")
 def stop_cmd(state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Stop the local release: roll back a rollout in progress, then stop every process."""
-    from mlgate.app.rollout import release_stop
+    from mlgate.app.rollout import rollout_stop
 
     term = console()
-    done = release_stop(config, state_dir, lambda m: term.print(m, markup=False))
+    done = rollout_stop(config, state_dir, lambda m: term.print(m, markup=False))
     for line in done or ["nothing runs"]:
         term.print(line, markup=False)

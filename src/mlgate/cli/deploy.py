@@ -5,13 +5,16 @@ rolling, or canary with Argo Rollouts or Flagger running the same analysis)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlgate.cli import render
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
 from mlgate.errors import GateFailed, InfraError, UsageError
+
+if TYPE_CHECKING:
+    from mlgate.app.rollout import LocalOptions
 
 Interval = Annotated[
     str | None,
@@ -131,10 +134,9 @@ def deploy_cmd(
         "iterations": iterations,
     }
     if target == "local":
-        from mlgate.app.rollout import LocalOptions, release_local
+        from mlgate.app.rollout import LocalOptions
 
-        term = console()
-        outcome = release_local(
+        _local(
             LocalOptions(
                 config=config,
                 strategy=strategy or "canary",
@@ -147,16 +149,8 @@ def deploy_cmd(
                 state_dir=state_dir,
                 policy=policy,
             ),
-            say=(lambda _m: None) if as_json else (lambda m: term.print(m, markup=False)),
+            as_json=as_json,
         )
-        if as_json:
-            print_json(outcome.to_dict())
-        else:
-            render.release_outcome(term, outcome)
-        if outcome.registry_failed:
-            raise InfraError(outcome.registry_note or "the registry was not updated")
-        if outcome.phase == "failed":
-            raise GateFailed(f"rolled back {outcome.candidate}: {outcome.reason}")
         return
     from mlgate.app.kubernetes.target import ManifestOptions, require
     from mlgate.app.rollout import deploy
@@ -184,3 +178,21 @@ def deploy_cmd(
     for path in written:
         term.print(f"wrote {path}", markup=False)
     term.print(f"apply with: kubectl apply -f {out}", markup=False)
+
+
+def _local(options: LocalOptions, *, as_json: bool) -> None:
+    """`--target local`: release, render the outcome, exit by how it ended."""
+    from mlgate.app.rollout import rollout_local
+
+    term = console()
+    outcome = rollout_local(
+        options, say=(lambda _m: None) if as_json else (lambda m: term.print(m, markup=False))
+    )
+    if as_json:
+        print_json(outcome.to_dict())
+    else:
+        render.release_outcome(term, outcome)
+    if outcome.registry_failed:
+        raise InfraError(outcome.registry_note or "the registry was not updated")
+    if outcome.phase == "failed":
+        raise GateFailed(f"rolled back {outcome.candidate}: {outcome.reason}")

@@ -1,13 +1,8 @@
-"""Canary analysis as a pure function: `decide(observations, policy)` -> Promote | Continue |
-Rollback, with the checks and the reason.
+"""Canary analysis as a pure function: `evaluate(observations, policy)` -> every check, with
+what was observed and the limit; `mlgate.core.rollout.decide` turns them into the next step.
 
 The observations are what the incumbent (stable) and the candidate (canary) did during one
 analysis window, plus where the rollout stands (strategy, weight, failed checks, iterations).
-`evaluate` runs every check; `decide` applies Flagger's schedule to the result:
-
-- a failed check holds the weight and counts; `threshold` failed checks roll back;
-- a canary that passes steps its weight by `step_weight` up to `max_weight`, and passing at
-  `max_weight` promotes it; A/B and shadow releases promote after `iterations` passing checks.
 
 The checks: the two Flagger runs (the candidate's 5xx rate and p99 latency, here also against
 the incumbent's on the same window), and what a model does, which no HTTP check sees:
@@ -42,14 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from mlgate.core.config import CanaryConfig
 from mlgate.core.drift import DEFAULT_THRESHOLDS
 from mlgate.core.histograms import SIGNIFICANCE, distribution_distance, g_test, latency_greater
-
-Strategy = Literal["canary", "ab", "shadow"]
-Status = Literal["pass", "fail", "skip"]
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.vocab import AnalysedStrategy, CheckStatus
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ class VariantWindow:
 class Progress:
     """Where the rollout stands before this decision."""
 
-    strategy: Strategy = "canary"
+    strategy: AnalysedStrategy = "canary"
     weight: int = 0
     failed_checks: int = 0
     iterations: int = 0
@@ -116,14 +109,14 @@ class Check:
     """One check's verdict, with what was observed and the limit it was held to."""
 
     name: str
-    status: Status
+    status: CheckStatus
     message: str
     observed: float | None = None
     threshold: float | None = None
 
     @property
     def failed(self) -> bool:
-        return self.status == "fail"
+        return self.status == "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -136,55 +129,6 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
-class Promote:
-    """Every check passed at the last step: the candidate becomes the incumbent."""
-
-    checks: tuple[Check, ...]
-    reason: str
-    action: Literal["promote"] = "promote"
-
-
-@dataclass(frozen=True)
-class Continue:
-    """Go on at `weight` (stepped after a pass, held after a failure under the threshold)."""
-
-    weight: int
-    failed_checks: int
-    iterations: int
-    checks: tuple[Check, ...]
-    reason: str
-    action: Literal["continue"] = "continue"
-
-
-@dataclass(frozen=True)
-class Rollback:
-    """`threshold` checks failed: traffic goes back to the incumbent."""
-
-    failed_checks: int
-    checks: tuple[Check, ...]
-    reason: str
-    action: Literal["rollback"] = "rollback"
-
-
-Decision = Promote | Continue | Rollback
-
-
-def decision_dict(decision: Decision) -> dict[str, Any]:
-    """JSON-ready form of a decision (history, reports, `--json`)."""
-    out: dict[str, Any] = {"action": decision.action, "reason": decision.reason}
-    if isinstance(decision, Continue):
-        out |= {
-            "next_weight": decision.weight,
-            "failed_checks": decision.failed_checks,
-            "iterations": decision.iterations,
-        }
-    elif isinstance(decision, Rollback):
-        out["failed_checks"] = decision.failed_checks
-    out["checks"] = [c.to_dict() for c in decision.checks]
-    return out
-
-
 # --- checks ------------------------------------------------------------------------------------
 
 
@@ -194,17 +138,17 @@ def _fmt(x: float) -> str:
 
 def _up(name: str, who: str, window: VariantWindow) -> Check:
     if window.up:
-        return Check(name, "pass", f"the {who} is up")
-    return Check(name, "fail", f"the {who} is down (not running, or its /metrics unreachable)")
+        return Check(name, "passed", f"the {who} is up")
+    return Check(name, "failed", f"the {who} is down (not running, or its /metrics unreachable)")
 
 
 def _traffic(canary: VariantWindow, policy: CanaryConfig, window_s: float) -> Check:
     n = canary.requests
     if n >= policy.min_requests:
-        return Check("traffic", "pass", f"{n:.0f} candidate requests", n, policy.min_requests)
+        return Check("traffic", "passed", f"{n:.0f} candidate requests", n, policy.min_requests)
     return Check(
         "traffic",
-        "fail",
+        "failed",
         f"the candidate answered {n:.0f} /predict requests in {window_s:g}s, fewer than "
         f"min_requests {policy.min_requests}: no traffic reaches it, or it cannot answer",
         n,
@@ -215,11 +159,11 @@ def _traffic(canary: VariantWindow, policy: CanaryConfig, window_s: float) -> Ch
 def _error_rate(canary: VariantWindow, policy: CanaryConfig) -> Check:
     rate = canary.error_rate
     if rate is None:
-        return Check("error-rate", "skip", "no candidate requests to judge")
+        return Check("error-rate", "skipped", "no candidate requests to judge")
     ok = rate <= policy.max_error_rate
     return Check(
         "error-rate",
-        "pass" if ok else "fail",
+        "passed" if ok else "failed",
         f"candidate 5xx rate {_fmt(rate)}% {'<=' if ok else '>'} {policy.max_error_rate:g}% "
         f"({canary.errors:.0f} of {canary.requests:.0f})",
         rate,
@@ -232,20 +176,20 @@ def _latency(obs: Observations, policy: CanaryConfig) -> list[Check]:
     q = f"p{obs.latency_quantile * 100:.3g}"
     note = "" if obs.latency_quantile >= 0.99 else " (too few requests for p99)"
     if canary.latency_s is None or math.isnan(canary.latency_s):
-        return [Check("latency", "skip", "no candidate latency to judge")]
+        return [Check("latency", "skipped", "no candidate latency to judge")]
     ms = canary.latency_s * 1000.0
     ok = ms <= policy.max_p99_ms
     checks = [
         Check(
             "latency",
-            "pass" if ok else "fail",
+            "passed" if ok else "failed",
             f"candidate {q} {ms:.1f} ms {'<=' if ok else '>'} {policy.max_p99_ms:g} ms{note}",
             ms,
             policy.max_p99_ms,
         )
     ]
     if stable.latency_s is None or math.isnan(stable.latency_s):
-        checks.append(Check("latency-vs-incumbent", "skip", "no incumbent latency to compare"))
+        checks.append(Check("latency-vs-incumbent", "skipped", "no incumbent latency to compare"))
         return checks
     base = stable.latency_s * 1000.0
     increase = ms - base
@@ -262,7 +206,7 @@ def _latency(obs: Observations, policy: CanaryConfig) -> list[Check]:
     checks.append(
         Check(
             "latency-vs-incumbent",
-            "pass" if ok else "fail",
+            "passed" if ok else "failed",
             f"candidate {q} {ms:.1f} ms is {increase:+.1f} ms against the incumbent's "
             f"{base:.1f} ms ({'>' if over else '<='} +{policy.max_p99_increase_ms:g} ms){note}",
             increase,
@@ -279,7 +223,7 @@ def _divergence(obs: Observations, policy: CanaryConfig) -> Check:
     if n_s < policy.min_requests or n_c < policy.min_requests:
         return Check(
             "prediction-divergence",
-            "skip",
+            "skipped",
             f"too few predictions to compare ({n_c:.0f} candidate, {n_s:.0f} incumbent; "
             f"min_requests {policy.min_requests})",
         )
@@ -295,7 +239,7 @@ def _divergence(obs: Observations, policy: CanaryConfig) -> Check:
         note = ""
     return Check(
         "prediction-divergence",
-        "pass" if ok else "fail",
+        "passed" if ok else "failed",
         f"{method} distance of the candidate's {what} from the incumbent's "
         f"{_fmt(distance)} {'<' if distance < limit else '>='} {limit:g} "
         f"({n_c:.0f} vs {n_s:.0f} rows){note}",
@@ -312,7 +256,7 @@ def _drift(obs: Observations, policy: CanaryConfig) -> Check:
     canary = obs.canary
     share = _share(canary.drifted)
     if share is None or canary.drifted is None:
-        return Check("input-drift", "skip", "the candidate reports no input drift")
+        return Check("input-drift", "skipped", "the candidate reports no input drift")
     drifted = sorted(f for f, d in canary.drifted.items() if d)
     base = _share(obs.stable.drifted)
     # Traffic that drifted for both is not the candidate's doing: it fails only when its own
@@ -322,7 +266,7 @@ def _drift(obs: Observations, policy: CanaryConfig) -> Check:
     versus = "" if base is None else f" (the incumbent's: {base:.0%})"
     return Check(
         "input-drift",
-        "pass" if ok else "fail",
+        "passed" if ok else "failed",
         f"{share:.0%} of the candidate's input features drifted from its reference"
         f"{versus}; limit {policy.max_drift_share:.0%}{listed}",
         share,
@@ -333,11 +277,11 @@ def _drift(obs: Observations, policy: CanaryConfig) -> Check:
 def _accuracy(obs: Observations, policy: CanaryConfig) -> Check:
     s, c = obs.stable.feedback, obs.canary.feedback
     if s is None or c is None:
-        return Check("online-accuracy", "skip", "no labels fed back (POST /feedback)")
+        return Check("online-accuracy", "skipped", "no labels fed back (POST /feedback)")
     if s.labelled < policy.min_labels or c.labelled < policy.min_labels:
         return Check(
             "online-accuracy",
-            "skip",
+            "skipped",
             f"too few labels to compare ({c.labelled:.0f} candidate, {s.labelled:.0f} "
             f"incumbent; min_labels {policy.min_labels})",
         )
@@ -348,7 +292,7 @@ def _accuracy(obs: Observations, policy: CanaryConfig) -> Check:
         ok = increase <= policy.max_accuracy_drop
         return Check(
             "online-accuracy",
-            "pass" if ok else "fail",
+            "passed" if ok else "failed",
             f"candidate MAE {_fmt(mae_c)} vs incumbent {_fmt(mae_s)} on fed-back labels "
             f"({increase:+.1%}, {'<=' if ok else '>'} +{policy.max_accuracy_drop:.1%})",
             increase,
@@ -360,7 +304,7 @@ def _accuracy(obs: Observations, policy: CanaryConfig) -> Check:
     ok = drop <= policy.max_accuracy_drop
     return Check(
         "online-accuracy",
-        "pass" if ok else "fail",
+        "passed" if ok else "failed",
         f"candidate online accuracy {acc_c:.3f} vs incumbent {acc_s:.3f} on fed-back labels "
         f"(drop {drop:.3f} {'<=' if ok else '>'} {policy.max_accuracy_drop:g})",
         drop,
@@ -383,55 +327,3 @@ def evaluate(obs: Observations, policy: CanaryConfig) -> tuple[Check, ...]:
 def failure_reason(checks: tuple[Check, ...]) -> str:
     """The failed checks, named, in one line."""
     return "; ".join(f"{c.name}: {c.message}" for c in checks if c.failed)
-
-
-def decide(obs: Observations, policy: CanaryConfig) -> Decision:
-    """The next step of the rollout, from one window's checks and Flagger's schedule."""
-    checks = evaluate(obs, policy)
-    progress = obs.progress
-    if any(c.failed for c in checks):
-        return _failed(checks, progress, policy)
-    passed = sum(c.status == "pass" for c in checks)
-    if progress.strategy == "canary":
-        if progress.weight >= policy.max_weight:
-            return Promote(checks, f"all {passed} checks passed at {progress.weight}% (max_weight)")
-        weight = min(progress.weight + policy.step_weight, policy.max_weight)
-        return Continue(
-            weight,
-            progress.failed_checks,
-            progress.iterations + 1,
-            checks,
-            f"all {passed} checks passed at {progress.weight}%: stepping to {weight}%",
-        )
-    iterations = progress.iterations + 1
-    if iterations >= policy.iterations:
-        return Promote(
-            checks, f"all {passed} checks passed, {iterations}/{policy.iterations} iterations"
-        )
-    return Continue(
-        progress.weight,
-        progress.failed_checks,
-        iterations,
-        checks,
-        f"all {passed} checks passed: iteration {iterations}/{policy.iterations}",
-    )
-
-
-def _failed(checks: tuple[Check, ...], progress: Progress, policy: CanaryConfig) -> Decision:
-    failed = progress.failed_checks + 1
-    reason = failure_reason(checks)
-    if failed >= policy.threshold:
-        return Rollback(failed, checks, f"{failed} failed check(s): {reason}")
-    return Continue(
-        progress.weight,
-        failed,
-        progress.iterations,
-        checks,
-        f"held at {progress.weight}% ({failed}/{policy.threshold} failed): {reason}",
-    )
-
-
-def decide_unobserved(progress: Progress, policy: CanaryConfig, why: str) -> Decision:
-    """A window nothing could be observed in (metrics unreachable) counts as a failed check,
-    as a Flagger metric query that errors does."""
-    return _failed((Check("analysis", "fail", f"no observations: {why}"),), progress, policy)

@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from mlgate.app.rollout import state as release_state
-from mlgate.app.rollout.controller import stop_release
-from mlgate.core.config import CanaryConfig
+from mlgate.app.rollout.stop import stop_rollout
+from mlgate.core.policy import CanaryConfig
 
 MODEL_BLOCK = re.compile(r"model:\n(?:  .*\n|    .*\n)+")
 ESTIMATORS = {
@@ -53,7 +53,7 @@ class Bundles:
 
 
 def _train(template: Path, root: Path, name: str) -> Path:
-    from mlgate.model.train import train
+    from mlgate.app.train import train
     from mlgate.store.project import load_project
 
     project = root / name
@@ -112,6 +112,8 @@ class Registered:
 def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """Register every bundle (gate passed) in one embedded registry; stable is champion."""
     from mlgate.adapters.mlflow import RunContext, open_registry
+    from mlgate.core.gates import GateVerdict
+    from mlgate.core.records.gate import GateReport
     from mlgate.store.bundle import load_bundle
 
     project = tmp_path_factory.mktemp("release-registry") / "project"
@@ -120,7 +122,16 @@ def registered(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Re
     versions = {}
     for name in ESTIMATORS:
         # A passed gate report for exactly these bytes, as `mlgate gate` writes it.
-        gate = {"passed": True, "bundle_digest": load_bundle(bundles[name]).content_digest}
+        bundle = load_bundle(bundles[name])
+        gate = GateReport.of(
+            GateVerdict(passed=True, checks=()),
+            model="churn",
+            bundle=bundles[name],
+            evaluated_at="2026-01-01T00:00:00+00:00",
+            holdout_rows=bundle.meta.data.holdout_rows,
+            challenger=dict(bundle.meta.metrics),
+            bundle_digest=bundle.content_digest,
+        )
         info = registry.register(bundles[name], gate, RunContext("ci", "tests", ()))
         versions[name] = info.version
     registry.promote("churn", versions["stable"], reason="first release", actor="ci")
@@ -248,7 +259,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "release"
     yield path
     if (path / release_state.STATE_FILE).is_file():
-        stop_release(path, registry=None)
+        stop_rollout(path, registry=None)
 
 
 @dataclass(frozen=True)
@@ -278,7 +289,7 @@ def _shared_release(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) 
     path = tmp_path_factory.mktemp("shared-release") / "release"
     yield path
     if (path / release_state.STATE_FILE).is_file():
-        stop_release(path, registry=None)
+        stop_rollout(path, registry=None)
 
 
 @pytest.fixture
@@ -286,14 +297,14 @@ def incumbent(_shared_release: Path, bundles: Bundles) -> Running:
     """The stable bundle released directly, shared by the tests whose candidates are rolled
     back (a rollback leaves it serving as it was); started again when a test left it otherwise.
     Starting servers is most of these tests' time."""
-    from mlgate.app.rollout.controller import ReleaseRequest, run_release
+    from mlgate.app.rollout.controller import RolloutRequest, run_rollout
 
     state_dir = _shared_release
     if not _serving_stable(state_dir, bundles):
         if (state_dir / release_state.STATE_FILE).is_file():
-            stop_release(state_dir, registry=None)
-        run_release(
-            ReleaseRequest(state_dir, "direct", str(bundles["stable"]), fast_policy()),
+            stop_rollout(state_dir, registry=None)
+        run_rollout(
+            RolloutRequest(state_dir, "direct", str(bundles["stable"]), fast_policy()),
             registry=None,
         )
     env = release_state.load(state_dir).environment

@@ -95,7 +95,7 @@ def test_analyze_passes_a_good_candidate_and_fails_a_shifted_one(
     assert main([*analyze(scraped, "good", *prom), "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["passed"] is True
-    assert {c["name"] for c in verdict["checks"] if c["status"] == "pass"} >= {
+    assert {c["name"] for c in verdict["checks"] if c["status"] == "passed"} >= {
         "traffic", "error-rate", "latency", "prediction-divergence",
     }  # fmt: skip
     code = main(analyze(scraped, "shifted", *prom))
@@ -111,7 +111,7 @@ def test_analyze_without_prometheus_scrapes_both_servers(
     assert main([*analyze(scraped, "shifted", "--window", "3s"), "--json"]) == 1
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["source"] == "scraped /metrics"
-    failed = [c["name"] for c in verdict["checks"] if c["status"] == "fail"]
+    failed = [c["name"] for c in verdict["checks"] if c["status"] == "failed"]
     assert failed == ["prediction-divergence"]
 
 

@@ -90,12 +90,12 @@ def test_a_killed_controller_started_again_resumes_where_it_stopped(
     assert state.rollout is None
     done = state.past[-1]
     assert done.phase == "succeeded"
-    steps = [(h["weight"], h["action"], h["reason"][:80]) for h in done.history]
+    steps = [(h.weight, h.action, h.reason[:80]) for h in done.history]
     # Resumed at the weight it had, not started over: the first window after the kill is at
     # that weight, and the weights only grew.
-    weights = [h["weight"] for h in done.history]
+    weights = [h.weight for h in done.history]
     assert weights == sorted(weights), steps
-    resumed = [h["weight"] for h in done.history if h["ts"] > killed_at]
+    resumed = [h.weight for h in done.history if h.ts > killed_at]
     assert resumed[0] == weight, steps
     assert "resuming the canary release" in log.read_text()
     assert load.failed() == []

@@ -22,10 +22,10 @@ import pytest
 
 from mlgate.adapters import procs
 from mlgate.app.rollout import state as release_state
-from mlgate.app.rollout.controller import ReleaseRequest, run_release
+from mlgate.app.rollout.controller import RolloutRequest, run_rollout
 from mlgate.app.rollout.sources import Source
 from mlgate.app.rollout.transitions import Outcome
-from mlgate.core.config import CanaryConfig
+from mlgate.core.policy import CanaryConfig
 from mlgate.errors import UsageError
 from tests.integration.deploy.conftest import (
     Bundles,
@@ -55,8 +55,8 @@ def release(
     registered: Registered | None = None,
     ab_key: str | None = None,
 ) -> Outcome:
-    return run_release(
-        ReleaseRequest(
+    return run_rollout(
+        RolloutRequest(
             state_dir=state_dir,
             strategy=strategy,  # type: ignore[arg-type]
             candidate=candidate,
@@ -93,7 +93,7 @@ def report(outcome: Outcome) -> dict[str, Any]:
 
 def failed_checks(data: dict[str, Any]) -> set[str]:
     """Every check that failed in some window of a release report."""
-    return {c["name"] for h in data["history"] for c in h["checks"] if c["status"] == "fail"}
+    return {c["name"] for h in data["history"] for c in h["checks"] if c["status"] == "failed"}
 
 
 def client_error_share(load: Load, since: float, until: float) -> float:
@@ -260,8 +260,8 @@ def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
     checks = {c["name"]: c for c in report(outcome)["history"][-1]["checks"]}
     # Same SLOs: the HTTP checks pass; the predictions give it away.
     for name in ("canary-up", "traffic", "error-rate", "latency"):
-        assert checks[name]["status"] == "pass", checks[name]
-    assert checks["prediction-divergence"]["status"] == "fail"
+        assert checks[name]["status"] == "passed", checks[name]
+    assert checks["prediction-divergence"]["status"] == "failed"
     assert load.failed() == []
     champion_after = registry.get_alias("churn", "champion")
     assert champion_before is not None
@@ -289,4 +289,4 @@ def test_labels_fed_back_roll_back_a_less_accurate_candidate(
     assert outcome.phase == "failed"
     assert "online-accuracy" in outcome.reason
     checks = {c["name"]: c for c in report(outcome)["history"][-1]["checks"]}
-    assert checks["prediction-divergence"]["status"] != "fail"
+    assert checks["prediction-divergence"]["status"] != "failed"

@@ -1,5 +1,6 @@
-"""`decide(observations, policy)`: examples, then properties (hypothesis): a failed check never
-promotes; the verdict never improves when the candidate's error rate or divergence worsens."""
+"""`evaluate` and `decide(observations, policy)`: examples, then properties (hypothesis): a
+failed check never promotes; the verdict never improves when the candidate's error rate or
+divergence worsens."""
 
 from __future__ import annotations
 
@@ -10,21 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlgate.core.canary import (
-    Continue,
-    Decision,
-    Feedback,
-    Observations,
-    Progress,
-    Promote,
-    Rollback,
-    VariantWindow,
-    decide,
-    decide_unobserved,
-    evaluate,
-)
-from mlgate.core.config import CanaryConfig
+from mlgate.core.canary import Feedback, Observations, Progress, VariantWindow, evaluate
 from mlgate.core.histograms import distribution_distance, g_test, latency_greater, latency_quantile
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.rollout import Continue, Decision, Promote, Rollback, decide, decide_unobserved
 
 pytestmark = pytest.mark.unit
 
@@ -107,7 +97,7 @@ def test_a_down_candidate_and_no_traffic_fail() -> None:
 
 def test_latency_is_judged_alone_and_against_the_incumbent() -> None:
     checks = {c.name: c for c in evaluate(obs(canary=window(latency_ms=230)), POLICY)}
-    assert checks["latency"].status == "pass"  # under 500 ms
+    assert checks["latency"].status == "passed"  # under 500 ms
     assert checks["latency-vs-incumbent"].failed  # but 220 ms slower than the incumbent
     assert checks["latency-vs-incumbent"].observed == pytest.approx(220)
 
@@ -130,7 +120,7 @@ def test_divergence_waits_for_significance_in_a_small_window() -> None:
     # 30 % vs 45 %: a distance over 0.1, but 25 rows each cannot tell that from chance.
     small = evaluate(obs(window(rows=25), window(rows=25, positives=0.45)), POLICY)
     check = next(c for c in small if c.name == "prediction-divergence")
-    assert check.status == "pass"
+    assert check.status == "passed"
     assert "not significant" in check.message
     large = evaluate(obs(window(rows=2000), window(rows=2000, positives=0.45)), POLICY)
     assert next(c for c in large if c.name == "prediction-divergence").failed
@@ -143,14 +133,14 @@ def test_input_drift_and_online_accuracy() -> None:
     assert "age, tenure" in check.message
     # The same drift at the incumbent: the traffic moved, not the candidate's fault.
     both = evaluate(obs(stable=drifted, canary=drifted), POLICY)
-    assert next(c for c in both if c.name == "input-drift").status == "pass"
+    assert next(c for c in both if c.name == "input-drift").status == "passed"
     labels = {"stable": Feedback(correct=90, incorrect=10), "canary": Feedback(70, 30)}
     o = obs(window(feedback=labels["stable"]), window(feedback=labels["canary"]))
     accuracy = next(c for c in evaluate(o, POLICY) if c.name == "online-accuracy")
     assert accuracy.failed
     assert accuracy.observed == pytest.approx(0.2)
     few = obs(window(feedback=Feedback(9, 1)), window(feedback=Feedback(5, 5)))
-    assert next(c for c in evaluate(few, POLICY) if c.name == "online-accuracy").status == "skip"
+    assert next(c for c in evaluate(few, POLICY) if c.name == "online-accuracy").status == "skipped"
 
 
 def test_regression_accuracy_is_the_mean_absolute_error() -> None:
@@ -297,5 +287,5 @@ def test_latency_must_be_higher_beyond_chance_to_fail() -> None:
         checks = evaluate(obs(stable, canary), POLICY)
         return next(c for c in checks if c.name == "latency-vs-incumbent").status
 
-    assert judged(spiky) == "pass"
-    assert judged(slow) == "fail"
+    assert judged(spiky) == "passed"
+    assert judged(slow) == "failed"

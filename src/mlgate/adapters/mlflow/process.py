@@ -12,26 +12,20 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
+
+from mlgate.store import procfs
 
 PROCESS_TAG = "mlgate.process"
 
 
 def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
+    return procfs.boot_id()
 
 
 def _start_ticks(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    # Field 22 (starttime); the command name (field 2) may hold spaces and parentheses.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return int(fields[19]) if len(fields) > 19 else None
+    # A zombie still counts here: its PID is not free for another process yet.
+    found = procfs.stat(pid)
+    return found.start if found is not None else None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,21 @@ class Selectors:
         """One set of matchers for every series (a variant's pods in a cluster)."""
         return cls(matchers, matchers)
 
+    @classmethod
+    def of_instance(cls, url: str) -> Selectors:
+        """Every series of the server scraped at `url` (host:port, a scheme allowed)."""
+        address = url.split("://", 1)[-1].rstrip("/")
+        return cls.same(f'instance="{address}"')
+
+    @classmethod
+    def behind_splitter(cls, address: str, metrics_address: str) -> Selectors:
+        """A variant of the local release: HTTP series from the splitter's exporter by
+        upstream address, model series from the server's own scrape."""
+        return cls(
+            http=f'job="mlgate-splitter",upstream="{address}"',
+            model=f'job="mlgate",instance="{metrics_address}"',
+        )
+
 
 def check_matchers(matchers: str, flag: str) -> str:
     """A non-empty list of PromQL label matchers, without the braces; else a UsageError."""
@@ -102,6 +117,30 @@ class Prometheus:
         result = self.query(promql, at)
         return result[0][1] if result else None
 
+    def observe(
+        self,
+        stable: Selectors,
+        canary: Selectors,
+        *,
+        progress: Progress,
+        window_s: float,
+        since_s: float = 0.0,
+    ) -> Observations:
+        """Both variants over the window that ends now (see `observe`)."""
+        return observe(self, stable, canary, progress=progress, window_s=window_s, since_s=since_s)
+
+    def watching(self, sel: Selectors) -> bool:
+        """True once a variant's series are scraped (two samples of its `up`, and of the
+        splitter's series for it), so that a window starting now counts its requests."""
+        return all((self.scalar(q) or 0.0) >= 2 for q in watched_queries(sel))
+
+    def predictions(self, sel: Selectors, window_s: float) -> dict[str, float]:
+        """A variant's predicted classes, counted over the last `window_s` seconds."""
+        return {
+            labels.get("class_", ""): v
+            for labels, v in self.query(class_counts_query(sel, window_s))
+        }
+
     def ready(self) -> bool:
         """True when the server answers /-/ready."""
         try:
@@ -109,6 +148,23 @@ class Prometheus:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+def watched_queries(sel: Selectors) -> tuple[str, str]:
+    """Samples Prometheus holds of a variant: its own `up`, and the splitter's series of it
+    (created at zero by the exporter before the variant gets any traffic)."""
+    return (
+        f"sum(count_over_time(up{{{sel.model}}}[1h]))",
+        f'sum(count_over_time(mlgate_requests_total{{{sel.http},status="500"}}[1h]))',
+    )
+
+
+def class_counts_query(sel: Selectors, window_s: float) -> str:
+    """Predictions per class over the last `window_s` seconds."""
+    return (
+        "sum by (class_) "
+        f"(increase(mlgate_predictions_by_class_total{{{sel.model}}}[{duration(window_s)}]))"
+    )
 
 
 def _finite(value: float | None) -> float | None:
@@ -163,9 +219,7 @@ def observe_variant(
     # Up when every instance answered a scrape in the window: one scrape that timed out while
     # the server was busy is not an outage (a dead process is caught at once by the controller).
     up = prom.scalar(f"min(max_over_time(up{{{sel.model}}}[{w}]))", at)
-    classes = prom.query(
-        f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel.model}}}[{lw}]))", at
-    )
+    classes = prom.query(class_counts_query(sel, max(since_s, window_s)), at)
     regression = not classes
     if regression:
         predictions = _buckets(

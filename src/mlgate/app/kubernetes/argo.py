@@ -20,15 +20,15 @@ from mlgate.app.kubernetes.manifests import (
     pod_template,
     selector,
 )
-from mlgate.core.config import CanaryConfig
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.rollout import canary_weights
 
 HASH_LABEL = "rollouts_pod_template_hash"
 
 
 def weights(policy: CanaryConfig) -> list[int]:
     """The canary weights, step by step, as the local controller steps them."""
-    out = list(range(policy.step_weight, policy.max_weight, policy.step_weight))
-    return [*out, policy.max_weight]
+    return list(canary_weights(policy))
 
 
 def _duration(seconds: float) -> str:

@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from mlgate.core.config import CanaryConfig
+from mlgate.core.policy import CanaryConfig
 from mlgate.errors import UsageError
 
-Strategy = Literal["rolling", "canary"]
+# How the cluster replaces pods: not a `ReleaseStrategy` (direct/canary/ab/shadow on one
+# machine); a direct release is a rolling update, A/B and shadow need a service mesh.
+ManifestStrategy = Literal["rolling", "canary"]
 T = TypeVar("T")
 PORT = 8000
 # The prediction log (`mlgate serve --log-dir`), what `mlgate monitor` reads. The server
@@ -73,7 +75,7 @@ def app_name(image: str) -> str:
     return name[:50]
 
 
-def check_options(opts: ManifestOptions) -> tuple[str, Strategy]:
+def check_options(opts: ManifestOptions) -> tuple[str, ManifestStrategy]:
     """Validate the options; returns the app name and the strategy."""
     if not _DIGEST.match(opts.image):
         raise UsageError(
@@ -96,7 +98,7 @@ def check_options(opts: ManifestOptions) -> tuple[str, Strategy]:
     name = opts.name or app_name(opts.image)
     if not re.fullmatch(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?", name):
         raise UsageError(f"--name {name!r} is not a valid Kubernetes name (lowercase, digits, -)")
-    strategy: Strategy = "canary" if opts.strategy == "canary" else "rolling"
+    strategy: ManifestStrategy = "canary" if opts.strategy == "canary" else "rolling"
     return name, strategy
 
 

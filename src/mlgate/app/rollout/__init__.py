@@ -1,20 +1,21 @@
 """Deploying a model: on one machine, gradually and judged on what the model does, or as
 reviewable Kubernetes manifests for Argo Rollouts or Flagger to do the same in a cluster.
 
-    kubernetes.py   the manifests per strategy (manifests.py: the objects; argo.py, flagger.py:
-                    the canary kinds)
-    analysis.py     decide(observations, policy) -> Promote | Continue | Rollback (pure);
-                    stats.py: divergence, G-test, latency quantile
-    observe.py      observations from Prometheus (PromQL);  scrape.py: from /metrics directly
-    splitter.py     nginx configs (weights, A/B, mirror) and reloads;  exporter.py: its metrics
+    controller.py   the executor: starts, steps, resumes what `mlgate.core.rollout` plans and
+                    `mlgate.core.canary.decide` decides;  transitions.py: promote, rollback;
+                    stop.py: `mlgate canary stop` and the guard's rollback
+    ports.py        what the controller drives, behind protocols: the splitter, the observer
+                    (Prometheus, `adapters.prometheus.query`), the processes
+    state.py        its state file (`core.records.rollout`) and lock;  guard.py: the guard
+                    that rolls back when no controller decides
+    local.py        the splitter (`adapters.nginx`), exporter and Prometheus processes;
+                    exporter.py: the splitter's metrics
     variants.py     the model servers (processes, containers, external);  sources.py: what a
-                    name refers to;  local.py: the splitter, exporter and Prometheus processes
-    controller.py   the executor: starts, steps, resumes;  transitions.py: promote, rollback;
-                    state.py, guard.py: its state, its lock, and the guard that rolls back
-                    when no controller decides;  procs.py: processes by PID and start time
+                    name refers to
     webhook.py      the analysis as a Flagger webhook;  report.py: the release report
 
-The functions below are what the command line calls, one each.
+`mlgate.app.kubernetes` writes the cluster's manifests. The functions below are what the
+command line calls, one each.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.core.vocab import RELEASE_STRATEGIES, ReleaseStrategy
 from mlgate.errors import UsageError
 
 if TYPE_CHECKING:
     from mlgate.app.kubernetes.target import ManifestOptions
-    from mlgate.app.rollout.state import ReleaseState
     from mlgate.app.rollout.transitions import Outcome
     from mlgate.core.canary import Check
-    from mlgate.core.config import CanaryConfig, Project
+    from mlgate.core.config import Project
+    from mlgate.core.policy import CanaryConfig
+    from mlgate.core.records.rollout import RolloutState
 
 TARGETS = ("kubernetes", "local")
-LOCAL_STRATEGIES = ("direct", "canary", "ab", "shadow")
 STATE_DIR = Path(".mlgate") / "release"
 
 
@@ -63,7 +65,7 @@ def policy_from(project: Project | None, overrides: Mapping[str, Any]) -> Canary
     value is a UsageError naming its flag."""
     from pydantic import ValidationError
 
-    from mlgate.core.config import CanaryConfig
+    from mlgate.core.policy import CanaryConfig
 
     base = project.config.canary.model_dump() if project is not None else {}
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -98,18 +100,24 @@ class LocalOptions:
     policy: Mapping[str, Any] = field(default_factory=dict)
 
 
-def release_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
+def release_strategy(text: str) -> ReleaseStrategy:
+    """`--strategy` on --target local, checked; a UsageError lists the choices."""
+    for strategy in RELEASE_STRATEGIES:
+        if text == strategy:
+            return strategy
+    raise UsageError(
+        f"--strategy {text!r} on --target local: choose one of {', '.join(RELEASE_STRATEGIES)}"
+    )
+
+
+def rollout_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
     """Release a candidate beside the incumbent on this machine; blocks until promoted or
     rolled back. The candidate defaults to the registry's `challenger`, the incumbent to what
     runs, else `champion`; the policy to the project's `canary:` section."""
     from mlgate.adapters.mlflow import current_actor, open_registry
-    from mlgate.app.rollout.controller import ReleaseRequest, run_release
+    from mlgate.app.rollout.controller import RolloutRequest, run_rollout
 
-    if options.strategy not in LOCAL_STRATEGIES:
-        raise UsageError(
-            f"--strategy {options.strategy!r} on --target local: choose one of "
-            f"{', '.join(LOCAL_STRATEGIES)}"
-        )
+    strategy = release_strategy(options.strategy)
     if options.strategy == "ab" and not options.ab_key:
         raise UsageError(
             "--strategy ab needs --ab-key: the header or cookie that keeps a user on one variant",
@@ -136,9 +144,9 @@ def release_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
             hint="or run from a project (mlgate.yaml) whose registry has a challenger",
         )
     root = project.root if project is not None else Path.cwd()
-    request = ReleaseRequest(
+    request = RolloutRequest(
         state_dir=options.state_dir or root / STATE_DIR,
-        strategy=options.strategy,  # type: ignore[arg-type]  # checked above
+        strategy=strategy,
         candidate=candidate,
         policy=policy_from(project, options.policy),
         incumbent=options.incumbent,
@@ -151,7 +159,7 @@ def release_local(options: LocalOptions, say: Callable[[str], None]) -> Outcome:
         report_dir=project.reports_dir if project is not None else None,
         actor=current_actor(),
     )
-    return run_release(request, registry=registry, say=say)
+    return run_rollout(request, registry=registry, say=say)
 
 
 def local_state_dir(config: Path | None, state_dir: Path | None) -> Path:
@@ -162,23 +170,23 @@ def local_state_dir(config: Path | None, state_dir: Path | None) -> Path:
     return (project.root if project is not None else Path.cwd()) / STATE_DIR
 
 
-def release_status(config: Path | None, state_dir: Path | None) -> ReleaseState:
+def rollout_status(config: Path | None, state_dir: Path | None) -> RolloutState:
     """`mlgate canary status`: what the local release runs and where its rollout stands."""
     from mlgate.app.rollout.state import load
 
     return load(local_state_dir(config, state_dir))
 
 
-def release_stop(
+def rollout_stop(
     config: Path | None, state_dir: Path | None, say: Callable[[str], None]
 ) -> list[str]:
     """`mlgate canary stop`: roll back a rollout in progress, then stop every process."""
     from mlgate.adapters.mlflow import open_registry
-    from mlgate.app.rollout.controller import stop_release
+    from mlgate.app.rollout.stop import stop_rollout
 
     project = _project(config)
     registry = open_registry(project) if project is not None else None
-    return stop_release(local_state_dir(config, state_dir), registry=registry, say=say)
+    return stop_rollout(local_state_dir(config, state_dir), registry=registry, say=say)
 
 
 @dataclass(frozen=True)
@@ -227,8 +235,7 @@ def analyze(options: AnalyzeOptions) -> AnalysisResult:
         def selectors(url: str, given: str | None, flag: str) -> Selectors:
             if given:
                 return Selectors.same(check_matchers(given, flag))
-            address = url.split("://", 1)[-1].rstrip("/")
-            return Selectors.same(f'instance="{address}"')
+            return Selectors.of_instance(url)
 
         obs = observe(
             Prometheus(options.prometheus),

@@ -1,5 +1,7 @@
-"""The executor of a local release: it starts what `decide` needs, steps the split by its
-verdicts, and promotes or rolls back.
+"""The executor of a local release: it starts what the plan (`mlgate.core.rollout`) says,
+steps the split by the verdicts of `mlgate.core.canary.decide`, and promotes or rolls back.
+It decides nothing itself; what it drives (the splitter, Prometheus, the processes) comes in
+as `Ports`, so the same executor runs against fakes in tests.
 
     direct   the candidate takes all traffic at once; the incumbent drains and stops
     canary   weight step_weight, then up by step_weight each passing interval to max_weight
@@ -22,26 +24,26 @@ period. SIGTERM or Ctrl-C roll back too.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlgate.adapters import procs
 from mlgate.adapters.nginx import AbKey
-from mlgate.adapters.prometheus.query import Prometheus, observe
-from mlgate.app.rollout import local, sources, variants
-from mlgate.app.rollout.state import ControllerLock, ReleaseState, Rollout, Strategy, load
+from mlgate.app.rollout import local, sources
+from mlgate.app.rollout.ports import Observer, Ports
+from mlgate.app.rollout.state import ControllerLock, RolloutState, load
 from mlgate.app.rollout.transitions import (
     Outcome,
     Run,
     Say,
+    finish,
     promote,
     quiet,
     registry_promote,
@@ -49,29 +51,39 @@ from mlgate.app.rollout.transitions import (
     route_for,
     teardown,
 )
-from mlgate.app.rollout.variants import VariantRef
-from mlgate.core.canary import (
+from mlgate.app.rollout.variants import selectors
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.records.rollout import ProcRef, RolloutRecord, VariantRef
+from mlgate.core.rollout import (
     Decision,
-    Progress,
     Promote,
     Rollback,
+    apply,
     decide,
     decide_unobserved,
-    decision_dict,
+    guard_grace,
+    initial_weight,
+    progress,
+    start_plan,
+    window_record,
+    with_liveness,
 )
-from mlgate.core.config import CanaryConfig
+from mlgate.core.vocab import AnalysedStrategy, ReleaseStrategy
 from mlgate.errors import InfraError, MlgateError, UsageError
 
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.types import Registry
 
+__all__ = ["RolloutRequest", "guard_grace", "run_rollout"]
+WATCH_TIMEOUT_S = 60.0
+
 
 @dataclass(frozen=True)
-class ReleaseRequest:
+class RolloutRequest:
     """`mlgate deploy --target local`: what to release, how, and where its state lives."""
 
     state_dir: Path
-    strategy: Strategy
+    strategy: ReleaseStrategy
     # What the user named (resolved here), or an already resolved source.
     candidate: str | sources.Source
     policy: CanaryConfig
@@ -105,7 +117,7 @@ def _signals() -> Iterator[threading.Event]:
             signal.signal(sig, previous)
 
 
-def busy_message(state: ReleaseState, holder: int | None) -> str:
+def busy_message(state: RolloutState, holder: int | None) -> str:
     """Why a deploy is refused while another controller decides."""
     ro = state.rollout
     what = (
@@ -117,7 +129,13 @@ def busy_message(state: ReleaseState, holder: int | None) -> str:
     return f"{what}; its controller (pid {holder or '?'}) decides it"
 
 
-def run_release(request: ReleaseRequest, *, registry: Registry | None, say: Say = quiet) -> Outcome:
+def run_rollout(
+    request: RolloutRequest,
+    *,
+    registry: Registry | None,
+    say: Say = quiet,
+    ports: Ports | None = None,
+) -> Outcome:
     """Release `request.candidate` on this machine; blocks until promoted or rolled back."""
     request.state_dir.mkdir(parents=True, exist_ok=True)
     lock = ControllerLock(request.state_dir)
@@ -134,6 +152,7 @@ def run_release(request: ReleaseRequest, *, registry: Registry | None, say: Say 
             say,
             stopping,
             request.actor,
+            ports or Ports.local(request.state_dir, request.engine),
             request.report_dir,
         )
         ro = run.state.rollout
@@ -150,115 +169,122 @@ def run_release(request: ReleaseRequest, *, registry: Registry | None, say: Say 
         return _start(run, request)
 
 
-def _start(run: Run, req: ReleaseRequest) -> Outcome:
-    state = run.state
-    state.model = req.model or state.model
-    state.config = str(req.config) if req.config else state.config
-    env_up = (
-        state.environment is not None
-        and state.stable is not None
-        and local.environment_running(state.environment)
-        and variants.running(state.stable)
+def _start(run: Run, req: RolloutRequest) -> Outcome:
+    run.update(
+        model=req.model or run.state.model,
+        config=str(req.config) if req.config else run.state.config,
     )
+    env_up = _environment_up(run)
     if env_up and req.incumbent is not None and req.incumbent != run.stable.source:
         raise UsageError(
             f"--incumbent {req.incumbent}: this release already serves {run.stable.source}",
             hint="drop --incumbent, or `mlgate canary stop` first",
         )
-    candidate = (
-        req.candidate
-        if isinstance(req.candidate, sources.Source)
-        else sources.resolve(
-            req.candidate,
-            registry=run.registry,
-            model=state.model,
-            workdir=req.state_dir,
-            engine=req.engine,
-        )
-    )
+    candidate = _resolve(run, req, req.candidate)
     if env_up and candidate.text == run.stable.source:
         raise UsageError(
             f"{candidate.text} is what this release already serves ({run.stable.label})"
         )
-    if not env_up:
-        teardown(run)
-        first = candidate if req.strategy == "direct" else _incumbent(run, req)
-        run.say(f"starting {first.label} and the splitter on {req.host}:{req.port or '(free)'}")
-        stable = sources.start(first, req.state_dir, engine=req.engine)
-        try:
-            state.environment = local.start_environment(
-                req.state_dir,
-                host=req.host,
-                port=req.port,
-                stable=stable,
-                scrape_s=local.scrape_interval(req.policy.interval),
-            )
-        except BaseException:
-            variants.stop_variant(stable)
-            raise
-        state.stable = stable
-        run.save()
-        if req.strategy == "direct":
-            note, failed = registry_promote(run, stable, "direct release")
-            return Outcome("succeeded", "direct", stable.label, None, "released directly",
-                           run.env.url, 0, None, note, failed)  # fmt: skip
+    plan = start_plan(req.strategy, environment_up=env_up)
+    if plan.environment is not None:
+        first = candidate if plan.done_at_start else _incumbent(run, req)
+        stable = _start_environment(run, req, first)
+        if plan.done_at_start:
+            note = registry_promote(run, stable, "direct release")
+            return finish(run, "succeeded", "direct", stable, None, "released directly", note)
     run.say(f"starting the candidate {candidate.label}")
-    variant = sources.start(candidate, req.state_dir, engine=req.engine)
+    variant = run.ports.processes.start(candidate)
     if run.stopping.is_set():
-        variants.stop_variant(variant)
+        run.ports.processes.stop(variant)
         raise KeyboardInterrupt
-    if req.strategy == "direct":
-        return promote(run, variant, "direct release", direct=True)
-    state.rollout = Rollout(
-        id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
-        strategy=req.strategy,
-        candidate=variant,
-        incumbent=run.stable.label,
-        policy=req.policy,
-        ab_key=str(AbKey.parse(req.ab_key)) if req.ab_key else None,
-        controller=_self_ref(),
+    if plan.analysed is None:
+        return promote(run, variant, "direct release")
+    _begin(run, req, plan.analysed, variant)
+    return _drive(run)
+
+
+def _environment_up(run: Run) -> bool:
+    state = run.state
+    return (
+        state.environment is not None
+        and state.stable is not None
+        and run.ports.splitter.running(state.environment)
+        and run.ports.processes.running(state.stable)
     )
-    run.save()
-    ro = run.rollout
+
+
+def _resolve(run: Run, req: RolloutRequest, given: str | sources.Source) -> sources.Source:
+    if isinstance(given, sources.Source):
+        return given
+    return sources.resolve(
+        given, registry=run.registry, model=run.state.model, workdir=req.state_dir,
+        engine=req.engine,
+    )  # fmt: skip
+
+
+def _start_environment(run: Run, req: RolloutRequest, first: sources.Source) -> VariantRef:
+    """Start `first` as the stable variant and the splitter in front of it."""
+    teardown(run)
+    run.say(f"starting {first.label} and the splitter on {req.host}:{req.port or '(free)'}")
+    stable = run.ports.processes.start(first)
     try:
-        ro.guard = _spawn_guard(run)
-        run.save()
-        ro.weight = {"canary": req.policy.step_weight, "ab": req.policy.ab_weight}.get(
-            ro.strategy, 0
+        env = run.ports.splitter.start(
+            host=req.host,
+            port=req.port,
+            stable=stable,
+            scrape_s=local.scrape_interval(req.policy.interval),
         )
-        local.set_targets(req.state_dir, run.env, {"stable": run.stable, "canary": variant})
+    except BaseException:
+        run.ports.processes.stop(stable)
+        raise
+    run.update(environment=env, stable=stable)
+    return stable
+
+
+def _begin(run: Run, req: RolloutRequest, strategy: AnalysedStrategy, variant: VariantRef) -> None:
+    """Record the rollout, start its guard, and route the candidate its first share."""
+    now = time.time()
+    run.update(
+        rollout=RolloutRecord(
+            id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
+            strategy=strategy,
+            candidate=variant,
+            incumbent=run.stable.label,
+            policy=req.policy,
+            ab_key=str(AbKey.parse(req.ab_key)) if req.ab_key else None,
+            controller=_self_ref(),
+            started_at=now,
+            updated_at=now,
+        )
+    )
+    splitter = run.ports.splitter
+    try:
+        run.update_rollout(guard=run.ports.processes.spawn_guard(guard_grace(req.policy.interval)))
+        ro = run.rollout.model_copy(update={"weight": initial_weight(strategy, req.policy)})
+        splitter.targets(run.env, {"stable": run.stable, "canary": variant})
         _wait_watched(run, variant)
-        local.set_route(
-            req.state_dir, run.env, route_for(run), lambda: setattr(ro, "routed_at", time.time())
-        )
-        run.save()
+        routed: list[float] = []
+        splitter.route(run.env, route_for(ro, run.stable), lambda: routed.append(time.time()))
+        ro = run.update_rollout(weight=ro.weight, routed_at=routed[0] if routed else time.time())
     except MlgateError as exc:
         # Nothing was decided yet: undo what started, then say why.
         rollback(run, f"the rollout could not start: {exc.message}")
         raise
     run.say(f"{ro.strategy}: {variant.label} at {_where(ro)}, checks every {ro.policy.interval:g}s")
-    return _drive(run)
 
 
 def _wait_watched(run: Run, variant: VariantRef) -> None:
     """Send the candidate traffic only once Prometheus scrapes it, so the first window counts."""
-    prom = Prometheus(run.env.prometheus_url)
-    sel = variant.selectors()
-    for query, what in (
-        (f"sum(count_over_time(up{{{sel.model}}}[1h]))", f"prometheus scraping {variant.label}"),
-        (
-            f'sum(count_over_time(mlgate_requests_total{{{sel.http},status="500"}}[1h]))',
-            f"the splitter's series of {variant.label}",
-        ),
-    ):
-        procs.wait_for(_at_least(prom, query, 2), timeout=60, what=what)
+    observer = run.ports.observer(run.env.prometheus_url)
+    sel = selectors(variant)
+    procs.wait_for(
+        lambda: observer.watching(sel),
+        timeout=WATCH_TIMEOUT_S,
+        what=f"prometheus scraping {variant.label} and the splitter's series of it",
+    )
 
 
-def _at_least(prom: Prometheus, query: str, n: float) -> Callable[[], bool]:
-    return lambda: (prom.scalar(query) or 0.0) >= n
-
-
-def _incumbent(run: Run, req: ReleaseRequest) -> sources.Source:
+def _incumbent(run: Run, req: RolloutRequest) -> sources.Source:
     text = req.incumbent
     if text is None:
         if run.state.model is None or run.registry is None:
@@ -268,10 +294,7 @@ def _incumbent(run: Run, req: ReleaseRequest) -> sources.Source:
             )
         text = f"models:/{run.state.model}@champion"
     try:
-        return sources.resolve(
-            text, registry=run.registry, model=run.state.model, workdir=req.state_dir,
-            engine=req.engine,
-        )  # fmt: skip
+        return _resolve(run, req, text)
     except UsageError as exc:
         raise UsageError(
             f"no incumbent to compare the candidate with: {exc.message}",
@@ -279,33 +302,13 @@ def _incumbent(run: Run, req: ReleaseRequest) -> sources.Source:
         ) from None
 
 
-def _self_ref() -> procs.ProcRef:
+def _self_ref() -> ProcRef:
     started = procs.start_time(os.getpid())
     assert started is not None
-    return procs.ProcRef(pid=os.getpid(), started=started, what="release controller")
+    return ProcRef(pid=os.getpid(), started=started, what="release controller")
 
 
-GUARD_MIN_GRACE_S = 15.0
-
-
-def guard_grace(interval: float) -> float:
-    """How long a rollout may go undecided before its guard rolls it back: two intervals, and
-    at least long enough for the same command to be started again."""
-    return max(2.0 * interval, GUARD_MIN_GRACE_S)
-
-
-def _spawn_guard(run: Run) -> procs.ProcRef:
-    grace = guard_grace(run.rollout.policy.interval)
-    return procs.spawn(
-        procs.python_module(
-            "mlgate.app.rollout.guard", str(run.state_dir), "--grace", f"{grace:g}"
-        ),
-        what="release guard",
-        log=run.state_dir / "guard.log",
-    )
-
-
-def _where(ro: Rollout) -> str:
+def _where(ro: RolloutRecord) -> str:
     if ro.strategy == "shadow":
         return "a mirrored copy of all traffic"
     if ro.strategy == "ab":
@@ -322,110 +325,66 @@ def _resume(run: Run) -> Outcome:
         return promote(run, ro.candidate, ro.reason or "promotion resumed")
     if ro.phase == "rolling-back":
         return rollback(run, ro.reason or "rollback resumed")
+    processes = run.ports.processes
     gone = [
         what
         for what, ok in (
-            ("the splitter or Prometheus", local.environment_running(run.env)),
-            (f"the incumbent {run.stable.label}", variants.running(run.stable)),
-            (f"the candidate {ro.candidate.label}", variants.running(ro.candidate)),
+            ("the splitter or Prometheus", run.ports.splitter.running(run.env)),
+            (f"the incumbent {run.stable.label}", processes.running(run.stable)),
+            (f"the candidate {ro.candidate.label}", processes.running(ro.candidate)),
         )
         if not ok
     ]
     if gone:
         return rollback(run, f"a restarted controller found {', '.join(gone)} not running")
-    ro.controller = _self_ref()
-    if not procs.alive(ro.guard):
-        ro.guard = _spawn_guard(run)
-    local.set_route(run.state_dir, run.env, route_for(run))
-    run.save()
+    ro = run.update_rollout(controller=_self_ref())
+    if not processes.alive(ro.guard):
+        ro = run.update_rollout(guard=processes.spawn_guard(guard_grace(ro.policy.interval)))
+    run.ports.splitter.route(run.env, route_for(ro, run.stable))
     return _drive(run)
 
 
 def _drive(run: Run) -> Outcome:
-    ro, policy = run.rollout, run.rollout.policy
-    prom = Prometheus(run.env.prometheus_url)
+    policy = run.rollout.policy
+    observer = run.ports.observer(run.env.prometheus_url)
     # Each window ends when its last requests have reached Prometheus.
-    tick = time.monotonic() + policy.interval + local.metrics_lag(run.env)
+    tick = time.monotonic() + policy.interval + run.ports.splitter.lag(run.env)
     while True:
         while (left := tick - time.monotonic()) > 0:
             if run.stopping.wait(min(left, 0.2)):
                 return rollback(run, "the controller was stopped (SIGTERM or Ctrl-C)")
-        decision = _analyse(run, prom)
-        ro.history.append({"ts": time.time(), "weight": ro.weight, **decision_dict(decision)})
+        ro = run.rollout
+        decision = _analyse(run, observer)
+        entry = window_record(decision, ts=time.time(), weight=ro.weight)
+        ro = run.update_rollout(history=(*ro.history, entry))
         run.say(f"[{ro.weight:>3}%] {decision.action}: {decision.reason}")
         if isinstance(decision, Promote):
             return promote(run, ro.candidate, decision.reason)
         if isinstance(decision, Rollback):
             return rollback(run, decision.reason)
-        if decision.weight != ro.weight:
-            ro.weight = decision.weight
-            local.set_route(run.state_dir, run.env, route_for(run))
-        ro.failed_checks, ro.iterations = decision.failed_checks, decision.iterations
-        run.save()
+        stepped = apply(ro, decision)
+        if stepped.weight != ro.weight:
+            run.ports.splitter.route(run.env, route_for(stepped, run.stable))
+        run.update(rollout=stepped)
         tick = max(tick + policy.interval, time.monotonic() + 0.5)
 
 
-def _analyse(run: Run, prom: Prometheus) -> Decision:
-    ro = run.rollout
-    progress = Progress(ro.strategy if ro.strategy != "direct" else "canary", ro.weight,
-                        ro.failed_checks, ro.iterations)  # fmt: skip
+def _analyse(run: Run, observer: Observer) -> Decision:
+    ro, processes = run.rollout, run.ports.processes
+    now = progress(ro)
     try:
-        obs = observe(
-            prom,
-            run.stable.selectors(),
-            ro.candidate.selectors(),
-            progress=progress,
+        obs = observer.observe(
+            selectors(run.stable),
+            selectors(ro.candidate),
+            progress=now,
             window_s=ro.policy.interval,
             since_s=time.time() - (ro.routed_at or ro.started_at),
         )
     except InfraError as exc:
-        return decide_unobserved(progress, ro.policy, exc.message)
-    # What the controller sees itself counts too: a process that died is down at once.
-    stable_up = obs.stable.up and variants.running(run.stable)
-    canary_up = obs.canary.up and variants.running(ro.candidate)
-    obs = dataclasses.replace(
+        return decide_unobserved(now, ro.policy, exc.message)
+    obs = with_liveness(
         obs,
-        stable=dataclasses.replace(obs.stable, up=stable_up),
-        canary=dataclasses.replace(obs.canary, up=canary_up),
+        stable_running=processes.running(run.stable),
+        canary_running=processes.running(ro.candidate),
     )
     return decide(obs, ro.policy)
-
-
-def recover(state_dir: Path, lock: ControllerLock, registry: Registry | None, why: str) -> Outcome:
-    """Roll back a rollout nobody decides (the guard's job); the caller holds the lock."""
-    state = load(state_dir)
-    run = Run(state_dir, state, registry, quiet, threading.Event(), "mlgate guard")
-    if state.rollout is None or not state.rollout.active:
-        raise UsageError("no release in progress")
-    return rollback(run, why)
-
-
-def stop_release(state_dir: Path, *, registry: Registry | None, say: Say = quiet) -> list[str]:
-    """`mlgate canary stop`: roll back a rollout in progress, then stop every process."""
-    lock = ControllerLock(state_dir)
-    state = load(state_dir)
-    ro = state.rollout
-    if not lock.acquire(wait=2.0):
-        if ro is not None and procs.alive(ro.controller):
-            say(f"asking the controller (pid {ro.controller.pid if ro.controller else '?'}) "
-                "to roll back")  # fmt: skip
-            procs.stop(ro.controller, timeout=120)
-        if not lock.acquire(wait=30.0):
-            raise InfraError(f"the controller of {state_dir} did not let go of its lock")
-    stopped: list[str] = []
-    with lock:
-        state = load(state_dir)
-        run = Run(state_dir, state, registry, say, threading.Event(), "mlgate canary stop")
-        if state.rollout is not None and state.rollout.active and state.environment is not None:
-            rollback(run, "stopped by `mlgate canary stop`")
-            stopped.append(f"rolled back {state.past[-1].candidate.label}")
-        if state.stable is not None:
-            variants.stop_variant(state.stable)
-            stopped.append(f"stopped {state.stable.label}")
-            state.stable = None
-        if state.environment is not None:
-            local.stop_environment(state.environment)
-            stopped.append("stopped the splitter, its exporter and Prometheus")
-            state.environment = None
-        run.save()
-    return stopped

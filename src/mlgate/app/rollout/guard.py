@@ -44,7 +44,7 @@ def watch(state_dir: Path, grace: float, poll: float = 0.25) -> str:
 
 
 def _roll_back(state_dir: Path, lock: ControllerLock, grace: float) -> str:
-    from mlgate.app.rollout.controller import recover
+    from mlgate.app.rollout.stop import recover
 
     state = load(state_dir)
     rollout = state.rollout

@@ -14,50 +14,18 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 from mlgate.adapters import nginx as splitter
 from mlgate.adapters import procs
-from mlgate.adapters.procs import ProcRef
-from mlgate.app.rollout.variants import VariantRef
+from mlgate.core.records.rollout import EnvironmentRef, ProcRef, VariantRef
 from mlgate.errors import InfraError, UsageError
 from mlgate.store import atomic
 
 UPSTREAMS = "upstreams.json"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EnvironmentRef(_Model):
-    """The splitter, exporter and Prometheus of a release."""
-
-    host: str
-    port: int
-    router_port: int
-    exporter_port: int
-    prometheus_port: int
-    scrape_interval: float
-    edge: ProcRef
-    router: ProcRef
-    exporter: ProcRef
-    prometheus: ProcRef
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def prometheus_url(self) -> str:
-        return f"http://127.0.0.1:{self.prometheus_port}"
-
-    def processes(self) -> tuple[ProcRef, ...]:
-        return (self.edge, self.router, self.exporter, self.prometheus)
 
 
 # --- the splitter, exporter and Prometheus -----------------------------------------------------
@@ -115,19 +83,7 @@ def start_environment(
     router_port, exporter_port, prom_port = (procs.free_port() for _ in range(3))
     started: list[ProcRef] = []
     try:
-        route = splitter.Route(stable=stable.address)
-        router_conf = splitter.write_config(
-            workdir / "router.conf", splitter.render_router(workdir, router_port, route)
-        )
-        (workdir / "access.log").touch()
-        atomic.write_text(workdir / UPSTREAMS, json.dumps([stable.address]))
-        router = _nginx(router_conf, "router", workdir)
-        started.append(router)
-        edge_conf = splitter.write_config(
-            workdir / "edge.conf", splitter.render_edge(workdir, host, port, router_port)
-        )
-        edge = _nginx(edge_conf, "edge", workdir)
-        started.append(edge)
+        router, edge = _start_splitter(workdir, host, port, router_port, stable, started)
         exporter = procs.spawn(
             procs.python_module(
                 "mlgate.app.rollout.exporter", "--log", str(workdir / "access.log"),
@@ -137,24 +93,7 @@ def start_environment(
             log=workdir / "exporter.log",
         )  # fmt: skip
         started.append(exporter)
-        prom_dir = workdir / "prometheus"
-        atomic.write_text(
-            prom_dir / "prometheus.yml",
-            prometheus_config(exporter_port, scrape_s, {"stable": stable}),
-        )
-        prometheus = procs.spawn(
-            [
-                _prometheus_binary(),
-                f"--config.file={prom_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                "--storage.tsdb.retention.time=2d",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-                "--web.enable-lifecycle",
-                "--log.level=warn",
-            ],
-            what="prometheus",
-            log=prom_dir / "prometheus.log",
-        )
+        prometheus = _start_prometheus(workdir, prom_port, exporter_port, scrape_s, stable)
         started.append(prometheus)
         env = EnvironmentRef(
             host=host,
@@ -168,26 +107,78 @@ def start_environment(
             exporter=exporter,
             prometheus=prometheus,
         )
-        procs.wait_for(
-            lambda: procs.http_ok(f"{env.prometheus_url}/-/ready"),
-            timeout=60,
-            what="prometheus ready",
-            ref=prometheus,
-        )
-        procs.wait_for(
-            lambda: procs.http_ok(f"http://127.0.0.1:{exporter_port}/metrics"),
-            timeout=30,
-            what="splitter exporter ready",
-            ref=exporter,
-        )
-        procs.wait_for(
-            lambda: procs.http_ok(f"{env.url}/ready"), timeout=30, what="splitter ready", ref=edge
-        )
+        _wait_ready(env)
     except BaseException:
         for ref in reversed(started):
             procs.stop(ref, timeout=10)
         raise
     return env
+
+
+def _start_splitter(
+    workdir: Path,
+    host: str,
+    port: int,
+    router_port: int,
+    stable: VariantRef,
+    started: list[ProcRef],
+) -> tuple[ProcRef, ProcRef]:
+    """The router (holding the split, all to `stable`), then the edge in front of it."""
+    route = splitter.Route(stable=stable.address)
+    router_conf = splitter.write_config(
+        workdir / "router.conf", splitter.render_router(workdir, router_port, route)
+    )
+    (workdir / "access.log").touch()
+    atomic.write_text(workdir / UPSTREAMS, json.dumps([stable.address]))
+    router = _nginx(router_conf, "router", workdir)
+    started.append(router)
+    edge_conf = splitter.write_config(
+        workdir / "edge.conf", splitter.render_edge(workdir, host, port, router_port)
+    )
+    edge = _nginx(edge_conf, "edge", workdir)
+    started.append(edge)
+    return router, edge
+
+
+def _start_prometheus(
+    workdir: Path, port: int, exporter_port: int, scrape_s: float, stable: VariantRef
+) -> ProcRef:
+    prom_dir = workdir / "prometheus"
+    atomic.write_text(
+        prom_dir / "prometheus.yml",
+        prometheus_config(exporter_port, scrape_s, {"stable": stable}),
+    )
+    return procs.spawn(
+        [
+            _prometheus_binary(),
+            f"--config.file={prom_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            "--storage.tsdb.retention.time=2d",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ],
+        what="prometheus",
+        log=prom_dir / "prometheus.log",
+    )
+
+
+def _wait_ready(env: EnvironmentRef) -> None:
+    procs.wait_for(
+        lambda: procs.http_ok(f"{env.prometheus_url}/-/ready"),
+        timeout=60,
+        what="prometheus ready",
+        ref=env.prometheus,
+    )
+    procs.wait_for(
+        lambda: procs.http_ok(f"http://127.0.0.1:{env.exporter_port}/metrics"),
+        timeout=30,
+        what="splitter exporter ready",
+        ref=env.exporter,
+    )
+    procs.wait_for(
+        lambda: procs.http_ok(f"{env.url}/ready"), timeout=30, what="splitter ready", ref=env.edge
+    )
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -270,3 +261,38 @@ def stop_environment(env: EnvironmentRef) -> None:
     procs.stop(env.router, sig=splitter.stop_signal(), timeout=30)
     procs.stop(env.exporter, timeout=10)
     procs.stop(env.prometheus, timeout=30)
+
+
+class LocalSplitter:
+    """The environment above as the controller's `Splitter`, its files in `workdir`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def start(self, *, host: str, port: int, stable: VariantRef, scrape_s: float) -> EnvironmentRef:
+        """Start router, edge, exporter and Prometheus on `stable`."""
+        return start_environment(
+            self.workdir, host=host, port=port, stable=stable, scrape_s=scrape_s
+        )
+
+    def running(self, env: EnvironmentRef) -> bool:
+        """Every process of the environment still runs."""
+        return environment_running(env)
+
+    def route(
+        self, env: EnvironmentRef, route: splitter.Route, active: Callable[[], None] | None = None
+    ) -> None:
+        """Reload the router for `route`."""
+        set_route(self.workdir, env, route, active)
+
+    def targets(self, env: EnvironmentRef, variants: Mapping[str, VariantRef]) -> None:
+        """Point Prometheus and the exporter at these variants."""
+        set_targets(self.workdir, env, dict(variants))
+
+    def lag(self, env: EnvironmentRef) -> float:
+        """How far Prometheus trails the traffic."""
+        return metrics_lag(env)
+
+    def stop(self, env: EnvironmentRef) -> None:
+        """Stop the edge, the router, the exporter and Prometheus."""
+        stop_environment(env)

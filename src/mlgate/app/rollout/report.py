@@ -17,29 +17,29 @@ import math
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlgate.adapters.prometheus.query import Prometheus, duration
-from mlgate.app.rollout.variants import VariantRef
+from mlgate.app.rollout.variants import selectors
 from mlgate.core.histograms import distribution_distance, g_test
+from mlgate.core.records.rollout import RolloutRecord, VariantRef
 from mlgate.errors import InfraError
 from mlgate.store import atomic
+
+if TYPE_CHECKING:
+    from mlgate.app.rollout.ports import Observer
 
 MAX_LOG_ROWS = 200_000
 
 
 def distributions(
-    prom: Prometheus, stable: VariantRef, canary: VariantRef, since: float
+    observer: Observer, stable: VariantRef, canary: VariantRef, since: float
 ) -> dict[str, Any]:
     """Both variants' prediction distributions since `since`, and their distances."""
-    window = duration(max(1.0, time.time() - since))
+    window = max(1.0, time.time() - since)
     out: dict[str, dict[str, float]] = {}
     for role, variant in (("incumbent", stable), ("candidate", canary)):
-        sel = variant.selectors().model
-        rows = prom.query(
-            f"sum by (class_) (increase(mlgate_predictions_by_class_total{{{sel}}}[{window}]))"
-        )
-        out[role] = {labels.get("class_", ""): round(v, 3) for labels, v in rows}
+        counts = observer.predictions(selectors(variant), window)
+        out[role] = {key: round(v, 3) for key, v in counts.items()}
     a, b = out["incumbent"], out["candidate"]
     g, critical = g_test(a, b)
     return {
@@ -97,72 +97,99 @@ def agreement(stable: VariantRef, canary: VariantRef) -> dict[str, Any] | None:
     return out
 
 
+def summary(rollout: RolloutRecord, candidate: VariantRef) -> dict[str, Any]:
+    """The report's account of the rollout itself: outcome, reason, policy, every window."""
+    return {
+        "id": rollout.id,
+        "strategy": rollout.strategy,
+        "outcome": "promoted" if rollout.phase == "succeeded" else "rolled back",
+        "candidate": candidate.label,
+        "incumbent": rollout.incumbent,
+        "reason": rollout.reason,
+        "registry": rollout.registry_note,
+        "policy": rollout.policy.model_dump(mode="json"),
+        "started_at": rollout.started_at,
+        "routed_at": rollout.routed_at,
+        "reverted_at": rollout.reverted_at,
+        "ended_at": rollout.ended_at,
+        "history": [w.model_dump(mode="json") for w in rollout.history],
+    }
+
+
 def write(
     directory: Path,
+    rollout: RolloutRecord,
     *,
-    summary: dict[str, Any],
-    prom: Prometheus | None,
+    observer: Observer | None,
     stable: VariantRef,
     canary: VariantRef,
-    since: float,
 ) -> Path:
     """Write `release-<id>.json` and `.md` into `directory`; returns the JSON path."""
-    report = dict(summary)
-    if prom is not None:
+    report = summary(rollout, canary)
+    if observer is not None:
         try:
-            report["divergence"] = distributions(prom, stable, canary, since)
+            report["divergence"] = distributions(observer, stable, canary, rollout.started_at)
         except InfraError as exc:
             report["divergence"] = {"error": exc.message}
     report["agreement"] = agreement(stable, canary)
-    path = directory / f"release-{summary['id']}.json"
+    path = directory / f"release-{rollout.id}.json"
     atomic.write_text(path, json.dumps(report, indent=2, default=str))
-    atomic.write_text(path.with_suffix(".md"), markdown(report))
+    atomic.write_text(path.with_suffix(".md"), markdown(rollout, report))
     return path
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(rollout: RolloutRecord, report: dict[str, Any]) -> str:
     """The report for people: outcome, the divergence, then each window's checks."""
     lines = [
-        f"# {report['strategy']} release of {report['candidate']}: {report['outcome']}",
+        f"# {rollout.strategy} release of {report['candidate']}: {report['outcome']}",
         "",
-        f"- incumbent: {report['incumbent']}",
-        f"- reason: {report['reason']}",
-        f"- windows analysed: {len(report.get('history', []))}",
+        f"- incumbent: {rollout.incumbent}",
+        f"- reason: {rollout.reason}",
+        f"- windows analysed: {len(rollout.history)}",
     ]
-    div = report.get("divergence") or {}
-    if "counts" in div:
-        lines += [
-            "",
-            "## Predictions, candidate vs incumbent",
-            "",
-            "| | incumbent | candidate |",
-            "| --- | ---: | ---: |",
-        ]
-        counts = div["counts"]
-        for key in sorted(set(counts["incumbent"]) | set(counts["candidate"])):
-            lines.append(
-                f"| {key} | {counts['incumbent'].get(key, 0):.0f} | "
-                f"{counts['candidate'].get(key, 0):.0f} |"
-            )
-        lines += [
-            "",
-            f"Jensen-Shannon distance {div['jensenshannon']:.4f}, PSI {div['psi']:.4f}.",
-        ]
-    agree = report.get("agreement") or {}
+    lines += _divergence_lines(report.get("divergence") or {})
+    lines += _agreement_lines(report.get("agreement") or {})
+    lines += ["", "## Windows", "", "| weight | action | failed checks |", "| ---: | --- | --- |"]
+    for window in rollout.history:
+        failed = ", ".join(window.failed_names())
+        lines.append(f"| {window.weight} | {window.action} | {failed or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _divergence_lines(div: dict[str, Any]) -> list[str]:
+    if "counts" not in div:
+        return []
+    lines = [
+        "",
+        "## Predictions, candidate vs incumbent",
+        "",
+        "| | incumbent | candidate |",
+        "| --- | ---: | ---: |",
+    ]
+    counts = div["counts"]
+    for key in sorted(set(counts["incumbent"]) | set(counts["candidate"])):
+        lines.append(
+            f"| {key} | {counts['incumbent'].get(key, 0):.0f} | "
+            f"{counts['candidate'].get(key, 0):.0f} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Jensen-Shannon distance {div['jensenshannon']:.4f}, PSI {div['psi']:.4f}.",
+    ]
+
+
+def _agreement_lines(agree: dict[str, Any]) -> list[str]:
     if "agreement" in agree:
-        lines += [
+        return [
             "",
             f"Same request, same answer: {agree['agreement']:.1%} of "
             f"{agree['compared_rows']} rows ({agree['compared_requests']} requests).",
         ]
-    elif "mean_abs_difference" in agree:
-        lines += [
+    if "mean_abs_difference" in agree:
+        return [
             "",
             f"Same request: mean absolute difference {agree['mean_abs_difference']:.4g} over "
             f"{agree['compared_rows']} rows.",
         ]
-    lines += ["", "## Windows", "", "| weight | action | failed checks |", "| ---: | --- | --- |"]
-    for entry in report.get("history", []):
-        failed = ", ".join(c["name"] for c in entry.get("checks", []) if c["status"] == "fail")
-        lines.append(f"| {entry.get('weight', '')} | {entry['action']} | {failed or '-'} |")
-    return "\n".join(lines) + "\n"
+    return []

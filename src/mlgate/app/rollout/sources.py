@@ -71,8 +71,9 @@ def resolve(
     path = Path(text)
     if path.is_dir():
         from mlgate.store.bundle import load_bundle
+        from mlgate.store.trust import resolve
 
-        loaded = load_bundle(path)
+        loaded = load_bundle(path, trust=resolve())
         if engine in ("podman", "docker"):
             raise UsageError(
                 f"{text} is a bundle, and --engine {engine} runs images",

@@ -1,6 +1,7 @@
 """The persisted state of a local release, and the lock that makes one controller its owner.
 
-`release.json` in the state directory (written atomically at every step) holds what runs
+`release.json` in the state directory (written atomically at every step; its record is
+`mlgate.core.records.rollout.RolloutState`) holds what runs
 (environment, stable variant) and the rollout in progress (candidate, strategy, weight, failed
 checks, iterations, every decision so far). A controller holds `controller.lock` (an flock,
 released by the kernel however the process ends) for as long as it decides; a second deploy
@@ -14,90 +15,40 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from mlgate.adapters.procs import ProcRef
-from mlgate.app.rollout.local import EnvironmentRef
-from mlgate.app.rollout.variants import VariantRef
-from mlgate.core.config import CanaryConfig
-from mlgate.errors import UsageError
+from mlgate.core.records.rollout import RolloutRecord, RolloutState
+from mlgate.errors import FormatError
 from mlgate.store import atomic
 
 STATE_FILE = "release.json"
 LOCK_FILE = "controller.lock"
-Strategy = Literal["direct", "canary", "ab", "shadow"]
-Phase = Literal["progressing", "promoting", "rolling-back", "succeeded", "failed"]
-ACTIVE: frozenset[str] = frozenset({"progressing", "promoting", "rolling-back"})
+__all__ = ["ControllerLock", "RolloutRecord", "RolloutState", "load", "save"]
 
 
-class Rollout(BaseModel):
-    """One candidate's release: where it stands and every decision taken."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    strategy: Strategy
-    phase: Phase = "progressing"
-    candidate: VariantRef
-    incumbent: str
-    policy: CanaryConfig
-    ab_key: str | None = None
-    weight: int = 0
-    failed_checks: int = 0
-    iterations: int = 0
-    started_at: float = Field(default_factory=time.time)
-    # When the candidate first got traffic (or its copy), when a rollback took it away again,
-    # and when the rollout ended.
-    routed_at: float | None = None
-    reverted_at: float | None = None
-    ended_at: float | None = None
-    updated_at: float = Field(default_factory=time.time)
-    controller: ProcRef | None = None
-    guard: ProcRef | None = None
-    history: list[dict[str, Any]] = Field(default_factory=list)
-    reason: str | None = None
-    registry_note: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.phase in ACTIVE
-
-
-class ReleaseState(BaseModel):
-    """Everything `mlgate deploy --target local` keeps between commands."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = None
-    config: str | None = None
-    environment: EnvironmentRef | None = None
-    stable: VariantRef | None = None
-    rollout: Rollout | None = None
-    # Finished rollouts, newest last (the last few are kept).
-    past: list[Rollout] = Field(default_factory=list)
-
-
-def load(state_dir: Path) -> ReleaseState:
-    """The state in `state_dir`, or an empty one when none was written yet."""
+def load(state_dir: Path) -> RolloutState:
+    """The state in `state_dir`, or an empty one when none was written yet; a state file of
+    an older format is upgraded, one this mlgate cannot read is a FormatError naming it."""
     path = state_dir / STATE_FILE
     if not path.is_file():
-        return ReleaseState()
+        return RolloutState()
     try:
-        return ReleaseState.model_validate_json(path.read_text(encoding="utf-8"))
-    except (ValidationError, ValueError) as exc:
-        raise UsageError(
-            f"{path} is not a release state this mlgate can read: {exc}",
-            hint="stop what it started (see its PIDs) and remove the directory",
+        return RolloutState.loads(path.read_bytes(), source=str(path))
+    except FormatError as exc:
+        raise FormatError(
+            f"{path} is not a release state this mlgate can read: {exc.message}",
+            hint=exc.hint or "stop what it started (see its PIDs) and remove the directory",
         ) from None
 
 
-def save(state_dir: Path, state: ReleaseState) -> None:
-    """Write the state atomically (a reader sees the previous step or this one)."""
+def save(state_dir: Path, state: RolloutState, now: float | None = None) -> RolloutState:
+    """Write the state atomically (a reader sees the previous step or this one), the rollout
+    stamped with `now` (default: the clock); returns what was written."""
     if state.rollout is not None:
-        state.rollout.updated_at = time.time()
-    atomic.write_text(state_dir / STATE_FILE, state.model_dump_json(indent=2))
+        stamped = state.rollout.model_copy(update={"updated_at": now or time.time()})
+        state = state.model_copy(update={"rollout": stamped})
+    atomic.write_text(state_dir / STATE_FILE, state.dumps())
+    return state
 
 
 class ControllerLock:

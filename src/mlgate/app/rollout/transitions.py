@@ -6,7 +6,6 @@ next, so that a controller that stops half way is resumed by the next one; then 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -15,25 +14,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgate.adapters.nginx import AbKey, Route
-from mlgate.adapters.prometheus.query import Prometheus
-from mlgate.app.rollout import local, report, variants
-from mlgate.app.rollout.state import ReleaseState, Rollout, save
-from mlgate.app.rollout.variants import VariantRef
+from mlgate.app.rollout import report
+from mlgate.app.rollout.ports import Ports
+from mlgate.app.rollout.state import save
+from mlgate.core.records.rollout import EnvironmentRef, RolloutRecord, RolloutState, VariantRef
+from mlgate.core.vocab import ReleaseStrategy
 from mlgate.errors import MlgateError
 
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.types import Registry
 
 Say = Callable[[str], None]
+Ended = Literal["succeeded", "failed"]
 KEEP_PAST = 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """How a release ended."""
+    """How a release ended (built by `finish`, the one place a release ends)."""
 
-    phase: Literal["succeeded", "failed"]
-    strategy: str
+    phase: Ended
+    strategy: ReleaseStrategy
     candidate: str
     incumbent: str | None
     reason: str
@@ -45,29 +46,47 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for `--json`."""
-        out = dataclasses.asdict(self)
-        out["report"] = str(self.report) if self.report else None
-        return out
+        return {
+            "phase": self.phase,
+            "strategy": self.strategy,
+            "candidate": self.candidate,
+            "incumbent": self.incumbent,
+            "reason": self.reason,
+            "url": self.url,
+            "windows": self.windows,
+            "report": str(self.report) if self.report else None,
+            "registry_note": self.registry_note,
+            "registry_failed": self.registry_failed,
+        }
+
+
+@dataclass(frozen=True)
+class RegistryNote:
+    """What the registry was told of the release, and whether telling it failed."""
+
+    text: str
+    failed: bool = False
 
 
 def quiet(_message: str) -> None:
-    pass
+    """A `Say` that says nothing."""
 
 
 @dataclass
 class Run:
-    """One controller's working set."""
+    """One controller's working set: the state (replaced, never mutated, at every step)."""
 
     state_dir: Path
-    state: ReleaseState
+    state: RolloutState
     registry: Registry | None
     say: Say
     stopping: threading.Event
     actor: str
+    ports: Ports
     report_dir: Path | None = None
 
     @property
-    def rollout(self) -> Rollout:
+    def rollout(self) -> RolloutRecord:
         assert self.state.rollout is not None
         return self.state.rollout
 
@@ -77,144 +96,142 @@ class Run:
         return self.state.stable
 
     @property
-    def env(self) -> local.EnvironmentRef:
+    def env(self) -> EnvironmentRef:
         assert self.state.environment is not None
         return self.state.environment
 
+    def update(self, **changes: Any) -> None:
+        """Change fields of the state and write it."""
+        self.state = self.state.model_copy(update=changes)
+        self.save()
+
+    def update_rollout(self, **changes: Any) -> RolloutRecord:
+        """Change fields of the rollout in progress and write the state; returns the rollout."""
+        self.update(rollout=self.rollout.model_copy(update=changes))
+        return self.rollout
+
     def save(self) -> None:
-        save(self.state_dir, self.state)
+        """Write the state as it stands."""
+        self.state = save(self.state_dir, self.state)
 
 
-def route_for(run: Run) -> Route:
-    ro, stable = run.rollout, run.stable
-    if ro.strategy == "ab":
-        key = AbKey.parse(ro.ab_key or "")
-        return Route(stable.address, ro.candidate.address, "ab", ro.weight, key)
-    mode: Literal["canary", "shadow"] = "shadow" if ro.strategy == "shadow" else "canary"
-    return Route(stable.address, ro.candidate.address, mode, ro.weight)
+def route_for(rollout: RolloutRecord, stable: VariantRef) -> Route:
+    """The split a rollout at its weight asks of the splitter."""
+    if rollout.strategy == "ab":
+        key = AbKey.parse(rollout.ab_key or "")
+        return Route(stable.address, rollout.candidate.address, "ab", rollout.weight, key)
+    mode: Literal["canary", "shadow"] = "shadow" if rollout.strategy == "shadow" else "canary"
+    return Route(stable.address, rollout.candidate.address, mode, rollout.weight)
 
 
-def promote(run: Run, variant: VariantRef, reason: str, *, direct: bool = False) -> Outcome:
-    """Promote: `variant` takes all traffic, the old stable drains and stops, the alias moves."""
-    if run.state.rollout is not None:
-        run.rollout.phase = "promoting"
-        run.rollout.reason = reason
-        run.save()
-    old = run.stable
-    local.set_route(run.state_dir, run.env, Route(variant.address))
-    run.state.stable = variant
-    run.save()
-    local.set_targets(run.state_dir, run.env, {"stable": variant})
+def promote(run: Run, variant: VariantRef, reason: str) -> Outcome:
+    """Promote: `variant` takes all traffic, the old stable drains and stops, the alias moves;
+    without a rollout in progress it is a direct release."""
+    direct = run.state.rollout is None
+    if not direct:
+        run.update_rollout(phase="promoting", reason=reason)
+    old, splitter = run.stable, run.ports.splitter
+    splitter.route(run.env, Route(variant.address))
+    run.update(stable=variant)
+    splitter.targets(run.env, {"stable": variant})
     if old.address != variant.address:
         run.say(f"promoted {variant.label}; stopping {old.label}")
-        variants.stop_variant(old)
-    strategy = "direct" if direct else run.rollout.strategy
-    note, failed = registry_promote(run, variant, f"{strategy} release: {reason}")
-    return finish(run, "succeeded", strategy, variant, old, reason, note, failed)
+        run.ports.processes.stop(old)
+    strategy: ReleaseStrategy = "direct" if direct else run.rollout.strategy
+    note = registry_promote(run, variant, f"{strategy} release: {reason}")
+    return finish(run, "succeeded", strategy, variant, old, reason, note)
 
 
 def rollback(run: Run, reason: str) -> Outcome:
     """Weight 0, the candidate stops, the alias stays; the reason goes into the registry."""
-    ro = run.rollout
-    ro.phase, ro.reason = "rolling-back", reason
-    run.save()
+    ro = run.update_rollout(phase="rolling-back", reason=reason)
     run.say(f"rolling back {ro.candidate.label}: {reason}")
-    if local.environment_running(run.env):
-
-        def reverted() -> None:
-            ro.reverted_at = time.time()
-
-        local.set_route(run.state_dir, run.env, Route(run.stable.address), reverted)
-        run.save()
-        local.set_targets(run.state_dir, run.env, {"stable": run.stable})
-    variants.stop_variant(ro.candidate)
-    note, failed = registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
-    return finish(run, "failed", ro.strategy, ro.candidate, run.stable, reason, note, failed)
+    splitter = run.ports.splitter
+    if splitter.running(run.env):
+        reverted: list[float] = []
+        splitter.route(run.env, Route(run.stable.address), lambda: reverted.append(time.time()))
+        run.update_rollout(reverted_at=reverted[0] if reverted else time.time())
+        splitter.targets(run.env, {"stable": run.stable})
+    run.ports.processes.stop(ro.candidate)
+    note = registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
+    return finish(run, "failed", ro.strategy, ro.candidate, run.stable, reason, note)
 
 
-def registry_promote(run: Run, variant: VariantRef, reason: str) -> tuple[str, bool]:
+def registry_promote(run: Run, variant: VariantRef, reason: str) -> RegistryNote:
+    """Move `champion` to the promoted version, when it is one."""
     if variant.version is None or variant.model is None:
-        return f"{variant.label} is not a registry version: no alias moved", False
+        return RegistryNote(f"{variant.label} is not a registry version: no alias moved")
     if run.registry is None:
-        return "no registry: no alias moved", False
+        return RegistryNote("no registry: no alias moved")
     try:
         run.registry.promote(variant.model, variant.version, reason=reason, actor=run.actor)
     except MlgateError as exc:
-        return (
+        return RegistryNote(
             f"released here, but champion was NOT moved: {exc.message} "
             f"(run `mlgate promote {variant.version}`)",
-            True,
+            failed=True,
         )
-    return f"champion is now {variant.model} v{variant.version} in {run.registry.uri}", False
+    return RegistryNote(f"champion is now {variant.model} v{variant.version} in {run.registry.uri}")
 
 
-def registry_reject(run: Run, variant: VariantRef, reason: str) -> tuple[str, bool]:
+def registry_reject(run: Run, variant: VariantRef, reason: str) -> RegistryNote:
+    """Record the rollback's reason on the rolled-back version, when it is one."""
     if variant.version is None or variant.model is None or run.registry is None:
-        return f"{variant.label} is not a registry version: nothing recorded", False
+        return RegistryNote(f"{variant.label} is not a registry version: nothing recorded")
     try:
         run.registry.reject(variant.model, variant.version, reason=reason, actor=run.actor)
     except MlgateError as exc:
-        return f"the rollback was NOT recorded in the registry: {exc.message}", True
-    return (
-        f"champion unchanged; the reason is recorded on {variant.model} v{variant.version}",
-        False,
+        return RegistryNote(f"the rollback was NOT recorded in the registry: {exc.message}", True)
+    return RegistryNote(
+        f"champion unchanged; the reason is recorded on {variant.model} v{variant.version}"
     )
 
 
 def finish(
     run: Run,
-    phase: Literal["succeeded", "failed"],
-    strategy: str,
+    phase: Ended,
+    strategy: ReleaseStrategy,
     candidate: VariantRef,
-    incumbent: VariantRef,
+    incumbent: VariantRef | None,
     reason: str,
-    note: str,
-    registry_failed: bool,
+    note: RegistryNote,
 ) -> Outcome:
-    ro = run.state.rollout
-    path = None
-    if ro is not None:
-        ro.phase, ro.reason, ro.registry_note = phase, reason, note
-        ro.ended_at = time.time()
-        summary = {
-            "id": ro.id,
-            "strategy": ro.strategy,
-            "outcome": "promoted" if phase == "succeeded" else "rolled back",
-            "candidate": candidate.label,
-            "incumbent": ro.incumbent,
-            "reason": reason,
-            "registry": note,
-            "policy": ro.policy.model_dump(mode="json"),
-            "started_at": ro.started_at,
-            "routed_at": ro.routed_at,
-            "reverted_at": ro.reverted_at,
-            "ended_at": ro.ended_at,
-            "history": ro.history,
-        }
-        prom = Prometheus(run.env.prometheus_url) if local.environment_running(run.env) else None
+    """End the release: the rollout (if any) joins the past with its report; the outcome."""
+    path, windows = None, 0
+    if run.state.rollout is not None:
+        ro = run.update_rollout(
+            phase=phase, reason=reason, registry_note=note.text, ended_at=time.time()
+        )
+        windows = len(ro.history)
+        running = run.ports.splitter.running(run.env)
         path = report.write(
             run.report_dir or run.state_dir / "reports",
-            summary=summary,
-            prom=prom,
-            stable=incumbent if phase == "succeeded" else run.stable,
+            ro,
+            observer=run.ports.observer(run.env.prometheus_url) if running else None,
+            stable=incumbent if phase == "succeeded" and incumbent is not None else run.stable,
             canary=candidate,
-            since=ro.started_at,
         )
-        run.state.past = [*run.state.past, ro][-KEEP_PAST:]
-        run.state.rollout = None
-    run.save()
-    windows = len(ro.history) if ro is not None else 0
-    return Outcome(phase, strategy, candidate.label, incumbent.label, reason, run.env.url,
-                   windows, path, note, registry_failed)  # fmt: skip
+        run.update(past=(*run.state.past, ro)[-KEEP_PAST:], rollout=None)
+    else:
+        run.save()
+    return Outcome(
+        phase=phase,
+        strategy=strategy,
+        candidate=candidate.label,
+        incumbent=incumbent.label if incumbent is not None else None,
+        reason=reason,
+        url=run.env.url,
+        windows=windows,
+        report=path,
+        registry_note=note.text,
+        registry_failed=note.failed,
+    )
 
 
 def teardown(run: Run) -> None:
     """Stop whatever a previous release left half running (before starting afresh)."""
-    state = run.state
-    if state.stable is not None:
-        variants.stop_variant(state.stable)
-        state.stable = None
-    if state.environment is not None:
-        local.stop_environment(state.environment)
-        state.environment = None
-    run.save()
+    if run.state.stable is not None:
+        run.ports.processes.stop(run.state.stable)
+    if run.state.environment is not None:
+        run.ports.splitter.stop(run.state.environment)
+    run.update(stable=None, environment=None)

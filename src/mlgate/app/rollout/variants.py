@@ -10,46 +10,19 @@ Processes are recorded by PID and start time, containers by name (see `procs`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from mlgate.adapters import procs
-from mlgate.adapters.procs import ProcRef
 from mlgate.adapters.prometheus.query import Selectors
+from mlgate.core.records.rollout import VariantRef
 from mlgate.errors import InfraError, UsageError
 
-VariantKind = Literal["process", "container", "external"]
 SERVER_GRACE_S = 10.0
+__all__ = ["VariantRef", "running", "selectors", "stop_variant"]
 
 
-class VariantRef(BaseModel):
-    """A running model server of the release and how to reach, watch and stop it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    source: str
-    label: str
-    kind: VariantKind
-    address: str
-    metrics_address: str
-    model: str | None = None
-    version: int | None = None
-    proc: ProcRef | None = None
-    container: str | None = None
-    engine: str | None = None
-    log_dir: str | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def selectors(self) -> Selectors:
-        """How the local Prometheus tells this variant's series apart."""
-        return Selectors(
-            http=f'job="mlgate-splitter",upstream="{self.address}"',
-            model=f'job="mlgate",instance="{self.metrics_address}"',
-        )
+def selectors(variant: VariantRef) -> Selectors:
+    """How the local Prometheus tells this variant's series apart."""
+    return Selectors.behind_splitter(variant.address, variant.metrics_address)
 
 
 def start_process_variant(

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from mlgate.core.config import CanaryConfig, parse_duration
+from mlgate.core.policy import CanaryConfig, parse_duration
 from mlgate.errors import InfraError, MlgateError, UsageError
 
 log = logging.getLogger("mlgate.webhook")

@@ -20,7 +20,7 @@ from mlgate.app.kubernetes.target import (
     write_manifests,
 )
 from mlgate.cli import main as mlgate_main
-from mlgate.core.config import CanaryConfig
+from mlgate.core.policy import CanaryConfig
 from mlgate.errors import UsageError
 
 pytestmark = pytest.mark.unit

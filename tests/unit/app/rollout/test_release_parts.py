@@ -13,8 +13,8 @@ from mlgate.adapters.prometheus.scrape import Samples, window_of
 from mlgate.app.kubernetes.argo import weights
 from mlgate.app.rollout import state as release_state
 from mlgate.app.rollout.exporter import SplitterMetrics, attempts
-from mlgate.core.config import CanaryConfig
 from mlgate.core.histograms import histogram_quantile
+from mlgate.core.policy import CanaryConfig
 from mlgate.errors import UsageError
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,204 @@
+"""The state of a local rollout (`release.json`), one typed record read and written whole.
+
+    RolloutState     what runs (the splitter's environment, the stable variant), the rollout
+                     in progress and the last finished ones; a `Record` (format_version)
+    RolloutRecord    one candidate's rollout: strategy, phase, weight, every window decided
+    WindowRecord     one analysis window: the decision and every check with its verdict
+    VariantRef, EnvironmentRef, ProcRef   the processes it started, by PID and start time
+
+Version 1 spells check verdicts as `CheckStatus` (passed/failed/skipped); a state file written
+before states were versioned (version 0) said pass/fail/skip, and `upgrade` renames them, so a
+rollout left in progress by an older mlgate still resumes. Pure: no clock, the caller stamps
+every time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mlgate.core.policy import CanaryConfig
+from mlgate.core.records.base import LEGACY, Record
+from mlgate.core.vocab import AnalysedStrategy, CheckStatus
+
+Phase = Literal["progressing", "promoting", "rolling-back", "succeeded", "failed"]
+ACTIVE: frozenset[str] = frozenset({"progressing", "promoting", "rolling-back"})
+Action = Literal["promote", "continue", "rollback"]
+VariantKind = Literal["process", "container", "external"]
+# How version 0 spelt a check's verdict.
+LEGACY_STATUS: dict[str, CheckStatus] = {"pass": "passed", "fail": "failed", "skip": "skipped"}
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProcRef(_Part):
+    """A process a rollout started: PID, its start time, what it is, where it logs."""
+
+    pid: int
+    started: int
+    what: str
+    log: str | None = None
+
+
+class VariantRef(_Part):
+    """A running model server of the release and how to reach, watch and stop it."""
+
+    source: str
+    label: str
+    kind: VariantKind
+    address: str
+    metrics_address: str
+    model: str | None = None
+    version: int | None = None
+    proc: ProcRef | None = None
+    container: str | None = None
+    engine: str | None = None
+    log_dir: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://{self.address}"
+
+
+class EnvironmentRef(_Part):
+    """The splitter, exporter and Prometheus of a release."""
+
+    host: str
+    port: int
+    router_port: int
+    exporter_port: int
+    prometheus_port: int
+    scrape_interval: float
+    edge: ProcRef
+    router: ProcRef
+    exporter: ProcRef
+    prometheus: ProcRef
+
+    @property
+    def url(self) -> str:
+        """The release's address: what clients call."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The release's Prometheus."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def processes(self) -> tuple[ProcRef, ...]:
+        """Every process of the environment, edge first."""
+        return (self.edge, self.router, self.exporter, self.prometheus)
+
+
+class CheckRecord(_Part):
+    """One check of a window, as it was decided."""
+
+    name: str
+    status: CheckStatus
+    message: str
+    observed: float | None = None
+    threshold: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The check failed."""
+        return self.status == "failed"
+
+
+class WindowRecord(_Part):
+    """One analysis window: when, at what weight, what was decided and on which checks."""
+
+    ts: float
+    weight: int
+    action: Action
+    reason: str
+    # Continue: where the rollout goes on; rollback: how many checks failed in a row.
+    next_weight: int | None = None
+    failed_checks: int | None = None
+    iterations: int | None = None
+    checks: tuple[CheckRecord, ...] = ()
+
+    def failed_names(self) -> list[str]:
+        """The names of the checks that failed."""
+        return [c.name for c in self.checks if c.failed]
+
+
+class RolloutRecord(_Part):
+    """One candidate's rollout: where it stands and every decision taken."""
+
+    id: str
+    strategy: AnalysedStrategy
+    phase: Phase = "progressing"
+    candidate: VariantRef
+    incumbent: str
+    policy: CanaryConfig
+    ab_key: str | None = None
+    weight: int = 0
+    failed_checks: int = 0
+    iterations: int = 0
+    started_at: float
+    # When the candidate first got traffic (or its copy), when a rollback took it away again,
+    # and when the rollout ended.
+    routed_at: float | None = None
+    reverted_at: float | None = None
+    ended_at: float | None = None
+    updated_at: float
+    controller: ProcRef | None = None
+    guard: ProcRef | None = None
+    history: tuple[WindowRecord, ...] = ()
+    reason: str | None = None
+    registry_note: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Still in progress: a controller (or the guard) must finish it."""
+        return self.phase in ACTIVE
+
+
+class RolloutState(Record):
+    """Everything `mlgate deploy --target local` keeps between commands."""
+
+    FORMAT: ClassVar[str] = "release.json"
+    VERSION: ClassVar[int] = 1
+    READS: ClassVar[frozenset[int]] = frozenset({LEGACY})
+
+    model: str | None = None
+    config: str | None = None
+    environment: EnvironmentRef | None = None
+    stable: VariantRef | None = None
+    rollout: RolloutRecord | None = None
+    # Finished rollouts, newest last (the last few are kept).
+    past: tuple[RolloutRecord, ...] = ()
+
+    @classmethod
+    def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
+        """Version 0 (no format_version) said pass/fail/skip: rename to CheckStatus."""
+        out = dict(raw)
+        if isinstance(out.get("rollout"), dict):
+            out["rollout"] = _upgrade_rollout(out["rollout"])
+        if isinstance(out.get("past"), list):
+            out["past"] = [_upgrade_rollout(r) if isinstance(r, dict) else r for r in out["past"]]
+        return out
+
+
+def _upgrade_rollout(raw: dict[str, Any]) -> dict[str, Any]:
+    history = raw.get("history")
+    if not isinstance(history, list):
+        return raw
+    return {**raw, "history": [_upgrade_window(w) if isinstance(w, dict) else w for w in history]}
+
+
+def _upgrade_window(raw: dict[str, Any]) -> dict[str, Any]:
+    checks = raw.get("checks")
+    if not isinstance(checks, list):
+        return raw
+    renamed = [
+        {**c, "status": LEGACY_STATUS.get(str(c.get("status")), c.get("status"))}
+        if isinstance(c, dict)
+        else c
+        for c in checks
+    ]
+    return {**raw, "checks": renamed}
