@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +48,11 @@ class DvcInit:
     seconds: float
 
 
-def default_remote() -> Path:
-    """The demo's local remote, shared by projects (DVC's storage is content-addressed)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def default_remote(environ: Mapping[str, str] | None = None) -> Path:
+    """The demo's local remote, shared by projects (DVC's storage is content-addressed), in
+    the user's cache directory (`XDG_CACHE_HOME` of `environ`, default the process's)."""
+    env = os.environ if environ is None else environ
+    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "mlgate" / "dvc-remote"
 
 
@@ -163,6 +165,18 @@ def _rel(path: Path, root: Path) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
 
 
+def _commit(root: Path, files: list[Path], untracked: str | None) -> bool:
+    """Commit exactly `files` (and the data path git stopped tracking); False if unchanged."""
+    paths = [_rel(p, root) for p in files]
+    _git(root, "add", "--", *paths)
+    pathspec = [*paths, untracked] if untracked is not None else paths
+    if not _git(root, "diff", "--cached", "--quiet", "--", *pathspec, check=False).returncode:
+        return False
+    message = "Track data with DVC; mlgate pipeline stages"
+    _git(root, "commit", "-q", "-m", message, "--", *pathspec)
+    return True
+
+
 def init_dvc(
     project_root: Path,
     remote: str | None = None,
@@ -225,22 +239,7 @@ def init_dvc(
     ]
     files += [p.resolve() for p in extra if p.resolve() != data]
     files = [p for p in dict.fromkeys(files) if p.exists()]
-    committed = False
-    if commit:
-        paths = [_rel(p, root) for p in files]
-        _git(root, "add", "--", *paths)
-        pathspec = [*paths, data_rel] if untracked_from_git else paths
-        if _git(root, "diff", "--cached", "--quiet", "--", *pathspec, check=False).returncode:
-            _git(
-                root,
-                "commit",
-                "-q",
-                "-m",
-                "Track data with DVC; mlgate pipeline stages",
-                "--",
-                *pathspec,
-            )
-            committed = True
+    committed = commit and _commit(root, files, data_rel if untracked_from_git else None)
     return DvcInit(
         root=root,
         remote=url,

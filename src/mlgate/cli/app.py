@@ -16,11 +16,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mlgate import __version__
-
 
 def _version(value: bool) -> None:
     if value:
+        # Only `--version` pays for reading the installed metadata.
+        from mlgate import __version__
+
         sys.stdout.write(f"mlgate {__version__}\n")
         raise typer.Exit(0)
 
@@ -64,6 +65,38 @@ def _root(
     ] = False,
 ) -> None:
     """CI/CD and continuous training for ML models: validate, train, gate, register, ship."""
+    show_notices()
+
+
+# Library modules that report news (waiting for a lock, a cleanup that failed) through a logger
+# instead of printing; a command shows their records on stderr as `mlgate: ...`.
+NOTICE_LOGGERS = ("mlgate.store.locking", "mlgate.adapters.mlflow.writes")
+
+
+def show_notices() -> None:
+    """Route the notice loggers to stderr for this process (once, however often called)."""
+    # Here rather than at import: `mlgate --help` and usage errors never pay for logging.
+    import logging
+
+    class Notices(logging.Handler):
+        """`mlgate: message` on the stderr of the moment (a test may have swapped it)."""
+
+        mlgate_notices = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                sys.stderr.write(f"mlgate: {record.getMessage()}\n")
+            except Exception:
+                self.handleError(record)
+
+    for name in NOTICE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "mlgate_notices", False) for h in logger.handlers):
+            continue
+        logger.addHandler(Notices())
+        logger.setLevel(logging.INFO)
+        # Shown once here; a handler the root logger may have must not show it again.
+        logger.propagate = False
 
 
 DEFAULT_CONFIG = Path("mlgate.yaml")

@@ -1,15 +1,16 @@
 """Registry commands: `register`, `promote`, `rollback`, `models`, and the PR `report`.
 
 Each opens the project's registry with `mlgate.adapters.mlflow.open_registry` and makes one
-call on it (or on `mlgate.app.lifecycle` / `mlgate.app.report`). MLflow is imported only when a
+call on it (or on `mlgate.app.register` / `mlgate.app.report`). MLflow is imported only when a
 command runs.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +26,10 @@ from mlgate.cli.app import (
     print_json,
 )
 
+if TYPE_CHECKING:
+    from mlgate.adapters.mlflow import Registry, VersionInfo
+    from mlgate.core.config import Project
+
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded on the model version.")]
 
 
@@ -33,17 +38,11 @@ def register_cmd(
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
 ) -> None:
     """Register the gated bundle: an MLflow run + model version, alias `challenger`."""
-    from mlgate.adapters.mlflow import open_registry
-    from mlgate.app.lifecycle import register_gated
-    from mlgate.store.project import load_project
+    from mlgate.app.register import register_gated
 
-    project = load_project(config)
-    registry = open_registry(project)
+    project, registry = _open(config)
     info = register_gated(project, registry=registry, wait=not no_wait)
-    if as_json:
-        print_json(info.to_dict())
-    else:
-        render.version(console(), "registered", info, registry.uri)
+    _show(info, "registered", registry.uri, as_json)
 
 
 @app.command("promote")
@@ -60,17 +59,13 @@ def promote_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move alias `champion` to the challenger (or VERSION); records who, when and why."""
-    from mlgate.adapters.mlflow import current_actor, open_registry
-    from mlgate.store.project import load_project
-
-    project = load_project(config)
-    registry = open_registry(project)
-    name = model or project.config.name
-    info = registry.promote(name, version, reason=reason, actor=current_actor())
-    if as_json:
-        print_json(info.to_dict())
-    else:
-        render.version(console(), "champion is now", info, registry.uri)
+    _move_champion(
+        config,
+        model,
+        as_json,
+        "champion is now",
+        lambda registry, name, actor: registry.promote(name, version, reason=reason, actor=actor),
+    )
 
 
 @app.command("rollback")
@@ -81,17 +76,42 @@ def rollback_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move alias `champion` back to the previous champion."""
-    from mlgate.adapters.mlflow import current_actor, open_registry
+    _move_champion(
+        config,
+        model,
+        as_json,
+        "rolled back: champion is now",
+        lambda registry, name, actor: registry.rollback(name, reason=reason, actor=actor),
+    )
+
+
+# (registry, model name, actor) -> the version `champion` now points at
+Move = Callable[["Registry", str, str], "VersionInfo"]
+
+
+def _move_champion(config: Path, model: str | None, as_json: bool, verb: str, move: Move) -> None:
+    """Open the project's registry, move `champion` as the CI actor or local user, show it."""
+    from mlgate.adapters.mlflow import current_actor
+
+    project, registry = _open(config)
+    info = move(registry, model or project.config.name, current_actor())
+    _show(info, verb, registry.uri, as_json)
+
+
+def _open(config: Path) -> tuple[Project, Registry]:
+    """The project at `config` and its registry (nothing contacted yet)."""
+    from mlgate.adapters.mlflow import open_registry
     from mlgate.store.project import load_project
 
     project = load_project(config)
-    registry = open_registry(project)
-    name = model or project.config.name
-    info = registry.rollback(name, reason=reason, actor=current_actor())
+    return project, open_registry(project)
+
+
+def _show(info: VersionInfo, verb: str, uri: str, as_json: bool) -> None:
     if as_json:
         print_json(info.to_dict())
     else:
-        render.version(console(), "rolled back: champion is now", info, registry.uri)
+        render.version(console(), verb, info, uri)
 
 
 @app.command("models")
@@ -99,11 +119,7 @@ def models_cmd(
     model: ModelOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
 ) -> None:
     """List the registered versions with aliases, metrics and lineage."""
-    from mlgate.adapters.mlflow import open_registry
-    from mlgate.store.project import load_project
-
-    project = load_project(config)
-    registry = open_registry(project)
+    project, registry = _open(config)
     name = model or project.config.name
     versions = registry.list_versions(name)
     if as_json:

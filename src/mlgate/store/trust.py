@@ -29,7 +29,7 @@ import importlib.util
 import inspect
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +51,13 @@ OWN_PREFIX = "mlgate."
 
 @dataclass(frozen=True)
 class Trust:
-    """The keys and extra types in force for one command."""
+    """The keys and extra types in force for one command. `password` unlocks the private key;
+    it comes from the environment only (never from a file) and stays out of the repr."""
 
     public_key: Path | None = None
     private_key: Path | None = None
     types: tuple[str, ...] = ()
-
-    @property
-    def password(self) -> str | None:
-        """The private key's password, from the environment only (never from a file)."""
-        return os.environ.get(ENV_SIGNING_PASSWORD) or None
-
-    def with_types(self, types: Iterable[str]) -> Trust:
-        """This trust with more trusted types."""
-        merged = tuple(dict.fromkeys((*self.types, *types)))
-        return Trust(self.public_key, self.private_key, merged)
+    password: str | None = field(default=None, repr=False)
 
 
 def split_types(raw: str | None) -> tuple[str, ...]:
@@ -81,7 +73,8 @@ def resolve(
     types: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Trust:
-    """Trust from the environment (first), then the given values (config or flags).
+    """Trust from the environment (first), then the given values (config or flags): the one
+    place trust is read from the environment (`environ`, default the process's).
 
     Relative key paths are resolved against `root` (the project directory); a key that is
     configured but missing is a UsageError naming it.
@@ -108,6 +101,7 @@ def resolve(
         public_key=key(ENV_PUBLIC_KEY, public_key, "public_key"),
         private_key=key(ENV_SIGNING_KEY, private_key, "private_key"),
         types=tuple(dict.fromkeys((*types, *split_types(env.get(ENV_TRUSTED_TYPES))))),
+        password=env.get(ENV_SIGNING_PASSWORD) or None,
     )
 
 
@@ -350,23 +344,32 @@ def _node_problems(n: int, left: Any, right: Any, feature: Any, limit: int, leaf
     return []
 
 
-def project_trust(project: Project) -> Trust:
-    """The trust in force for a project: its `trust:` config, overridden by the environment."""
+def project_trust(project: Project, *, environ: Mapping[str, str] | None = None) -> Trust:
+    """The trust in force for a project: its `trust:` config, overridden by `environ` (default
+    the process's environment)."""
     cfg = project.config.trust
     return resolve(
         root=project.root,
         public_key=cfg.public_key,
         private_key=cfg.private_key,
         types=cfg.trusted_types,
+        environ=environ,
     )
 
 
 def command_trust(
-    config: Path | None, public_key: Path | None = None, types: Iterable[str] = ()
+    config: Path | None,
+    public_key: Path | None = None,
+    types: Iterable[str] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> Trust:
     """The trust of a command that takes a bundle rather than a project (`serve`, `build`):
-    `--public-key`, else `MLGATE_PUBLIC_KEY`, else the project's `trust.public_key` when
-    `config` (mlgate.yaml or its directory) exists; trusted types from all three."""
+    `--public-key`, else `MLGATE_PUBLIC_KEY` (in `environ`), else the project's
+    `trust.public_key` when `config` (mlgate.yaml or its directory) exists; trusted types from
+    all three."""
     project = find_project(config)
-    base = project_trust(project) if project is not None else resolve()
+    base = (
+        project_trust(project, environ=environ) if project is not None else resolve(environ=environ)
+    )
     return Trust(public_key=public_key or base.public_key, types=(*base.types, *types))

@@ -1,11 +1,13 @@
-"""Pure parts of the DVC module: dvc.yaml rendering."""
+"""Pure parts of the DVC module: dvc.yaml rendering, where the default remote lives."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
 
-from mlgate.adapters.dvc import render_dvc_yaml
+from mlgate.adapters.dvc import default_remote, render_dvc_yaml
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +50,8 @@ def test_dvc_yaml_quotes_what_yaml_needs_quoted() -> None:
     assert stages["validate"]["deps"][0] == odd
     assert "params" not in stages["validate"]
     assert [s["cmd"] for s in stages.values()] == ["mlgate validate", "mlgate train", "mlgate gate"]
+
+
+def test_the_default_remote_is_in_the_cache_directory_the_environment_names() -> None:
+    assert default_remote({"XDG_CACHE_HOME": "/c"}) == Path("/c/mlgate/dvc-remote")
+    assert default_remote({}) == Path.home() / ".cache" / "mlgate" / "dvc-remote"

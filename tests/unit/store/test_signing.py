@@ -88,3 +88,18 @@ def test_a_key_that_is_not_an_ec_key_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "d" / "x").write_text("x")
     with pytest.raises(UsageError, match="cannot use signing key"):
         sign(tmp_path / "d", key)
+
+
+def test_a_bundle_opened_without_trust_ignores_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller resolves trust (where the environment is read) and passes it in; without it,
+    # the store checks no signature, whatever MLGATE_PUBLIC_KEY says.
+    _, public = keypair(tmp_path, "a")
+    monkeypatch.setenv("MLGATE_PUBLIC_KEY", str(public))
+    with bundle.staging(tmp_path / "b") as tmp:
+        (tmp / "a.txt").write_text("alpha")
+    bundle.add_file(tmp_path / "b", "gate.json", {"passed": True})
+    bundle.verify(tmp_path / "b")
+    with pytest.raises(BundleError, match="is not signed"):
+        bundle.add_file(tmp_path / "b", "gate.json", {"passed": True}, trust=Trust(public))

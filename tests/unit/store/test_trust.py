@@ -201,3 +201,10 @@ def test_a_tuned_threshold_classifier_loads_and_other_sklearn_functions_do_not()
     model.steps[1][1].fit(x, y)
     with pytest.raises(BundleError, match="load_iris"):
         load_sklearn(skops.io.dumps(model), Trust(), "model.skops")
+
+
+def test_resolve_takes_the_key_password_from_the_environment_and_hides_it() -> None:
+    trust = resolve(environ={"MLGATE_SIGNING_KEY_PASSWORD": "s3cret"})
+    assert trust.password == "s3cret"
+    assert "s3cret" not in repr(trust)
+    assert resolve(environ={}).password is None

@@ -4,9 +4,10 @@ up and download versions.
     types.py            the `Registry` protocol, `VersionInfo`, `RunContext`, alias names
     uri.py              tracking-URI resolution and `models:/NAME@ALIAS` parsing (pure)
     factory.py          `open_registry`: the one way to get a project's registry
-    mlflow_store.py     MLflow plumbing and reads (lookups, listing, download)
-    mlflow_registry.py  MLflow writes (register, promote, rollback)
+    reads.py            MLflow plumbing and reads (lookups, listing, download)
+    writes.py           MLflow writes (register, promote, rollback, reject)
     download.py         fetch the bundle a `models:/` URI names
+    process.py          which process made a registration (to tell a dead one from a live one)
 
 By default the registry is MLflow on a SQLite file under the project (`mlruns/mlflow.db`,
 artifacts beside it; `mlruns/` is git-ignored by `mlgate init`); `MLFLOW_TRACKING_URI` or

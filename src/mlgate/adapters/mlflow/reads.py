@@ -8,7 +8,6 @@ methods, so importing this module stays cheap; nothing here changes the process 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import urllib.error
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.adapters.mlflow.types import CHAMPION, VersionInfo
 from mlgate.adapters.mlflow.uri import TRACKING_URI_ENV, sqlite_path
 from mlgate.errors import BundleError, InfraError, UsageError
+from mlgate.store.locking import file_lock
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -157,12 +157,8 @@ class MlflowStore:
             yield
             return
         db.parent.mkdir(parents=True, exist_ok=True)
-        with (db.parent / ".mlgate.lock").open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(db.parent / ".mlgate.lock"):
+            yield
 
     def _model(self, name: str) -> Any:
         from mlflow.exceptions import MlflowException

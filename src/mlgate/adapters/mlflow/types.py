@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from mlgate.core.records.gate import GateReport
     from mlgate.store.trust import Trust
 
 CHALLENGER = "challenger"
@@ -39,9 +40,15 @@ class RunContext:
     artifacts: tuple[Path, ...] = ()
 
     @classmethod
-    def current(cls, source: str, artifacts: Sequence[Path] = ()) -> RunContext:
-        """The CI actor (GitHub) or the local user."""
-        return cls(actor=current_actor(), source=source, artifacts=tuple(artifacts))
+    def current(
+        cls,
+        source: str,
+        artifacts: Sequence[Path] = (),
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> RunContext:
+        """The CI actor (GitHub) or the local user (see `current_actor`)."""
+        return cls(actor=current_actor(environ), source=source, artifacts=tuple(artifacts))
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Registry(Protocol):
     def register(
         self,
         bundle_dir: Path,
-        gate_report: Mapping[str, Any],
+        gate_report: GateReport,
         context: RunContext,
         *,
         trust: Trust | None = None,
@@ -101,10 +108,6 @@ class Registry(Protocol):
 
     def fail_abandoned_runs(self, name: str) -> list[str]:
         """Mark FAILED the registrations left RUNNING by a dead process of this machine."""
-        ...
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point `alias` at an existing version."""
         ...
 
     def get_alias(self, name: str, alias: str) -> VersionInfo | None:
@@ -132,9 +135,10 @@ class Registry(Protocol):
         ...
 
 
-def current_actor() -> str:
-    """`GITHUB_ACTOR` in GitHub Actions, else the login name."""
-    actor = os.environ.get("GITHUB_ACTOR")
+def current_actor(environ: Mapping[str, str] | None = None) -> str:
+    """`GITHUB_ACTOR` of `environ` (default the process's) in GitHub Actions, else the login
+    name."""
+    actor = (os.environ if environ is None else environ).get("GITHUB_ACTOR")
     if actor:
         return actor
     try:

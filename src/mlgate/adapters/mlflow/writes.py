@@ -6,7 +6,7 @@ See `mlgate.adapters.mlflow.types` for what is stored where.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,12 @@ from mlgate.adapters.mlflow.types import (
 from mlgate.errors import BundleError, GateFailed, UsageError
 
 if TYPE_CHECKING:
+    from mlgate.core.records.gate import GateReport
+    from mlgate.core.records.lineage import BundleMeta
     from mlgate.store.trust import Trust
+
+# What a failed cleanup left behind: the CLI shows this logger's records on stderr.
+log = logging.getLogger(__name__)
 
 # MLflow's registry caps tag values; the history only needs the recent past for rollbacks.
 _HISTORY_KEEP = 100
@@ -68,7 +73,7 @@ class MlflowRegistry(MlflowStore):
     def register(
         self,
         bundle_dir: Path,
-        gate_report: Mapping[str, Any],
+        gate_report: GateReport,
         context: RunContext,
         *,
         trust: Trust | None = None,
@@ -84,64 +89,22 @@ class MlflowRegistry(MlflowStore):
         from mlgate.store.bundle import load_bundle
 
         bundle = load_bundle(bundle_dir, trust=trust)
-        if not gate_report.get("passed"):
+        if not gate_report.passed:
             raise GateFailed(
                 f"bundle {bundle_dir} did not pass its gate: refusing to register it",
                 hint="fix the failures `mlgate gate` reports, then run again",
             )
-        judged = gate_report.get("bundle_digest")
+        judged = gate_report.bundle_digest
         if judged != bundle.content_digest:
             raise BundleError(
                 f"bundle {bundle_dir} is not the bundle its gate judged (gate: {judged}, "
                 f"bundle now: {bundle.content_digest}): refusing to register it",
                 hint="another process changed the bundle after the gate; run `mlgate run` again",
             )
-        meta = bundle.meta
-        lineage = {
-            "git_commit": meta.git.commit or "",
-            "git_branch": meta.git.branch or "",
-            "git_dirty": "" if meta.git.dirty is None else str(meta.git.dirty).lower(),
-            "data_path": meta.data.path,
-            "data_fingerprint": meta.data.fingerprint,
-            "holdout_fingerprint": meta.data.holdout_fingerprint,
-            "config_hash": meta.config_hash,
-            "estimator": meta.estimator,
-        }
-        challenger = {k: float(v) for k, v in gate_report.get("challenger", meta.metrics).items()}
-        champion = gate_report.get("champion") or None
-        run_tags = {
-            **{f"mlgate.lineage.{k}": v for k, v in lineage.items()},
-            "mlgate.gate.passed": "true",
-            "mlgate.gate.champion": (champion or {}).get("label") or "",
-            "mlgate.gate.checks": truncate(json.dumps(gate_report.get("checks", []))),
-            "mlgate.source": context.source,
-            "mlflow.user": context.actor,
-            "mlflow.source.name": context.source,
-            # Lets a later run tell a registration whose process died from one in progress.
-            PROCESS_TAG: ProcessId.current().to_tag(),
-        }
-        if meta.git.commit:
-            run_tags["mlflow.source.git.commit"] = meta.git.commit
-        params = {
-            "task": meta.task,
-            "estimator": meta.estimator,
-            "seed": str(meta.seed),
-            "data_rows": str(meta.data.rows),
-            **{f"model.{k}": json.dumps(v) for k, v in sorted(meta.params.items())},
-        }
-        metrics = dict(challenger)
-        if champion and champion.get("metrics"):
-            metrics.update({f"champion.{k}": float(v) for k, v in champion["metrics"].items()})
-        version_tags = {
-            **{f"mlgate.lineage.{k}": v for k, v in lineage.items()},
-            "mlgate.metrics": json.dumps(challenger, sort_keys=True),
-            "mlgate.registered_by": context.actor,
-            "mlgate.registered_at": now_iso(),
-            "mlgate.gate_champion": run_tags["mlgate.gate.champion"],
-        }
+        run_tags, params, metrics, version_tags = _records(bundle.meta, gate_report, context)
         with self._translate(), self._write_lock():
             return self._register(
-                meta.name, bundle_dir, context, run_tags, params, metrics, version_tags
+                bundle.meta.name, bundle_dir, context, run_tags, params, metrics, version_tags
             )
 
     def _register(
@@ -198,11 +161,13 @@ class MlflowRegistry(MlflowStore):
                 action()
             # Reported, then the original error propagates: cleanup must not mask it.
             except Exception as exc:
-                import sys
-
-                sys.stderr.write(
-                    f"mlgate: could not remove the partial {what} ({name}, run {run_id}) "
-                    f"from {self.uri}: {exc}\n"
+                log.warning(
+                    "could not remove the partial %s (%s, run %s) from %s: %s",
+                    what,
+                    name,
+                    run_id,
+                    self.uri,
+                    exc,
                 )
 
     def _delete_artifacts(self, run_id: str) -> None:
@@ -246,13 +211,6 @@ class MlflowRegistry(MlflowStore):
                     client.set_terminated(run_id, "FAILED")
                 failed.append(run_id)
             return failed
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point `alias` at `version`; the version must exist (UsageError naming it)."""
-        with self._translate():
-            aliases = self._aliases(self._model(name))
-            self._version(name, version, aliases)
-            set_alias_retrying(self._client, name, alias, str(version))
 
     def _history(self, model: Any) -> list[int]:
         raw = (model.tags or {}).get(HISTORY_TAG)
@@ -350,3 +308,54 @@ class MlflowRegistry(MlflowStore):
                 history.pop(0)
             client.set_registered_model_tag(name, RELEASES_TAG, json.dumps(history))
             return self._version(name, version, aliases)
+
+
+def _records(
+    meta: BundleMeta, gate_report: GateReport, context: RunContext
+) -> tuple[dict[str, str], dict[str, str], dict[str, float], dict[str, str]]:
+    """The run's tags, params and metrics and the version's tags for one registration."""
+    lineage = {
+        "git_commit": meta.git.commit or "",
+        "git_branch": meta.git.branch or "",
+        "git_dirty": "" if meta.git.dirty is None else str(meta.git.dirty).lower(),
+        "data_path": meta.data.path,
+        "data_fingerprint": meta.data.fingerprint,
+        "holdout_fingerprint": meta.data.holdout_fingerprint,
+        "config_hash": meta.config_hash,
+        "estimator": meta.estimator,
+    }
+    challenger = {k: float(v) for k, v in gate_report.challenger.items()}
+    champion = gate_report.champion
+    run_tags = {
+        **{f"mlgate.lineage.{k}": v for k, v in lineage.items()},
+        "mlgate.gate.passed": "true",
+        "mlgate.gate.champion": gate_report.champion_label or "",
+        "mlgate.gate.checks": truncate(
+            json.dumps([c.model_dump(mode="json") for c in gate_report.checks])
+        ),
+        "mlgate.source": context.source,
+        "mlflow.user": context.actor,
+        "mlflow.source.name": context.source,
+        # Lets a later run tell a registration whose process died from one in progress.
+        PROCESS_TAG: ProcessId.current().to_tag(),
+    }
+    if meta.git.commit:
+        run_tags["mlflow.source.git.commit"] = meta.git.commit
+    params = {
+        "task": meta.task,
+        "estimator": meta.estimator,
+        "seed": str(meta.seed),
+        "data_rows": str(meta.data.rows),
+        **{f"model.{k}": json.dumps(v) for k, v in sorted(meta.params.items())},
+    }
+    metrics = dict(challenger)
+    if champion is not None and champion.metrics:
+        metrics.update({f"champion.{k}": float(v) for k, v in champion.metrics.items()})
+    version_tags = {
+        **{f"mlgate.lineage.{k}": v for k, v in lineage.items()},
+        "mlgate.metrics": json.dumps(challenger, sort_keys=True),
+        "mlgate.registered_by": context.actor,
+        "mlgate.registered_at": now_iso(),
+        "mlgate.gate_champion": run_tags["mlgate.gate.champion"],
+    }
+    return run_tags, params, metrics, version_tags
