@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
 
     from mlgate.adapters.mlflow import TRACKING_URI_ENV, open_registry
-    from mlgate.app.lifecycle import champion_for_gate, run_with_registry
+    from mlgate.app.champion import champion_for_gate
+    from mlgate.app.gate import run_gate
+    from mlgate.app.run import run_with_registry
     from mlgate.app.scaffold import init_demo
     from mlgate.core.bootstrap import Outputs, improvement_interval
     from mlgate.store.project import load_project
-    from mlgate.model.evaluate import run_gate
     from mlgate.store.tables import load_table
 
     os.environ.pop(TRACKING_URI_ENV, None)

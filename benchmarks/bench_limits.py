@@ -60,8 +60,8 @@ def make_project(work: Path, rows: int) -> tuple[Path, Path, list[list[float]], 
     from sklearn.ensemble import RandomForestClassifier
 
     from mlgate.app.scaffold import init_from_data
+    from mlgate.app.train import train
     from mlgate.store.project import load_project
-    from mlgate.model.train import train
 
     x, y = make_classification(
         n_samples=rows, n_features=FEATURES, n_informative=10, flip_y=0.05, random_state=0
@@ -131,10 +131,10 @@ def in_process(bundle_dir: Path, naive_path: Path, rows: list[list[float]]) -> d
 
 def export_onnx_cost(bundle_dir: Path) -> dict[str, float]:
     """Export the bundle's model to ONNX as training would (conversion + parity), timed."""
-    from mlgate.store.project import load_project
     from mlgate.model.onnx import export_onnx
     from mlgate.model.train import split_data
     from mlgate.store import bundle as bundle_mod
+    from mlgate.store.project import load_project
 
     b = bundle_mod.load_bundle(bundle_dir)
     model = b.load_model()
@@ -145,8 +145,11 @@ def export_onnx_cost(bundle_dir: Path) -> dict[str, float]:
         project.config, b.meta.task, load_table(project.data_path), b.schema.features
     )
     t0 = time.perf_counter()
-    kept = export_onnx(model, split.x_test, b.schema.features, b.meta.task, bundle_dir)
+    exported = export_onnx(model, split.x_test, b.schema.features, b.meta.task)
     seconds = time.perf_counter() - t0
+    kept = exported is not None
+    if exported is not None:
+        (bundle_dir / bundle_mod.ONNX_FILE).write_bytes(exported)
     if not kept:
         raise RuntimeError("the ONNX export was not kept (parity): see the log")
     bundle_mod.seal(bundle_dir)

@@ -210,7 +210,7 @@ def worker(kind: str, bundle: str, logs: str) -> dict[str, Any]:
 
         from mlgate.core.config import DriftConfig
         from mlgate.core.drift import detect_drift
-        from mlgate.core.profile import read_profile
+        from mlgate.store.files import read_profile
 
         frame = pd.read_json(logs, lines=True)
         rows = pd.json_normalize(frame["instances"].str[0].tolist())  # type: ignore[arg-type]

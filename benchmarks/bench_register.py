@@ -56,7 +56,7 @@ def main() -> None:
     pipeline_s = time.perf_counter() - t0
     assert result.passed
     assert result.gate is not None
-    gate = result.gate.to_dict()
+    gate = result.gate
 
     registry = open_registry(root, uri=args.uri)
     t0 = time.perf_counter()

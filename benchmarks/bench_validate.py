@@ -27,7 +27,8 @@ from mlgate.core.config import DriftConfig
 from mlgate.core.drift import detect_drift
 from mlgate.core.infer import infer_schema
 from mlgate.core.profile import build_profile
-from mlgate.core.validate import check_schema, validate_data
+from mlgate.core.schemacheck import check_schema
+from mlgate.core.validate import validate_data
 
 TIMEOUT_S = 900
 TARGET_S = 3.0

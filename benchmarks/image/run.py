@@ -33,9 +33,9 @@ from mlgate.adapters.container.engine import Engine, find_engine
 from mlgate.app.image.build import BuildPlan, build_argv, plan_build
 from mlgate.app.image.context import APP_WHEEL, BUNDLE, WHEELS, assemble, build_wheels
 from mlgate.app.scaffold import init_demo
-from mlgate.store.project import load_project
-from mlgate.model.train import train
+from mlgate.app.train import train
 from mlgate.store.bundle import Bundle, load_bundle
+from mlgate.store.project import load_project
 
 TIMEOUT_S = 2400
 TARGET_SIZE_RATIO = 0.5

@@ -60,10 +60,10 @@ def make_model(work: Path) -> tuple[Path, Path, list[list[float]]]:
     from sklearn.ensemble import RandomForestClassifier
 
     from mlgate.app.scaffold import init_from_data
-    from mlgate.store.project import load_project
+    from mlgate.app.train import train
     from mlgate.model.onnx import export_onnx
-    from mlgate.model.train import train
     from mlgate.store import bundle
+    from mlgate.store.project import load_project
 
     x, y = make_classification(
         n_samples=5000, n_features=FEATURES, n_informative=10, random_state=0
@@ -76,13 +76,11 @@ def make_model(work: Path) -> tuple[Path, Path, list[list[float]]]:
     result = train(load_project(work / "project"))
     meta = bundle.load_bundle(result.bundle_dir)
     if not (result.bundle_dir / bundle.ONNX_FILE).exists():
-        export_onnx(
-            result.model,
-            result.split.x_test,
-            meta.schema.features,
-            meta.meta.task,
-            result.bundle_dir,
+        exported = export_onnx(
+            result.model, result.split.x_test, meta.schema.features, meta.meta.task
         )
+        if exported is not None:
+            (result.bundle_dir / bundle.ONNX_FILE).write_bytes(exported)
         bundle.seal(result.bundle_dir)
     naive = RandomForestClassifier(
         n_estimators=100, max_depth=12, min_samples_leaf=2, random_state=42

@@ -22,7 +22,7 @@ from mlgate.adapters.container.engine import Engine
 from mlgate.app.image.build import BuildOptions, BuildResult, build_image
 from mlgate.app.image.smoke import free_port
 from mlgate.app.scaffold import init_demo
-from mlgate.model.train import train
+from mlgate.app.train import train
 from mlgate.store.project import load_project
 
 BASE_IMAGE = os.environ.get("MLGATE_TEST_BASE_IMAGE", "localhost/mlgate-base:bookworm")

@@ -204,7 +204,7 @@ def predict_body(root: Path) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def served_template(fault_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small demo project, trained once (its bundle has model.onnx), never modified."""
-    from mlgate.model.train import train
+    from mlgate.app.train import train
     from mlgate.store.project import load_project
 
     root = tmp_path_factory.mktemp("faults-served") / "demo"

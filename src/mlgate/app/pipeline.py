@@ -10,16 +10,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
+from mlgate.app.champion import Champion
+from mlgate.app.gate import run_gate
+from mlgate.app.train import TrainResult, train
+from mlgate.core.bootstrap import Outputs
 from mlgate.core.config import Project
-
-if TYPE_CHECKING:
-    from mlgate.core.validate import ValidationReport
-    from mlgate.model.evaluate import Champion, GateReport
-    from mlgate.model.train import TrainResult
-
-Status = Literal["passed", "failed", "skipped"]
+from mlgate.core.records.gate import GateReport
+from mlgate.core.validate import ValidationReport, validate_data
+from mlgate.core.vocab import StageStatus
+from mlgate.store import atomic
+from mlgate.store.files import read_profile, read_schema
+from mlgate.store.locking import clean_leftovers, project_lock
+from mlgate.store.tables import load_table
 
 
 @dataclass
@@ -27,7 +31,7 @@ class StageResult:
     """One row of the run summary."""
 
     name: str
-    status: Status
+    status: StageStatus
     detail: str
     seconds: float
 
@@ -63,11 +67,6 @@ Progress = Callable[[str], None]
 
 def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationReport:
     """Schema + drift checks of `frame` against the committed schema and reference profile."""
-    from mlgate.core.profile import read_profile
-    from mlgate.core.schema import read_schema
-    from mlgate.core.validate import validate_data
-    from mlgate.store.bundle import write_json
-
     schema = read_schema(project.schema_path)
     profile = read_profile(project.profile_path)
     report = validate_data(
@@ -78,15 +77,12 @@ def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationR
         max_missing_target=project.config.data.max_missing_target,
     )
     if write:
-        write_json(project.reports_dir / "validation.json", report.to_dict())
+        atomic.write_text(project.reports_dir / "validation.json", report.dumps())
     return report
 
 
 def train_project(project: Project, *, wait: bool = True) -> TrainResult:
     """`mlgate train`: fit and write the bundle while holding the project lock."""
-    from mlgate.model.train import train
-    from mlgate.store.locking import clean_leftovers, project_lock
-
     with project_lock(project, wait=wait, what="mlgate train"):
         clean_leftovers(project)
         return train(project)
@@ -94,8 +90,6 @@ def train_project(project: Project, *, wait: bool = True) -> TrainResult:
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
     """`mlgate validate`: the data gate on `data` (default: the project's data.path)."""
-    from mlgate.store.tables import load_table
-
     return validate(project, load_table(data if data is not None else project.data_path))
 
 
@@ -118,6 +112,10 @@ def gate_detail(report: GateReport) -> str:
     return shown + vs
 
 
+def _timed(name: str, status: StageStatus, detail: str, started: float) -> StageResult:
+    return StageResult(name, status, detail, time.perf_counter() - started)
+
+
 def run(
     project: Project,
     *,
@@ -125,10 +123,6 @@ def run(
     progress: Progress | None = None,
 ) -> RunResult:
     """Run validate, train and gate; stop at the first stage that fails."""
-    from mlgate.model.evaluate import run_gate
-    from mlgate.model.train import train
-    from mlgate.store.tables import load_table
-
     say = progress or (lambda _msg: None)
     result = RunResult()
 
@@ -137,53 +131,33 @@ def run(
 
     say("validating data")
     t0 = time.perf_counter()
-    result.validation = validate(project, frame)
-    ok = result.validation.passed
-    result.stages.append(
-        StageResult(
-            "validate",
-            "passed" if ok else "failed",
-            validation_detail(result.validation),
-            time.perf_counter() - t0,
-        )
-    )
-    if not ok:
+    result.validation = validation = validate(project, frame)
+    status: StageStatus = "passed" if validation.passed else "failed"
+    result.stages.append(_timed("validate", status, validation_detail(validation), t0))
+    if not validation.passed:
         result.stages.append(StageResult("train", "skipped", "data gate failed", 0.0))
         result.stages.append(StageResult("gate", "skipped", "data gate failed", 0.0))
         return result
 
     say("training")
     t0 = time.perf_counter()
-    result.training = train(project, frame)
-    meta = result.training.meta
-    result.stages.append(
-        StageResult(
-            "train",
-            "passed",
-            f"{meta.estimator.rsplit('.', 1)[-1]} on {meta.data.train_rows} rows "
-            f"-> {project.config.paths.bundle}",
-            time.perf_counter() - t0,
-        )
+    result.training = training = train(project, frame)
+    meta = training.meta
+    detail = (
+        f"{meta.estimator.rsplit('.', 1)[-1]} on {meta.data.train_rows} rows "
+        f"-> {project.config.paths.bundle}"
     )
+    result.stages.append(_timed("train", "passed", detail, t0))
 
     say("evaluating and gating")
     t0 = time.perf_counter()
-    from mlgate.core.bootstrap import Outputs
-
-    training = result.training
-    result.gate = run_gate(
+    result.gate = gate = run_gate(
         project,
         champion=champion,
         frame=frame,
         split=training.split,
         outputs=Outputs(training.holdout_predictions, training.holdout_probabilities),
     )
-    result.stages.append(
-        StageResult(
-            "gate",
-            "passed" if result.gate.passed else "failed",
-            gate_detail(result.gate),
-            time.perf_counter() - t0,
-        )
-    )
+    status = "passed" if gate.passed else "failed"
+    result.stages.append(_timed("gate", status, gate_detail(gate), t0))
     return result

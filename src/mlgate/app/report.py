@@ -5,20 +5,27 @@ pushes, so a workflow can find its earlier comment and edit it in place instead 
 comment per push (e.g. `gh api .../issues/N/comments --jq '.[] | select(.body |
 startswith("<!-- mlgate-report:churn -->")) | .id'`, then PATCH that id).
 
-`build_report` is a pure function of the three JSON documents a run leaves behind
-(reports/gate.json, reports/validation.json, the bundle's mlgate.json); `render_project_report`
-reads them.
+`build_report` is a pure function of the three records a run leaves behind (reports/gate.json,
+reports/validation.json, the bundle's mlgate.json); `render_project_report` reads them.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlgate.core.config import LOWER_IS_BETTER, Project
+from mlgate.core.config import Project
+from mlgate.core.drift import ColumnDrift
+from mlgate.core.gates import GateCheck
+from mlgate.core.records.gate import GateReport
+from mlgate.core.records.lineage import BundleMeta
+from mlgate.core.validate import ValidationReport
+from mlgate.core.vocab import LOWER_IS_BETTER
+from mlgate.errors import BundleError
+from mlgate.store.bundle import load_bundle
+from mlgate.store.trust import resolve
 
 MARKER_PREFIX = "<!-- mlgate-report:"
 PASS = "✅"
@@ -64,17 +71,18 @@ NO_CHAMPION = (
 )
 
 
-def _metrics_section(gate: Mapping[str, Any]) -> list[str]:
-    challenger: Mapping[str, float] = gate.get("challenger") or {}
-    champion = gate.get("champion") or None
-    baseline: Mapping[str, float] = gate.get("baseline") or {}
-    rows = gate.get("holdout_rows")
-    positive = gate.get("positive_label")
+def _about(gate: GateReport) -> str:
+    positive = gate.positive_label
     about = f", positive class `{_cell(positive)}`" if positive is not None else ""
-    dropped = gate.get("dropped_target_rows") or 0
-    if dropped:
-        about += f"; {dropped} rows without a target dropped"
-    if champion is None:
+    if gate.dropped_target_rows:
+        about += f"; {gate.dropped_target_rows} rows without a target dropped"
+    return about
+
+
+def _metrics_section(gate: GateReport) -> list[str]:
+    challenger, baseline = gate.challenger, gate.baseline or {}
+    rows, about = gate.holdout_rows, _about(gate)
+    if gate.champion is None:
         lines = [
             NO_CHAMPION,
             "",
@@ -85,8 +93,8 @@ def _metrics_section(gate: Mapping[str, Any]) -> list[str]:
         ]
         lines += [f"| {m} | {_num(v)} | {_num(baseline.get(m))} |" for m, v in challenger.items()]
         return lines
-    label = champion.get("label") or "champion"
-    base: Mapping[str, float] = champion.get("metrics") or {}
+    label = gate.champion.label or "champion"
+    base = gate.champion.metrics
     lines = [
         f"Challenger vs **{_cell(label)}**, both evaluated on the same holdout ({rows} rows"
         f"{about}); baseline: the best trivial model.",
@@ -101,118 +109,113 @@ def _metrics_section(gate: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _interval(check: Mapping[str, Any]) -> str:
-    interval = check.get("interval")
-    if not interval:
+def _interval(check: GateCheck) -> str:
+    if not check.interval:
         return "–"
-    low, high = float(interval[0]), float(interval[1])
-    if check.get("kind") == "min_relative_change":
+    low, high = check.interval
+    if check.kind == "min_relative_change":
         return f"{low:+.2%} … {high:+.2%}"
     return f"{low:+.4f} … {high:+.4f}"
 
 
-def _gates_section(gate: Mapping[str, Any]) -> list[str]:
-    checks: Sequence[Mapping[str, Any]] = gate.get("checks") or []
+def _gates_section(gate: GateReport) -> list[str]:
     lines = ["### Gates", ""]
-    if checks:
+    if gate.checks:
         lines += [
             "| | metric | check | 95% interval of the improvement | detail |",
             "| --- | --- | --- | --- | --- |",
         ]
-        for c in checks:
-            mark = PASS if c.get("passed") else FAIL
+        for c in gate.checks:
+            mark = PASS if c.passed else FAIL
             lines.append(
-                f"| {mark} | {c.get('metric')} | {c.get('kind')} | {_interval(c)} "
-                f"| {_cell(c.get('message', ''))} |"
+                f"| {mark} | {c.metric} | {c.kind} | {_interval(c)} | {_cell(c.message)} |"
             )
     else:
         lines.append("No gates are configured: add `gates:` to mlgate.yaml.")
-    lines += [f"> {_cell(note)}" for note in gate.get("notes") or []]
+    lines += [f"> {_cell(note)}" for note in gate.notes]
     return lines
 
 
-def _data_section(validation: Mapping[str, Any] | None) -> list[str]:
+def _drift_rows(columns: Sequence[ColumnDrift]) -> list[str]:
+    lines = [
+        "",
+        "<details><summary>Drift per feature</summary>",
+        "",
+        "| | feature | method | statistic | threshold |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for c in columns[:_MAX_DRIFT_ROWS]:
+        mark = FAIL if c.drifted else (PASS if c.checked else SKIP)
+        lines.append(
+            f"| {mark} | {_cell(c.column)} | {c.method or '–'} "
+            f"| {_num(c.statistic)} | {_num(c.threshold)} |"
+        )
+    if len(columns) > _MAX_DRIFT_ROWS:
+        lines.append(f"| | … {len(columns) - _MAX_DRIFT_ROWS} more | | | |")
+    return [*lines, "", "</details>"]
+
+
+def _data_section(validation: ValidationReport | None) -> list[str]:
     lines = ["### Data", ""]
     if validation is None:
         return [*lines, "No validation report (reports/validation.json) was found."]
-    drift: Mapping[str, Any] = validation.get("drift") or {}
-    violations: Sequence[Mapping[str, Any]] = validation.get("violations") or []
-    mark = PASS if validation.get("passed") else FAIL
-    drifted: Sequence[str] = drift.get("drifted_columns") or []
-    columns: Sequence[Mapping[str, Any]] = drift.get("columns") or []
-    share = float(drift.get("share", 0.0))
-    threshold = float(drift.get("share_threshold", 0.0))
+    drift, violations = validation.drift, validation.violations
+    mark = PASS if validation.passed else FAIL
+    drifted = drift.drifted_columns
     lines.append(
-        f"{mark} {validation.get('rows')} rows; {len(violations)} schema violation(s); "
-        f"drift in {len(drifted)} of {len(columns)} features ({share:.0%}, "
-        f"dataset drift at {threshold:.0%})"
+        f"{mark} {validation.rows} rows; {len(violations)} schema violation(s); "
+        f"drift in {len(drifted)} of {len(drift.columns)} features ({drift.share:.0%}, "
+        f"dataset drift at {drift.share_threshold:.0%})"
         + (": " + ", ".join(f"`{c}`" for c in drifted) if drifted else "")
     )
     if violations:
         lines += ["", "| column | check | rows | message |", "| --- | --- | ---: | --- |"]
         lines += [
-            f"| {_cell(v.get('column') or '–')} | {v.get('check')} | {v.get('count', 0)} "
-            f"| {_cell(v.get('message', ''))} |"
+            f"| {_cell(v.column or '–')} | {v.check} | {v.count} | {_cell(v.message)} |"
             for v in violations
         ]
-    if columns:
-        lines += [
-            "",
-            "<details><summary>Drift per feature</summary>",
-            "",
-            "| | feature | method | statistic | threshold |",
-            "| --- | --- | --- | ---: | ---: |",
-        ]
-        for c in columns[:_MAX_DRIFT_ROWS]:
-            mark = FAIL if c.get("drifted") else (PASS if c.get("checked", True) else SKIP)
-            lines.append(
-                f"| {mark} | {_cell(c.get('column'))} | {c.get('method') or '–'} "
-                f"| {_num(c.get('statistic'))} | {_num(c.get('threshold'))} |"
-            )
-        if len(columns) > _MAX_DRIFT_ROWS:
-            lines.append(f"| | … {len(columns) - _MAX_DRIFT_ROWS} more | | | |")
-        lines += ["", "</details>"]
+    if drift.columns:
+        lines += _drift_rows(drift.columns)
     return lines
 
 
-def _lineage_section(meta: Mapping[str, Any] | None, bundle_error: str | None) -> list[str]:
+def _lineage_section(meta: BundleMeta | None, bundle_error: str | None) -> list[str]:
     lines = ["### Lineage", ""]
     if meta is None:
         return [*lines, f"No model bundle: {_cell(bundle_error or 'not trained')}."]
-    git: Mapping[str, Any] = meta.get("git") or {}
-    data: Mapping[str, Any] = meta.get("data") or {}
-    commit = git.get("commit") or "unknown"
-    dirty = git.get("dirty")
+    git, data = meta.git, meta.data
+    commit = git.commit or "unknown"
+    dirty = git.dirty
     state = "unknown state" if dirty is None else ("uncommitted changes" if dirty else "clean")
     lines += [
         "| | |",
         "| --- | --- |",
-        f"| code | `{str(commit)[:12]}` on `{git.get('branch') or '?'}` ({state}) |",
-        f"| data | `{_cell(data.get('path'))}` `{data.get('fingerprint')}`, "
-        f"{data.get('rows')} rows ({data.get('train_rows')} train / "
-        f"{data.get('holdout_rows')} holdout) |",
-        f"| config | `{meta.get('config_hash')}` |",
-        f"| model | `{meta.get('estimator')}` ({meta.get('task')}), seed {meta.get('seed')} |",
-        f"| trained | {meta.get('created_at')} with mlgate {meta.get('mlgate_version')} |",
+        f"| code | `{commit[:12]}` on `{git.branch or '?'}` ({state}) |",
+        f"| data | `{_cell(data.path)}` `{data.fingerprint}`, "
+        f"{data.rows} rows ({data.train_rows} train / {data.holdout_rows} holdout) |",
+        f"| config | `{meta.config_hash}` |",
+        f"| model | `{meta.estimator}` ({meta.task}), seed {meta.seed} |",
+        f"| trained | {meta.created_at} with mlgate {meta.mlgate_version} |",
     ]
-    notes: Sequence[str] = meta.get("notes") or []
-    if notes:
+    if meta.notes:
         lines.append("")
-        lines += [f"> {'⚠️ ' if n.startswith('possible leak') else ''}{_cell(n)}" for n in notes]
+        lines += [
+            f"> {'⚠️ ' if n.startswith('possible leak') else ''}{_cell(n)}" for n in meta.notes
+        ]
     return lines
 
 
 def build_report(
     name: str,
     *,
-    gate: Mapping[str, Any] | None,
-    validation: Mapping[str, Any] | None,
-    meta: Mapping[str, Any] | None,
+    gate: GateReport | None,
+    validation: ValidationReport | None,
+    meta: BundleMeta | None,
     bundle_error: str | None = None,
 ) -> str:
     """The Markdown report; `gate` is None when the quality gate did not run for this data."""
-    data_ok = validation is None or bool(validation.get("passed"))
-    passed = gate is not None and bool(gate.get("passed")) and data_ok
+    data_ok = validation is None or validation.passed
+    passed = gate is not None and gate.passed and data_ok
     verdict = f"{PASS} passed every gate" if passed else f"{FAIL} failed"
     lines = [marker(name), f"## mlgate · `{name}` {verdict}", ""]
     if not data_ok:
@@ -222,25 +225,17 @@ def build_report(
         lines += _metrics_section(gate)
         lines.append("")
         lines += _gates_section(gate)
-        failures: Sequence[str] = gate.get("failures") or []
-        if failures:
-            lines += ["", "**Failed:**", *(f"- {_cell(f)}" for f in failures)]
+        if gate.failures:
+            lines += ["", "**Failed:**", *(f"- {_cell(f)}" for f in gate.failures)]
     elif data_ok:
         lines.append("The quality gate has not run: `mlgate gate` writes reports/gate.json.")
     lines.append("")
     lines += _data_section(validation)
     lines.append("")
     lines += _lineage_section(meta, bundle_error)
-    evaluated = (gate or {}).get("evaluated_at")
+    evaluated = gate.evaluated_at if gate is not None else None
     lines += ["", f"<sub>mlgate report{f' · gated {evaluated}' if evaluated else ''}</sub>", ""]
     return "\n".join(lines)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
 
 
 def render_project_report(project: Project) -> str:
@@ -249,23 +244,25 @@ def render_project_report(project: Project) -> str:
     A gate report older than the validation report belongs to an earlier run (this run stopped
     before the gate), so it is left out rather than shown as if it were current.
     """
-    from mlgate.errors import BundleError
-    from mlgate.store.bundle import load_bundle
-
     gate_path = project.reports_dir / "gate.json"
     validation_path = project.reports_dir / "validation.json"
-    validation = _read_json(validation_path)
-    gate = _read_json(gate_path)
+    validation = (
+        ValidationReport.loads(validation_path.read_bytes(), str(validation_path))
+        if validation_path.is_file()
+        else None
+    )
+    gate = GateReport.loads(gate_path.read_bytes(), str(gate_path)) if gate_path.is_file() else None
     if (
         gate is not None
         and validation is not None
         and gate_path.stat().st_mtime < validation_path.stat().st_mtime
     ):
         gate = None
-    meta: dict[str, Any] | None = None
+    meta: BundleMeta | None = None
     error: str | None = None
     try:
-        meta = load_bundle(project.bundle_dir).meta.model_dump(mode="json")
+        # The environment's trust, as every command that reads a bundle checks it.
+        meta = load_bundle(project.bundle_dir, trust=resolve()).meta
     except BundleError as exc:
         error = exc.message
     return build_report(

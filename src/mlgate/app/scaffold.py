@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import CONFIG_FILE, Project, Task
+from mlgate.core.config import CONFIG_FILE, Task
 from mlgate.errors import DataError, UsageError
 from mlgate.store import atomic
 from mlgate.store.project import load_project
@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 
     from mlgate.adapters.dvc import DvcInit
     from mlgate.core.schema import Role, Schema
+from mlgate.app.config_text import (
+    config_text,
+    default_gates,
+)
+from mlgate.app.schema_infer import (
+    write_reference,
+)
 
 GITIGNORE = """\
 # mlgate outputs: rebuilt by every `mlgate run` and versioned by the registry (with the
@@ -131,161 +138,6 @@ def _track_data(root: Path, remote: str | None) -> tuple[DvcInit | None, tuple[s
     return versioning.init_dvc(root, remote, commit=False), ()
 
 
-def _default_gates(task: Task) -> str:
-    if task == "binary":
-        return """\
-gates:
-  # Beat the best trivial model (a scikit-learn Dummy fitted on the same training rows, scored
-  # on the same holdout: ROC-AUC 0.5, the F1 of always answering the positive class) by a margin.
-  - metric: roc_auc
-    min_gain_over_baseline: 0.1
-  - metric: f1
-    min_gain_over_baseline: 0.05
-  # No regression against the champion on the same holdout: fails only when, by a paired
-  # bootstrap, the challenger is more than 0.01 worse with 95% confidence (noise passes).
-  - metric: roc_auc
-    min_absolute_change: -0.01
-"""
-    if task == "multiclass":
-        return """\
-gates:
-  # Beat the best trivial model (always the majority class, scored on the same holdout).
-  - metric: accuracy
-    min_gain_over_baseline: 0.05
-  - metric: f1
-    min_gain_over_baseline: 0.05
-  # No regression against the champion: fails only when, by a paired bootstrap on the same
-  # holdout, the challenger is more than 0.02 worse with 95% confidence.
-  - metric: accuracy
-    min_absolute_change: -0.02
-"""
-    return """\
-gates:
-  # Beat the best trivial model (predicting the training mean or median) on the same holdout:
-  # explain at least a tenth of the variance more than it does.
-  - metric: r2
-    min_gain_over_baseline: 0.1
-  # No regression against the champion: fails only when, by a paired bootstrap on the same
-  # holdout, RMSE is more than 2% worse with 95% confidence.
-  - metric: rmse
-    min_relative_change: -0.02
-"""
-
-
-def _config_text(
-    name: str,
-    data_path: str,
-    target: str,
-    drop: tuple[str, ...],
-    task: Task,
-    gates: str,
-    positive: object = None,
-) -> str:
-    import json
-
-    drop_line = f"  drop: {json.dumps(list(drop))}\n" if drop else ""
-    if task == "binary":
-        drop_line += (
-            f"  positive_label: {json.dumps(positive)}"
-            "  # precision/recall/F1/ROC-AUC are about this class\n"
-        )
-    estimator = (
-        "sklearn.ensemble.RandomForestRegressor"
-        if task == "regression"
-        else "sklearn.ensemble.RandomForestClassifier"
-    )
-    return f"""\
-# mlgate pipeline config. `mlgate config --schema` lists every key.
-name: {name}
-task: {task}
-
-data:
-  path: {json.dumps(data_path)}
-  target: {json.dumps(target)}
-{drop_line}  schema_path: schema.yaml          # column roles and checks; `mlgate schema infer`
-  profile_path: reference/profile.json  # reference distribution for drift checks
-  max_missing_target: 0.5           # rows without a target are dropped; more than this fails
-
-model:
-  estimator: {estimator}
-  imbalance: auto     # binary with a rare positive class: tune the decision threshold for F1
-  params:
-    n_estimators: 100
-    max_depth: 12
-    min_samples_leaf: 2
-    n_jobs: -1
-
-split:
-  test_size: 0.2
-  seed: 42
-  stratify: {"false" if task == "regression" else "true"}
-
-{gates}
-drift:
-  method: auto        # KS / chi-square up to 1000 rows, Wasserstein / Jensen-Shannon above
-  share: 0.5          # the data gate fails when half the features drift
-"""
-
-
-def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> tuple[Schema, list[Path]]:
-    """`mlgate schema infer`: (re)write the schema and reference profile from the data.
-
-    Roles the committed schema gives differently from what inference would choose now (a
-    person's edits) are kept, as are those in `roles`.
-    """
-    from mlgate.store.tables import load_table
-
-    project = load_project(root)
-    return write_reference(project, load_table(project.data_path), roles)
-
-
-def write_reference(
-    project: Project, frame: pd.DataFrame, roles: dict[str, Role] | None = None
-) -> tuple[Schema, list[Path]]:
-    """Infer and write schema.yaml and the reference profile for `frame`."""
-    from mlgate.core.infer import infer_schema
-    from mlgate.core.profile import build_profile, write_profile
-    from mlgate.core.schema import read_schema, write_schema
-
-    config = project.config
-    wanted = dict(roles or {})
-    schema = infer_schema(frame, target=config.data.target, drop=config.data.drop, roles=wanted)
-    if project.schema_path.is_file():
-        try:
-            previous = read_schema(project.schema_path)
-        except DataError:
-            previous = None
-        if previous is not None:
-            # A person's edits to the committed roles survive; `roles` given now win.
-            kept = {
-                c.name: c.role
-                for c in previous.columns
-                if c.name in frame.columns
-                and c.name not in wanted
-                and c.role != "target"
-                and c.name != config.data.target
-                and c.name not in config.data.drop
-                and c.role != schema.column(c.name).role
-            }
-            if kept:
-                schema = infer_schema(
-                    frame,
-                    target=config.data.target,
-                    drop=config.data.drop,
-                    roles={**kept, **wanted},
-                )
-    write_schema(schema, project.schema_path)
-    has_target = frame[config.data.target].notna()
-    labelled = frame if bool(has_target.all()) else frame.loc[has_target]
-    profile = build_profile(labelled, schema)
-    if len(frame):
-        profile = profile.model_copy(
-            update={"target_null_fraction": float(frame[config.data.target].isna().mean())}
-        )
-    write_profile(profile, project.profile_path)
-    return schema, [project.schema_path, project.profile_path]
-
-
 def _write_workflows(root: Path, force: bool) -> list[Path]:
     """The GitHub Actions pipeline (ci-cd.yml) for a project at a repository root."""
     from mlgate.adapters.github import write_workflows
@@ -311,13 +163,13 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
     frame = demo.generate(rows, seed=seed)
     with atomic.replacing(data) as tmp:
         frame.to_csv(tmp, index=False)
-    config = _config_text(
+    config = config_text(
         "churn",
         "data/churn.csv",
         demo.TARGET,
         (),
         "binary",
-        _default_gates("binary"),
+        default_gates("binary"),
         positive=1,  # churned: the outcome a team wants found
     )
     files = [
@@ -341,6 +193,43 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
     )
 
 
+def _check_columns(
+    frame: pd.DataFrame, data: Path, target: str, drop: tuple[str, ...], roles: dict[str, Role]
+) -> None:
+    """The target, the dropped columns and the roles name columns of the data."""
+    from mlgate.core.schema import ROLES
+
+    if target not in frame.columns:
+        raise DataError(
+            f"--target {target!r} is not a column of {data} "
+            f"(columns: {', '.join(map(str, frame.columns))})"
+        )
+    missing = [c for c in [*drop, *roles] if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"--drop/--role: column(s) not in {data}: {', '.join(missing)}",
+            hint=f"columns: {', '.join(map(str, frame.columns))}",
+        )
+    bad = {c: r for c, r in roles.items() if r not in ROLES or r == "target"}
+    if bad:
+        col, role = next(iter(bad.items()))
+        raise UsageError(
+            f"--role {col}={role}: unknown role",
+            hint="roles: feature, id, text, ignored (the target is --target)",
+        )
+
+
+def _place_data(root: Path, data: Path) -> tuple[str, list[Path]]:
+    """The data's path relative to the project, copied under data/ when it lives outside."""
+    data_abs = data.resolve()
+    if data_abs.is_relative_to(root.resolve()):
+        return data_abs.relative_to(root.resolve()).as_posix(), []
+    dest = root / "data" / data.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data, dest)
+    return f"data/{data.name}", [dest]
+
+
 def init_from_data(
     root: Path,
     *,
@@ -353,49 +242,22 @@ def init_from_data(
 ) -> InitResult:
     """Write a project for a team's own data: infer the task, column roles, schema, profile,
     positive class and gates; warn about leaks and rows without a target."""
-    from mlgate.core.schema import ROLES
     from mlgate.model.target import infer_task
     from mlgate.store.tables import load_table
 
     frame = load_table(data)
-    if target not in frame.columns:
-        raise DataError(
-            f"--target {target!r} is not a column of {data} "
-            f"(columns: {', '.join(map(str, frame.columns))})"
-        )
-    missing = [c for c in [*drop, *(roles or {})] if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"--drop/--role: column(s) not in {data}: {', '.join(missing)}",
-            hint=f"columns: {', '.join(map(str, frame.columns))}",
-        )
-    bad = {c: r for c, r in (roles or {}).items() if r not in ROLES or r == "target"}
-    if bad:
-        col, role = next(iter(bad.items()))
-        raise UsageError(
-            f"--role {col}={role}: unknown role",
-            hint="roles: feature, id, text, ignored (the target is --target)",
-        )
+    _check_columns(frame, data, target, drop, roles or {})
     y = frame[target]
     task = infer_task(y)
     labelled = y.dropna()
     positive = _minority(labelled) if task == "binary" else None
     _prepare_dir(root, force)
     root_abs = root.resolve()
-    data_abs = data.resolve()
-    if data_abs.is_relative_to(root_abs):
-        rel = data_abs.relative_to(root_abs).as_posix()
-        files: list[Path] = []
-    else:
-        dest = root / "data" / data.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(data, dest)
-        rel = f"data/{data.name}"
-        files = [dest]
+    rel, files = _place_data(root, data)
     model_name = name or root_abs.name or "model"
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in model_name).strip("-")
-    config = _config_text(
-        safe_name or "model", rel, target, drop, task, _default_gates(task), positive
+    config = config_text(
+        safe_name or "model", rel, target, drop, task, default_gates(task), positive
     )
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():

@@ -95,8 +95,8 @@ def monitor_cmd(
 ) -> None:
     """Drift, data quality, errors, latency and performance (with or without labels) of the
     served model over a period of its prediction log; exit 1 on an alert."""
-    from mlgate.app import lifecycle as release
     from mlgate.app.monitor.alerts import AlertTargets
+    from mlgate.app.monitor.project import monitor_project
     from mlgate.app.monitor.service import MonitorOptions
     from mlgate.store.project import load_project
 
@@ -118,7 +118,7 @@ def monitor_cmd(
         chunk_rows=chunk_rows,
         cache=cache,
     )
-    outcome = release.monitor(load_project(config), bundle, options)
+    outcome = monitor_project(load_project(config), bundle, options)
     if as_json:
         from mlgate.app.monitor.outputs import to_dict
 

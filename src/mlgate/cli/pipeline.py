@@ -76,10 +76,10 @@ def gate_cmd(
     no_wait: NoWaitOpt = False,
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
-    from mlgate.app.lifecycle import gate
+    from mlgate.app.gate import gate_project
     from mlgate.store.project import load_project
 
-    report = gate(
+    report = gate_project(
         load_project(config),
         champion_bundle=champion,
         use_registry=use_registry,
@@ -109,7 +109,7 @@ def run_cmd(
     """The whole pipeline: champion from the registry -> validate -> train -> gate -> register.
 
     One run at a time per project: a second run waits for the first (and says so)."""
-    from mlgate.app.lifecycle import run_with_registry
+    from mlgate.app.run import run_with_registry
     from mlgate.store.project import load_project
 
     project = load_project(config)

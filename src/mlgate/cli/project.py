@@ -109,7 +109,8 @@ def demo_data_cmd(
 @schema_app.command("infer")
 def schema_infer_cmd(config: ConfigOpt = DEFAULT_CONFIG, role: RoleOpt = None) -> None:
     """Infer the schema and reference profile from data.path and write them (commit both)."""
-    from mlgate.app.scaffold import infer_reference, parse_roles
+    from mlgate.app.scaffold import parse_roles
+    from mlgate.app.schema_infer import infer_reference
 
     schema, files = infer_reference(config, dict(parse_roles(role or [])))
     render.column_roles(console(), schema, "schema infer")

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow import VersionInfo
-    from mlgate.app.lifecycle import ReleaseResult
+    from mlgate.app.gate import GateReport
     from mlgate.app.monitor.service import MonitorOutcome
     from mlgate.app.pipeline import RunResult
+    from mlgate.app.run import RunOutcome
     from mlgate.app.scaffold import InitResult
+    from mlgate.app.train import TrainResult
     from mlgate.core.schema import Schema
     from mlgate.core.validate import ValidationReport
-    from mlgate.model.evaluate import GateReport
-    from mlgate.model.train import TrainResult
 
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 
@@ -96,7 +96,7 @@ def gate(console: Any, report: GateReport, *, notes: bool = True) -> None:
         base_value = baseline.get(name)
         row = [name, f"{value:.4f}", "-" if base_value is None else f"{base_value:.4f}"]
         if report.champion is not None:
-            base = report.champion.get(name)
+            base = report.champion.metrics.get(name)
             row += ["-", "-"] if base is None else [f"{base:.4f}", f"{value - base:+.4f}"]
         table.add_row(*row)
     about = (
@@ -139,7 +139,7 @@ def run_summary(console: Any, name: str, result: RunResult, *, gate_notes: bool 
     console.print(f"{verdict}: {name}")
 
 
-def release(console: Any, name: str, result: ReleaseResult) -> None:
+def release(console: Any, name: str, result: RunOutcome) -> None:
     """`mlgate run`: the run summary, then the release's notes (which name the registry)."""
     run_summary(console, name, result.run, gate_notes=not result.notes)
     for note in result.notes:
@@ -208,9 +208,7 @@ def analysis(console: Any, checks: Any, passed: bool) -> None:
     """`mlgate canary analyze`: every check with its verdict."""
     table = _table("check", "verdict", "detail")
     for c in checks:
-        verdict = {"pass": _STATUS["passed"], "fail": _STATUS["failed"]}.get(
-            c.status, "[dim]skip[/]"
-        )
+        verdict = _STATUS.get(c.status, _STATUS["skipped"])
         table.add_row(c.name, verdict, _esc(c.message))
     _show(console, "canary analysis", table)
     console.print(_STATUS["passed" if passed else "failed"] + " canary analysis")
@@ -245,7 +243,7 @@ def release_status(console: Any, state: Any) -> None:
             markup=False,
         )
         if ro.history:
-            console.print(f"  last: {ro.history[-1].get('reason', '')}", markup=False)
+            console.print(f"  last: {ro.history[-1].reason}", markup=False)
     for past in state.past[-3:]:
         console.print(
             f"earlier: {past.strategy} {past.candidate.label} {past.phase}: {past.reason}",

@@ -109,7 +109,7 @@ def serve_cmd(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Serve a model bundle over HTTP (POST /predict, /v2 inference, /ready, /metrics)."""
-    from mlgate.app.lifecycle import serve
+    from mlgate.app.serving import serve
     from mlgate.serve.server import ServeOptions, make_settings
 
     settings = make_settings(

@@ -1,4 +1,4 @@
-"""Ship commands: `build`, `push`, over `mlgate.ship`."""
+"""Ship commands: `build`, `push`, over `mlgate.app.image` and `mlgate.adapters.container`."""
 
 from __future__ import annotations
 

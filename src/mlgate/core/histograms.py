@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from statistics import NormalDist
 
-from mlgate.core.drift import jensenshannon_distance, psi
+from mlgate.core.statistics import jensenshannon_distance, psi
 
 SIGNIFICANCE = 0.01
 TAIL_REQUESTS = 5

@@ -37,7 +37,7 @@ def compute_metrics(
     labels = list(classes) if classes is not None else None
     pos_index = 1
     if task == "binary":
-        pos = positive if positive is not None else (labels[1] if labels is not None else 1)
+        pos = positive if positive is not None else _last_class(labels, y_true, y_pred)
         if labels is not None and pos in labels:
             pos_index = labels.index(pos)
         kw: dict[str, Any] = {"pos_label": pos, "average": "binary", "zero_division": 0}
@@ -62,3 +62,13 @@ def compute_metrics(
     # An undefined metric (one class in the holdout, no probabilities) is left out, not NaN:
     # a gate on it then fails saying the metric is missing.
     return {k: v for k, v in out.items() if not math.isnan(v)}
+
+
+def _last_class(labels: list[Any] | None, y_true: Any, y_pred: Any) -> Any:
+    """scikit-learn's default positive class: the last of the sorted labels."""
+    import numpy as np
+
+    if labels is not None:
+        return labels[-1]
+    last = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))[-1]
+    return last.item() if hasattr(last, "item") else last

@@ -19,15 +19,12 @@ cost about 20 kB of JSON per feature.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlgate.core.schema import Schema, category_values
-from mlgate.errors import DataError, describe
-from mlgate.store import atomic
+from mlgate.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -232,31 +229,3 @@ def build_profile(df: pd.DataFrame, schema: Schema) -> Profile:
     if target is not None and target.name in df.columns and len(df):
         target_nulls = float(df[target.name].isna().mean())
     return Profile(rows=len(df), features=features, target_null_fraction=target_nulls)
-
-
-def write_profile(profile: Profile, path: Path) -> None:
-    """Write a profile as JSON, atomically (a temporary file renamed over the target)."""
-    text = json.dumps(profile.model_dump(mode="json"), separators=(",", ":")) + "\n"
-    atomic.write_text(path, text)
-
-
-def read_profile(path: Path) -> Profile:
-    """Read a profile; a missing or invalid file is a DataError naming it."""
-    if not path.is_file():
-        raise DataError(
-            f"reference profile not found: {path}",
-            hint="run `mlgate schema infer` to write it, and commit it",
-        )
-    try:
-        profile = Profile.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise DataError(
-            f"invalid reference profile {path}: {describe(exc)}",
-            hint="regenerate it with `mlgate schema infer`",
-        ) from None
-    if profile.version != PROFILE_VERSION:
-        raise DataError(
-            f"reference profile {path} has version {profile.version}, expected {PROFILE_VERSION}",
-            hint="regenerate it with `mlgate schema infer`",
-        )
-    return profile

@@ -19,13 +19,11 @@ version 2.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlgate.errors import DataError, describe
-from mlgate.store import atomic
+from mlgate.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,56 +125,6 @@ class Schema(BaseModel):
             if col.name == name:
                 return col
         raise KeyError(name)
-
-
-def write_schema(schema: Schema, path: Path) -> None:
-    """Write a schema as YAML (or JSON for a .json path), atomically."""
-    import json
-
-    import yaml
-
-    data = schema.model_dump(mode="json", exclude_none=True)
-    for col in data["columns"]:
-        # Off is the default: the header comment says how to turn either on.
-        for key in ("required", "closed"):
-            if col.get(key) is False:
-                col.pop(key)
-    if path.suffix == ".json":
-        text = json.dumps(data, indent=2) + "\n"
-    else:
-        text = (
-            "# Data schema: commit this file. Regenerate with `mlgate schema infer`.\n"
-            "# role: feature (the model reads it), target, id (echoed by the server), text or\n"
-            "#   ignored (not read). Change a role here, or with `mlgate init --role COL=ROLE`.\n"
-            "# required: true makes a null a failure; otherwise the missing rate is checked.\n"
-            "# Ranges are hard limits where the data has natural bounds (never negative, 0/1,\n"
-            "# fractions) and wide elsewhere: they catch impossible values, drift checks catch\n"
-            "# shifts. closed: true makes unseen categories a failure instead of a rate.\n"
-            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        )
-    atomic.write_text(path, text)
-
-
-def read_schema(path: Path) -> Schema:
-    """Read a schema file; a missing or invalid file is a DataError naming it."""
-    import json
-
-    import yaml
-
-    if not path.is_file():
-        raise DataError(
-            f"schema file not found: {path}",
-            hint="run `mlgate schema infer` and commit the file",
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        return Schema.model_validate(raw)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise DataError(
-            f"invalid schema file {path}: {describe(exc)}",
-            hint="regenerate it with `mlgate schema infer`",
-        ) from None
 
 
 def column_kind(series: pd.Series) -> ColumnKind:

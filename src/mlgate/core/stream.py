@@ -30,21 +30,18 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mlgate.core.config import DriftConfig
-from mlgate.core.drift import (
-    DEFAULT_THRESHOLDS,
+from mlgate.core.drift import DEFAULT_THRESHOLDS, ColumnDrift, _pick_method, judged, skipped
+from mlgate.core.profile import CategoricalProfile, NumericProfile, value_key
+from mlgate.core.statistics import (
     MIN_NORM_STD,
-    ColumnDrift,
     Method,
-    _pick_method,
     compare_counts,
-    judged,
     ks_pvalue,
     ks_statistic,
     psi,
     reference_cdf,
     wasserstein_distance,
 )
-from mlgate.core.profile import CategoricalProfile, NumericProfile, value_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -283,19 +280,6 @@ def pick_method(forced: str, discrete: bool, small: bool) -> tuple[Method, str]:
     return _pick_method(forced, discrete, small)
 
 
-def _skip(
-    name: str, ref: NumericProfile | CategoricalProfile, reason: str, nulls: float
-) -> ColumnDrift:
-    return ColumnDrift(
-        column=name,
-        kind=ref.kind,
-        checked=False,
-        detail=f"not checked: {reason}",
-        reference_null_fraction=ref.null_fraction,
-        current_null_fraction=nulls,
-    )
-
-
 def sketch_drift(
     name: str, ref: NumericProfile | CategoricalProfile, sketch: ColumnSketch, config: DriftConfig
 ) -> ColumnDrift:
@@ -304,12 +288,12 @@ def sketch_drift(
 
     null_fraction = sketch.nulls / sketch.rows if sketch.rows else 0.0
     if ref.kind == "datetime":
-        return _skip(name, ref, "dates move forward by design", null_fraction)
+        return skipped(name, ref, "dates move forward by design", null_fraction)
     if ref.count == 0:
-        return _skip(name, ref, "the reference has no non-null values", null_fraction)
+        return skipped(name, ref, "the reference has no non-null values", null_fraction)
     count = sketch.count
     if count == 0:
-        return _skip(name, ref, "no non-null values in the current data", null_fraction)
+        return skipped(name, ref, "no non-null values in the current data", null_fraction)
     discrete = sketch.discrete
     method, note = pick_method(config.method, discrete, count <= config.small_sample)
     threshold = config.threshold if config.threshold is not None else DEFAULT_THRESHOLDS[method]

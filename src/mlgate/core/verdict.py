@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlgate.core.config import MonitorConfig
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.policy import MonitorConfig
 
 Severity = Literal["alert", "warning", "info"]
 Status = Literal["healthy", "alert"]
@@ -172,33 +172,34 @@ def _performance_findings(
     return found
 
 
-def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
-    """The verdict on one period of one model version."""
-    found: list[Finding] = []
-    enough = obs.rows >= policy.min_rows
-    if not enough:
-        found.append(
+def _drift_findings(obs: Observations, policy: MonitorConfig) -> list[Finding]:
+    """Input and prediction drift, or why there is no verdict on them (too little traffic)."""
+    if obs.rows < policy.min_rows:
+        return [
             Finding(
                 check="traffic",
                 severity="warning",
                 message=f"{obs.rows} predicted rows in the period, fewer than monitor.min_rows "
                 f"({policy.min_rows}): no verdict on drift",
             )
+        ]
+    found = _input_findings(obs, policy)
+    found += [
+        Finding(
+            check="prediction_drift",
+            severity="alert" if policy.prediction_drift else "warning",
+            subject=p.column,
+            message=f"the model's {p.column}s drifted from the holdout's: {p.detail}",
         )
-    else:
-        found.extend(_input_findings(obs, policy))
-        for p in obs.predictions:
-            if p.drifted:
-                found.append(
-                    Finding(
-                        check="prediction_drift",
-                        severity="alert" if policy.prediction_drift else "warning",
-                        subject=p.column,
-                        message=f"the model's {p.column}s drifted from the holdout's: {p.detail}",
-                    )
-                )
-    inputs_drifted = any(f.drift.drifted for f in obs.features)
-    found.extend(_performance_findings(obs, policy, inputs_drifted))
+        for p in obs.predictions
+        if p.drifted
+    ]
+    return found
+
+
+def _service_findings(obs: Observations, policy: MonitorConfig) -> list[Finding]:
+    """Refused requests and latency against the policy."""
+    found: list[Finding] = []
     total = obs.requests + obs.errors
     if total and obs.errors / total >= policy.error_rate:
         found.append(
@@ -221,6 +222,12 @@ def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
                 message=f"p99 latency {obs.latency_p99_ms:.1f} ms > {policy.latency_p99_ms:g} ms",
             )
         )
+    return found
+
+
+def _log_findings(obs: Observations) -> list[Finding]:
+    """Unreadable lines, and rows of other model versions left out."""
+    found: list[Finding] = []
     if obs.bad_lines:
         found.append(
             Finding(
@@ -230,15 +237,27 @@ def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
                 "writes)",
             )
         )
-    for version, rows in sorted(obs.other_versions.items()):
-        found.append(
-            Finding(
-                check="versions",
-                severity="info",
-                subject=version,
-                message=f"{rows} row(s) from model version {version} left out: they are judged "
-                "against their own bundle",
-            )
+    found += [
+        Finding(
+            check="versions",
+            severity="info",
+            subject=version,
+            message=f"{rows} row(s) from model version {version} left out: they are judged "
+            "against their own bundle",
         )
+        for version, rows in sorted(obs.other_versions.items())
+    ]
+    return found
+
+
+def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
+    """The verdict on one period of one model version."""
+    inputs_drifted = any(f.drift.drifted for f in obs.features)
+    found = [
+        *_drift_findings(obs, policy),
+        *_performance_findings(obs, policy, inputs_drifted),
+        *_service_findings(obs, policy),
+        *_log_findings(obs),
+    ]
     status: Status = "alert" if any(f.severity == "alert" for f in found) else "healthy"
     return Verdict(status=status, findings=tuple(found))

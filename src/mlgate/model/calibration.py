@@ -22,16 +22,13 @@ otherwise the raw probabilities are used.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from mlgate.core.config import Task
 from mlgate.core.profile import Profile
-from mlgate.errors import BundleError, describe
 
 if TYPE_CHECKING:
     import numpy as np
@@ -274,36 +271,3 @@ def build_reference(
 def reference_json(reference: MonitoringReference) -> dict[str, Any]:
     """The JSON form written into the bundle."""
     return reference.model_dump(mode="json")
-
-
-def write_reference(
-    bundle_dir: Path,
-    task: Task,
-    classes: Sequence[Any] | None,
-    y_true: Any,
-    predictions: Any,
-    proba: FloatArray | None,
-    metrics: dict[str, float],
-) -> None:
-    """Build the monitoring reference from the holdout and write it into a bundle being made."""
-    from mlgate.store.bundle import write_json
-
-    reference = build_reference(task, classes, y_true, predictions, proba, metrics)
-    write_json(bundle_dir / MONITORING_FILE, reference_json(reference))
-
-
-def read_reference(bundle_dir: Path) -> MonitoringReference | None:
-    """The bundle's monitoring reference; None for a bundle trained before it existed."""
-    path = bundle_dir / MONITORING_FILE
-    if not path.is_file():
-        return None
-    try:
-        ref = MonitoringReference.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, ValidationError) as exc:
-        raise BundleError(f"invalid {MONITORING_FILE} in {bundle_dir}: {describe(exc)}") from None
-    if ref.version != REFERENCE_VERSION:
-        raise BundleError(
-            f"{path} has version {ref.version}, expected {REFERENCE_VERSION}",
-            hint="retrain the model with this version of mlgate",
-        )
-    return ref

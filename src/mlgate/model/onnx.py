@@ -24,12 +24,10 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.core.config import Task
 from mlgate.core.schema import ColumnSpec
-from mlgate.store.bundle import ONNX_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -259,9 +257,8 @@ def export_onnx(
     x_holdout: pd.DataFrame,
     features: Sequence[ColumnSpec],
     task: Task,
-    dest_dir: Path,
-) -> bool:
-    """Write `dest_dir/model.onnx` when it matches scikit-learn on the holdout; True if kept.
+) -> bytes | None:
+    """The serialised ONNX model when it matches scikit-learn on the holdout, else None.
 
     `x_holdout` is the frame from `to_frame` that the model was evaluated on. A model that
     skl2onnx cannot convert, or whose export disagrees, is skipped with a logged reason: the
@@ -269,26 +266,25 @@ def export_onnx(
     """
     if any(MISSING_CATEGORY in (f.categories or ()) for f in features):
         log.warning("ONNX export skipped: a category equals the missing-value sentinel")
-        return False
+        return None
     try:
         import onnxruntime  # noqa: F401  (the parity check needs it)
         import skl2onnx  # noqa: F401
     except ImportError:
         log.warning("ONNX export skipped: install mlgate[onnx] (skl2onnx, onnxruntime)")
-        return False
+        return None
     try:
-        onnx_bytes = _convert(model, features, task).SerializeToString()
+        onnx_bytes: bytes = _convert(model, features, task).SerializeToString()
     except Exception as exc:  # skl2onnx raises many types for unsupported models
         log.warning("ONNX export skipped: skl2onnx cannot convert this model: %s", exc)
-        return False
+        return None
     reason = parity(model, onnx_bytes, x_holdout, features, task)
     if reason is not None:
         log.warning(
             "ONNX export skipped: it disagrees with scikit-learn on the holdout: %s", reason
         )
-        return False
-    (dest_dir / ONNX_FILE).write_bytes(onnx_bytes)
-    return True
+        return None
+    return onnx_bytes
 
 
 # Whether a large forest is worth converting (benchmarks/RESULTS_limits.md; two runs on the

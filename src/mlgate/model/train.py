@@ -1,5 +1,5 @@
-"""Training: one scikit-learn Pipeline (preprocessing + estimator), fitted reproducibly and
-written as a model bundle.
+"""Training on frames: one scikit-learn Pipeline (preprocessing + estimator), split and fitted
+reproducibly. Writes nothing: `mlgate.app.train` turns the fitted model into a bundle.
 """
 
 from __future__ import annotations
@@ -9,13 +9,9 @@ import importlib
 import inspect
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import mlgate
-from mlgate.core.config import Config, Project, Task
-from mlgate.core.metrics import compute_metrics
+from mlgate.core.config import Config, Task
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.errors import ConfigError, DataError
 from mlgate.model.features import to_frame
@@ -26,9 +22,6 @@ from mlgate.model.target import (
     leaks,
     positive_class,
 )
-from mlgate.store import bundle as bundle_mod
-from mlgate.store.lineage import git_info, jsonable, library_versions
-from mlgate.store.trust import Trust
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,18 +43,6 @@ class Split:
     y_train: pd.Series
     y_test: pd.Series
     fingerprint: str
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What `train` produced: the bundle on disk and what it took to make it."""
-
-    bundle_dir: Path
-    meta: bundle_mod.BundleMeta
-    split: Split
-    model: Any
-    holdout_predictions: Any = None
-    holdout_probabilities: Any = None
 
 
 def resolve_task(config: Config, y: pd.Series) -> Task:
@@ -295,177 +276,24 @@ def fit(
     return pipeline, note
 
 
-def save_sklearn(
-    model: Any,
-    dest: Path,
-    trust: Trust,
-    *,
-    signature: Any,
-    input_example: Any,
-    pip_requirements: list[str],
-) -> None:
-    """Save the Pipeline as an MLflow Model in skops format (never pickle).
-
-    MLflow records the types beyond skops' defaults in MLmodel (`skops_trusted_types`), so
-    `mlflow models serve` can load the bundle; mlgate itself never reads that list (the file's
-    author controls it) and loads with its own (`mlgate.store.trust`). A model holding a type
-    mlgate does not trust is a ConfigError naming it: nobody could load the bundle.
-    """
-    import mlflow.sklearn
-    from mlflow.exceptions import MlflowException
-
-    from mlgate.store.trust import refused_types, save_allow_list
-
-    try:
-        mlflow.sklearn.save_model(
-            model,
-            path=str(dest),
-            serialization_format="skops",
-            skops_trusted_types=save_allow_list(model, trust),
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=pip_requirements,
-        )
-    except MlflowException as exc:
-        # MLflow wraps every failure of the skops writer, a full disk included.
-        if isinstance(exc.__cause__, OSError):
-            raise exc.__cause__ from None
-        import skops.io
-
-        found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-        refused = refused_types(found, trust) or ["(a type skops cannot store)"]
-        raise ConfigError(
-            f"model.estimator: the fitted model contains type(s) that no mlgate process would "
-            f"load: {', '.join(refused)}",
-            hint="use scikit-learn estimators, or list your own classes in trust.trusted_types",
-        ) from None
-
-
-def write_bundle(
-    project: Project,
-    *,
-    task: Task,
-    schema: Schema,
-    features: tuple[ColumnSpec, ...],
-    split: Split,
-    model: Any,
-    data_fingerprint: str,
-    rows: int,
-    extra: TrainingFacts | None = None,
-) -> tuple[Path, bundle_mod.BundleMeta]:
-    """Write the MLflow Model + lineage + schema + profile, sealed, then rename into place."""
-    from mlflow.models import infer_signature
-
-    from mlgate.core.profile import build_profile
-    from mlgate.store.trust import project_trust
-
-    config = project.config
-    facts = extra or TrainingFacts()
-    pred, proba = (
-        facts.predictions if facts.predictions is not None else predict_all(model, split.x_test)
-    )
-    classes = _classes(model)
-    metrics = compute_metrics(task, split.y_test, pred, proba, classes, facts.positive)
-    example = split.x_train.head(5)
-    example_pred = model.predict(example)
-    signature = infer_signature(example, example_pred)
-    versions = library_versions()
-    estimator = final_estimator(model)
-    threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
-    meta = bundle_mod.BundleMeta(
-        name=config.name,
-        task=task,
-        target=config.data.target,
-        features=tuple(f.name for f in features),
-        classes=classes,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        mlgate_version=mlgate.__version__,
-        git=git_info(project.root),
-        data=bundle_mod.DataLineage(
-            path=config.data.path,
-            fingerprint=data_fingerprint,
-            rows=rows,
-            train_rows=len(split.x_train),
-            holdout_rows=len(split.x_test),
-            holdout_fingerprint=split.fingerprint,
-            dropped_target_rows=facts.dropped_target_rows,
-        ),
-        config_hash=config.digest(),
-        seed=config.split.seed,
-        estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
-        metrics=metrics,
-        libraries=versions,
-        example_predictions=tuple(jsonable(p) for p in example_pred.tolist()),
-        positive_label=jsonable(facts.positive),
-        decision_threshold=None if threshold is None else float(threshold),
-        notes=facts.notes,
-    )
-    # Every column of the training file, so a server can take a raw row and drop the rest.
-    feature_names = {f.name for f in features}
-    bundle_schema = Schema(
-        columns=(*features, *(c for c in schema.columns if c.name not in feature_names))
-    )
-    profile = build_profile(split.x_train, bundle_schema)
-    target = project.bundle_dir
-    trust = project_trust(project)
-    with bundle_mod.staging(target, trust) as tmp:
-        save_sklearn(
-            model,
-            tmp,
-            trust,
-            signature=signature,
-            input_example=example,
-            pip_requirements=[
-                f"scikit-learn=={versions['scikit-learn']}",
-                f"numpy=={versions['numpy']}",
-                f"pandas=={versions['pandas']}",
-                f"skops=={versions['skops']}",
-            ],
-        )
-        from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
-
-        blocker = onnx_blocker(model, features) if config.model.onnx != "never" else None
-        if blocker is not None:
-            # Said, not hidden: the bundle is complete, it serves with scikit-learn.
-            note = f"no model.onnx: {blocker}; the bundle serves with scikit-learn"
-            meta = meta.model_copy(update={"notes": (*meta.notes, note)})
-        # Kept only when it predicts exactly as scikit-learn does on the holdout.
-        elif onnx_wanted(config.model.onnx, model) and export_onnx(
-            model, split.x_test, features, task, tmp
-        ):
-            meta = meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
-        bundle_mod.write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
-        bundle_mod.write_json(
-            tmp / bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)
-        )
-        bundle_mod.write_json(tmp / bundle_mod.PROFILE_FILE, profile.model_dump(mode="json"))
-        from mlgate.model.calibration import write_reference
-
-        # Reference predictions and calibration for `mlgate monitor` and the server's gauges.
-        write_reference(tmp, task, classes, split.y_test, pred, proba, metrics)
-    return target, meta
-
-
 @dataclass(frozen=True)
-class TrainingFacts:
-    """What training learned beside the model, recorded in the bundle's lineage."""
+class Fitted:
+    """A fitted Pipeline and what fitting it learned: the split it used, its holdout outputs,
+    and the facts the bundle's lineage records."""
 
+    task: Task
+    features: tuple[ColumnSpec, ...]
+    split: Split
+    model: Any
+    predictions: Any
+    probabilities: Any
     positive: Any = None
     dropped_target_rows: int = 0
     notes: tuple[str, ...] = ()
-    predictions: tuple[Any, Any] | None = None
 
 
-def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
-    """Fit the configured Pipeline on the project's data and write the bundle."""
-    from mlgate.core.schema import read_schema
-    from mlgate.store.tables import fingerprint, load_table
-
-    config = project.config
-    schema = read_schema(project.schema_path)
-    if frame is None:
-        frame = load_table(project.data_path)
+def fit_frame(config: Config, schema: Schema, frame: pd.DataFrame) -> Fitted:
+    """Split `frame`, fit the configured Pipeline on the training rows, predict the holdout."""
     features = feature_specs(config, schema, frame)
     labelled, dropped = labelled_rows(config, frame)
     task = resolve_task(config, labelled[config.data.target])
@@ -482,22 +310,4 @@ def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
         notes.append(imbalance_note)
     notes += leaks(schema, task, labelled)
     pred, proba = predict_all(model, split.x_test)
-    bundle_dir, meta = write_bundle(
-        project,
-        task=task,
-        schema=schema,
-        features=features,
-        split=split,
-        model=model,
-        data_fingerprint=fingerprint(project.data_path),
-        rows=len(frame),
-        extra=TrainingFacts(positive, dropped, tuple(notes), (pred, proba)),
-    )
-    return TrainResult(
-        bundle_dir=bundle_dir,
-        meta=meta,
-        split=split,
-        model=model,
-        holdout_predictions=pred,
-        holdout_probabilities=proba,
-    )
+    return Fitted(task, features, split, model, pred, proba, positive, dropped, tuple(notes))

@@ -1,6 +1,6 @@
 """The model bundle: one self-describing directory that every stage after training reads.
 
-Layout (see DESIGN.md):
+Layout (docs/architecture.md, "The bundle"):
     MLmodel, model.skops, ... an MLflow Model directory (sklearn flavor, skops format: loading
                               builds only allow-listed types, see `mlgate.store.trust`)
     mlgate.json               lineage: name, task, features, git, data fingerprint, config hash,
@@ -34,17 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import ValidationError
 
-from mlgate.core.config import Task
+from mlgate.core.records.gate import GateReport
+from mlgate.core.records.lineage import FORMAT_VERSION, BundleMeta, DataLineage, GitInfo
 from mlgate.core.schema import Schema
 from mlgate.errors import BundleError, describe
 from mlgate.store import atomic
 from mlgate.store.signing import SIGNATURE_FILE
 from mlgate.store.trust import Trust
 
-# 2: the scikit-learn model is stored with skops (format 1 was a pickle, which is never loaded).
-FORMAT_VERSION = 2
 META_FILE = "mlgate.json"
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "profile.json"
@@ -59,57 +58,7 @@ UNSUMMED = frozenset({SUMS_FILE, SIGNATURE_FILE})
 
 log = logging.getLogger(__name__)
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GitInfo(_Frozen):
-    """Where the code that trained the model came from."""
-
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool | None = None
-
-
-class DataLineage(_Frozen):
-    """Which data the model was trained and evaluated on."""
-
-    path: str
-    fingerprint: str
-    rows: int
-    train_rows: int
-    holdout_rows: int
-    holdout_fingerprint: str
-    dropped_target_rows: int = 0
-
-
-class BundleMeta(_Frozen):
-    """The contents of mlgate.json."""
-
-    format: int = FORMAT_VERSION
-    name: str
-    task: Task
-    target: str
-    features: tuple[str, ...]
-    classes: tuple[JsonValue, ...] | None = None
-    created_at: str
-    mlgate_version: str
-    git: GitInfo
-    data: DataLineage
-    config_hash: str
-    seed: int
-    estimator: str
-    params: dict[str, JsonValue]
-    metrics: dict[str, float]
-    libraries: dict[str, str]
-    runtimes: tuple[str, ...] = ("sklearn",)
-    positive_label: JsonValue = None
-    decision_threshold: float | None = None
-    notes: tuple[str, ...] = ()
-    # The model's predictions for MLflow's input example, made at training time: the image's
-    # smoke test compares with these, so it never has to load the model on the build host.
-    example_predictions: tuple[JsonValue, ...] | None = None
+__all__ = ["FORMAT_VERSION", "BundleMeta", "DataLineage", "GitInfo"]
 
 
 def _sha256(path: Path) -> str:
@@ -289,7 +238,6 @@ class Bundle:
     schema: Schema
     digests: Mapping[str, str] = field(default_factory=dict)
     trust: Trust = field(default_factory=Trust)
-    verified: bool = True
 
     def read(self, name: str) -> bytes:
         """The bytes of one file, refused if they differ from the digest vouched for."""
@@ -333,12 +281,11 @@ class Bundle:
         """The ONNX export, when training kept one."""
         return self.path / ONNX_FILE if ONNX_FILE in self.digests else None
 
-    def gate_report(self) -> dict[str, Any] | None:
+    def gate_report(self) -> GateReport | None:
         """The gate verdict recorded in the bundle, if `mlgate gate` has run on it."""
         if GATE_FILE not in self.digests:
             return None
-        data: dict[str, Any] = json.loads(self.read(GATE_FILE))
-        return data
+        return GateReport.loads(self.read(GATE_FILE), f"{self.path / GATE_FILE}")
 
 
 def load_bundle(path: Path, *, check: bool = True, trust: Trust | None = None) -> Bundle:
@@ -347,11 +294,11 @@ def load_bundle(path: Path, *, check: bool = True, trust: Trust | None = None) -
     `check`: SHA256SUMS must match every file, and, when `trust` has a public key, the
     signature must verify with it. `check=False` skips both (loudly): the digests are then
     those of the files as found, so the version still names what is served. The type
-    allow-list of `load_model` applies either way. `trust` defaults to the environment's.
+    allow-list of `load_model` applies either way. Without `trust` no signature is checked and
+    only the default allow-list holds: a command passes the trust it resolved (`mlgate.store.
+    trust.project_trust`, `command_trust`, `resolve`).
     """
-    from mlgate.store.trust import resolve
-
-    trust = trust if trust is not None else resolve()
+    trust = trust if trust is not None else Trust()
     if check:
         digests = verify_trusted(path, trust)
     else:
@@ -376,7 +323,7 @@ def load_bundle(path: Path, *, check: bool = True, trust: Trust | None = None) -
             f"model bundle {path} has format {meta.format}; this mlgate reads {FORMAT_VERSION}",
             hint=hint,
         )
-    return Bundle(path=path, meta=meta, schema=schema, digests=digests, trust=trust, verified=check)
+    return Bundle(path=path, meta=meta, schema=schema, digests=digests, trust=trust)
 
 
 def verify_trusted(path: Path, trust: Trust) -> dict[str, str]:
@@ -411,11 +358,10 @@ def add_file(
 
     `expect` is the content digest the caller judged: a bundle that changed since is refused,
     so a verdict is never written into a bundle it was not about. Only the new file is hashed
-    for SHA256SUMS: verification just vouched for the others. Returns the new digests.
+    for SHA256SUMS: verification just vouched for the others. Without `trust` no signature is
+    checked or made. Returns the new digests.
     """
-    from mlgate.store.trust import resolve
-
-    trust = trust if trust is not None else resolve()
+    trust = trust if trust is not None else Trust()
     digests = verify_trusted(bundle_dir, trust)
     if expect is not None and content_digest(digests) != expect:
         raise BundleError(

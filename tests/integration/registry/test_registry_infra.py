@@ -29,15 +29,16 @@ pytestmark = [
 
 RACER = textwrap.dedent(
     """
-    import json, sys, time
+    import sys, time
     from pathlib import Path
     import mlflow.tracking  # pay the import before the start line, so the race is real
     from mlgate.adapters.mlflow import RunContext, open_registry
+    from mlgate.core.records.gate import GateReport
 
     root, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     registry = open_registry(root)
     bundle = root / "models" / "model"
-    gate = json.loads((bundle / "gate.json").read_text())
+    gate = GateReport.loads((bundle / "gate.json").read_text())
     ready.touch()
     deadline = time.monotonic() + 60
     while not go.exists():
@@ -111,10 +112,13 @@ def test_racing_registrations_leave_the_registry_consistent(env: Env, tmp_path: 
 
 def test_a_bundle_that_failed_its_gate_is_not_registered(env: Env) -> None:
     project = load_project(env.root)
-    assert pipeline.run(project).passed
+    run = pipeline.run(project)
+    assert run.passed
+    assert run.gate is not None
+    failed = run.gate.model_copy(update={"passed": False})
     registry = env.registry()
     with pytest.raises(GateFailed, match="refusing to register"):
-        registry.register(project.bundle_dir, {"passed": False}, RunContext("t", "test"))
+        registry.register(project.bundle_dir, failed, RunContext("t", "test"))
     assert registry.champion(env.name) is None
     from mlgate.errors import UsageError
 

@@ -7,13 +7,23 @@ from typing import Any
 import pytest
 
 from mlgate.app.report import build_report, marker
+from mlgate.core.records.gate import GateReport
+from mlgate.core.validate import ValidationReport
 
 pytestmark = pytest.mark.unit
 
 
-def _gate(passed: bool, champion: dict[str, Any] | None) -> dict[str, Any]:
+def _gate(passed: bool, champion: dict[str, Any] | None) -> GateReport:
+    return GateReport.parse(_gate_file(passed, champion))
+
+
+def _gate_file(passed: bool, champion: dict[str, Any] | None) -> dict[str, Any]:
+    """A gate.json as an unversioned mlgate wrote it (every key it had)."""
     return {
         "passed": passed,
+        "model": "m",
+        "bundle": "models/model",
+        "evaluated_at": "2026-12-01T20:00:00+00:00",
         "holdout_rows": 400,
         "challenger": {"roc_auc": 0.8, "log_loss": 0.5},
         "champion": champion,
@@ -21,6 +31,9 @@ def _gate(passed: bool, champion: dict[str, Any] | None) -> dict[str, Any]:
             {
                 "metric": "roc_auc",
                 "kind": "threshold",
+                "value": 0.8,
+                "bound": 0.7,
+                "higher_is_better": True,
                 "passed": passed,
                 "message": "roc_auc = 0.8 | required >= 0.7",
             }
@@ -30,12 +43,19 @@ def _gate(passed: bool, champion: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-VALIDATION = {
+VALIDATION_FILE = {
     "passed": True,
     "rows": 10,
     "violations": [],
-    "drift": {"columns": [], "share": 0.0, "share_threshold": 0.5, "drifted_columns": []},
+    "drift": {
+        "columns": [],
+        "share": 0.0,
+        "share_threshold": 0.5,
+        "dataset_drift": False,
+        "drifted_columns": [],
+    },
 }
+VALIDATION = ValidationReport.parse(VALIDATION_FILE)
 
 
 def test_marker_is_the_first_line_and_stable() -> None:
@@ -56,18 +76,21 @@ def test_without_champion_the_report_says_so_loudly_and_how_to_keep_one() -> Non
 
 
 def test_the_champion_interval_and_the_baseline_are_in_the_tables() -> None:
-    gate = _gate(True, {"label": "champion v3", "metrics": {"roc_auc": 0.79, "log_loss": 0.5}})
-    gate["baseline"] = {"roc_auc": 0.5, "log_loss": 0.69}
-    gate["checks"].append(
+    raw = _gate_file(True, {"label": "champion v3", "metrics": {"roc_auc": 0.79, "log_loss": 0.5}})
+    raw["baseline"] = {"roc_auc": 0.5, "log_loss": 0.69}
+    raw["checks"].append(
         {
             "metric": "roc_auc",
             "kind": "min_absolute_change",
+            "value": 0.01,
+            "bound": -0.01,
+            "higher_is_better": True,
             "passed": True,
             "interval": [-0.012, 0.031],
             "message": "roc_auc = 0.8 vs champion 0.79",
         }
     )
-    text = build_report("m", gate=gate, validation=VALIDATION, meta=None)
+    text = build_report("m", gate=GateReport.parse(raw), validation=VALIDATION, meta=None)
     assert "| roc_auc | 0.8000 | 0.5000 | 0.7900 | +0.0100 ▲ |" in text
     assert "95% interval of the improvement" in text
     assert "| -0.0120 … +0.0310 |" in text
@@ -87,7 +110,7 @@ def test_pipes_in_messages_do_not_break_the_table() -> None:
 
 
 def test_failed_data_gate_fails_the_report_even_with_an_old_passing_gate() -> None:
-    bad = {**VALIDATION, "passed": False}
+    bad = VALIDATION.model_copy(update={"passed": False})
     text = build_report("m", gate=None, validation=bad, meta=None)
     assert "❌ failed" in text.splitlines()[1]
     assert "data gate failed" in text

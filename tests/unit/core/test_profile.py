@@ -17,10 +17,9 @@ from mlgate.core.profile import (
     NumericProfile,
     Profile,
     build_profile,
-    read_profile,
-    write_profile,
 )
 from mlgate.errors import DataError
+from mlgate.store.files import read_profile, write_profile
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from mlgate.core.infer import infer_schema
-from mlgate.core.schema import Schema, category_values, column_kind, read_schema, write_schema
+from mlgate.core.schema import Schema, category_values, column_kind
 from mlgate.errors import DataError
+from mlgate.store.files import read_schema, write_schema
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgate.core.config import MonitorConfig
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.policy import MonitorConfig
 from mlgate.core.verdict import FeatureObservation, Observations, decide
 
 pytestmark = pytest.mark.unit

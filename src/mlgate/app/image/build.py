@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlgate.adapters.container.engine import Engine, find_engine
+from mlgate.app.image.context import assemble
+from mlgate.app.image.smoke import run_smoke
 from mlgate.errors import GateFailed, InfraError
-from mlgate.store.bundle import Bundle, load_bundle
+from mlgate.store.bundle import MODEL_FILE, Bundle, load_bundle
 from mlgate.store.lineage import git_output
+from mlgate.store.trust import audit_sklearn, command_trust
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 BUILD_TIMEOUT_S = 1800.0
@@ -176,10 +179,6 @@ def build_argv(engine: Engine, plan: BuildPlan, context: Path) -> list[str]:
 
 def build_image(options: BuildOptions) -> BuildResult:
     """Build (and unless told otherwise smoke-test) the serving image of a bundle."""
-    from mlgate.app.image.context import assemble
-    from mlgate.store.bundle import MODEL_FILE
-    from mlgate.store.trust import audit_sklearn, command_trust
-
     # The engine first: without one there is nothing to do, and no bundle to hash for it.
     engine = find_engine(options.engine)
     # The bundle is verified (and its signature checked) here, but its model is never loaded
@@ -217,17 +216,18 @@ def build_image(options: BuildOptions) -> BuildResult:
         build_seconds=elapsed,
         wheels=ctx.wheels,
     )
-    if not options.smoke:
-        return result
-    from mlgate.app.image.smoke import run_smoke
+    return _smoke_tested(engine, plan.image, bundle, result) if options.smoke else result
 
+
+def _smoke_tested(engine: Engine, image: str, bundle: Bundle, result: BuildResult) -> BuildResult:
+    """The build result with the smoke test's figures; an image that fails it is untagged."""
     try:
-        smoke = run_smoke(engine, plan.image, bundle)
+        smoke = run_smoke(engine, image, bundle)
     except GateFailed as exc:
         # An image that failed its smoke test must not be pushed by a later step by mistake.
-        _untag(engine, plan.image)
+        _untag(engine, image)
         raise GateFailed(
-            f"smoke test of {plan.image} failed: {exc.message}",
+            f"smoke test of {image} failed: {exc.message}",
             hint="the image was untagged; rebuild with --no-smoke to inspect it",
         ) from None
     return BuildResult(

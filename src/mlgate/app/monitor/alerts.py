@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate.app.monitor.run import MonitorResult
+from mlgate.core.records.monitor import MonitorResult
 from mlgate.errors import InfraError, UsageError
 
 EVENT_TYPE = "mlgate-retrain"

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from mlgate.app.monitor.run import Histogram, MonitorResult, when
+from mlgate.app.monitor.run import when
+from mlgate.core.records.monitor import Histogram, MonitorResult
 
 W, H = 560, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 12, 40
@@ -171,8 +172,8 @@ def _features(result: MonitorResult) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def render_html(result: MonitorResult) -> str:
-    """The whole report as one HTML document."""
+def _charts(result: MonitorResult) -> tuple[str, str, str]:
+    """The histograms of what drifted, the drift trend and the performance trend."""
     obs = result.observations
     drifted = {f.name for f in obs.features if f.drift.drifted}
     hists = [h for h in result.histograms if h.feature in drifted]
@@ -204,14 +205,24 @@ def render_html(result: MonitorResult) -> str:
         ],
         perf_lines,
     )
-    status = result.verdict.status
-    lat = result.latency
-    latency = (
+    return figures, trend, perf
+
+
+def _latency(lat: dict[str, float]) -> str:
+    if not lat:
+        return "no latency recorded"
+    return (
         f"p50 {lat.get('p50', 0):.2f} ms · p95 {lat.get('p95', 0):.2f} ms · "
         f"p99 {lat.get('p99', 0):.2f} ms over {int(lat.get('requests', 0))} requests"
-        if lat
-        else "no latency recorded"
     )
+
+
+def render_html(result: MonitorResult) -> str:
+    """The whole report as one HTML document."""
+    obs = result.observations
+    figures, trend, perf = _charts(result)
+    status = result.verdict.status
+    latency = _latency(result.latency)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>mlgate monitor: {escape(result.model)} {escape(result.version)}</title>

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from mlgate.app.monitor.run import MonitorResult, when
+from mlgate.app.monitor.run import when
+from mlgate.core.records.monitor import MonitorResult
 from mlgate.store import atomic
 
 JSON_FILE = "monitor.json"
@@ -17,11 +17,7 @@ MARKER = "<!-- mlgate-monitor -->"
 
 def to_dict(result: MonitorResult) -> dict[str, Any]:
     """The JSON form (monitor.json, `mlgate monitor --json`)."""
-    data = result.model_dump(mode="json")
-    data["status"] = result.verdict.status
-    data["alerts"] = [f.message for f in result.verdict.alerts]
-    data["drifted_features"] = [f.name for f in result.observations.features if f.drift.drifted]
-    return data
+    return result.dump()
 
 
 def _num(x: float | None, fmt: str = ".3f") -> str:
@@ -80,7 +76,7 @@ def write_reports(result: MonitorResult, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     return [
-        atomic.write_text(out / JSON_FILE, json.dumps(to_dict(result), indent=2) + "\n"),
+        atomic.write_text(out / JSON_FILE, result.dumps()),
         atomic.write_text(out / MARKDOWN_FILE, markdown(result)),
         atomic.write_text(out / HTML_FILE, render_html(result)),
     ]

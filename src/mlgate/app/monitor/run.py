@@ -12,22 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from mlgate.app.monitor.analyze import Analysis, Window, binned_auc
-from mlgate.core.config import DriftConfig, MonitorConfig, duration_seconds
+from mlgate.core.config import DriftConfig
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.policy import MonitorConfig, duration_seconds
 from mlgate.core.profile import CategoricalProfile, NumericProfile
+from mlgate.core.records.monitor import Histogram, MonitorResult, WindowSummary
 from mlgate.core.stream import ColumnSketch, sketch_drift, unseen_count
-from mlgate.core.verdict import FeatureObservation, Observations, Verdict, decide
+from mlgate.core.verdict import FeatureObservation, Observations, decide
 from mlgate.errors import DataError
+from mlgate.store.trust import Trust, resolve
 
 MAX_WINDOWS = 200
 PLOT_BINS = 30
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -44,59 +41,8 @@ class MonitorRequest:
     chunk_rows: int = 65_536
     cache: bool = True
     now: float | None = None
-
-
-class WindowSummary(_Frozen):
-    """One time window, for the trend plots."""
-
-    start: float
-    rows: int
-    requests: int
-    errors: int
-    drift: dict[str, float]
-    drifted: tuple[str, ...]
-    estimated: float | None = None
-    realised: float | None = None
-    labelled: int = 0
-
-
-class Histogram(_Frozen):
-    """Reference and current shares over the same bins, for a plot."""
-
-    feature: str
-    labels: tuple[str, ...]
-    reference: tuple[float, ...]
-    current: tuple[float, ...]
-
-
-class MonitorResult(_Frozen):
-    """Everything the monitor found: what the reports and alerts are made from."""
-
-    model: str
-    version: str
-    task: str
-    generated_at: str
-    since: float | None
-    until: float | None
-    first: float | None
-    last: float | None
-    window_seconds: float
-    verdict: Verdict
-    observations: Observations
-    windows: tuple[WindowSummary, ...]
-    histograms: tuple[Histogram, ...]
-    latency: dict[str, float]
-    reference_metrics: dict[str, float]
-    estimated: dict[str, float]
-    realised: dict[str, float]
-    files: tuple[str, ...]
-    cached: tuple[str, ...]
-    bad_lines: dict[str, int]
-    notes: tuple[str, ...]
-
-    @property
-    def alert(self) -> bool:
-        return self.verdict.status == "alert"
+    # Whose signature the bundle must carry; None: the environment's (MLGATE_PUBLIC_KEY).
+    trust: Trust | None = None
 
 
 def when(ts: float | None) -> str:
@@ -151,7 +97,7 @@ def histogram(
     """Reference and current shares of one feature on common bins (for the report's plots)."""
     import numpy as np
 
-    from mlgate.core.drift import reference_cdf
+    from mlgate.core.statistics import reference_cdf
 
     if isinstance(ref, CategoricalProfile) or ref.values is not None:
         counts = ref.counts if isinstance(ref, CategoricalProfile) else (ref.values or {})
@@ -222,11 +168,12 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     from mlgate.app.monitor.columnar import read_chunks
     from mlgate.app.monitor.labels import feedback_files, load_labels
     from mlgate.app.monitor.logs import Layout, ReadStats, discover
-    from mlgate.core.profile import read_profile
-    from mlgate.model.calibration import read_reference
     from mlgate.store.bundle import PROFILE_FILE, load_bundle
+    from mlgate.store.files import read_profile, read_reference
 
-    bundle = load_bundle(request.bundle_dir)
+    bundle = load_bundle(
+        request.bundle_dir, trust=request.trust if request.trust is not None else resolve()
+    )
     profile = read_profile(bundle.path / PROFILE_FILE)
     reference = read_reference(bundle.path)
     classes = (
@@ -270,21 +217,10 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     return _summarise(request, bundle, profile, reference, analysis, stats, labels, since, until)
 
 
-def _summarise(
-    request: MonitorRequest,
-    bundle: Any,
-    profile: Any,
-    reference: Any,
-    analysis: Analysis,
-    stats: Any,
-    labels: Any,
-    since: float | None,
-    until: float | None,
-) -> MonitorResult:
-    from mlgate.core.drift import DriftReport
-
-    drift = request.drift
-    windows = analysis.ordered()
+def _feature_observations(
+    analysis: Analysis, profile: Any, drift: DriftConfig
+) -> tuple[list[FeatureObservation], list[Histogram]]:
+    """Each feature's drift, missing, out-of-schema and unseen rates, and its plot."""
     features: list[FeatureObservation] = []
     histograms: list[Histogram] = []
     for spec in analysis.features:
@@ -314,49 +250,28 @@ def _summarise(
         )
         if sketch.count:
             histograms.append(histogram(spec.name, ref, sketch))
-    report = DriftReport(
-        columns=tuple(f.drift for f in features),
-        share=_share(features),
-        share_threshold=drift.share,
-        dataset_drift=False,
-    )
+    return features, histograms
+
+
+def _prediction_drift(
+    analysis: Analysis, reference: Any, drift: DriftConfig, histograms: list[Histogram]
+) -> list[ColumnDrift]:
+    """Drift of the served predictions and scores from the holdout's (plots appended)."""
     predictions: list[ColumnDrift] = []
-    if reference is not None:
-        for name in ("prediction", "score"):
-            sketch = analysis.total(name, predictions=True)
-            ref = reference.predictions.features.get(name)
-            if sketch is not None and ref is not None:
-                predictions.append(sketch_drift(name, ref, sketch, drift))
-                if sketch.count:
-                    histograms.append(histogram(name, ref, sketch))
-    classes = analysis.classes
-    metric = _metric_name(bundle.meta.task, classes)
-    realised = _realised(windows, classes)
-    estimated = _estimated(windows)
-    reference_metrics = (
-        dict(reference.metrics) if reference is not None else dict(bundle.meta.metrics)
-    )
-    rows = sum(w.rows for w in windows)
-    errors = sum(sum(w.errors.values()) for w in windows)
-    latency = analysis.latency_quantiles((0.5, 0.95, 0.99, 1.0))
-    obs = Observations(
-        rows=rows,
-        requests=sum(w.requests for w in windows),
-        errors=errors,
-        features=tuple(features),
-        drift_share=report.share,
-        drift_share_threshold=drift.share,
-        predictions=tuple(predictions),
-        latency_p99_ms=latency.get("p99"),
-        metric=metric,
-        reference=reference_metrics.get(metric),
-        realised=realised.get(metric),
-        labelled=sum(w.labelled for w in windows),
-        estimated=estimated.get(metric),
-        bad_lines=stats.bad,
-        other_versions={v: o.rows for v, o in analysis.others.items()},
-    )
-    verdict = decide(obs, request.policy)
+    if reference is None:
+        return predictions
+    for name in ("prediction", "score"):
+        sketch = analysis.total(name, predictions=True)
+        ref = reference.predictions.features.get(name)
+        if sketch is not None and ref is not None:
+            predictions.append(sketch_drift(name, ref, sketch, drift))
+            if sketch.count:
+                histograms.append(histogram(name, ref, sketch))
+    return predictions
+
+
+def _notes(stats: Any, labels: Any, analysis: Analysis, bundle: Any, rows: int) -> list[str]:
+    """What the reader should know about the period; no rows of this version is an error."""
     notes = list(stats.notes)
     if labels.unknown_class:
         notes.append(f"{labels.unknown_class} label(s) are not classes of this model; ignored")
@@ -369,6 +284,51 @@ def _summarise(
             f"it has {versions}",
             hint="monitor the bundle that served them (--bundle), or widen --since",
         )
+    return notes
+
+
+def _summarise(
+    request: MonitorRequest,
+    bundle: Any,
+    profile: Any,
+    reference: Any,
+    analysis: Analysis,
+    stats: Any,
+    labels: Any,
+    since: float | None,
+    until: float | None,
+) -> MonitorResult:
+    drift = request.drift
+    windows = analysis.ordered()
+    features, histograms = _feature_observations(analysis, profile, drift)
+    predictions = _prediction_drift(analysis, reference, drift, histograms)
+    classes = analysis.classes
+    metric = _metric_name(bundle.meta.task, classes)
+    realised = _realised(windows, classes)
+    estimated = _estimated(windows)
+    reference_metrics = (
+        dict(reference.metrics) if reference is not None else dict(bundle.meta.metrics)
+    )
+    rows = sum(w.rows for w in windows)
+    latency = analysis.latency_quantiles((0.5, 0.95, 0.99, 1.0))
+    obs = Observations(
+        rows=rows,
+        requests=sum(w.requests for w in windows),
+        errors=sum(sum(w.errors.values()) for w in windows),
+        features=tuple(features),
+        drift_share=_share(features),
+        drift_share_threshold=drift.share,
+        predictions=tuple(predictions),
+        latency_p99_ms=latency.get("p99"),
+        metric=metric,
+        reference=reference_metrics.get(metric),
+        realised=realised.get(metric),
+        labelled=sum(w.labelled for w in windows),
+        estimated=estimated.get(metric),
+        bad_lines=stats.bad,
+        other_versions={v: o.rows for v, o in analysis.others.items()},
+    )
+    notes = _notes(stats, labels, analysis, bundle, rows)
     return MonitorResult(
         model=bundle.meta.name,
         version=bundle.version,
@@ -379,7 +339,7 @@ def _summarise(
         first=analysis.first_ts,
         last=analysis.last_ts,
         window_seconds=analysis.window_seconds,
-        verdict=verdict,
+        verdict=decide(obs, request.policy),
         observations=obs,
         windows=tuple(_window_summaries(analysis, drift, classes)),
         histograms=tuple(histograms),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mlgate.app.monitor.alerts import AlertTargets, deliver, dispatch_body
 from mlgate.app.monitor.outputs import JSON_FILE, write_reports
-from mlgate.app.monitor.run import MonitorRequest, MonitorResult, run_monitor
+from mlgate.app.monitor.run import MonitorRequest, run_monitor
+from mlgate.core.records.monitor import MonitorResult
 from mlgate.store import atomic
 
 

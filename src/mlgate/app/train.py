@@ -1,0 +1,197 @@
+"""`mlgate train`: fit the project's Pipeline on its data and write the sealed model bundle.
+
+The fit is `model.train.fit_frame` (frames in, a fitted model out); this use case reads the
+files, records the lineage (git, libraries, the clock) and writes the bundle through the store:
+the MLflow Model, the optional ONNX export, mlgate.json, the schema, the reference profile and
+the monitoring reference, in a staging directory renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlgate
+from mlgate.core.config import Project
+from mlgate.core.metrics import compute_metrics
+from mlgate.core.profile import build_profile
+from mlgate.core.schema import Schema
+from mlgate.model.calibration import build_reference
+from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
+from mlgate.model.train import Fitted, Split, final_estimator, fit_frame
+from mlgate.store import atomic
+from mlgate.store import bundle as bundle_mod
+from mlgate.store.files import read_schema, write_reference
+from mlgate.store.lineage import git_info, jsonable, library_versions
+from mlgate.store.tables import fingerprint, load_table
+from mlgate.store.trust import project_trust
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` produced: the bundle on disk and what it took to make it."""
+
+    bundle_dir: Path
+    meta: bundle_mod.BundleMeta
+    split: Split
+    model: Any
+    holdout_predictions: Any = None
+    holdout_probabilities: Any = None
+
+
+def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
+    """Fit the configured Pipeline on the project's data and write the bundle."""
+    schema = read_schema(project.schema_path)
+    if frame is None:
+        frame = load_table(project.data_path)
+    fitted = fit_frame(project.config, schema, frame)
+    meta = describe(
+        project,
+        fitted,
+        data_fingerprint=fingerprint(project.data_path),
+        rows=len(frame),
+        created_at=datetime.now(UTC),
+    )
+    bundle_dir, meta = write_bundle(project, schema, fitted, meta)
+    return TrainResult(
+        bundle_dir=bundle_dir,
+        meta=meta,
+        split=fitted.split,
+        model=fitted.model,
+        holdout_predictions=fitted.predictions,
+        holdout_probabilities=fitted.probabilities,
+    )
+
+
+def _classes(model: Any) -> tuple[Any, ...] | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    return tuple(c.item() if hasattr(c, "item") else c for c in classes)
+
+
+def describe(
+    project: Project, fitted: Fitted, *, data_fingerprint: str, rows: int, created_at: datetime
+) -> bundle_mod.BundleMeta:
+    """The lineage of a fitted model: mlgate.json before the ONNX export is known."""
+    config = project.config
+    model, split = fitted.model, fitted.split
+    classes = _classes(model)
+    metrics = compute_metrics(
+        fitted.task,
+        split.y_test,
+        fitted.predictions,
+        fitted.probabilities,
+        classes,
+        fitted.positive,
+    )
+    estimator = final_estimator(model)
+    threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
+    return bundle_mod.BundleMeta(
+        name=config.name,
+        task=fitted.task,
+        target=config.data.target,
+        features=tuple(f.name for f in fitted.features),
+        classes=classes,
+        created_at=created_at.isoformat(timespec="seconds"),
+        mlgate_version=mlgate.__version__,
+        git=git_info(project.root),
+        data=bundle_mod.DataLineage(
+            path=config.data.path,
+            fingerprint=data_fingerprint,
+            rows=rows,
+            train_rows=len(split.x_train),
+            holdout_rows=len(split.x_test),
+            holdout_fingerprint=split.fingerprint,
+            dropped_target_rows=fitted.dropped_target_rows,
+        ),
+        config_hash=config.digest(),
+        seed=config.split.seed,
+        estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
+        metrics=metrics,
+        libraries=library_versions(),
+        example_predictions=tuple(
+            jsonable(p) for p in model.predict(split.x_train.head(5)).tolist()
+        ),
+        positive_label=jsonable(fitted.positive),
+        decision_threshold=None if threshold is None else float(threshold),
+        notes=fitted.notes,
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_bundle(
+    project: Project, schema: Schema, fitted: Fitted, meta: bundle_mod.BundleMeta
+) -> tuple[Path, bundle_mod.BundleMeta]:
+    """Write the MLflow Model + lineage + schema + profile, sealed, then rename into place."""
+    # MLflow is the heaviest import of the pipeline: only a run that trains pays for it.
+    from mlgate.adapters.mlflow.flavor import save_sklearn
+
+    model, split, features = fitted.model, fitted.split, fitted.features
+    # Every column of the training file, so a server can take a raw row and drop the rest.
+    feature_names = {f.name for f in features}
+    bundle_schema = Schema(
+        columns=(*features, *(c for c in schema.columns if c.name not in feature_names))
+    )
+    profile = build_profile(split.x_train, bundle_schema)
+    versions = meta.libraries
+    trust = project_trust(project)
+    example = split.x_train.head(5)
+    with bundle_mod.staging(project.bundle_dir, trust) as tmp:
+        save_sklearn(
+            model,
+            tmp,
+            trust,
+            input_example=example,
+            example_predictions=model.predict(example),
+            pip_requirements=[
+                f"{dist}=={versions[dist]}" for dist in ("scikit-learn", "numpy", "pandas", "skops")
+            ],
+        )
+        meta = _with_onnx(project, fitted, meta, tmp)
+        _write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
+        _write_json(
+            tmp / bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)
+        )
+        _write_json(tmp / bundle_mod.PROFILE_FILE, profile.model_dump(mode="json"))
+        # Reference predictions and calibration for `mlgate monitor` and the server's gauges.
+        reference = build_reference(
+            fitted.task,
+            meta.classes,
+            split.y_test,
+            fitted.predictions,
+            fitted.probabilities,
+            meta.metrics,
+        )
+        write_reference(tmp, reference)
+    return project.bundle_dir, meta
+
+
+def _with_onnx(
+    project: Project, fitted: Fitted, meta: bundle_mod.BundleMeta, dest: Path
+) -> bundle_mod.BundleMeta:
+    """Export model.onnx into `dest` when wanted and exact; say why when it cannot be."""
+    setting = project.config.model.onnx
+    blocker = onnx_blocker(fitted.model, fitted.features) if setting != "never" else None
+    if blocker is not None:
+        # Said, not hidden: the bundle is complete, it serves with scikit-learn.
+        note = f"no model.onnx: {blocker}; the bundle serves with scikit-learn"
+        return meta.model_copy(update={"notes": (*meta.notes, note)})
+    if not onnx_wanted(setting, fitted.model):
+        return meta
+    # Kept only when it predicts exactly as scikit-learn does on the holdout.
+    exported = export_onnx(fitted.model, fitted.split.x_test, fitted.features, fitted.task)
+    if exported is None:
+        return meta
+    (dest / bundle_mod.ONNX_FILE).write_bytes(exported)
+    return meta.model_copy(update={"runtimes": ("sklearn", "onnx")})
