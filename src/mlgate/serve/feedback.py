@@ -8,8 +8,9 @@ answers 200 `{"accepted": n, "matched": m, "logged": bool}` (n items, m of them 
 worker's recent predictions) or 422 naming the field: a label must be one of the model's classes
 with the same JSON type (or a finite number for a regression model).
 
-Every accepted item is appended to `feedback.jsonl` in the prediction-log directory
-(`{"ts", "request_id", "labels", "model", "version"}`), which `mlgate monitor` joins with the
+Every accepted item is appended to `feedback.jsonl` in the prediction-log directory as a
+`FeedbackRecord` (core/records/feedback.py: `{"format_version", "request_id", "labels", "ts",
+"model", "version"}`), which `mlgate monitor` reads back into the same type and joins with the
 prediction log on the request id: that join sees every prediction, whichever worker made it. A
 worker also keeps its own latest predictions (bounded by rows) and counts the feedback it can
 match at once, so Prometheus shows online accuracy without waiting for the monitor:
@@ -33,6 +34,7 @@ from typing import IO, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from mlgate.core.records.feedback import FeedbackRecord
 from mlgate.serve.errors import invalid
 
 FEEDBACK_FILE = "feedback.jsonl"
@@ -276,16 +278,13 @@ class Feedback:
         """The log lines of accepted items."""
         now = time.time()
         return [
-            json.dumps(
-                {
-                    "ts": now,
-                    "request_id": item.request_id,
-                    "labels": item.labels,
-                    "model": self.model,
-                    "version": self.version,
-                }
-            )
-            + "\n"
+            FeedbackRecord(
+                request_id=item.request_id,
+                labels=item.labels,
+                ts=now,
+                model=self.model,
+                version=self.version,
+            ).line()
             for item in items
         ]
 

@@ -29,9 +29,8 @@ class Monitoring:
         cls, bundle: Bundle, settings: ServeSettings, version: str, registry: CollectorRegistry
     ) -> Monitoring:
         """Read the bundle's reference profile and monitoring reference; set up both parts."""
-        from mlgate.core.profile import read_profile
-        from mlgate.model.calibration import read_reference
         from mlgate.store.bundle import PROFILE_FILE
+        from mlgate.store.files import read_profile, read_reference
 
         profile = read_profile(bundle.path / PROFILE_FILE)
         reference = read_reference(bundle.path)

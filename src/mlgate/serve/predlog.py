@@ -11,14 +11,14 @@ directory removed) the writer notices before its next write and reopens `predict
 and is logged once per `failure_log_interval` seconds with the number lost since, not once
 per batch.
 
-A record: {"ts", "request_id", "model", "version", "runtime", "latency_ms", "instances":
-[{feature: value}], "predictions": [...], "probabilities": [[...]] (when asked)}.
+A record is a `PredictionRecord` (core/records/predlog.py: the fields, the format version),
+encoded by that module's one serialiser; `mlgate monitor` reads the lines back into the same
+type.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
@@ -27,7 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from mlgate.core.records.predlog import PredictionRecord, encode
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class PredictionLog:
         self._thread = threading.Thread(
             target=self._writer, name="mlgate-prediction-log", daemon=True
         )
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self._size = 0
         self._failure_log_interval = failure_log_interval
         self._last_failure_log: float | None = None
@@ -73,7 +75,7 @@ class PredictionLog:
         self._open()
         self._thread.start()
 
-    def submit(self, record: dict[str, Any]) -> bool:
+    def submit(self, record: PredictionRecord) -> bool:
         """Queue one record without waiting; False (and counted) when the queue is full."""
         try:
             self._queue.put_nowait(record)
@@ -101,7 +103,7 @@ class PredictionLog:
     def _open(self) -> None:
         path = self.directory / CURRENT
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("a", encoding="utf-8")
+        self._fh = path.open("ab")
         self._size = os.fstat(self._fh.fileno()).st_size
 
     def _still_ours(self) -> bool:
@@ -132,22 +134,16 @@ class PredictionLog:
             old.unlink(missing_ok=True)
         self._open()
 
-    def _encode(self, record: dict[str, Any]) -> str:
-        rows = record.get("instances")
-        if rows and isinstance(rows[0], list):
-            record["instances"] = [dict(zip(self.features, r, strict=True)) for r in rows]
-        return json.dumps(record, default=str, allow_nan=True) + "\n"
-
     def _writer(self) -> None:
         while True:
             item = self._queue.get()
             stop = item is _STOP
-            lines: list[str] = []
+            lines: list[bytes] = []
             # Drain what is queued into one write: fewer syscalls when traffic is heavy.
             while True:
-                if not stop and isinstance(item, dict):
+                if not stop and isinstance(item, PredictionRecord):
                     try:
-                        lines.append(self._encode(item))
+                        lines.append(encode(item, self.features))
                     except (TypeError, ValueError):
                         log.exception("prediction log record could not be encoded; dropped")
                         self._drop(1)
@@ -166,16 +162,16 @@ class PredictionLog:
                         self._fh.close()
                 return
 
-    def _write(self, lines: list[str]) -> None:
+    def _write(self, lines: list[bytes]) -> None:
         try:
             if self._fh is None or not self._still_ours():
                 self._reopen()
             assert self._fh is not None
-            data = "".join(lines)
+            data = b"".join(lines)
             self._fh.write(data)
             self._fh.flush()
             self.written += len(lines)
-            self._size += len(data.encode("utf-8")) if not data.isascii() else len(data)
+            self._size += len(data)
             if self._size >= self.max_bytes:
                 self._rotate()
         except OSError as exc:

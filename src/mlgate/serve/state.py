@@ -2,7 +2,11 @@
 
 The bundle is verified when the app is created (a tampered bundle never starts a server); the
 model is loaded and warmed in a background thread, so `/health` answers at once and `/ready`
-turns 200 only when a prediction would be fast.
+turns 200 only when a prediction would be fast. A prediction request asks `ready_predictor`
+once: the one readiness decision on its path; what follows is handed the predictor.
+
+Every prediction-log record is built here (`record`, `record_refusal`), in the type of
+core/records/predlog.py that the monitor reads back.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.core.records.predlog import PredictionRecord, Refusal
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
 from mlgate.serve.metrics import ServerMetrics
@@ -82,11 +88,25 @@ class ServerState:
         self.failed: str | None = None
         self.started = time.monotonic()
         self.ready_seconds: float | None = None
-        self.batcher: MicroBatcher[tuple[Batch, bool], Output] | None = None
+        self.batcher: MicroBatcher[tuple[Predictor, Batch, bool], Output] | None = None
         self.predlog: PredictionLog | None = None
+        # The log keeps the probabilities of every prediction, for label-free performance
+        # estimates (and the refused requests, for the monitor's error rate).
+        self.logs_scores = (
+            self.classifier and settings.log_dir is not None and settings.log_probabilities
+        )
+        self.public = public_metadata(bundle, self.version)
         self._limiter: anyio.CapacityLimiter | None = None
         self._loaded = threading.Event()
         self.batching = False
+        self._latency: dict[str, Any] = {}
+
+    def route_latency(self, route: str) -> Any:
+        """The latency histogram of `route` (its series created at zero on first use)."""
+        child = self._latency.get(route)
+        if child is None:
+            child = self._latency[route] = self.metrics.latency.labels(route)
+        return child
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -108,7 +128,6 @@ class ServerState:
             return
         finally:
             self._loaded.set()
-        self.predictor = predictor
         max_batch = self.settings.max_batch
         self.batching = max_batch is not None and max_batch > 1
         if max_batch is None:
@@ -125,6 +144,8 @@ class ServerState:
             self.classes,
         )
         self.ready_seconds = time.monotonic() - self.started
+        # Set together: `ready_predictor` decides from the predictor, /ready from the flag.
+        self.predictor = predictor
         self.ready = True
         self.metrics.ready.set(1)
         self.workers.mark_ready()
@@ -175,11 +196,15 @@ class ServerState:
 
     # -- predicting -----------------------------------------------------------------------------
 
-    async def call(self, batch: Batch, probabilities: bool) -> Output:
-        """Run the predictor: inline for ONNX (microseconds), in a thread for scikit-learn."""
+    def ready_predictor(self) -> Predictor:
+        """The loaded predictor, or a 503 while it is not: whether a prediction can run."""
         predictor = self.predictor
         if predictor is None:
             raise RequestError(503, "not_ready", "the model is not loaded yet")
+        return predictor
+
+    async def call(self, predictor: Predictor, batch: Batch, probabilities: bool) -> Output:
+        """Run the predictor: inline for ONNX (microseconds), in a thread for scikit-learn."""
         if predictor.name == "onnx":
             return predictor.predict(batch, probabilities)
         import anyio
@@ -188,24 +213,22 @@ class ServerState:
             predictor.predict, batch, probabilities, limiter=self._limiter
         )
 
-    async def _run_batch(self, items: list[tuple[Batch, bool]]) -> list[Output]:
-        merged = concat([b for b, _ in items])
-        out = await self.call(merged, any(p for _, p in items))
+    async def _run_batch(self, items: list[tuple[Predictor, Batch, bool]]) -> list[Output]:
+        merged = concat([b for _, b, _ in items])
+        out = await self.call(items[0][0], merged, any(p for _, _, p in items))
         results: list[Output] = []
         start = 0
-        for b, _ in items:
+        for _, b, _ in items:
             results.append(out.slice(start, start + b.rows))
             start += b.rows
         return results
 
-    async def predict(self, request: PredictRequest) -> Output:
+    async def predict(self, predictor: Predictor, request: PredictRequest) -> Output:
         """Predict one request, through the micro-batcher when it is a single row."""
-        if not self.ready:
-            raise RequestError(503, "not_ready", "the model is not loaded yet")
         batch = request.batch
         if batch.rows == 1 and self.batching and self.batcher is not None:
-            return await self.batcher.submit((batch, request.probabilities))
-        return await self.call(batch, request.probabilities)
+            return await self.batcher.submit((predictor, batch, request.probabilities))
+        return await self.call(predictor, batch, request.probabilities)
 
     def record(
         self,
@@ -221,20 +244,35 @@ class ServerState:
         self.metrics.observe_predictions(preds, self.classifier)
         self.monitoring.observe(request_id, batch, preds)
         if self.predlog is not None:
-            record: dict[str, Any] = {
-                "ts": time.time(),
-                "request_id": request_id,
-                "model": self.meta.name,
-                "version": self.version,
-                "runtime": self.predictor.name if self.predictor else None,
-                "latency_ms": round(latency * 1000.0, 3),
-                "instances": batch.raw,
-                "predictions": preds,
-            }
-            if probabilities and out.probabilities is not None:
-                record["probabilities"] = out.probabilities.tolist()
-            self.predlog.submit(record)
+            proba = out.probabilities
+            self.predlog.submit(
+                PredictionRecord(
+                    ts=time.time(),
+                    request_id=request_id,
+                    model=self.meta.name,
+                    version=self.version,
+                    runtime=self.predictor.name if self.predictor else None,
+                    latency_ms=round(latency * 1000.0, 3),
+                    instances=batch.raw,
+                    predictions=preds,
+                    probabilities=proba.tolist() if probabilities and proba is not None else None,
+                )
+            )
         return preds
+
+    def record_refusal(self, request_id: str, error: RequestError, latency: float) -> None:
+        """Queue the log record of a refused prediction request (when there is a log)."""
+        if self.predlog is not None:
+            self.predlog.submit(
+                PredictionRecord(
+                    ts=time.time(),
+                    request_id=request_id,
+                    model=self.meta.name,
+                    version=self.version,
+                    latency_ms=round(latency * 1000.0, 3),
+                    error=Refusal(error.status, error.kind, error.field),
+                )
+            )
 
     @property
     def server_ready(self) -> bool:
@@ -254,6 +292,30 @@ class ServerState:
             "classes": self.classes,
             "ready_seconds": self.ready_seconds,
         }
+
+
+def _public_path(value: Any) -> Any:
+    """A path of the host that trained or gated the model, reduced to its last part."""
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return Path(value.replace("\\", "/")).name
+    return value
+
+
+def public_metadata(bundle: Bundle, version: str) -> dict[str, Any]:
+    """GET /metadata: the bundle's lineage, without the paths of the hosts it came from."""
+    data = bundle.meta.model_dump(mode="json")
+    data["version"] = version
+    data["data"]["path"] = _public_path(data["data"].get("path"))
+    data["schema"] = [f.model_dump(mode="json", exclude_none=True) for f in bundle.schema.features]
+    report = bundle.gate_report()
+    gate = None if report is None else report.dump()
+    if gate is not None:
+        gate.pop("bundle", None)
+        champion = gate.get("champion")
+        if isinstance(champion, dict):
+            champion["label"] = _public_path(champion.get("label"))
+    data["gate"] = gate
+    return data
 
 
 def new_request_id(given: str | None) -> str:

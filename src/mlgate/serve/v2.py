@@ -8,27 +8,23 @@ Each feature is one input tensor named after it, shape [rows] or [rows, 1]; the 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from mlgate.serve import schemas
+from mlgate.serve.contract import Mount, mount
 from mlgate.serve.errors import RequestError, invalid
-from mlgate.serve.validate import Batch, PredictRequest
+from mlgate.serve.predict import Parsed, serve_prediction
+from mlgate.serve.validate import Batch, PredictRequest, Validator
+from mlgate.serve.wire import Body, json_response
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from mlgate.serve.runtime import Output
     from mlgate.serve.state import ServerState
-
-Timed = Callable[
-    [str, Callable[[Request, str], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]
-]
-ReadJson = Callable[[Request, int], Awaitable[Any]]
-JsonResponse = Callable[..., Response]
 
 _NUMERIC_TYPES = frozenset(
     {
@@ -47,6 +43,9 @@ _NUMERIC_TYPES = frozenset(
 )
 
 _MODEL_PARAM = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready yet"}}
+_NO_MODEL: dict[int | str, dict[str, Any]] = {404: {"description": "No such model"}}
+INFER = "/v2/models/{name}/infer"
 
 
 def datatype(arr: np.ndarray) -> str:
@@ -61,9 +60,8 @@ def datatype(arr: np.ndarray) -> str:
     return "BYTES"
 
 
-def parse_infer(state: ServerState, payload: Any) -> tuple[PredictRequest, str | None]:
-    """A V2 inference request as a validated batch, or a 422 naming the input at fault."""
-    validator = state.validator
+def _options(payload: Any) -> tuple[list[Any], str | None, bool]:
+    """The inputs, the request's own id and whether probabilities are asked for."""
     if type(payload) is not dict:
         raise invalid("the body must be a JSON object", field="body")
     inputs = payload.get("inputs")
@@ -84,43 +82,48 @@ def parse_infer(state: ServerState, payload: Any) -> tuple[PredictRequest, str |
     if type(outputs) is not list or not all(type(o) is dict for o in outputs):
         raise invalid("outputs must be a list of objects", field="outputs")
     want = want or any(o.get("name") == "probabilities" for o in outputs)
+    return inputs, request_id, want
 
+
+def _tensor(validator: Validator, i: int, tensor: Any, seen: dict[str, list[Any]]) -> None:
+    """Check input tensor `i` and put its values in `seen`, by feature name."""
+    if type(tensor) is not dict:
+        raise invalid(f"inputs[{i}] must be an object", field="inputs")
+    name = tensor.get("name")
+    if type(name) is not str or name not in validator.name_set:
+        raise invalid(f"inputs[{i}] names unknown feature {name!r}", field=str(name))
+    if name in seen:
+        raise invalid(f"feature {name!r} is given twice", field=name)
+    values = tensor.get("data")
+    if type(values) is not list:
+        raise invalid(f"input {name!r} has no data list", field=name)
+    if values and all(type(v) is list and len(v) == 1 for v in values):
+        values = [v[0] for v in values]  # shape [rows, 1], sent nested
+    shape = tensor.get("shape")
+    if (
+        type(shape) is not list
+        or not all(type(d) is int and d >= 0 for d in shape)
+        or math.prod(shape) != len(values)
+    ):
+        raise invalid(
+            f"input {name!r}: shape {shape!r} does not match {len(values)} values", field=name
+        )
+    dtype = tensor.get("datatype")
+    spec = next(f for f in validator.features if f.name == name)
+    expected = "BYTES" if spec.kind == "categorical" else "BOOL" if spec.kind == "boolean" else None
+    if type(dtype) is not str or (dtype != expected if expected else dtype not in _NUMERIC_TYPES):
+        want_type = expected or "a numeric type (FP32, FP64, INT64, ...)"
+        raise invalid(f"input {name!r} has datatype {dtype!r}; expected {want_type}", field=name)
+    seen[name] = values
+
+
+def parse_infer(state: ServerState, payload: Any) -> tuple[PredictRequest, str | None]:
+    """A V2 inference request as a validated batch, or a 422 naming the input at fault."""
+    validator = state.validator
+    inputs, request_id, want = _options(payload)
     data: dict[str, list[Any]] = {}
     for i, tensor in enumerate(inputs):
-        if type(tensor) is not dict:
-            raise invalid(f"inputs[{i}] must be an object", field="inputs")
-        name = tensor.get("name")
-        if type(name) is not str or name not in validator.name_set:
-            raise invalid(f"inputs[{i}] names unknown feature {name!r}", field=str(name))
-        if name in data:
-            raise invalid(f"feature {name!r} is given twice", field=name)
-        values = tensor.get("data")
-        if type(values) is not list:
-            raise invalid(f"input {name!r} has no data list", field=name)
-        if values and all(type(v) is list and len(v) == 1 for v in values):
-            values = [v[0] for v in values]  # shape [rows, 1], sent nested
-        shape = tensor.get("shape")
-        if (
-            type(shape) is not list
-            or not all(type(d) is int and d >= 0 for d in shape)
-            or math.prod(shape) != len(values)
-        ):
-            raise invalid(
-                f"input {name!r}: shape {shape!r} does not match {len(values)} values", field=name
-            )
-        dtype = tensor.get("datatype")
-        spec = next(f for f in validator.features if f.name == name)
-        expected = (
-            "BYTES" if spec.kind == "categorical" else "BOOL" if spec.kind == "boolean" else None
-        )
-        if type(dtype) is not str or (
-            dtype != expected if expected else dtype not in _NUMERIC_TYPES
-        ):
-            want_type = expected or "a numeric type (FP32, FP64, INT64, ...)"
-            raise invalid(
-                f"input {name!r} has datatype {dtype!r}; expected {want_type}", field=name
-            )
-        data[name] = values
+        _tensor(validator, i, tensor, data)
     missing = [n for n in validator.names if n not in data]
     if missing:
         raise invalid(f"feature {missing[0]!r} is missing", field=missing[0])
@@ -141,95 +144,32 @@ def parse_infer(state: ServerState, payload: Any) -> tuple[PredictRequest, str |
     return PredictRequest(Batch(columns=columns, rows=rows, raw=raw), want, False), request_id
 
 
-def add_routes(
-    app: FastAPI, state: ServerState, timed: Timed, read_json: ReadJson, json_response: JsonResponse
-) -> None:
-    """Mount the V2 health, metadata and infer routes on `app`."""
-    name = state.meta.name
-    features = state.bundle.schema.features
+class V2Form:
+    """`POST /v2/models/{name}/infer`: one input tensor per feature; no query parameters."""
 
-    def check_model(model: str) -> None:
-        if model != name:
-            raise RequestError(
-                404,
-                "unknown_model",
-                f"no model {model!r}; this server has {name!r}",
-                field="model_name",
-            )
-
-    async def live(request: Request, request_id: str) -> Response:
-        return json_response({"live": True})
-
-    async def ready(request: Request, request_id: str) -> Response:
-        ready = state.server_ready
-        return json_response({"ready": ready}, 200 if ready else 503)
-
-    async def model_metadata(request: Request, request_id: str) -> Response:
-        check_model(request.path_params["model_name"])
-        inputs = [
-            {
-                "name": f.name,
-                "datatype": "BYTES"
-                if f.kind == "categorical"
-                else "BOOL"
-                if f.kind == "boolean"
-                else "FP64",
-                "shape": [-1, 1],
-            }
-            for f in features
-        ]
-        classes = state.classes or []
-        if not state.classifier:
-            pred_type = "FP64"
-        elif all(type(c) is int for c in classes):
-            pred_type = "INT64"
-        else:
-            pred_type = "BYTES"
-        outputs = [{"name": "predictions", "datatype": pred_type, "shape": [-1]}]
-        if state.classifier:
-            outputs.append(
-                {
-                    "name": "probabilities",
-                    "datatype": "FP64",
-                    "shape": [-1, len(state.classes or ())],
-                }
-            )
-        platform = f"mlgate_{state.predictor.name}" if state.predictor else "mlgate"
-        return json_response(
-            {
-                "name": name,
-                "versions": [state.version],
-                "platform": platform,
-                "inputs": inputs,
-                "outputs": outputs,
-            }
-        )
-
-    async def model_ready(request: Request, request_id: str) -> Response:
-        check_model(request.path_params["model_name"])
-        ready = state.server_ready
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
-
-    async def infer(request: Request, request_id: str) -> Response:
-        start = time.perf_counter()
-        check_model(request.path_params["model_name"])
-        if not state.ready:
-            raise RequestError(503, "not_ready", "the model is not loaded yet")
-        payload = await read_json(request, state.settings.max_body_bytes)
+    def parse(self, state: ServerState, payload: Any, query: str) -> Parsed:
+        """The request of an inference body, with the id it carries."""
         req, given_id = parse_infer(state, payload)
-        out = await state.predict(req)
-        preds = state.record(
-            request_id, req.batch, out, req.probabilities, time.perf_counter() - start
-        )
+        return Parsed(req, req.probabilities, given_id)
+
+    def answer(
+        self,
+        state: ServerState,
+        parsed: Parsed,
+        out: Output,
+        predictions: list[Any],
+        request_id: str,
+    ) -> dict[str, Any]:
+        """The `predictions` tensor, and `probabilities` when asked; the request's id."""
         outputs: list[dict[str, Any]] = [
             {
                 "name": "predictions",
                 "datatype": datatype(out.predictions),
-                "shape": [len(preds)],
-                "data": preds,
+                "shape": [len(predictions)],
+                "data": predictions,
             }
         ]
-        if req.probabilities and out.probabilities is not None:
+        if parsed.asked and out.probabilities is not None:
             proba = out.probabilities
             outputs.append(
                 {
@@ -239,47 +179,127 @@ def add_routes(
                     "data": proba.reshape(-1),
                 }
             )
-        body: dict[str, Any] = {
-            "model_name": name,
+        return {
+            "model_name": state.meta.name,
             "model_version": state.version,
             "outputs": outputs,
+            "id": parsed.given_id if parsed.given_id is not None else request_id,
         }
-        body["id"] = given_id if given_id is not None else request_id
-        return json_response(body)
 
-    app.add_api_route(
-        "/v2/health/live", timed("/v2/health/live", live), methods=["GET"], summary="V2 liveness"
+
+V2 = V2Form()
+
+
+def _check_model(state: ServerState, request: Request) -> None:
+    model = request.path_params["model_name"]
+    name = state.meta.name
+    if model != name:
+        raise RequestError(
+            404,
+            "unknown_model",
+            f"no model {model!r}; this server has {name!r}",
+            field="model_name",
+        )
+
+
+async def live(state: ServerState, request: Request, request_id: str) -> Response:
+    """GET /v2/health/live."""
+    return json_response({"live": True})
+
+
+async def ready(state: ServerState, request: Request, request_id: str) -> Response:
+    """GET /v2/health/ready: every worker's model is warm."""
+    is_ready = state.server_ready
+    return json_response({"ready": is_ready}, 200 if is_ready else 503)
+
+
+def _input_type(kind: str) -> str:
+    return "BYTES" if kind == "categorical" else "BOOL" if kind == "boolean" else "FP64"
+
+
+async def model_metadata(state: ServerState, request: Request, request_id: str) -> Response:
+    """GET /v2/models/{name}: the input and output tensors."""
+    _check_model(state, request)
+    inputs = [
+        {"name": f.name, "datatype": _input_type(f.kind), "shape": [-1, 1]}
+        for f in state.bundle.schema.features
+    ]
+    classes = state.classes or []
+    if not state.classifier:
+        pred_type = "FP64"
+    elif all(type(c) is int for c in classes):
+        pred_type = "INT64"
+    else:
+        pred_type = "BYTES"
+    outputs = [{"name": "predictions", "datatype": pred_type, "shape": [-1]}]
+    if state.classifier:
+        outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]})
+    platform = f"mlgate_{state.predictor.name}" if state.predictor else "mlgate"
+    return json_response(
+        {
+            "name": state.meta.name,
+            "versions": [state.version],
+            "platform": platform,
+            "inputs": inputs,
+            "outputs": outputs,
+        }
     )
-    app.add_api_route(
-        "/v2/health/ready",
-        timed("/v2/health/ready", ready),
-        methods=["GET"],
-        summary="V2 readiness",
-        responses={503: {"description": "Not ready yet"}},
+
+
+async def model_ready(state: ServerState, request: Request, request_id: str) -> Response:
+    """GET /v2/models/{name}/ready."""
+    _check_model(state, request)
+    is_ready = state.server_ready
+    return json_response({"name": state.meta.name, "ready": is_ready}, 200 if is_ready else 503)
+
+
+async def infer(state: ServerState, request: Request, request_id: str) -> Response:
+    """POST /v2/models/{name}/infer: the shared prediction path, in V2's form."""
+    _check_model(state, request)
+    return await serve_prediction(state, V2, Body.of(request), "", request_id)
+
+
+def add_routes(app: FastAPI, state: ServerState) -> None:
+    """Mount the V2 health, metadata and infer routes on `app`."""
+    model = {"parameters": [_MODEL_PARAM]}
+    mount(app, state, Mount("/v2/health/live", live, "V2 liveness"))
+    mount(app, state, Mount("/v2/health/ready", ready, "V2 readiness", responses=_NOT_READY))
+    mount(
+        app,
+        state,
+        Mount(
+            "/v2/models/{model_name}",
+            model_metadata,
+            "V2 model metadata",
+            route="/v2/models/{name}",
+            responses=_NO_MODEL,
+            openapi_extra=model,
+        ),
     )
-    app.add_api_route(
-        "/v2/models/{model_name}",
-        timed("/v2/models/{name}", model_metadata),
-        methods=["GET"],
-        summary="V2 model metadata",
-        responses={404: {"description": "No such model"}},
-        openapi_extra={"parameters": [_MODEL_PARAM]},
+    mount(
+        app,
+        state,
+        Mount(
+            "/v2/models/{model_name}/ready",
+            model_ready,
+            "V2 model readiness",
+            route="/v2/models/{name}/ready",
+            responses={**_NO_MODEL, **_NOT_READY},
+            openapi_extra=model,
+        ),
     )
-    app.add_api_route(
-        "/v2/models/{model_name}/ready",
-        timed("/v2/models/{name}/ready", model_ready),
-        methods=["GET"],
-        summary="V2 model readiness",
-        openapi_extra={"parameters": [_MODEL_PARAM]},
-        responses={404: {"description": "No such model"}, 503: {"description": "Not ready yet"}},
-    )
-    app.add_api_route(
-        "/v2/models/{model_name}/infer",
-        timed("/v2/models/{name}/infer", infer),
-        methods=["POST"],
-        summary="V2 inference",
-        openapi_extra={
-            **schemas.infer_openapi(features, state.settings.max_rows),
-            "parameters": [_MODEL_PARAM],
-        },
+    mount(
+        app,
+        state,
+        Mount(
+            "/v2/models/{model_name}/infer",
+            infer,
+            "V2 inference",
+            method="POST",
+            route=INFER,
+            openapi_extra={
+                **schemas.infer_openapi(state.bundle.schema.features, state.settings.max_rows),
+                "parameters": [_MODEL_PARAM],
+            },
+        ),
     )

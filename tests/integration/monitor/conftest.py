@@ -26,7 +26,7 @@ class Project:
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The demo project, trained once (3000 rows, the default forest)."""
     from mlgate.app.scaffold import init_demo
-    from mlgate.model.train import train
+    from mlgate.app.train import train
     from mlgate.store.project import load_project
 
     root = tmp_path_factory.mktemp("monitor-demo") / "demo"

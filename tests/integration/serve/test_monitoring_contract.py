@@ -192,3 +192,79 @@ def test_refused_predictions_are_logged_for_the_error_rate(
     assert len(by_id["fine"]["probabilities"][0]) == 2
     assert by_id["bad"]["error"] == {"status": 422, "kind": "validation", "field": "age"}
     assert by_id["bad"]["version"] == by_id["fine"]["version"]
+
+
+def v2_inputs(trained: Trained, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same rows as V2 input tensors, one per feature."""
+    from mlgate.store.bundle import load_bundle
+
+    kinds = {"categorical": "BYTES", "boolean": "BOOL"}
+    return [
+        {
+            "name": f.name,
+            "datatype": kinds.get(f.kind, "FP64"),
+            "shape": [len(rows)],
+            "data": [row[f.name] for row in rows],
+        }
+        for f in load_bundle(trained.bundle_dir).schema.features
+    ]
+
+
+def test_both_protocols_take_one_path_and_are_logged_alike(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from mlgate.core.records.predlog import decode
+
+    logs = tmp_path / "logs"
+    rows = demo_rows(trained, 3, drift=False, seed=21)
+    with AppClient(create_app(trained.bundle_dir, ServeSettings(log_dir=logs))) as c:
+        wait_ready(c)
+        article = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "article"})
+        v2 = c.post(
+            "/v2/models/churn/infer",
+            json={"inputs": v2_inputs(trained, rows)},
+            headers={"x-request-id": "v2"},
+        )
+    assert article.status_code == v2.status_code == 200, (article.text, v2.text)
+    outputs = v2.json()["outputs"]
+    assert [o["name"] for o in outputs] == ["predictions"]  # probabilities were not asked for
+    assert outputs[0]["data"] == article.json()["predictions"]
+    lines = (logs / CURRENT).read_bytes().splitlines()
+    records = {r.request_id: r for r in (decode(x, CURRENT) for x in lines) if r is not None}
+    assert len(records) == len(lines) == 2
+    one, other = records["article"], records["v2"]
+    assert one.instances == other.instances == rows
+    assert one.predictions == other.predictions
+    # Logged for the monitor's label-free estimate whichever protocol asked, answered or not.
+    assert one.probabilities is not None
+    assert one.probabilities == other.probabilities
+
+
+def test_the_monitor_reads_back_what_the_server_logged(trained: Trained, tmp_path: Path) -> None:
+    from mlgate.app.monitor.labels import feedback_files, load_labels
+    from mlgate.app.monitor.logs import Layout, ReadStats, read_jsonl
+    from mlgate.store.bundle import load_bundle
+
+    logs = tmp_path / "logs"
+    with AppClient(create_app(trained.bundle_dir, ServeSettings(log_dir=logs))) as c:
+        wait_ready(c)
+        rows = demo_rows(trained, 4, drift=False, seed=22)
+        r = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "four"})
+        preds = r.json()["predictions"]
+        bad = c.post("/predict", json={"instances": [dict(rows[0], age="old")]})
+        assert bad.status_code == 422
+        c.post("/feedback", json={"request_id": "four", "labels": preds})
+    bundle = load_bundle(trained.bundle_dir)
+    layout = Layout(tuple(bundle.schema.features), tuple(bundle.meta.classes or ()))
+    stats = ReadStats()
+    (chunk,) = read_jsonl(logs / CURRENT, layout, chunk_rows=100, stats=stats)
+    assert stats.bad == 0
+    assert chunk["request_id"].tolist()[:4] == ["four"] * 4
+    assert chunk["row"].tolist() == [0, 1, 2, 3, -1]
+    assert chunk["error"].tolist() == [None] * 4 + ["validation"]
+    assert chunk["prediction"][:4].tolist() == [float(layout.class_index()[p]) for p in preds]
+    labels = load_labels(feedback_files([logs]), layout)
+    assert labels.bad == 0
+    assert labels.values == {
+        ("four", i): float(layout.class_index()[p]) for i, p in enumerate(preds)
+    }

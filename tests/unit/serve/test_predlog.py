@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from mlgate.core.records.predlog import PredictionRecord
 from mlgate.serve.predlog import CURRENT, PredictionLog
 
 pytestmark = pytest.mark.unit
 
 
-def record(i: int) -> dict[str, object]:
+def record(i: int) -> PredictionRecord:
     """One log record with a row in feature order."""
-    return {"request_id": str(i), "instances": [[i, "x"]], "predictions": [i % 2]}
+    return PredictionRecord(ts=1.0, request_id=str(i), instances=[[i, "x"]], predictions=[i % 2])
 
 
 def test_records_are_written_with_feature_names(tmp_path: Path) -> None:

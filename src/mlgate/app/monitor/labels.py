@@ -1,21 +1,24 @@
 """True labels joined on request id: the server's feedback log, or a labels file.
 
-    feedback.jsonl (POST /feedback)   {"request_id", "labels": [one per row], ...} per line
-    a .jsonl labels file              the same records ({"label": y} for one row)
+    feedback.jsonl (POST /feedback)   one `FeedbackRecord` a line (core/records/feedback.py):
+                                      {"request_id", "labels": [one per row], ...}
+    a .jsonl labels file              the same records ({"label": y, "row": r} for one row)
     a .csv labels file                columns request_id, label, and row (default 0)
 
 Labels are keyed by (request id, row). A later label for the same row replaces an earlier one.
+A line that is not a record is counted as bad and skipped; a record of a format version this
+mlgate does not read stops the read with a `FormatError` naming the file, line and version.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlgate.app.monitor.logs import FEEDBACK_GLOB, Layout
+from mlgate.core.records.feedback import decode
 from mlgate.errors import DataError
 
 
@@ -57,11 +60,8 @@ def _value(label: Any, layout: Layout, index: dict[Any, int]) -> float | None:
 
 
 def _add(
-    labels: Labels, rid: Any, row: int, label: Any, layout: Layout, index: dict[Any, int]
+    labels: Labels, rid: str, row: int, label: Any, layout: Layout, index: dict[Any, int]
 ) -> None:
-    if not isinstance(rid, str):
-        labels.bad += 1
-        return
     value = _value(label, layout, index)
     if value is None:
         labels.unknown_class += 1
@@ -71,24 +71,15 @@ def _add(
 
 def _read_jsonl(path: Path, labels: Labels, layout: Layout, index: dict[Any, int]) -> None:
     with path.open("rb") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                labels.bad += 1 if line.strip() else 0
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
                 continue
-            if not isinstance(rec, dict):
+            rec = decode(line, f"{path}, line {number}")
+            if rec is None:
                 labels.bad += 1
                 continue
-            rid = rec.get("request_id")
-            if "labels" in rec and isinstance(rec["labels"], list):
-                for i, y in enumerate(rec["labels"]):
-                    _add(labels, rid, i, y, layout, index)
-            elif "label" in rec:
-                row = rec.get("row", 0)
-                _add(labels, rid, row if isinstance(row, int) else 0, rec["label"], layout, index)
-            else:
-                labels.bad += 1
+            for i, y in enumerate(rec.labels):
+                _add(labels, rec.request_id, rec.row + i, y, layout, index)
 
 
 def _read_csv(path: Path, labels: Labels, layout: Layout, index: dict[Any, int]) -> None:
@@ -107,6 +98,9 @@ def _read_csv(path: Path, labels: Labels, layout: Layout, index: dict[Any, int])
         )
     rows = frame["row"].fillna(0).astype(int) if "row" in frame.columns else [0] * len(frame)
     for rid, row, label in zip(frame["request_id"], rows, frame["label"].tolist(), strict=True):
+        if not isinstance(rid, str):  # an empty cell
+            labels.bad += 1
+            continue
         if isinstance(label, float) and label.is_integer() and layout.classes is not None:
             label = int(label)
         _add(labels, rid, int(row), label, layout, index)

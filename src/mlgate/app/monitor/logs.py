@@ -1,7 +1,8 @@
 """Read the prediction log in bounded chunks of normalised columns.
 
 Sources: the server's JSON lines (`predictions.jsonl` and its rotated `predictions-*.jsonl`,
-see serve/predlog.py) and Parquet files of the same normalised columns. JSON lines are slow to
+one `PredictionRecord` of core/records/predlog.py a line, read back through that type) and
+Parquet files of the same normalised columns. JSON lines are slow to
 parse whatever the engine (measured on 1,000,000 one-row records x 20 features, one core: about
 7 s with DuckDB, 9 s with orjson, 13-17 s with Arrow's JSON reader, 100 s with polars; see
 benchmarks/RESULTS_monitor.md), so the server keeps writing them (append-only, crash-safe, no
@@ -20,14 +21,15 @@ A chunk is a dict of equal-length numpy columns:
                                         that does not parse); object (None = missing) for
                                         categories
 
-Lines that are not JSON objects of a known shape (a truncated last line, a partial write) are
-counted per file and skipped; records of any model version are read, and kept apart by the
-`version` column. Parquet and the columnar cache: columnar.py.
+Lines that are not records (a truncated last line, a partial write) are counted per file and
+skipped; a line of a log format version this mlgate does not read stops the read with a
+`FormatError` naming the file, the line and the version (lines without one are version 0, the
+same records). Records of any model version are read, and kept apart by the `version` column.
+Parquet and the columnar cache: columnar.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.core.records.predlog import PredictionRecord, decode
 from mlgate.core.schema import ColumnSpec
 from mlgate.errors import DataError
 
@@ -47,20 +50,10 @@ LOG_GLOB = "predictions*.jsonl"
 FEEDBACK_GLOB = "feedback*.jsonl"
 LIVE_FILE = "predictions.jsonl"
 CACHE_DIR = ".mlgate-columnar"
-# Bumped when a chunk's columns change meaning (2: dates as seconds, not NaN), so older caches
-# are rebuilt rather than read.
-CACHE_FORMAT = "2"
-
-try:  # orjson parses about twice as fast; the stdlib is the fallback
-    import orjson
-
-    def _loads(line: bytes) -> Any:
-        return orjson.loads(line)
-
-except ImportError:  # pragma: no cover - depends on the install
-
-    def _loads(line: bytes) -> Any:
-        return json.loads(line)
+# Bumped when a chunk's columns change meaning (2: dates as seconds, not NaN; 3: lines read as
+# typed records, so a value logged as NaN is read, not the line skipped), so older caches are
+# rebuilt rather than read.
+CACHE_FORMAT = "3"
 
 
 @dataclass
@@ -233,7 +226,7 @@ def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
         proba = np.full((n, k), np.nan)
         for i, p in enumerate(buf.proba):
             if p is not None and len(p) == k:
-                proba[i] = p
+                proba[i] = p  # a null (a non-finite probability) becomes NaN
         for j in range(k):
             chunk[f"p:{j}"] = proba[:, j]
     return chunk
@@ -253,17 +246,15 @@ def read_jsonl(
     except OSError as exc:
         raise DataError(f"cannot read prediction log {path}: {exc.strerror}") from None
     with fh:
-        for line in fh:
+        for number, line in enumerate(fh, start=1):
             stats.lines += 1
-            try:
-                rec = _loads(line)
-            except ValueError:
-                bad += 1 if line.strip() else 0
+            if not line.strip():
                 continue
-            if not _accept(rec, buffers):
+            rec = decode(line, f"{path}, line {number}")
+            if rec is None:
                 bad += 1
                 continue
-            version = str(rec.get("version"))
+            version = _accept(rec, buffers)
             buf = buffers[version]
             if len(buf) >= chunk_rows:
                 yield _flush(version, buf, layout)
@@ -275,48 +266,33 @@ def read_jsonl(
         stats.bad_lines[str(path)] = stats.bad_lines.get(str(path), 0) + bad
 
 
-def _accept(rec: Any, buffers: dict[str, _Buffer]) -> bool:
-    """Append one record's rows to its version's buffer; False for a record of no known shape."""
-    if not isinstance(rec, dict):
-        return False
-    ts = rec.get("ts")
-    rid = rec.get("request_id")
-    if not isinstance(ts, int | float) or not isinstance(rid, str):
-        return False
-    version = str(rec.get("version"))
-    latency = rec.get("latency_ms")
-    latency = float(latency) if isinstance(latency, int | float) else math.nan
-    error = rec.get("error")
-    if error is not None:
-        kind = error.get("kind") if isinstance(error, dict) else None
-        buf = buffers.setdefault(version, _Buffer())
-        buf.ts.append(float(ts))
-        buf.rid.append(rid)
+def _accept(rec: PredictionRecord, buffers: dict[str, _Buffer]) -> str:
+    """Append one record's rows to its model version's buffer; returns that version."""
+    version = str(rec.version)
+    buf = buffers.setdefault(version, _Buffer())
+    latency = math.nan if rec.latency_ms is None else rec.latency_ms
+    if rec.error is not None:
+        buf.ts.append(rec.ts)
+        buf.rid.append(rec.request_id)
         buf.row.append(-1)
         buf.latency.append(latency)
-        buf.error.append(str(kind or "error"))
+        buf.error.append(rec.error.kind or "error")
         buf.instances.append({})
         buf.prediction.append(None)
         buf.proba.append(None)
-        return True
-    instances = rec.get("instances")
-    preds = rec.get("predictions")
-    if not isinstance(instances, list) or not isinstance(preds, list):
-        return False
-    if len(instances) != len(preds) or not instances:
-        return False
-    proba = rec.get("probabilities")
-    if not isinstance(proba, list) or len(proba) != len(preds):
-        proba = [None] * len(preds)
-    buf = buffers.setdefault(version, _Buffer())
+        return version
+    # A record's type holds its shape: rows and predictions, one each, at least one.
+    instances = rec.instances or ()
+    preds = rec.predictions or ()
     n = len(preds)
-    buf.ts.extend([float(ts)] * n)
-    buf.rid.extend([rid] * n)
+    proba = rec.probabilities
+    buf.ts.extend([rec.ts] * n)
+    buf.rid.extend([rec.request_id] * n)
     buf.row.extend(range(n))
     buf.latency.append(latency)
     buf.latency.extend([math.nan] * (n - 1))
     buf.error.extend([None] * n)
     buf.instances.extend(instances)
     buf.prediction.extend(preds)
-    buf.proba.extend(proba)
-    return True
+    buf.proba.extend(proba if proba is not None and len(proba) == n else [None] * n)
+    return version

@@ -137,3 +137,50 @@ def test_labels_from_feedback_and_csv(tmp_path: Path) -> None:
     assert labels.values == {("a", 0): 0.0, ("a", 1): 0.0, ("c", 0): 1.0}
     assert labels.bad == 1
     assert labels.unknown_class == 1
+
+
+def test_a_log_of_a_format_version_not_read_stops_the_read_naming_it(tmp_path: Path) -> None:
+    from mlgate.errors import FormatError
+
+    path = tmp_path / "predictions.jsonl"
+    fine = {
+        "ts": 1.0,
+        "request_id": "a",
+        "version": "v",
+        "instances": [{"x": 1}],
+        "predictions": [1],
+    }
+    later = {**fine, "format_version": 2}
+    path.write_text(json.dumps(fine) + "\n" + json.dumps(later) + "\n")
+    with pytest.raises(FormatError, match=r"predictions.jsonl, line 2: .*format version 2"):
+        list(read_jsonl(path, LAYOUT, chunk_rows=100, stats=ReadStats()))
+
+
+def test_a_value_logged_as_nan_keeps_its_line(tmp_path: Path) -> None:
+    # The server wrote a client's NaN as the NaN literal before the log was versioned.
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(
+        '{"ts": 1.0, "request_id": "a", "version": "v", "instances": [{"x": NaN, "c": "p"}], '
+        '"predictions": [1], "probabilities": [[0.4, null]]}\n'
+    )
+    stats = ReadStats()
+    (chunk,) = read_jsonl(path, LAYOUT, chunk_rows=100, stats=stats)
+    assert stats.bad == 0
+    assert np.isnan(chunk["f:x"][0])
+    assert chunk["p:0"][0] == 0.4
+    assert np.isnan(chunk["p:1"][0])
+
+
+def test_labels_of_a_format_version_not_read_stop_the_read_naming_it(tmp_path: Path) -> None:
+    from mlgate.errors import FormatError
+
+    fb = tmp_path / "feedback.jsonl"
+    fb.write_text(json.dumps({"format_version": 3, "request_id": "a", "labels": [1]}) + "\n")
+    with pytest.raises(FormatError, match=r"feedback.jsonl, line 1: .*format version 3"):
+        load_labels([fb], LAYOUT)
+
+
+def test_a_hand_written_label_names_its_row(tmp_path: Path) -> None:
+    fb = tmp_path / "labels.jsonl"
+    fb.write_text(json.dumps({"request_id": "a", "label": 1, "row": 2}) + "\n")
+    assert load_labels([fb], LAYOUT).values == {("a", 2): 1.0}
