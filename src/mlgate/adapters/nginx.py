@@ -188,25 +188,11 @@ def _ab_maps(route: Route, share: int) -> str:
 """
 
 
-def render_router(workdir: Path, port: int, route: Route) -> str:
-    """The router for `route`: the split, per-attempt JSON access log, variant header."""
-    target = _target(route)
-    shadow = route.mode == "shadow"
-    mirror = (
-        """            mirror /__mlgate_shadow;
+_SHADOW_MIRROR = """            mirror /__mlgate_shadow;
             mirror_request_body on;
 """
-        if shadow
-        else ""
-    )
-    feedback_copy = (
-        "            mirror /__mlgate_feedback;\n            mirror_request_body on;\n"
-        if route.canary is not None
-        else ""
-    )
-    internal = ""
-    if route.canary is not None:
-        internal = """        # Copies for the candidate: its answers are dropped unseen.
+_FEEDBACK_MIRROR = "            mirror /__mlgate_feedback;\n            mirror_request_body on;\n"
+_CANDIDATE_COPIES = """        # Copies for the candidate: its answers are dropped unseen.
         location = /__mlgate_shadow {
             internal;
             log_subrequest on;
@@ -222,6 +208,14 @@ def render_router(workdir: Path, port: int, route: Route) -> str:
             proxy_read_timeout 10s;
         }
 """
+
+
+def render_router(workdir: Path, port: int, route: Route) -> str:
+    """The router for `route`: the split, per-attempt JSON access log, variant header."""
+    target = _target(route)
+    mirror = _SHADOW_MIRROR if route.mode == "shadow" else ""
+    feedback_copy = _FEEDBACK_MIRROR if route.canary is not None else ""
+    internal = _CANDIDATE_COPIES if route.canary is not None else ""
     ab = _ab_maps(route, route.weight)
     return (
         _common(workdir, "router")

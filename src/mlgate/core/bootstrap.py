@@ -15,13 +15,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlgate.core.config import Task
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    import pandas as pd
+
+    from mlgate.core.frames import ColT, Values
 
     Array = npt.NDArray[np.float64]
 
@@ -35,8 +38,8 @@ _EPS = sys.float_info.epsilon
 class Outputs:
     """One model's holdout outputs: labels or values, and class probabilities (classifiers)."""
 
-    predictions: Any
-    probabilities: Any | None = None
+    predictions: Values
+    probabilities: Array | None = None
 
 
 def resample_weights(rows: int, resamples: int, seed: int) -> Array:
@@ -56,7 +59,7 @@ def _safe_div(num: Array, den: Array) -> Array:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def weighted_auc(w: Array, positive: Any, scores: Any) -> Array:
+def weighted_auc(w: Array, positive: npt.NDArray[np.bool_], scores: Array) -> Array:
     """ROC-AUC of `scores` for boolean `positive` under each row of weights `w` (ties: half)."""
     import numpy as np
 
@@ -82,10 +85,10 @@ def weighted_metric(
     metric: str,
     task: Task,
     w: Array,
-    y_true: Any,
+    y_true: Values | pd.Series[ColT],
     out: Outputs,
-    classes: Sequence[Any] | None,
-    positive: Any | None,
+    classes: Sequence[object] | None,
+    positive: object,
 ) -> Array:
     """`metric` of one model under each row of resample weights `w` (shape (B, rows))."""
     import numpy as np
@@ -153,12 +156,12 @@ class Interval:
 def improvement_interval(
     metric: str,
     task: Task,
-    y_true: Any,
+    y_true: Values | pd.Series[ColT],
     challenger: Outputs,
     champion: Outputs,
     *,
-    classes: Sequence[Any] | None,
-    positive: Any | None,
+    classes: Sequence[object] | None,
+    positive: object,
     higher_is_better: bool,
     relative: bool,
     resamples: int,

@@ -37,7 +37,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import JsonValue
 
 from mlgate.core.drift import DEFAULT_THRESHOLDS
 from mlgate.core.histograms import SIGNIFICANCE, distribution_distance, g_test, latency_greater
@@ -118,7 +119,7 @@ class Check:
     def failed(self) -> bool:
         return self.status == "failed"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
         """JSON-ready form."""
         return {
             "name": self.name,

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -346,7 +346,7 @@ class Project:
         return self.path(self.config.paths.metrics)
 
 
-def json_schema() -> dict[str, Any]:
+def json_schema() -> dict[str, JsonValue]:
     """The JSON schema of mlgate.yaml (for editors and `mlgate config --schema`)."""
     return Config.model_json_schema()
 

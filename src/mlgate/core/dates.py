@@ -6,24 +6,26 @@ reader). Both become timezone-naive UTC timestamps; what does not parse is missi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlgate.core.frames import ColT
+
 ISO = "ISO8601"
 
 
-def parse_dates(series: pd.Series, fmt: str | None) -> pd.Series:
+def parse_dates(series: pd.Series[ColT], fmt: str | None) -> pd.Series[pd.Timestamp]:
     """Timestamps (naive UTC) from a column of dates or date strings; unparseable -> NaT."""
     import warnings
 
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        parsed = series
-        if getattr(series.dt, "tz", None) is not None:
-            parsed = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        parsed = cast("pd.Series[pd.Timestamp]", series)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed.astype("datetime64[ns]")
     text = series.astype("object").where(series.notna(), None)
     with warnings.catch_warnings():

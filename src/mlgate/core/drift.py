@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
+    from mlgate.core.frames import ColT
+
     FloatArray = npt.NDArray[np.float64]
 
 from mlgate.core.statistics import (
@@ -138,7 +140,9 @@ def skipped(
     )
 
 
-def _current_counts(series: pd.Series, ref: NumericProfile | CategoricalProfile) -> dict[str, int]:
+def _current_counts(
+    series: pd.Series[ColT], ref: NumericProfile | CategoricalProfile
+) -> dict[str, int]:
     import pandas as pd
 
     if isinstance(ref, CategoricalProfile):
@@ -150,7 +154,10 @@ def _current_counts(series: pd.Series, ref: NumericProfile | CategoricalProfile)
 
 
 def column_drift(
-    name: str, ref: NumericProfile | CategoricalProfile, series: pd.Series, config: DriftConfig
+    name: str,
+    ref: NumericProfile | CategoricalProfile,
+    series: pd.Series[ColT],
+    config: DriftConfig,
 ) -> ColumnDrift:
     """Test one current column against its reference profile."""
     import numpy as np

@@ -26,13 +26,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlgate.core.schema import ColumnKind, ColumnSpec, Role, Schema, category_values, column_kind
 from mlgate.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate.core.frames import ColT
 
 MAX_LISTED = 50
 # A text column is free text (not a category) when it has this many distinct values and most
@@ -62,7 +64,7 @@ class RoleGuess:
     kind: ColumnKind
     why: str
     format: str | None = None
-    counts: Any = None
+    counts: pd.Series[int] | None = None
     """Category counts, when guessing already computed them."""
 
 
@@ -72,7 +74,7 @@ def _id_named(name: str) -> bool:
     )
 
 
-def _is_row_index(series: pd.Series) -> bool:
+def _is_row_index(series: pd.Series[ColT]) -> bool:
     """0..n-1 or 1..n in file order (or reversed): the row number, whatever it is called."""
     import numpy as np
 
@@ -83,13 +85,13 @@ def _is_row_index(series: pd.Series) -> bool:
     return bool((steps == 1).all() or (steps == -1).all())
 
 
-def _looks_like_words(values: pd.Series) -> bool:
+def _looks_like_words(values: pd.Series[ColT]) -> bool:
     """Most values contain a space: names, titles, comments."""
     sample = spread_sample(values, DATE_SAMPLE).astype(str)
     return bool(len(sample)) and float(sample.str.contains(r"\s", regex=True).mean()) >= 0.5
 
 
-def datetime_format(values: pd.Series) -> str | None:
+def datetime_format(values: pd.Series[ColT]) -> str | None:
     """The date format of a text column when nearly all of a sample parses as dates, else None."""
     import warnings
 
@@ -110,7 +112,7 @@ def datetime_format(values: pd.Series) -> str | None:
     return fmt
 
 
-def spread_sample(series: pd.Series, size: int = 0) -> pd.Series:
+def spread_sample(series: pd.Series[ColT], size: int = 0) -> pd.Series[ColT]:
     """Up to `size` (default `SAMPLE`) non-null values at evenly spaced rows: deterministic,
     and without the full-column shuffle a random sample costs."""
     import numpy as np
@@ -121,7 +123,7 @@ def spread_sample(series: pd.Series, size: int = 0) -> pd.Series:
     return series.dropna()
 
 
-def _constant(series: pd.Series, kind: ColumnKind) -> bool:
+def _constant(series: pd.Series[ColT], kind: ColumnKind) -> bool:
     """One distinct non-null value: min = max for numbers, and for text a sample with one
     value confirmed in full (no hashing of every value of a column that varies)."""
     import numpy as np
@@ -137,7 +139,7 @@ def _constant(series: pd.Series, kind: ColumnKind) -> bool:
     return int(spread_sample(series).nunique()) == 1 and int(series.nunique(dropna=True)) == 1
 
 
-def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) -> RoleGuess:
+def _categorical_role(series: pd.Series[ColT], name: str, non_null: int, rows: int) -> RoleGuess:
     import pandas as pd
 
     kind: ColumnKind = "categorical"
@@ -181,7 +183,7 @@ def _categorical_role(series: pd.Series, name: str, non_null: int, rows: int) ->
     return RoleGuess("feature", kind, f"categories ({distinct})")
 
 
-def guess_role(series: pd.Series, *, rows: int, duplicate_of: str | None) -> RoleGuess:
+def guess_role(series: pd.Series[ColT], *, rows: int, duplicate_of: str | None) -> RoleGuess:
     """The role, kind and reason for one (non-target) column."""
     name = str(series.name)
     kind = column_kind(series)
@@ -276,7 +278,7 @@ def _natural_range(values: object, kind: ColumnKind) -> tuple[float, float]:
     return wide_low, wide_high
 
 
-def _date_range(series: pd.Series, fmt: str | None) -> tuple[str, str] | None:
+def _date_range(series: pd.Series[ColT], fmt: str | None) -> tuple[str, str] | None:
     from mlgate.core.dates import parse_dates
 
     parsed = parse_dates(series, fmt).dropna()
@@ -287,7 +289,7 @@ def _date_range(series: pd.Series, fmt: str | None) -> tuple[str, str] | None:
     return (low - span).isoformat(), (high + span).isoformat()
 
 
-def _spec(series: pd.Series, guess: RoleGuess, name: str) -> ColumnSpec:
+def _spec(series: pd.Series[ColT], guess: RoleGuess, name: str) -> ColumnSpec:
     import numpy as np
 
     low = high = None

@@ -20,7 +20,10 @@ from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
     import pandas as pd
+
+    from mlgate.core.frames import ColT, Values
 
 SAMPLE = 20_000
 MIN_ROWS = 30
@@ -30,16 +33,18 @@ CLASS_SCORE = 0.97
 REGRESSION_SCORE = 0.98
 
 
-def _codes(series: pd.Series, kind: str) -> np.ndarray:
+def _codes(column: pd.Series[ColT], kind: str) -> npt.NDArray[np.int64]:
     """Bin codes 0..BINS for a column: its most common values (categories) or quantile bins
     (numbers with many values); everything else, missing included, shares the last code."""
     import numpy as np
     import pandas as pd
 
+    # A date column is binned by its nanoseconds since 1970, a different dtype.
+    series: pd.Series[ColT] | pd.Series[int] = column
     if kind == "datetime":
         from mlgate.core.dates import parse_dates
 
-        series = parse_dates(series, None).astype("int64").where(series.notna())
+        series = parse_dates(column, None).astype("int64").where(column.notna())
     categorical = kind in ("categorical", "boolean") or not pd.api.types.is_numeric_dtype(
         series.dtype
     )
@@ -60,7 +65,7 @@ def _codes(series: pd.Series, kind: str) -> np.ndarray:
     return np.where(codes < 0, BINS, codes).astype(np.int64)
 
 
-def _two_fold(codes: np.ndarray, y: np.ndarray, classify: bool) -> float:
+def _two_fold(codes: npt.NDArray[np.int64], y: Values, classify: bool) -> float:
     """Balanced accuracy (classes) or R² (numbers) of per-bin majority/mean, two-fold."""
     import numpy as np
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlgate.core.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, MetricName, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
+    from mlgate.core.frames import ColT, Values
 
 
 def metrics_for(task: Task) -> tuple[MetricName, ...]:
@@ -16,11 +23,11 @@ def metrics_for(task: Task) -> tuple[MetricName, ...]:
 
 def compute_metrics(
     task: Task,
-    y_true: Any,
-    y_pred: Any,
-    proba: Any | None = None,
-    classes: Sequence[Any] | None = None,
-    positive: Any | None = None,
+    y_true: Values | pd.Series[ColT],
+    y_pred: Values,
+    proba: npt.NDArray[np.float64] | None = None,
+    classes: Sequence[object] | None = None,
+    positive: object = None,
 ) -> dict[str, float]:
     """Every metric of the task that is defined for these predictions; binary metrics are
     about `positive` (default: the last class, scikit-learn's convention)."""
@@ -40,7 +47,7 @@ def compute_metrics(
         pos = positive if positive is not None else _last_class(labels, y_true, y_pred)
         if labels is not None and pos in labels:
             pos_index = labels.index(pos)
-        kw: dict[str, Any] = {"pos_label": pos, "average": "binary", "zero_division": 0}
+        kw: dict[str, object] = {"pos_label": pos, "average": "binary", "zero_division": 0}
     else:
         kw = {"average": "macro", "zero_division": 0, "labels": labels}
     out["precision"] = float(skm.precision_score(y_true, y_pred, **kw))
@@ -64,7 +71,9 @@ def compute_metrics(
     return {k: v for k, v in out.items() if not math.isnan(v)}
 
 
-def _last_class(labels: list[Any] | None, y_true: Any, y_pred: Any) -> Any:
+def _last_class(
+    labels: list[object] | None, y_true: Values | pd.Series[ColT], y_pred: Values
+) -> object:
     """scikit-learn's default positive class: the last of the sorted labels."""
     import numpy as np
 

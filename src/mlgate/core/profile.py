@@ -19,7 +19,7 @@ cost about 20 kB of JSON per feature.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     import pandas as pd
+
+    from mlgate.core.frames import ColT
 
 QUANTILE_POINTS = 1001
 HISTOGRAM_BINS = 10
@@ -102,15 +104,19 @@ class Profile(_Frozen):
         return self.model_copy(update={"features": kept})
 
 
-def numeric_values(series: pd.Series) -> npt.NDArray[np.float64]:
+def numeric_values(series: pd.Series[ColT]) -> npt.NDArray[np.float64]:
     """The finite non-null values of a column as float64 (booleans as 0/1, text parsed)."""
     import numpy as np
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        # `dtype=np.float64` fixes what the stubs leave open (floating of any width, or bool).
+        values = cast("npt.NDArray[np.float64]", series.to_numpy(dtype=np.float64, na_value=np.nan))
     elif pd.api.types.infer_dtype(series, skipna=True) == "boolean":
-        values = series.astype("boolean").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = cast(
+            "npt.NDArray[np.float64]",
+            series.astype("boolean").to_numpy(dtype=np.float64, na_value=np.nan),
+        )
     else:
         # A numeric column with a stray string: the schema check reports the strings; drift
         # still measures the values that do parse.
@@ -147,7 +153,7 @@ def histogram_counts(
     return [int(c) for c in np.bincount(index, minlength=len(edges) + 1)]
 
 
-def datetime_seconds(series: pd.Series, fmt: str | None) -> pd.Series:
+def datetime_seconds(series: pd.Series[ColT], fmt: str | None) -> pd.Series[float]:
     """A date column as float seconds since 1970 (NaN where missing or unparseable)."""
     import numpy as np
     import pandas as pd
@@ -160,7 +166,7 @@ def datetime_seconds(series: pd.Series, fmt: str | None) -> pd.Series:
 
 
 def _numeric_profile(
-    series: pd.Series, kind: Literal["numeric", "integer", "boolean", "datetime"]
+    series: pd.Series[ColT], kind: Literal["numeric", "integer", "boolean", "datetime"]
 ) -> NumericProfile:
     import numpy as np
 
@@ -195,7 +201,7 @@ def _numeric_profile(
     )
 
 
-def _categorical_profile(series: pd.Series) -> CategoricalProfile:
+def _categorical_profile(series: pd.Series[ColT]) -> CategoricalProfile:
     rows = len(series)
     counts = category_values(series).value_counts(dropna=True, sort=False)
     total = int(counts.sum())

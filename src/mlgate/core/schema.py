@@ -19,7 +19,7 @@ version 2.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,6 +27,8 @@ from mlgate.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate.core.frames import ColT
 
 SCHEMA_VERSION = 2
 ColumnKind = Literal["numeric", "integer", "boolean", "categorical", "datetime"]
@@ -70,7 +72,7 @@ class ColumnSpec(BaseModel):
         return not self.required
 
 
-def _upgrade_v1(raw: Any) -> Any:
+def _upgrade_v1(raw: object) -> object:
     """A version-1 schema keeps its strict meaning: not nullable = required, categories closed."""
     if not isinstance(raw, dict) or raw.get("version", 1) != 1:
         return raw
@@ -96,7 +98,7 @@ class Schema(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _read_old_versions(cls, raw: Any) -> Any:
+    def _read_old_versions(cls, raw: object) -> object:
         return _upgrade_v1(raw)
 
     @property
@@ -127,7 +129,7 @@ class Schema(BaseModel):
         raise KeyError(name)
 
 
-def column_kind(series: pd.Series) -> ColumnKind:
+def column_kind(series: pd.Series[ColT]) -> ColumnKind:
     """The schema kind of a pandas column, from its dtype (and its values for object columns).
 
     Text that holds dates is still `categorical` here; `mlgate.core.infer` recognises it.
@@ -159,7 +161,7 @@ def column_kind(series: pd.Series) -> ColumnKind:
     )
 
 
-def category_values(series: pd.Series) -> pd.Series:
+def category_values(series: pd.Series[ColT]) -> pd.Series[str]:
     """A column's values as category strings, nulls kept: the form `categories` are written in.
 
     Integral floats are written without a decimal point, so a categorical code read as float
@@ -169,9 +171,9 @@ def category_values(series: pd.Series) -> pd.Series:
 
     dtype = series.dtype
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-        return series
+        return cast("pd.Series[str]", series)
     if pd.api.types.is_float_dtype(dtype):
-        values = series.dropna()
+        values = cast("pd.Series[float]", series).dropna()
         if bool((values == values.round()).all()) and values.abs().max() < 2**53:
             return series.astype("Int64").astype("str")
     return series.astype("str")

@@ -5,7 +5,7 @@ failure turned into a `Violation` that names the column, the rule and examples o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,6 +14,9 @@ from mlgate.core.schema import ColumnSpec, Schema, category_values
 if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas as pa
+    from pandera.errors import SchemaError
+
+    from mlgate.core.frames import ColT
 
 
 CheckKind = Literal[
@@ -59,7 +62,7 @@ class Violation(_Frozen):
     examples: tuple[str, ...] = ()
 
 
-def _parses(series: pd.Series, *, integral: bool) -> pd.Series:
+def _parses(series: pd.Series[ColT], *, integral: bool) -> pd.Series[bool]:
     import pandas as pd
 
     parsed = pd.to_numeric(series.astype("object"), errors="coerce")
@@ -69,7 +72,9 @@ def _parses(series: pd.Series, *, integral: bool) -> pd.Series:
     return ok | series.isna()
 
 
-def _type_check(spec: ColumnSpec, series: pd.Series) -> tuple[Callable[..., Any] | None, bool]:
+def _type_check(
+    spec: ColumnSpec, series: pd.Series[ColT]
+) -> tuple[Callable[[pd.Series[ColT]], pd.Series[bool]] | None, bool]:
     """The check of a column's values against its kind (None when the dtype already fits) and
     whether value checks (range, categories) can run on it."""
     import pandas as pd
@@ -98,7 +103,7 @@ def _type_check(spec: ColumnSpec, series: pd.Series) -> tuple[Callable[..., Any]
     return (lambda s: _parses(s, integral=integral)), False
 
 
-def _dates(series: pd.Series, fmt: str | None) -> pd.Series:
+def _dates(series: pd.Series[ColT], fmt: str | None) -> pd.Series[pd.Timestamp]:
     from mlgate.core.dates import parse_dates
 
     return parse_dates(series, fmt)
@@ -112,14 +117,14 @@ def _date_checks(spec: ColumnSpec) -> list[pa.Check]:
         return []
     low, high, fmt = pd.Timestamp(spec.earliest), pd.Timestamp(spec.latest), spec.format
 
-    def within(s: pd.Series) -> pd.Series:
+    def within(s: pd.Series[ColT]) -> pd.Series[bool]:
         parsed = _dates(s, fmt)
         return parsed.isna() | ((parsed >= low) & (parsed <= high))
 
     return [pa.Check(within, name="date_range", n_failure_cases=FAILURE_SAMPLE)]
 
 
-def _value_checks(spec: ColumnSpec, series: pd.Series | None) -> list[pa.Check]:
+def _value_checks(spec: ColumnSpec, series: pd.Series[ColT] | None) -> list[pa.Check]:
     import pandas as pd
     import pandera.pandas as pa
 
@@ -186,7 +191,7 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def distinct_examples(values: pd.Series) -> tuple[tuple[str, ...], bool]:
+def distinct_examples(values: pd.Series[ColT]) -> tuple[tuple[str, ...], bool]:
     """The first few distinct failing values, and whether there are more."""
     # Hash-based and vectorized: a broken column can fail on most of a million rows.
     distinct = values.drop_duplicates().iloc[: MAX_EXAMPLES + 1].tolist()
@@ -198,7 +203,12 @@ def quoted(examples: tuple[str, ...], more: bool) -> str:
 
 
 def _describe(
-    kind: CheckKind, column: str, spec: ColumnSpec, count: int, sample: pd.Series, df: pd.DataFrame
+    kind: CheckKind,
+    column: str,
+    spec: ColumnSpec,
+    count: int,
+    sample: pd.Series[ColT],
+    df: pd.DataFrame,
 ) -> Violation:
     examples, more = distinct_examples(sample)
     more = more or count > len(sample)
@@ -230,7 +240,7 @@ def _describe(
     return Violation(column=column, check=kind, message=message, count=count, examples=examples)
 
 
-def _violation(error: Any, schema: Schema, df: pd.DataFrame) -> Violation:
+def _violation(error: SchemaError, schema: Schema, df: pd.DataFrame) -> Violation:
     from pandera.errors import SchemaErrorReason
 
     reason = error.reason_code

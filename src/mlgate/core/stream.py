@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import DEFAULT_THRESHOLDS, ColumnDrift, _pick_method, judged, skipped
@@ -46,6 +46,8 @@ from mlgate.core.statistics import (
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from mlgate.core.frames import Values
 
     FloatArray = npt.NDArray[np.float64]
 
@@ -98,7 +100,7 @@ class ColumnSketch:
 
     # -- accumulating ----------------------------------------------------------------------------
 
-    def add(self, values: npt.NDArray[np.generic]) -> None:
+    def add(self, values: Values) -> None:
         """Add values: float64 (NaN missing) for numeric features, objects (None) otherwise."""
         self.rows += int(values.size)
         if isinstance(self.ref, CategoricalProfile):
@@ -108,7 +110,7 @@ class ColumnSketch:
                 missing += found.pop(key)
             self.nulls += missing
             if all(type(k) is str for k in found):
-                self.counts.update(found)
+                self.counts.update(cast("Counter[str]", found))
             else:
                 for k, n in found.items():
                     self.counts[_category(k)] += n
@@ -116,7 +118,7 @@ class ColumnSketch:
             return
         self._add_numeric(values)
 
-    def _add_numeric(self, values: npt.NDArray[np.generic]) -> None:
+    def _add_numeric(self, values: Values) -> None:
         import numpy as np
 
         x = np.asarray(values, dtype=np.float64)
@@ -253,7 +255,7 @@ class ColumnSketch:
         return 2.0 * (self.hi - self.lo) / self.bins / std
 
 
-def _count(values: npt.NDArray[np.generic]) -> Counter[Any]:
+def _count(values: Values) -> Counter[object]:
     """Value counts (None kept as a key): pandas' hash table on large arrays, about three
     times faster than Counter; Counter where pandas is absent or the array is small."""
     if values.size >= 10_000:

@@ -20,16 +20,20 @@ at all gets no range check: comparing text with the bounds would only repeat the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from pydantic import JsonValue
 
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import DriftReport, detect_drift
-from mlgate.core.profile import Profile
+from mlgate.core.profile import CategoricalProfile, NumericProfile, Profile
 from mlgate.core.records.base import Record
 from mlgate.core.schema import Schema, category_values
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlgate.core.frames import ColT
 from mlgate.core.schemacheck import (
     Violation,
     check_schema,
@@ -67,7 +71,7 @@ class ValidationReport(Record):
         return lines
 
     @classmethod
-    def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
+    def upgrade(cls, raw: dict[str, object], version: int) -> dict[str, object]:
         """Version 0 is today's fields without a version."""
         return raw
 
@@ -81,14 +85,16 @@ class ValidationReport(Record):
                 raw["drift"] = {k: v for k, v in drift.items() if k != "drifted_columns"}
         return super().parse(raw, source)
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> dict[str, JsonValue]:
         """The file's mapping: the fields and the derived `reasons`."""
         data = super().dump()
-        data["drift"]["drifted_columns"] = list(self.drift.drifted_columns)
-        data["reasons"] = self.reasons()
+        # `drift` is a model field, so its JSON form is always a mapping.
+        drift = cast("dict[str, JsonValue]", data["drift"])
+        drift["drifted_columns"] = list(self.drift.drifted_columns)
+        data["reasons"] = list(self.reasons())
         return data
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
         """A JSON-ready dict (reports/validation.json)."""
         return self.dump()
 
@@ -102,7 +108,7 @@ SHIFT_SAMPLE = 20_000
 
 
 def _missing_rate(
-    name: str, ref_fraction: float, series: pd.Series, limit: float
+    name: str, ref_fraction: float, series: pd.Series[ColT], limit: float
 ) -> Violation | None:
     current = float(series.isna().mean()) if len(series) else 0.0
     if current - ref_fraction <= limit or current == 0.0:
@@ -116,7 +122,9 @@ def _missing_rate(
     )
 
 
-def _unseen_rate(name: str, ref: Any, series: pd.Series, limit: float) -> Violation | None:
+def _unseen_rate(
+    name: str, ref: CategoricalProfile, series: pd.Series[ColT], limit: float
+) -> Violation | None:
     from mlgate.core.statistics import unseen_mass
 
     values = category_values(series).dropna()
@@ -139,12 +147,14 @@ def _unseen_rate(name: str, ref: Any, series: pd.Series, limit: float) -> Violat
     )
 
 
-def _shift(name: str, ref: Any, series: pd.Series, limit: float) -> Violation | None:
+def _shift(
+    name: str, ref: NumericProfile | CategoricalProfile, series: pd.Series[ColT], limit: float
+) -> Violation | None:
     """The share of the distribution that moved: KS distance for numbers, total variation for
     categories. A fresh sample moves a few percent; a changed unit or meaning moves most."""
     import numpy as np
 
-    from mlgate.core.profile import CategoricalProfile, numeric_values
+    from mlgate.core.profile import numeric_values
     from mlgate.core.statistics import ks_statistic
 
     if isinstance(ref, CategoricalProfile):
@@ -181,8 +191,6 @@ def column_health(
     df: pd.DataFrame, schema: Schema, profile: Profile, drift: DriftConfig
 ) -> list[Violation]:
     """Missing-rate rises, floods of unseen categories and wholesale shifts, per feature."""
-    from mlgate.core.profile import CategoricalProfile
-
     found: list[Violation] = []
     for spec in schema.features:
         ref = profile.features.get(spec.name)

@@ -38,11 +38,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mlgate.serve.refusals import error_app, raw_response
 
 log = logging.getLogger("mlgate.serve")
 
@@ -144,49 +146,6 @@ class Guard:
             self._observed = self.body_bytes
             self._observe(self.body_bytes)
         self._sweeper = loop.call_later(self.limits.tick, self._sweep, loop) if self.conns else None
-
-
-def _raw_response(status: int, reason: str, message: str, retry_after: int | None) -> bytes:
-    body = (
-        b'{"error":{"kind":"' + reason.encode() + b'","message":"' + message.encode()
-        + b'","field":null,"row":null}}'
-    )  # fmt: skip
-    lines = [
-        f"HTTP/1.1 {status} {_PHRASES[status]}",
-        "content-type: application/json",
-        f"content-length: {len(body)}",
-        "connection: close",
-    ]
-    if retry_after is not None:
-        lines.append(f"retry-after: {retry_after}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-_PHRASES = {
-    408: "Request Timeout",
-    431: "Request Header Fields Too Large",
-    503: "Service Unavailable",
-}
-
-
-def error_app(
-    status: int, kind: str, message: str, retry_after: int | None
-) -> Callable[[Any, Any, Any], Awaitable[None]]:
-    """A tiny ASGI app answering one JSON error and closing the connection."""
-    body = _raw_response(status, kind, message, retry_after).split(b"\r\n\r\n", 1)[1]
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return app
 
 
 _TERMINATOR = b"\r\n\r\n"
@@ -414,5 +373,5 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         retry = guard.limits.retry_after if guard is not None and status == 503 else None
-        self.transport.write(_raw_response(status, kind, message, retry))
+        self.transport.write(raw_response(status, kind, message, retry))
         self.transport.close()

@@ -44,7 +44,12 @@ class ServerMetrics:
 
     def __init__(self, value_buckets: Sequence[float] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._http_series(self.registry)
+        self._model_series(self.registry, value_buckets)
+        self._class_children: dict[Any, Any] = {}
+
+    def _http_series(self, r: CollectorRegistry) -> None:
+        """Requests, latency, errors, limits, disconnects and body bytes in flight."""
         self.requests = Counter(
             "mlgate_requests", "HTTP requests answered.", ["route", "status"], registry=r
         )
@@ -57,27 +62,6 @@ class ServerMetrics:
         )
         self.errors = Counter(
             "mlgate_errors", "Requests refused or failed, by kind.", ["kind"], registry=r
-        )
-        self.rows = Counter("mlgate_predicted_rows", "Rows predicted.", registry=r)
-        self.predicted_class = Counter(
-            "mlgate_predictions_by_class", "Predicted rows by class.", ["class_"], registry=r
-        )
-        self.predicted_value = Histogram(
-            "mlgate_prediction_value",
-            "Predicted values (regression).",
-            buckets=tuple(value_buckets) if value_buckets else Histogram.DEFAULT_BUCKETS,
-            registry=r,
-        )
-        self.batch_size = Histogram(
-            "mlgate_micro_batch_size",
-            "Single-row requests per model call.",
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
-        self.log_dropped = Counter(
-            "mlgate_prediction_log_dropped",
-            "Prediction log records dropped because the queue was full or the disk failed.",
-            registry=r,
         )
         self.limited = Counter(
             "mlgate_limited",
@@ -99,6 +83,30 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+
+    def _model_series(self, r: CollectorRegistry, value_buckets: Sequence[float] | None) -> None:
+        """Predictions, batches, the prediction log, the served model and readiness."""
+        self.rows = Counter("mlgate_predicted_rows", "Rows predicted.", registry=r)
+        self.predicted_class = Counter(
+            "mlgate_predictions_by_class", "Predicted rows by class.", ["class_"], registry=r
+        )
+        self.predicted_value = Histogram(
+            "mlgate_prediction_value",
+            "Predicted values (regression).",
+            buckets=tuple(value_buckets) if value_buckets else Histogram.DEFAULT_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "mlgate_micro_batch_size",
+            "Single-row requests per model call.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.log_dropped = Counter(
+            "mlgate_prediction_log_dropped",
+            "Prediction log records dropped because the queue was full or the disk failed.",
+            registry=r,
+        )
         # Info metrics do not work across processes: there, the same series is a gauge at 1.
         self.model: Info | None = (
             None if multiprocess() else Info("mlgate_model", "The model being served.", registry=r)
@@ -109,7 +117,6 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livemin",
         )
-        self._class_children: dict[Any, Any] = {}
 
     def set_model(self, info: dict[str, str], classes: Sequence[Any] | None) -> None:
         """Record the served model and pre-create one series per class."""

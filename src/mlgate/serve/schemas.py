@@ -69,16 +69,10 @@ def _response(classifier: bool, id_column: str | None) -> dict[str, Any]:
     }
 
 
-def predict_openapi(
-    features: Sequence[ColumnSpec],
-    max_rows: int,
-    *,
-    passthrough: Sequence[ColumnSpec] = (),
-    classifier: bool = False,
-    id_column: str | None = None,
-) -> dict[str, Any]:
-    """`openapi_extra` for POST /predict: the body forms and the answers. `passthrough` are the
-    other columns of the training file: accepted in `instances`, dropped, the id echoed."""
+def _request_bodies(
+    features: Sequence[ColumnSpec], max_rows: int, passthrough: Sequence[ColumnSpec]
+) -> list[dict[str, Any]]:
+    """The two body forms of POST /predict: `features` rows, or named `instances`."""
     values = [value_schema(f) for f in features]
     row = {
         "type": "array",
@@ -100,49 +94,55 @@ def predict_openapi(
         "required": [f.name for f in features],
         "additionalProperties": False,
     }
+    return [
+        {
+            "type": "object",
+            "properties": {
+                "features": {
+                    "oneOf": [
+                        row,
+                        {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows},
+                    ]
+                },
+                "probabilities": {"type": "boolean"},
+            },
+            "required": ["features"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "instances": {
+                    "type": "array",
+                    "items": instance,
+                    "minItems": 1,
+                    "maxItems": max_rows,
+                },
+                "probabilities": {"type": "boolean"},
+            },
+            "required": ["instances"],
+            "additionalProperties": False,
+        },
+    ]
+
+
+def predict_openapi(
+    features: Sequence[ColumnSpec],
+    max_rows: int,
+    *,
+    passthrough: Sequence[ColumnSpec] = (),
+    classifier: bool = False,
+    id_column: str | None = None,
+) -> dict[str, Any]:
+    """`openapi_extra` for POST /predict: the body forms and the answers. `passthrough` are the
+    other columns of the training file: accepted in `instances`, dropped, the id echoed."""
     error = {"description": "Refused input, with the field (and row) at fault"}
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "features": {
-                                        "oneOf": [
-                                            row,
-                                            {
-                                                "type": "array",
-                                                "items": row,
-                                                "minItems": 1,
-                                                "maxItems": max_rows,
-                                            },
-                                        ]
-                                    },
-                                    "probabilities": {"type": "boolean"},
-                                },
-                                "required": ["features"],
-                                "additionalProperties": False,
-                            },
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "instances": {
-                                        "type": "array",
-                                        "items": instance,
-                                        "minItems": 1,
-                                        "maxItems": max_rows,
-                                    },
-                                    "probabilities": {"type": "boolean"},
-                                },
-                                "required": ["instances"],
-                                "additionalProperties": False,
-                            },
-                        ]
-                    }
+                    "schema": {"oneOf": _request_bodies(features, max_rows, passthrough)}
                 }
             },
         },

@@ -91,15 +91,10 @@ def rollout(name: str, opts: ManifestOptions) -> Obj:
     }
 
 
-def analysis_template(name: str, opts: ManifestOptions) -> Obj:
-    """AnalysisTemplate with one metric, `mlgate-canary-analysis`: a Job that runs
-    `mlgate canary analyze` (from the same image) on the stable and canary pods' metrics.
-
-    mlgate's canary analysis (error rate, latency, prediction divergence vs the incumbent,
-    input drift, online accuracy) decides; the Job's exit code is the verdict Argo acts on.
-    """
+def _analysis_container(name: str, opts: ManifestOptions) -> Obj:
+    """The Job's container: `mlgate canary analyze` over the two pod hashes' series."""
     app = f'app_kubernetes_io_name="{name}"'
-    job_container: Obj = {
+    container: Obj = {
         "name": "analyze",
         "image": opts.image,
         "command": [
@@ -127,6 +122,17 @@ def analysis_template(name: str, opts: ManifestOptions) -> Obj:
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    return container
+
+
+def analysis_template(name: str, opts: ManifestOptions) -> Obj:
+    """AnalysisTemplate with one metric, `mlgate-canary-analysis`: a Job that runs
+    `mlgate canary analyze` (from the same image) on the stable and canary pods' metrics.
+
+    mlgate's canary analysis (error rate, latency, prediction divergence vs the incumbent,
+    input drift, online accuracy) decides; the Job's exit code is the verdict Argo acts on.
+    """
+    job_container = _analysis_container(name, opts)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",

@@ -10,9 +10,9 @@ written before records were versioned has no `format_version` and counts as vers
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from mlgate.errors import FormatError, describe
 
@@ -30,12 +30,12 @@ class Record(BaseModel):
 
     format_version: int = 0
 
-    def model_post_init(self, context: Any, /) -> None:
+    def model_post_init(self, context: object, /) -> None:
         if self.format_version == LEGACY:
             object.__setattr__(self, "format_version", self.VERSION)
 
     @classmethod
-    def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
+    def upgrade(cls, raw: dict[str, object], version: int) -> dict[str, object]:
         """Turn a mapping of an older version in `READS` into one of `VERSION`."""
         return raw
 
@@ -70,7 +70,7 @@ class Record(BaseModel):
             raise FormatError(f"{source or cls.FORMAT}: not JSON ({exc})") from None
         return cls.parse(raw, source)
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> dict[str, JsonValue]:
         """The JSON-ready mapping, `format_version` included."""
         return self.model_dump(mode="json")
 

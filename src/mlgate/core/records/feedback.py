@@ -15,7 +15,7 @@ is refused with a `FormatError` naming it.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -31,14 +31,14 @@ class FeedbackRecord(Record):
     READS: ClassVar[frozenset[int]] = frozenset({LEGACY})
 
     request_id: str
-    labels: list[Any] = Field(min_length=1)
+    labels: list[object] = Field(min_length=1)
     row: int = Field(default=0, ge=0)
     ts: float | None = None
     model: str | None = None
     version: str | None = None
 
     @classmethod
-    def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
+    def upgrade(cls, raw: dict[str, object], version: int) -> dict[str, object]:
         """A version-0 line: `label` is `labels` of one; keys this record does not have go."""
         if "labels" not in raw and "label" in raw:
             raw["labels"] = [raw.pop("label")]

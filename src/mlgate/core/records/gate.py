@@ -102,6 +102,6 @@ class GateReport(Record):
         """The bundle that was judged."""
         return Path(self.bundle)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, JsonValue]:
         """JSON-ready form (the file's content)."""
         return self.dump()

@@ -5,9 +5,9 @@ releases.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from mlgate.core.records.base import Record
 from mlgate.core.verdict import Observations, Verdict
@@ -87,7 +87,7 @@ class MonitorResult(Record):
             raw = {k: v for k, v in raw.items() if k not in _DERIVED}
         return super().parse(raw, source)
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> dict[str, JsonValue]:
         """The file's mapping: the fields and the derived summary keys."""
         data = super().dump()
         data["status"] = self.verdict.status

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, cast
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
@@ -32,14 +32,14 @@ READS = frozenset({LEGACY, VERSION})
 FORMAT = "prediction log"
 
 
-def _stdlib(data: dict[str, Any]) -> bytes:
+def _stdlib(data: dict[str, object]) -> bytes:
     return json.dumps(data, default=str).encode()
 
 
 try:  # orjson encodes several times faster; the stdlib is the fallback
     import orjson
 
-    def _dumps(data: dict[str, Any]) -> bytes:
+    def _dumps(data: dict[str, object]) -> bytes:
         try:
             return orjson.dumps(data)
         except TypeError:  # past orjson's range (an integer over 64 bits, say)
@@ -47,7 +47,7 @@ try:  # orjson encodes several times faster; the stdlib is the fallback
 
 except ImportError:  # pragma: no cover - depends on the install
 
-    def _dumps(data: dict[str, Any]) -> bytes:
+    def _dumps(data: dict[str, object]) -> bytes:
         return _stdlib(data)
 
 
@@ -83,8 +83,8 @@ class PredictionRecord:
     version: str | None = None
     runtime: str | None = None
     latency_ms: float | None = None
-    instances: Sequence[Any] | None = None
-    predictions: Sequence[Any] | None = None
+    instances: Sequence[object] | None = None
+    predictions: Sequence[object] | None = None
     probabilities: Sequence[Sequence[float | None]] | None = None
     error: Refusal | None = None
     format_version: int = VERSION
@@ -101,8 +101,8 @@ class PredictionRecord:
 _ADAPTER: TypeAdapter[PredictionRecord] = TypeAdapter(PredictionRecord)
 
 
-def _mapping(record: PredictionRecord, features: Sequence[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def _mapping(record: PredictionRecord, features: Sequence[str]) -> dict[str, object]:
+    data: dict[str, object] = {
         "format_version": record.format_version,
         "ts": record.ts,
         "request_id": record.request_id,
@@ -118,7 +118,9 @@ def _mapping(record: PredictionRecord, features: Sequence[str]) -> dict[str, Any
         return data
     rows = record.instances or ()
     if rows and type(rows[0]) is list:
-        rows = [dict(zip(features, r, strict=True)) for r in rows]
+        # The server parses a request's rows into one shape: all lists, or all objects.
+        lists = cast("Sequence[Sequence[object]]", rows)
+        rows = [dict(zip(features, r, strict=True)) for r in lists]
     data["instances"] = rows
     data["predictions"] = record.predictions
     if record.probabilities is not None:

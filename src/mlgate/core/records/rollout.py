@@ -14,7 +14,7 @@ every time.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -174,24 +174,25 @@ class RolloutState(Record):
     past: tuple[RolloutRecord, ...] = ()
 
     @classmethod
-    def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
+    def upgrade(cls, raw: dict[str, object], version: int) -> dict[str, object]:
         """Version 0 (no format_version) said pass/fail/skip: rename to CheckStatus."""
         out = dict(raw)
-        if isinstance(out.get("rollout"), dict):
-            out["rollout"] = _upgrade_rollout(out["rollout"])
-        if isinstance(out.get("past"), list):
-            out["past"] = [_upgrade_rollout(r) if isinstance(r, dict) else r for r in out["past"]]
+        rollout, past = out.get("rollout"), out.get("past")
+        if isinstance(rollout, dict):
+            out["rollout"] = _upgrade_rollout(rollout)
+        if isinstance(past, list):
+            out["past"] = [_upgrade_rollout(r) if isinstance(r, dict) else r for r in past]
         return out
 
 
-def _upgrade_rollout(raw: dict[str, Any]) -> dict[str, Any]:
+def _upgrade_rollout(raw: dict[str, object]) -> dict[str, object]:
     history = raw.get("history")
     if not isinstance(history, list):
         return raw
     return {**raw, "history": [_upgrade_window(w) if isinstance(w, dict) else w for w in history]}
 
 
-def _upgrade_window(raw: dict[str, Any]) -> dict[str, Any]:
+def _upgrade_window(raw: dict[str, object]) -> dict[str, object]:
     checks = raw.get("checks")
     if not isinstance(checks, list):
         return raw
