@@ -72,7 +72,9 @@ def test_values_beyond_orjson_are_still_written() -> None:
     back = decode(encode(answered(instances=[[big, "p"], [1, "q"]]), FEATURES), "p")
     assert back is not None
     assert back.instances is not None
-    assert back.instances[0]["x"] == big
+    row = back.instances[0]
+    assert isinstance(row, dict)
+    assert row["x"] == big
 
 
 def test_a_non_finite_value_is_read_as_missing() -> None:
@@ -80,7 +82,9 @@ def test_a_non_finite_value_is_read_as_missing() -> None:
     back = decode(line, "p")
     assert back is not None
     assert back.instances is not None
-    assert back.instances[0]["x"] is None
+    row = back.instances[0]
+    assert isinstance(row, dict)
+    assert row["x"] is None
 
 
 def test_every_line_today_s_server_wrote_reads_as_version_0() -> None:
@@ -91,7 +95,9 @@ def test_every_line_today_s_server_wrote_reads_as_version_0() -> None:
     nan_row, refused = records[2], records[3]
     assert nan_row is not None
     assert nan_row.instances is not None
-    assert math.isnan(nan_row.instances[0]["tenure_months"])
+    row = nan_row.instances[0]
+    assert isinstance(row, dict)
+    assert math.isnan(row["tenure_months"])
     assert refused is not None
     assert refused.error == Refusal(422, "validation", "age")
     assert refused.runtime is None
