@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import Task
+from mlgate.core.vocab import Task
 
 if TYPE_CHECKING:
     pass

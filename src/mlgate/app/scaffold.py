@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import CONFIG_FILE, Task
+from mlgate.core.config import CONFIG_FILE
+from mlgate.core.vocab import Task
 from mlgate.errors import DataError, UsageError
 from mlgate.store import atomic
 from mlgate.store.project import load_project

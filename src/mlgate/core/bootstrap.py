@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import Task
+from mlgate.core.vocab import Task
 
 if TYPE_CHECKING:
     import numpy as np

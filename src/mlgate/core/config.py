@@ -25,25 +25,12 @@ from mlgate.core.policy import (
     MonitorConfig,
 )
 from mlgate.core.vocab import (
-    CLASSIFICATION_METRICS,
     LOWER_IS_BETTER,
-    REGRESSION_METRICS,
     DriftMethod,
     MetricName,
     Task,
 )
 from mlgate.errors import ConfigError, validation_issues
-
-__all__ = [
-    "CLASSIFICATION_METRICS",
-    "LOWER_IS_BETTER",
-    "REGRESSION_METRICS",
-    "CanaryConfig",
-    "DriftMethod",
-    "MetricName",
-    "MonitorConfig",
-    "Task",
-]
 
 CONFIG_FILE = "mlgate.yaml"
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mlgate.core.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, MetricName, Task
+from mlgate.core.vocab import CLASSIFICATION_METRICS, REGRESSION_METRICS, MetricName, Task
 
 if TYPE_CHECKING:
     import numpy as np

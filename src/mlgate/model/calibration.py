@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from mlgate.core.config import Task
 from mlgate.core.profile import Profile
+from mlgate.core.vocab import Task
 
 if TYPE_CHECKING:
     import numpy as np

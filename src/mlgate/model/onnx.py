@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.core.config import Task
 from mlgate.core.schema import ColumnSpec
+from mlgate.core.vocab import Task
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlgate.core.config import Config, Task
+from mlgate.core.config import Config
 from mlgate.core.schema import Schema
+from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

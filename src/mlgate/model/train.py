@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.core.config import Config, Task
+from mlgate.core.config import Config
 from mlgate.core.schema import ColumnSpec, Schema
+from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
 from mlgate.model.features import to_frame
 from mlgate.model.target import (
