@@ -1,59 +1,7 @@
-"""The types of what `mlgate/__init__.py` re-exports from `mlgate.api` on first use."""
+"""The types of what `mlgate/__init__.py` re-exports from `mlgate.api` on first use: every
+name of `mlgate.api.__all__`, so the stub needs no list of its own."""
 
-from mlgate.api import (
-    AlertTargets,
-    BuildOptions,
-    BuildResult,
-    GateReport,
-    InitResult,
-    MonitorOptions,
-    MonitorOutcome,
-    Progress,
-    Project,
-    RunResult,
-    StageResult,
-    ValidationReport,
-    VersionInfo,
-    build,
-    gate,
-    init,
-    monitor,
-    open_project,
-    promote,
-    register,
-    report,
-    rollback,
-    run,
-    validate,
-    versions,
-)
+from mlgate.api import *  # noqa: F403
+from mlgate.api import __all__ as __all__
 
 __version__: str
-
-__all__ = [
-    "AlertTargets",
-    "BuildOptions",
-    "BuildResult",
-    "GateReport",
-    "InitResult",
-    "MonitorOptions",
-    "MonitorOutcome",
-    "Progress",
-    "Project",
-    "RunResult",
-    "StageResult",
-    "ValidationReport",
-    "VersionInfo",
-    "build",
-    "gate",
-    "init",
-    "monitor",
-    "open_project",
-    "promote",
-    "register",
-    "report",
-    "rollback",
-    "run",
-    "validate",
-    "versions",
-]

@@ -49,12 +49,23 @@ def test_every_exported_name_is_the_api_object(name: str) -> None:
 
 def test_the_package_the_api_and_the_stub_export_the_same_names() -> None:
     tree = ast.parse(STUB.read_text())
-    (stub_all,) = (
-        ast.literal_eval(node.value)
+    star = [
+        node
         for node in tree.body
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "__all__"
-    )
-    assert sorted(mlgate.__all__) == sorted(api.__all__) == sorted(stub_all)
+        if isinstance(node, ast.ImportFrom)
+        and node.module == "mlgate.api"
+        and [a.name for a in node.names] == ["*"]
+    ]
+    reexported = [
+        alias
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "mlgate.api"
+        for alias in node.names
+        if alias.name == "__all__" and alias.asname == "__all__"
+    ]
+    assert star, "the stub re-exports every name of mlgate.api"
+    assert reexported, "the stub's __all__ is mlgate.api's"
+    assert sorted(mlgate.__all__) == sorted(api.__all__)
     assert len(set(mlgate.__all__)) == len(mlgate.__all__)
 
 
