@@ -9,24 +9,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlgate.adapters import dvc, github
+from mlgate.adapters.dvc import DvcInit
+from mlgate.app.config_text import config_text, default_gates
+from mlgate.app.ports import DataVersioning, Workflows
+from mlgate.app.schema_infer import write_reference
 from mlgate.core.config import CONFIG_FILE
+from mlgate.core.leakage import find_leaks
+from mlgate.core.schema import ROLES, Role, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import DataError, UsageError
-from mlgate.store import atomic
+from mlgate.model.target import infer_task
+from mlgate.store import atomic, demo
 from mlgate.store.project import load_project
+from mlgate.store.tables import load_table
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mlgate.adapters.dvc import DvcInit
-    from mlgate.core.schema import Role, Schema
-from mlgate.app.config_text import (
-    config_text,
-    default_gates,
-)
-from mlgate.app.schema_infer import (
-    write_reference,
-)
 
 GITIGNORE = """\
 # mlgate outputs: rebuilt by every `mlgate run` and versioned by the registry (with the
@@ -75,8 +74,6 @@ class InitRequest:
 
 def parse_roles(pairs: list[str]) -> tuple[tuple[str, Role], ...]:
     """`--role COLUMN=ROLE` options as (column, role) pairs; a malformed one is a UsageError."""
-    from mlgate.core.schema import ROLES
-
     out: list[tuple[str, Role]] = []
     for pair in pairs:
         column, sep, role = pair.rpartition("=")
@@ -90,7 +87,12 @@ def parse_roles(pairs: list[str]) -> tuple[tuple[str, Role], ...]:
     return tuple(out)
 
 
-def init_project(request: InitRequest) -> InitResult:
+def init_project(
+    request: InitRequest,
+    *,
+    versioning: DataVersioning = dvc,
+    workflows: Workflows = github,
+) -> InitResult:
     """`mlgate init`: write the project, then (inside a git repository, unless `dvc` is off)
     track its data with DVC. Nothing is staged or committed: the user reviews first."""
     if request.demo == (request.data is not None):
@@ -106,23 +108,26 @@ def init_project(request: InitRequest) -> InitResult:
             drop=request.drop,
             roles=dict(request.roles),
             force=request.force,
+            workflows=workflows,
         )
     else:
         if request.roles:
             raise UsageError("--role applies to --data; the demo's roles are fixed")
-        result = init_demo(request.root, rows=request.rows, force=request.force)
+        result = init_demo(
+            request.root, rows=request.rows, force=request.force, workflows=workflows
+        )
     if not request.dvc:
         if request.remote is not None:
             raise UsageError("--remote needs DVC: leave out --no-dvc")
         return result
-    tracked, notes = _track_data(request.root, request.remote)
+    tracked, notes = _track_data(versioning, request.root, request.remote)
     return replace(result, dvc=tracked, notes=result.notes + notes)
 
 
-def _track_data(root: Path, remote: str | None) -> tuple[DvcInit | None, tuple[str, ...]]:
+def _track_data(
+    versioning: DataVersioning, root: Path, remote: str | None
+) -> tuple[DvcInit | None, tuple[str, ...]]:
     """Version the data with DVC when the project lives in a git repository; else say why not."""
-    from mlgate.adapters import dvc as versioning
-
     try:
         versioning.git_toplevel(root)
     except UsageError:
@@ -139,13 +144,6 @@ def _track_data(root: Path, remote: str | None) -> tuple[DvcInit | None, tuple[s
     return versioning.init_dvc(root, remote, commit=False), ()
 
 
-def _write_workflows(root: Path, force: bool) -> list[Path]:
-    """The GitHub Actions pipeline (ci-cd.yml) for a project at a repository root."""
-    from mlgate.adapters.github import write_workflows
-
-    return write_workflows(root, force=force)
-
-
 def _prepare_dir(root: Path, force: bool) -> None:
     if (root / CONFIG_FILE).exists() and not force:
         raise UsageError(
@@ -155,10 +153,15 @@ def _prepare_dir(root: Path, force: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = False) -> InitResult:
+def init_demo(
+    root: Path,
+    *,
+    rows: int = 12_000,
+    seed: int = 7,
+    force: bool = False,
+    workflows: Workflows = github,
+) -> InitResult:
     """Write the demo project: churn data, config, schema and reference profile."""
-    from mlgate.store import demo
-
     _prepare_dir(root, force)
     data = root / "data" / "churn.csv"
     frame = demo.generate(rows, seed=seed)
@@ -178,12 +181,10 @@ def init_demo(root: Path, *, rows: int = 12_000, seed: int = 7, force: bool = Fa
         atomic.write_text(root / CONFIG_FILE, config),
         atomic.write_text(root / ".gitignore", GITIGNORE),
     ]
-    from mlgate.store.tables import load_table
-
     frame = load_table(data)
     schema, written = write_reference(load_project(root), frame)
     files += written
-    files += _write_workflows(root, force)
+    files += workflows.write_workflows(root, force=force)
     return InitResult(
         root=root,
         task="binary",
@@ -198,8 +199,6 @@ def _check_columns(
     frame: pd.DataFrame, data: Path, target: str, drop: tuple[str, ...], roles: dict[str, Role]
 ) -> None:
     """The target, the dropped columns and the roles name columns of the data."""
-    from mlgate.core.schema import ROLES
-
     if target not in frame.columns:
         raise DataError(
             f"--target {target!r} is not a column of {data} "
@@ -240,12 +239,10 @@ def init_from_data(
     drop: tuple[str, ...] = (),
     roles: dict[str, Role] | None = None,
     force: bool = False,
+    workflows: Workflows = github,
 ) -> InitResult:
     """Write a project for a team's own data: infer the task, column roles, schema, profile,
     positive class and gates; warn about leaks and rows without a target."""
-    from mlgate.model.target import infer_task
-    from mlgate.store.tables import load_table
-
     frame = load_table(data)
     _check_columns(frame, data, target, drop, roles or {})
     y = frame[target]
@@ -265,7 +262,7 @@ def init_from_data(
         files.append(atomic.write_text(root / ".gitignore", GITIGNORE))
     schema, written = write_reference(load_project(root), frame, roles)
     files += written
-    files += _write_workflows(root, force)
+    files += workflows.write_workflows(root, force=force)
     notes: list[str] = []
     dropped = len(y) - len(labelled)
     if dropped:
@@ -293,8 +290,6 @@ def _minority(y: pd.Series) -> object:
 
 def leak_warnings(frame: pd.DataFrame, schema: Schema, task: Task) -> list[str]:
     """Leakage warnings for every non-target column of the schema."""
-    from mlgate.core.leakage import find_leaks
-
     target = schema.target
     if target is None:
         return []

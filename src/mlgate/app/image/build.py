@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlgate.adapters.container.engine import Engine, find_engine
+from mlgate.adapters.container.engine import find_engine
 from mlgate.app.image.context import assemble
 from mlgate.app.image.smoke import run_smoke
+from mlgate.app.ports import ContainerEngine
 from mlgate.errors import GateFailed, InfraError
 from mlgate.store.bundle import MODEL_FILE, Bundle, load_bundle
 from mlgate.store.lineage import git_output
@@ -165,7 +166,7 @@ def resolve_source_url(explicit: str | None) -> str:
     return origin.removesuffix(".git")
 
 
-def build_argv(engine: Engine, plan: BuildPlan, context: Path) -> list[str]:
+def build_argv(engine: ContainerEngine, plan: BuildPlan, context: Path) -> list[str]:
     """The engine's `build` command line."""
     argv = ["build", "--file", str(context / "Dockerfile"), "--tag", plan.image]
     if engine.name == "podman":
@@ -177,10 +178,12 @@ def build_argv(engine: Engine, plan: BuildPlan, context: Path) -> list[str]:
     return argv
 
 
-def build_image(options: BuildOptions) -> BuildResult:
-    """Build (and unless told otherwise smoke-test) the serving image of a bundle."""
+def build_image(options: BuildOptions, engine: ContainerEngine | None = None) -> BuildResult:
+    """Build (and unless told otherwise smoke-test) the serving image of a bundle with `engine`
+    (default: the one `options.engine` names, or the first found)."""
     # The engine first: without one there is nothing to do, and no bundle to hash for it.
-    engine = find_engine(options.engine)
+    if engine is None:
+        engine = find_engine(options.engine)
     # The bundle is verified (and its signature checked) here, but its model is never loaded
     # on this host: the smoke test loads it inside the container. The model file's types are
     # checked without building a single object (skops reads its schema), so a file the image
@@ -219,7 +222,9 @@ def build_image(options: BuildOptions) -> BuildResult:
     return _smoke_tested(engine, plan.image, bundle, result) if options.smoke else result
 
 
-def _smoke_tested(engine: Engine, image: str, bundle: Bundle, result: BuildResult) -> BuildResult:
+def _smoke_tested(
+    engine: ContainerEngine, image: str, bundle: Bundle, result: BuildResult
+) -> BuildResult:
     """The build result with the smoke test's figures; an image that fails it is untagged."""
     try:
         smoke = run_smoke(engine, image, bundle)
@@ -242,7 +247,7 @@ def _smoke_tested(engine: Engine, image: str, bundle: Bundle, result: BuildResul
     )
 
 
-def _untag(engine: Engine, image: str) -> None:
+def _untag(engine: ContainerEngine, image: str) -> None:
     proc = engine.run(["rmi", image], what=f"untagging {image}", check=False)
     if proc.returncode != 0:
         raise InfraError(f"could not untag {image} after its failed smoke test: {proc.stderr}")

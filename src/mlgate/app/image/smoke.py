@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.adapters.container.engine import Engine
+from mlgate.app.ports import ContainerEngine
 from mlgate.errors import BundleError, GateFailed, InfraError
 from mlgate.store.bundle import Bundle
 
@@ -132,7 +132,7 @@ def _post(url: str, payload: Any, timeout: float) -> tuple[int, Any]:
 
 
 def wait_ready(
-    engine: Engine, container: str, base_url: str, deadline_s: float = READY_TIMEOUT_S
+    engine: ContainerEngine, container: str, base_url: str, deadline_s: float = READY_TIMEOUT_S
 ) -> float:
     """Poll GET /ready until 200; fail early if the container exits or reports a load error."""
     start = time.monotonic()
@@ -162,7 +162,7 @@ def wait_ready(
 
 
 def run_smoke(
-    engine: Engine, image: str, bundle: Bundle, *, ready_timeout_s: float = READY_TIMEOUT_S
+    engine: ContainerEngine, image: str, bundle: Bundle, *, ready_timeout_s: float = READY_TIMEOUT_S
 ) -> SmokeResult:
     """Start `image`, check it answers the input example as `bundle` does, then remove it.
 
@@ -213,7 +213,7 @@ def run_smoke(
     )
 
 
-def _check_healthcheck(engine: Engine, image: str, container: str) -> None:
+def _check_healthcheck(engine: ContainerEngine, image: str, container: str) -> None:
     """Exec the image's HEALTHCHECK command in the running container; it must exit 0."""
     info = engine.inspect_image(image)
     # docker reports it under Config, podman at the top level.
@@ -230,6 +230,6 @@ def _check_healthcheck(engine: Engine, image: str, container: str) -> None:
         )
 
 
-def _remove_quietly(engine: Engine, container: str) -> None:
+def _remove_quietly(engine: ContainerEngine, container: str) -> None:
     with contextlib.suppress(InfraError):
         engine.remove(container)

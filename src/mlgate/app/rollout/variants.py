@@ -10,8 +10,10 @@ Processes are recorded by PID and start time, containers by name (see `procs`).
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mlgate.adapters import procs
+from mlgate.adapters.container.engine import find_engine
 from mlgate.adapters.prometheus.query import Selectors
 from mlgate.core.records.rollout import VariantRef
 from mlgate.errors import InfraError, UsageError
@@ -63,8 +65,6 @@ def start_container_variant(
     image: str, *, engine_name: str | None, source: str, label: str
 ) -> VariantRef:
     """`ENGINE run -d IMAGE` publishing the server on a free 127.0.0.1 port; waits ready."""
-    from mlgate.adapters.container.engine import find_engine
-
     engine = find_engine(engine_name)
     port = procs.free_port()
     name = f"mlgate-release-{port}"
@@ -121,8 +121,6 @@ def external_variant(
 
 
 def _address(url: str) -> str:
-    from urllib.parse import urlparse
-
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
         raise UsageError(f"{url!r} is not an http://HOST:PORT address of a model server")
@@ -139,8 +137,6 @@ def running(variant: VariantRef) -> bool:
     if variant.kind == "process":
         return procs.alive(variant.proc)
     if variant.kind == "container":
-        from mlgate.adapters.container.engine import find_engine
-
         try:
             state = find_engine(variant.engine).container_state(variant.container or "")
         except InfraError:
@@ -155,6 +151,4 @@ def stop_variant(variant: VariantRef) -> None:
     if variant.kind == "process":
         procs.stop(variant.proc, timeout=SERVER_GRACE_S + 10)
     elif variant.kind == "container" and variant.container:
-        from mlgate.adapters.container.engine import find_engine
-
         find_engine(variant.engine).remove(variant.container)
