@@ -17,6 +17,7 @@ __all__ = [
     "AlertTargets",
     "BuildOptions",
     "BuildResult",
+    "CiEnv",
     "GateReport",
     "InitResult",
     "MonitorOptions",

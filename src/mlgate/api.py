@@ -14,6 +14,7 @@ Importing this module loads no pandas, scikit-learn or MLflow: each call imports
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from mlgate.app.pipeline import Progress, StageResult
 from mlgate.app.register import register_gated
 from mlgate.app.run import run_with_registry
 from mlgate.app.scaffold import InitResult
+from mlgate.core.ci import CiEnv
 from mlgate.core.config import Project
 from mlgate.core.records.gate import GateReport
 from mlgate.core.validate import ValidationReport
@@ -43,6 +45,7 @@ __all__ = [
     "AlertTargets",
     "BuildOptions",
     "BuildResult",
+    "CiEnv",
     "GateReport",
     "InitResult",
     "MonitorOptions",
@@ -165,10 +168,19 @@ def run(
     register: bool = True,
     progress: Progress | None = None,
     wait: bool = True,
+    ci: CiEnv | None = None,
 ) -> RunResult:
-    """`mlgate run`: validate, train, gate against the champion, register when all passed."""
+    """`mlgate run`: validate, train, gate against the champion, register when all passed.
+
+    `ci`: what the CI runner says of the commit, recorded in the lineage when the checkout has
+    no git metadata (default: GitHub Actions' variables in this process's environment)."""
     release = run_with_registry(
-        project, register=register, source="mlgate.run", progress=progress, wait=wait
+        project,
+        register=register,
+        source="mlgate.run",
+        progress=progress,
+        wait=wait,
+        ci=CiEnv.from_environ(os.environ) if ci is None else ci,
     )
     return RunResult.of(release)
 

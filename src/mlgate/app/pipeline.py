@@ -16,6 +16,7 @@ from mlgate.app.champion import Champion
 from mlgate.app.gate import run_gate
 from mlgate.app.train import TrainResult, train
 from mlgate.core.bootstrap import Outputs
+from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.core.records.gate import GateReport
 from mlgate.core.validate import ValidationReport, validate_data
@@ -81,11 +82,11 @@ def validate(project: Project, frame: Any, *, write: bool = True) -> ValidationR
     return report
 
 
-def train_project(project: Project, *, wait: bool = True) -> TrainResult:
+def train_project(project: Project, *, wait: bool = True, ci: CiEnv = NO_CI) -> TrainResult:
     """`mlgate train`: fit and write the bundle while holding the project lock."""
     with project_lock(project, wait=wait, what="mlgate train"):
         clean_leftovers(project)
-        return train(project)
+        return train(project, ci=ci)
 
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
@@ -121,6 +122,7 @@ def run(
     *,
     champion: Champion | None = None,
     progress: Progress | None = None,
+    ci: CiEnv = NO_CI,
 ) -> RunResult:
     """Run validate, train and gate; stop at the first stage that fails."""
     say = progress or (lambda _msg: None)
@@ -141,7 +143,7 @@ def run(
 
     say("training")
     t0 = time.perf_counter()
-    result.training = training = train(project, frame)
+    result.training = training = train(project, frame, ci=ci)
     meta = training.meta
     detail = (
         f"{meta.estimator.rsplit('.', 1)[-1]} on {meta.data.train_rows} rows "

@@ -16,6 +16,7 @@ from mlgate.adapters.mlflow import Registry, RunContext, VersionInfo, open_regis
 from mlgate.app import pipeline
 from mlgate.app.champion import bundle_champion, champion_for_gate, no_champion_note
 from mlgate.app.pipeline import Progress, RunResult, StageResult
+from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.store.locking import clean_leftovers, project_lock, scratch_dir
 from mlgate.store.trust import project_trust
@@ -55,6 +56,7 @@ def run_with_registry(
     source: str = "mlgate run",
     progress: Progress | None = None,
     wait: bool = True,
+    ci: CiEnv = NO_CI,
 ) -> RunOutcome:
     """Champion lookup -> `pipeline.run(project, champion=...)` -> register when every gate passed.
 
@@ -70,7 +72,7 @@ def run_with_registry(
     # Before anything is written, the lock file included.
     reg.check_reachable()
     with project_lock(project, wait=wait, say=progress, what=source):
-        return _run_locked(project, reg, register, source, progress)
+        return _run_locked(project, reg, register, source, progress, ci)
 
 
 def _run_locked(
@@ -79,6 +81,7 @@ def _run_locked(
     register: bool,
     source: str,
     progress: Progress | None,
+    ci: CiEnv,
 ) -> RunOutcome:
     say = progress or (lambda _msg: None)
     trust = project_trust(project)
@@ -96,7 +99,7 @@ def _run_locked(
         if champion is None:
             champion = bundle_champion(project, trust)
         result = RunOutcome(
-            run=pipeline.run(project, champion=champion, progress=progress),
+            run=pipeline.run(project, champion=champion, progress=progress, ci=ci),
             registry_uri=reg.uri,
             champion=champion_info,
             notes=notes,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlgate
+from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.core.metrics import compute_metrics
 from mlgate.core.profile import build_profile
@@ -45,8 +46,9 @@ class TrainResult:
     holdout_probabilities: Any = None
 
 
-def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
-    """Fit the configured Pipeline on the project's data and write the bundle."""
+def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO_CI) -> TrainResult:
+    """Fit the configured Pipeline on the project's data and write the bundle (`ci`: what the
+    CI runner says of the commit, for the lineage)."""
     schema = read_schema(project.schema_path)
     if frame is None:
         frame = load_table(project.data_path)
@@ -57,6 +59,7 @@ def train(project: Project, frame: pd.DataFrame | None = None) -> TrainResult:
         data_fingerprint=fingerprint(project.data_path),
         rows=len(frame),
         created_at=datetime.now(UTC),
+        ci=ci,
     )
     bundle_dir, meta = write_bundle(project, schema, fitted, meta)
     return TrainResult(
@@ -77,7 +80,13 @@ def _classes(model: Any) -> tuple[Any, ...] | None:
 
 
 def describe(
-    project: Project, fitted: Fitted, *, data_fingerprint: str, rows: int, created_at: datetime
+    project: Project,
+    fitted: Fitted,
+    *,
+    data_fingerprint: str,
+    rows: int,
+    created_at: datetime,
+    ci: CiEnv = NO_CI,
 ) -> bundle_mod.BundleMeta:
     """The lineage of a fitted model: mlgate.json before the ONNX export is known."""
     config = project.config
@@ -101,7 +110,7 @@ def describe(
         classes=classes,
         created_at=created_at.isoformat(timespec="seconds"),
         mlgate_version=mlgate.__version__,
-        git=git_info(project.root),
+        git=git_info(project.root, ci),
         data=bundle_mod.DataLineage(
             path=config.data.path,
             fingerprint=data_fingerprint,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -47,9 +48,11 @@ def train_cmd(
 ) -> None:
     """Fit the pipeline from config and write the model bundle."""
     from mlgate.app.pipeline import train_project
+    from mlgate.core.ci import CiEnv
     from mlgate.store.project import load_project
 
-    result = train_project(load_project(config), wait=not no_wait)
+    ci = CiEnv.from_environ(os.environ)
+    result = train_project(load_project(config), wait=not no_wait, ci=ci)
     if as_json:
         print_json({"bundle": str(result.bundle_dir), **result.meta.model_dump(mode="json")})
         return
@@ -110,11 +113,13 @@ def run_cmd(
 
     One run at a time per project: a second run waits for the first (and says so)."""
     from mlgate.app.run import run_with_registry
+    from mlgate.core.ci import CiEnv
     from mlgate.store.project import load_project
 
     project = load_project(config)
+    ci = CiEnv.from_environ(os.environ)
     if as_json:
-        result = run_with_registry(project, register=register, wait=not no_wait)
+        result = run_with_registry(project, register=register, wait=not no_wait, ci=ci)
         print_json(result.to_dict())
     else:
         out = console()
@@ -124,6 +129,7 @@ def run_cmd(
                 register=register,
                 progress=lambda msg: status.update(msg),
                 wait=not no_wait,
+                ci=ci,
             )
         render.release(out, project.config.name, result)
     if not result.passed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -63,6 +64,7 @@ def build_cmd(
 ) -> None:
     """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
     from mlgate.app.image.build import BuildOptions, build_image
+    from mlgate.core.ci import CiEnv
 
     # A spinner on a terminal; nothing in CI logs, where it would only add noise.
     with console().status(f"building the image of {bundle}, then the smoke test"):
@@ -78,6 +80,7 @@ def build_cmd(
                 config=config,
                 public_key=public_key,
                 trusted_types=tuple(trust_type or ()),
+                ci=CiEnv.from_environ(os.environ),
             )
         )
     if as_json:

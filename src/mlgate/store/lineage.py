@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 from importlib import metadata
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlgate
+from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.store.bundle import GitInfo
 
 
@@ -24,12 +24,11 @@ def git_output(root: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def git_info(root: Path) -> GitInfo:
-    """The commit, branch and dirty flag of the repository holding the project, if any."""
-    commit = git_output(root, "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
-    branch = git_output(root, "rev-parse", "--abbrev-ref", "HEAD") or os.environ.get(
-        "GITHUB_REF_NAME"
-    )
+def git_info(root: Path, ci: CiEnv = NO_CI) -> GitInfo:
+    """The commit, branch and dirty flag of the repository holding the project, if any; the
+    CI runner's commit and branch where the checkout has no git metadata."""
+    commit = git_output(root, "rev-parse", "HEAD") or ci.sha
+    branch = git_output(root, "rev-parse", "--abbrev-ref", "HEAD") or ci.ref_name
     status = git_output(root, "status", "--porcelain", "--untracked-files=no")
     return GitInfo(commit=commit, branch=branch, dirty=None if status is None else bool(status))
 

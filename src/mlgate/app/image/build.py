@@ -6,7 +6,6 @@ does the work: find the engine, assemble the context, build, smoke-test, report.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from mlgate.adapters.container.engine import find_engine
 from mlgate.app.image.context import assemble
 from mlgate.app.image.smoke import run_smoke
 from mlgate.app.ports import ContainerEngine
+from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.errors import GateFailed, InfraError
 from mlgate.store.bundle import MODEL_FILE, Bundle, load_bundle
 from mlgate.store.lineage import git_output
@@ -44,6 +44,8 @@ class BuildOptions:
     config: Path | None = None
     public_key: Path | None = None
     trusted_types: tuple[str, ...] = ()
+    # What the CI runner says of the commit and repository (the CLI reads it).
+    ci: CiEnv = NO_CI
 
 
 @dataclass(frozen=True)
@@ -140,24 +142,24 @@ def plan_build(
     )
 
 
-def resolve_revision(bundle: Bundle, explicit: str | None) -> str:
-    """The git SHA to tag with: given, else the bundle's lineage, else HEAD, else the bundle's
-    content address (a bundle trained outside git still gets a stable, unique tag)."""
+def resolve_revision(bundle: Bundle, explicit: str | None, ci: CiEnv = NO_CI) -> str:
+    """The git SHA to tag with: given, else the bundle's lineage, else HEAD (or the CI
+    runner's), else the bundle's content address (a bundle trained outside git still gets a
+    stable, unique tag)."""
     if explicit:
         return explicit
     if bundle.meta.git.commit:
         return bundle.meta.git.commit
-    head = git_output(Path.cwd(), "rev-parse", "HEAD") or os.environ.get("GITHUB_SHA")
+    head = git_output(Path.cwd(), "rev-parse", "HEAD") or ci.sha
     return head or f"bundle-{bundle.version}"
 
 
-def resolve_source_url(explicit: str | None) -> str:
-    """Where the code lives: given, else GitHub Actions' repository URL, else git's origin."""
+def resolve_source_url(explicit: str | None, ci: CiEnv = NO_CI) -> str:
+    """Where the code lives: given, else the CI runner's repository URL, else git's origin."""
     if explicit:
         return explicit
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and repo:
-        return f"{server}/{repo}"
+    if ci.repository_url:
+        return ci.repository_url
     origin = git_output(Path.cwd(), "remote", "get-url", "origin") or ""
     # git@host:owner/repo.git -> https://host/owner/repo, the form OCI's `source` expects.
     if origin.startswith("git@") and ":" in origin:
@@ -195,8 +197,8 @@ def build_image(options: BuildOptions, engine: ContainerEngine | None = None) ->
         bundle,
         repository=options.tag,
         base_image=options.base_image,
-        revision=resolve_revision(bundle, options.revision),
-        source_url=resolve_source_url(options.source_url),
+        revision=resolve_revision(bundle, options.revision, options.ci),
+        source_url=resolve_source_url(options.source_url, options.ci),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
         trusted_types=trust.types,
