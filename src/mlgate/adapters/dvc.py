@@ -14,6 +14,7 @@ bundle directory would make DVC see the train stage's output "modified" and retr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -22,8 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from mlgate.errors import InfraError, UsageError
 from mlgate.store import atomic
+from mlgate.store.project import load_project
+from mlgate.store.tables import fingerprint
 
 DVC_YAML = "dvc.yaml"
 REMOTE_NAME = "mlgate"
@@ -63,7 +68,6 @@ def _env() -> dict[str, str]:
 
 def run_dvc(root: Path, *args: str) -> str:
     """Run `dvc ARGS` in `root`; DVC's own message (which says how to fix) on failure."""
-    import importlib.util
 
     if importlib.util.find_spec("dvc") is None:
         raise InfraError(
@@ -113,7 +117,6 @@ def git_toplevel(root: Path) -> Path:
 
 
 def _present_keys(config_file: Path) -> set[str]:
-    import yaml
 
     raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     return set(raw) if isinstance(raw, dict) else set()
@@ -138,7 +141,6 @@ def render_dvc_yaml(
     config_file: str = "mlgate.yaml",
 ) -> str:
     """dvc.yaml for the validate -> train -> gate stages (pure: paths and keys in, text out)."""
-    import yaml
 
     def stage(name: str, deps: list[str], outs: list[str]) -> dict[str, object]:
         body: dict[str, object] = {"cmd": f"mlgate {name}", "deps": deps}
@@ -191,7 +193,6 @@ def init_dvc(
     writes dvc.yaml. With `commit`, commits the DVC files and the `extra` paths (what
     `mlgate init` wrote) — only those paths, never other staged changes. Idempotent.
     """
-    from mlgate.store.project import load_project
 
     t0 = time.perf_counter()
     root = project_root.resolve()
@@ -252,7 +253,6 @@ def init_dvc(
 
 def _dvc_out(path: Path) -> dict[str, object] | None:
     """The `outs` entry of `<path>.dvc`, or None when DVC does not track the file."""
-    import yaml
 
     dvc_file = path.with_name(path.name + ".dvc")
     if not dvc_file.is_file():
@@ -267,7 +267,6 @@ def _dvc_out(path: Path) -> dict[str, object] | None:
 
 def is_dvc_tracked(path: Path) -> bool:
     """True when `<path>.dvc` exists and records the file's current content."""
-    from mlgate.store.tables import fingerprint
 
     out = _dvc_out(path)
     return out is not None and f"md5:{out['md5']}" == fingerprint(path)

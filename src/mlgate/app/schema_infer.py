@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlgate.core.config import Project
+from mlgate.core.infer import infer_schema
+from mlgate.core.profile import build_profile
 from mlgate.errors import DataError
+from mlgate.store.files import read_schema, write_profile, write_schema
 from mlgate.store.project import load_project
+from mlgate.store.tables import load_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +27,6 @@ def infer_reference(root: Path, roles: dict[str, Role] | None = None) -> tuple[S
     Roles the committed schema gives differently from what inference would choose now (a
     person's edits) are kept, as are those in `roles`.
     """
-    from mlgate.store.tables import load_table
 
     project = load_project(root)
     return write_reference(project, load_table(project.data_path), roles)
@@ -33,9 +36,6 @@ def write_reference(
     project: Project, frame: pd.DataFrame, roles: dict[str, Role] | None = None
 ) -> tuple[Schema, list[Path]]:
     """Infer and write schema.yaml and the reference profile for `frame`."""
-    from mlgate.core.infer import infer_schema
-    from mlgate.core.profile import build_profile
-    from mlgate.store.files import read_schema, write_profile, write_schema
 
     config = project.config
     wanted = dict(roles or {})

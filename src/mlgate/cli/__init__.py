@@ -24,6 +24,9 @@ from mlgate.cli import project, pipeline, registry, ship, deploy, canary, serve,
 from mlgate.cli.app import app, err_console
 from mlgate.errors import GateFailed, MlgateError
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 __all__ = ["app", "main"]
 
 # MLflow retries HTTP for minutes by default (7 retries, backoff 2, 120 s timeout): a CI job

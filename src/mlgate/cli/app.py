@@ -16,6 +16,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 
 def _version(value: bool) -> None:
     if value:

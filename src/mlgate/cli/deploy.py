@@ -16,6 +16,9 @@ from mlgate.errors import GateFailed, InfraError, UsageError
 if TYPE_CHECKING:
     from mlgate.app.rollout import LocalOptions
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 Interval = Annotated[
     str | None,
     typer.Option("--interval", help="Seconds (or 30s, 1m) between checks [policy: 60s]."),

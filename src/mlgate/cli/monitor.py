@@ -11,6 +11,9 @@ from mlgate.cli import render
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, print_json
 from mlgate.errors import GateFailed
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 
 @app.command("monitor")
 def monitor_cmd(

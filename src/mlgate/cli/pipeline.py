@@ -20,6 +20,9 @@ from mlgate.cli.app import (
 )
 from mlgate.errors import GateFailed
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 
 @app.command("validate")
 def validate_cmd(

@@ -10,6 +10,9 @@ import typer
 from mlgate.cli import render
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, Group, app, console, print_json
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 schema_app = typer.Typer(
     help="Infer or show the committed data schema.", no_args_is_help=True, cls=Group
 )

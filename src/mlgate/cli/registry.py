@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from mlgate.adapters.mlflow import Registry, VersionInfo
     from mlgate.core.config import Project
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded on the model version.")]
 
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from mlgate.core.schema import Schema
     from mlgate.core.validate import ValidationReport
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 _STATUS = {"passed": "[green]PASS[/]", "failed": "[bold red]FAIL[/]", "skipped": "[dim]skip[/]"}
 
 

@@ -9,6 +9,9 @@ import typer
 
 from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, PublicKeyOpt, TrustTypeOpt, app
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 
 @app.command("serve")
 def serve_cmd(

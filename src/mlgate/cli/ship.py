@@ -21,6 +21,9 @@ from mlgate.cli.app import (
     print_json,
 )
 
+# Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
+# usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
 DEFAULT_BUNDLE = Path("models/model")
 
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from mlgate.core.vocab import Task
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ class Outputs:
 
 def resample_weights(rows: int, resamples: int, seed: int) -> Array:
     """(resamples, rows) draw counts: row i was drawn w[b, i] times in resample b."""
-    import numpy as np
 
     rng = np.random.default_rng(seed)
     index = rng.integers(0, rows, size=(resamples, rows), dtype=np.int64)
@@ -54,14 +55,12 @@ def resample_weights(rows: int, resamples: int, seed: int) -> Array:
 
 
 def _safe_div(num: Array, den: Array) -> Array:
-    import numpy as np
 
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def weighted_auc(w: Array, positive: npt.NDArray[np.bool_], scores: Array) -> Array:
     """ROC-AUC of `scores` for boolean `positive` under each row of weights `w` (ties: half)."""
-    import numpy as np
 
     order = np.argsort(scores, kind="stable")
     sorted_scores = np.asarray(scores)[order]
@@ -91,7 +90,6 @@ def weighted_metric(
     positive: object,
 ) -> Array:
     """`metric` of one model under each row of resample weights `w` (shape (B, rows))."""
-    import numpy as np
 
     n = w.sum(axis=1)
     if task == "regression":
@@ -171,7 +169,6 @@ def improvement_interval(
     """The `confidence` percentile interval of (challenger - champion), signed so that positive
     is better, over `resamples` paired resamples of the holdout; relative to the champion's
     value when `relative`."""
-    import numpy as np
 
     rows = len(y_true)
     gains: list[Array] = []

@@ -59,6 +59,10 @@ from mlgate.core.statistics import (
     wasserstein_distance,
 )
 
+# Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
+# server import this module for its types and thresholds, and the server runs without pandas or
+# SciPy (the train extra, which the serving image does not install).
+
 P_VALUE_METHODS: frozenset[str] = frozenset({"ks", "chisquare"})
 DEFAULT_THRESHOLDS: dict[Method, float] = {
     "ks": 0.05,

@@ -18,6 +18,10 @@ from statistics import NormalDist
 
 from mlgate.core.statistics import jensenshannon_distance, psi
 
+# Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
+# server import this module for its types and thresholds, and the server runs without pandas or
+# SciPy (the train extra, which the serving image does not install).
+
 SIGNIFICANCE = 0.01
 TAIL_REQUESTS = 5
 

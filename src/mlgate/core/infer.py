@@ -24,10 +24,17 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+from pandas.tseries.api import guess_datetime_format
+
+from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnKind, ColumnSpec, Role, Schema, category_values, column_kind
 from mlgate.errors import DataError
 
@@ -76,7 +83,6 @@ def _id_named(name: str) -> bool:
 
 def _is_row_index(series: pd.Series[ColT]) -> bool:
     """0..n-1 or 1..n in file order (or reversed): the row number, whatever it is called."""
-    import numpy as np
 
     values = series.to_numpy()
     if values.size < 2:
@@ -93,10 +99,6 @@ def _looks_like_words(values: pd.Series[ColT]) -> bool:
 
 def datetime_format(values: pd.Series[ColT]) -> str | None:
     """The date format of a text column when nearly all of a sample parses as dates, else None."""
-    import warnings
-
-    import pandas as pd
-    from pandas.tseries.api import guess_datetime_format
 
     sample = spread_sample(values, DATE_SAMPLE).astype(str)
     if sample.empty or float(sample.str.contains(_DATE_HINT).mean()) < DATE_MIN_SHARE:
@@ -115,7 +117,6 @@ def datetime_format(values: pd.Series[ColT]) -> str | None:
 def spread_sample(series: pd.Series[ColT], size: int = 0) -> pd.Series[ColT]:
     """Up to `size` (default `SAMPLE`) non-null values at evenly spaced rows: deterministic,
     and without the full-column shuffle a random sample costs."""
-    import numpy as np
 
     size = size or SAMPLE
     if len(series) > size:
@@ -126,7 +127,6 @@ def spread_sample(series: pd.Series[ColT], size: int = 0) -> pd.Series[ColT]:
 def _constant(series: pd.Series[ColT], kind: ColumnKind) -> bool:
     """One distinct non-null value: min = max for numbers, and for text a sample with one
     value confirmed in full (no hashing of every value of a column that varies)."""
-    import numpy as np
 
     if kind in ("numeric", "integer", "boolean"):
         values = series.to_numpy()
@@ -140,7 +140,6 @@ def _constant(series: pd.Series[ColT], kind: ColumnKind) -> bool:
 
 
 def _categorical_role(series: pd.Series[ColT], name: str, non_null: int, rows: int) -> RoleGuess:
-    import pandas as pd
 
     kind: ColumnKind = "categorical"
     values = series if pd.api.types.is_string_dtype(series.dtype) else series.astype("str")
@@ -234,7 +233,6 @@ def _duplicates(df: pd.DataFrame, candidates: Sequence[str]) -> dict[str, str]:
 
 def check_columns(columns: Sequence[object], source: str) -> None:
     """Column names must be unique (a CSV with a repeated header is refused, named)."""
-    from collections import Counter
 
     repeated = [str(name) for name, n in Counter(map(str, columns)).items() if n > 1]
     if repeated:
@@ -253,7 +251,6 @@ def _natural_range(values: object, kind: ColumnKind) -> tuple[float, float]:
       change (cents for dollars, 999 for missing) does not stay within it;
     - elsewhere the observed range grows by its span on each side.
     """
-    import numpy as np
 
     arr = np.asarray(values, dtype=np.float64)
     low, high = float(arr.min()), float(arr.max())
@@ -279,7 +276,6 @@ def _natural_range(values: object, kind: ColumnKind) -> tuple[float, float]:
 
 
 def _date_range(series: pd.Series[ColT], fmt: str | None) -> tuple[str, str] | None:
-    from mlgate.core.dates import parse_dates
 
     parsed = parse_dates(series, fmt).dropna()
     if parsed.empty:
@@ -290,7 +286,6 @@ def _date_range(series: pd.Series[ColT], fmt: str | None) -> tuple[str, str] | N
 
 
 def _spec(series: pd.Series[ColT], guess: RoleGuess, name: str) -> ColumnSpec:
-    import numpy as np
 
     low = high = None
     earliest = latest = None

@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
+from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
@@ -36,14 +40,10 @@ REGRESSION_SCORE = 0.98
 def _codes(column: pd.Series[ColT], kind: str) -> npt.NDArray[np.int64]:
     """Bin codes 0..BINS for a column: its most common values (categories) or quantile bins
     (numbers with many values); everything else, missing included, shares the last code."""
-    import numpy as np
-    import pandas as pd
 
     # A date column is binned by its nanoseconds since 1970, a different dtype.
     series: pd.Series[ColT] | pd.Series[int] = column
     if kind == "datetime":
-        from mlgate.core.dates import parse_dates
-
         series = parse_dates(column, None).astype("int64").where(column.notna())
     categorical = kind in ("categorical", "boolean") or not pd.api.types.is_numeric_dtype(
         series.dtype
@@ -67,7 +67,6 @@ def _codes(column: pd.Series[ColT], kind: str) -> npt.NDArray[np.int64]:
 
 def _two_fold(codes: npt.NDArray[np.int64], y: Values, classify: bool) -> float:
     """Balanced accuracy (classes) or R² (numbers) of per-bin majority/mean, two-fold."""
-    import numpy as np
 
     n = len(y)
     groups = BINS + 1
@@ -103,7 +102,6 @@ def find_leaks(
 ) -> list[str]:
     """Warnings naming each column (among `columns`) that alone predicts `target` almost
     perfectly, and the row order when it does."""
-    import numpy as np
 
     has_target = df[target].notna().to_numpy()
     labelled_at = np.flatnonzero(has_target)
@@ -116,7 +114,6 @@ def find_leaks(
     sample = df.iloc[labelled_at[keep]]
     if sample[target].nunique() < 2:
         return []
-    import pandas as pd
 
     y = sample[target].to_numpy()
     if classify:

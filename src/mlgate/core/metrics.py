@@ -6,6 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+from sklearn import metrics as skm
+
 from mlgate.core.vocab import CLASSIFICATION_METRICS, REGRESSION_METRICS, MetricName, Task
 
 if TYPE_CHECKING:
@@ -31,8 +34,6 @@ def compute_metrics(
 ) -> dict[str, float]:
     """Every metric of the task that is defined for these predictions; binary metrics are
     about `positive` (default: the last class, scikit-learn's convention)."""
-    import numpy as np
-    from sklearn import metrics as skm
 
     if task == "regression":
         return {
@@ -75,7 +76,6 @@ def _last_class(
     labels: list[object] | None, y_true: Values | pd.Series[ColT], y_pred: Values
 ) -> object:
     """scikit-learn's default positive class: the last of the sorted labels."""
-    import numpy as np
 
     if labels is not None:
         return labels[-1]

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
     from mlgate.core.frames import ColT
 
+# Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
+# server import this module for its types and thresholds, and the server runs without pandas or
+# SciPy (the train extra, which the serving image does not install).
+
 QUANTILE_POINTS = 1001
 HISTOGRAM_BINS = 10
 DISCRETE_MAX_VALUES = 5

@@ -7,8 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrorReason
 from pydantic import BaseModel, ConfigDict
 
+from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnSpec, Schema, category_values
 
 if TYPE_CHECKING:
@@ -63,7 +67,6 @@ class Violation(_Frozen):
 
 
 def _parses(series: pd.Series[ColT], *, integral: bool) -> pd.Series[bool]:
-    import pandas as pd
 
     parsed = pd.to_numeric(series.astype("object"), errors="coerce")
     ok = parsed.notna()
@@ -77,7 +80,6 @@ def _type_check(
 ) -> tuple[Callable[[pd.Series[ColT]], pd.Series[bool]] | None, bool]:
     """The check of a column's values against its kind (None when the dtype already fits) and
     whether value checks (range, categories) can run on it."""
-    import pandas as pd
 
     dtype = series.dtype
     is_bool = pd.api.types.is_bool_dtype(dtype)
@@ -104,14 +106,11 @@ def _type_check(
 
 
 def _dates(series: pd.Series[ColT], fmt: str | None) -> pd.Series[pd.Timestamp]:
-    from mlgate.core.dates import parse_dates
 
     return parse_dates(series, fmt)
 
 
 def _date_checks(spec: ColumnSpec) -> list[pa.Check]:
-    import pandas as pd
-    import pandera.pandas as pa
 
     if spec.earliest is None or spec.latest is None:
         return []
@@ -125,8 +124,6 @@ def _date_checks(spec: ColumnSpec) -> list[pa.Check]:
 
 
 def _value_checks(spec: ColumnSpec, series: pd.Series[ColT] | None) -> list[pa.Check]:
-    import pandas as pd
-    import pandera.pandas as pa
 
     checks: list[pa.Check] = []
     if spec.kind == "datetime":
@@ -159,7 +156,6 @@ def _value_checks(spec: ColumnSpec, series: pd.Series[ColT] | None) -> list[pa.C
 
 def pandera_schema(df: pd.DataFrame, schema: Schema) -> pa.DataFrameSchema:
     """The pandera schema that checks `df` against `schema` (type checks fitted to its dtypes)."""
-    import pandera.pandas as pa
 
     columns = {}
     for spec in schema.columns:
@@ -241,7 +237,6 @@ def _describe(
 
 
 def _violation(error: SchemaError, schema: Schema, df: pd.DataFrame) -> Violation:
-    from pandera.errors import SchemaErrorReason
 
     reason = error.reason_code
     if reason == SchemaErrorReason.COLUMN_NOT_IN_DATAFRAME:
@@ -284,7 +279,6 @@ def _violation(error: SchemaError, schema: Schema, df: pd.DataFrame) -> Violatio
 
 def check_schema(df: pd.DataFrame, schema: Schema) -> list[Violation]:
     """Every way `df` breaks `schema`: missing/extra columns, types, ranges, categories, nulls."""
-    import pandera.pandas as pa
 
     try:
         # inplace: nothing is coerced, so the copy pandera would make is pure cost.

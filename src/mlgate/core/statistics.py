@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float64]
 
+# Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
+# server import this module for its types and thresholds, and the server runs without pandas or
+# SciPy (the train extra, which the serving image does not install).
+
 Method = Literal["ks", "chisquare", "wasserstein", "jensenshannon", "psi"]
 # Evidently's guards: PSI replaces empty bins by this share; the Wasserstein norm is at least
 # this std, so a constant reference column does not divide by zero.

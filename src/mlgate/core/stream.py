@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float64]
 
+# Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
+# server import this module for its types and thresholds, and the server runs without pandas or
+# SciPy (the train extra, which the serving image does not install).
+
 GRID_ERROR = 0.005
 # Reference CDF at a sketch grid's edges, by (profile object, bins); the profile object is kept
 # so that a recycled id cannot return another feature's values.

@@ -34,12 +34,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlgate.core.frames import ColT
+import numpy as np
+
+from mlgate.core.profile import numeric_values
 from mlgate.core.schemacheck import (
     Violation,
     check_schema,
     distinct_examples,
     quoted,
 )
+from mlgate.core.statistics import ks_statistic, unseen_mass
 
 
 class ValidationReport(Record):
@@ -125,7 +129,6 @@ def _missing_rate(
 def _unseen_rate(
     name: str, ref: CategoricalProfile, series: pd.Series[ColT], limit: float
 ) -> Violation | None:
-    from mlgate.core.statistics import unseen_mass
 
     values = category_values(series).dropna()
     if values.empty:
@@ -152,10 +155,6 @@ def _shift(
 ) -> Violation | None:
     """The share of the distribution that moved: KS distance for numbers, total variation for
     categories. A fresh sample moves a few percent; a changed unit or meaning moves most."""
-    import numpy as np
-
-    from mlgate.core.profile import numeric_values
-    from mlgate.core.statistics import ks_statistic
 
     if isinstance(ref, CategoricalProfile):
         values = category_values(series).dropna()

@@ -97,40 +97,39 @@ def _input_findings(obs: Observations, policy: MonitorConfig) -> list[Finding]:
             )
         )
     for f in obs.features:
-        rise = f.missing_rate - f.reference_missing_rate
-        if rise >= policy.missing_increase:
-            found.append(
-                Finding(
-                    check="missing_values",
-                    severity="alert",
-                    subject=f.name,
-                    message=f"{f.name}: {f.missing_rate:.1%} missing, "
-                    f"{f.reference_missing_rate:.1%} in the reference (+{rise:.1%} >= "
-                    f"{policy.missing_increase:.1%})",
-                )
-            )
-        if f.out_of_schema_rate >= policy.out_of_schema_rate:
-            found.append(
-                Finding(
-                    check="out_of_schema",
-                    severity="alert",
-                    subject=f.name,
-                    message=f"{f.name}: {f.out_of_schema_rate:.1%} of values break the schema "
-                    f"(range, categories or nulls; >= {policy.out_of_schema_rate:.1%})",
-                )
-            )
-        if f.unseen_rate >= policy.unseen_category_rate:
-            shown = ", ".join(repr(x) for x in f.unseen_examples[:5])
-            found.append(
-                Finding(
-                    check="unseen_categories",
-                    severity="alert",
-                    subject=f.name,
-                    message=f"{f.name}: {f.unseen_rate:.1%} of values are categories the "
-                    f"training data never had (>= {policy.unseen_category_rate:.1%}): {shown}",
-                )
-            )
+        found.extend(_feature_findings(f, policy))
     return found
+
+
+def _feature_findings(f: FeatureObservation, policy: MonitorConfig) -> list[Finding]:
+    """One feature's alerts: more missing values, values off the schema, unseen categories."""
+    rise = f.missing_rate - f.reference_missing_rate
+    shown = ", ".join(repr(x) for x in f.unseen_examples[:5])
+    checks = (
+        (
+            "missing_values",
+            rise >= policy.missing_increase,
+            f"{f.name}: {f.missing_rate:.1%} missing, {f.reference_missing_rate:.1%} in the "
+            f"reference (+{rise:.1%} >= {policy.missing_increase:.1%})",
+        ),
+        (
+            "out_of_schema",
+            f.out_of_schema_rate >= policy.out_of_schema_rate,
+            f"{f.name}: {f.out_of_schema_rate:.1%} of values break the schema "
+            f"(range, categories or nulls; >= {policy.out_of_schema_rate:.1%})",
+        ),
+        (
+            "unseen_categories",
+            f.unseen_rate >= policy.unseen_category_rate,
+            f"{f.name}: {f.unseen_rate:.1%} of values are categories the training data never "
+            f"had (>= {policy.unseen_category_rate:.1%}): {shown}",
+        ),
+    )
+    return [
+        Finding(check=check, severity="alert", subject=f.name, message=message)
+        for check, hit, message in checks
+        if hit
+    ]
 
 
 def _performance_findings(

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float64]
 
+# Deferred imports: NumPy, pandas and scikit-learn's fitting modules load on first use: the model
+# server imports this module to apply a fitted calibration, without pandas (the train extra) and
+# without paying for what only training uses.
+
 MONITORING_FILE = "monitoring.json"
 REFERENCE_VERSION = 1
 ECE_BINS = 10

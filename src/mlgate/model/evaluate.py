@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from sklearn.dummy import DummyClassifier, DummyRegressor
+
 from mlgate.core.bootstrap import Outputs, improvement_interval
 from mlgate.core.config import Config
 from mlgate.core.metrics import compute_metrics
@@ -38,8 +41,6 @@ def baseline_metrics(task: str, split: Split, classes: Any, positive: Any) -> di
     recall a constant can reach), and the mean and the median for regression. The best of them
     for each metric is the bar a model must clear.
     """
-    import numpy as np
-    from sklearn.dummy import DummyClassifier, DummyRegressor
 
     x_train = np.zeros((len(split.y_train), 1))
     x_test = np.zeros((len(split.y_test), 1))

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
@@ -49,19 +52,16 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def _frame(self, x: Any) -> pd.DataFrame:
-        import pandas as pd
 
         return x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
 
     def _parse(self, series: pd.Series, i: int) -> pd.Series:
-        from mlgate.core.dates import parse_dates
 
         fmt = self.formats[i] if i < len(self.formats) else None
         return parse_dates(series, fmt)
 
     def transform(self, x: Any) -> np.ndarray:
         """The numeric parts of every date column, side by side."""
-        import numpy as np
 
         frame = self._frame(x)
         parts: list[np.ndarray] = []
@@ -74,7 +74,6 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """`when__year`, `when__month`, ...: one name per part."""
-        import numpy as np
 
         out = []
         for i, name in enumerate(self.names_):
@@ -85,8 +84,6 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
 def to_frame(data: pd.DataFrame, features: Sequence[ColumnSpec]) -> pd.DataFrame:
     """Select the feature columns in training order, with the dtypes the model expects."""
-    import numpy as np
-    import pandas as pd
 
     out: dict[str, object] = {}
     for spec in features:

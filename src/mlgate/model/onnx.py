@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+# Deferred imports: skl2onnx and onnxruntime are the onnx extra, loaded only to export (a missing
+# one skips the export, logged); NumPy, pandas and scikit-learn load on first use because the model
+# server imports this module for the ONNX feature layout, without pandas (the train extra).
+
 log = logging.getLogger(__name__)
 
 MISSING_CATEGORY = "\x00mlgate:missing"

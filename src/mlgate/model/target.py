@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+from sklearn.metrics import f1_score, make_scorer
+from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV
+
 from mlgate.core.config import Config
+from mlgate.core.leakage import find_leaks
 from mlgate.core.schema import Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
@@ -19,7 +24,6 @@ _MAX_CLASSES = 50
 
 def infer_task(y: pd.Series) -> Task:
     """Binary, multiclass or regression, from the target's values."""
-    import pandas as pd
 
     values = y.dropna()
     distinct = int(values.nunique())
@@ -123,8 +127,6 @@ def handle_imbalance(
         if "class_weight" not in config.model.params:
             estimator.set_params(class_weight="balanced")
         return estimator, f"positive class {positive!r} is {share:.1%} of rows: classes reweighted"
-    from sklearn.metrics import f1_score, make_scorer
-    from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV
 
     tuned = TunedThresholdClassifierCV(
         estimator,
@@ -140,7 +142,6 @@ def handle_imbalance(
 
 def leaks(schema: Schema, task: Task, frame: pd.DataFrame) -> list[str]:
     """Leakage warnings over the columns of the schema (features and the rest)."""
-    from mlgate.core.leakage import find_leaks
 
     target = schema.target
     if target is None or target.name not in frame.columns:

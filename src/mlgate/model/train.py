@@ -11,11 +11,19 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
 from mlgate.core.config import Config
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
-from mlgate.model.features import to_frame
+from mlgate.model.features import DatetimeParts, to_frame
 from mlgate.model.target import (
     handle_imbalance,
     infer_task,
@@ -91,7 +99,6 @@ def feature_specs(config: Config, schema: Schema, frame: pd.DataFrame) -> tuple[
 
 def holdout_fingerprint(x_test: pd.DataFrame, y_test: pd.Series) -> str:
     """A hash of the holdout rows, so gates can prove they evaluate on the same holdout."""
-    import pandas as pd
 
     digest = hashlib.sha256()
     digest.update(pd.util.hash_pandas_object(x_test, index=True).to_numpy().tobytes())
@@ -103,7 +110,6 @@ def split_data(
     config: Config, task: Task, frame: pd.DataFrame, features: tuple[ColumnSpec, ...]
 ) -> Split:
     """Deterministic split from `split.seed`, stratified for classification when asked."""
-    from sklearn.model_selection import train_test_split
 
     frame, _dropped = labelled_rows(config, frame)
     y = frame[config.data.target]
@@ -167,10 +173,6 @@ def make_estimator(config: Config, task: Task) -> Any:
 
 def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: Any) -> Any:
     """Impute + scale numerics, impute + one-hot categoricals, then the estimator: one Pipeline."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     pre = config.preprocess
     numeric = [f.name for f in features if f.kind not in ("categorical", "datetime")]
@@ -212,10 +214,6 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
 
 def date_steps(config: Config, dates: list[ColumnSpec]) -> Any:
     """Dates -> numeric parts (year, month, ...) -> imputed: a step of the fitted Pipeline."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-
-    from mlgate.model.features import DatetimeParts
 
     return Pipeline(
         [
@@ -257,7 +255,6 @@ def fit(
 ) -> tuple[Any, str | None]:
     """Fit the Pipeline on the training rows (a ConfigError for bad estimator params), and a
     note on how class imbalance was handled."""
-    from sklearn.utils._param_validation import InvalidParameterError
 
     estimator, note = handle_imbalance(
         config, task, make_estimator(config, task), split.y_train, positive

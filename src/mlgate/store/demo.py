@@ -10,6 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
+from mlgate.store import atomic
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -29,8 +34,6 @@ DRIFTED_FEATURES = (
 
 def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.DataFrame:
     """Generate `rows` demo customers; the same arguments always give the same frame."""
-    import numpy as np
-    import pandas as pd
 
     rng = np.random.default_rng(seed)
     contract_p = [0.80, 0.15, 0.05] if drift else [0.50, 0.28, 0.22]
@@ -91,7 +94,6 @@ def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.Da
 
 def write_csv(out: Path, rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> Path:
     """`mlgate demo-data`: a sample of the demo distribution (or its drifted variant) as CSV."""
-    from mlgate.store import atomic
 
     with atomic.replacing(out) as tmp:
         generate(rows, seed=seed, drift=drift).to_csv(tmp, index=False)

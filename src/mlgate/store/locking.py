@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from mlgate.core.config import Project
 from mlgate.errors import InfraError, LockBusy
 from mlgate.store import atomic
+from mlgate.store.bundle import clean_leftovers as clean_bundle
 
 LOCK_FILE = ".mlgate.lock"
 OWNER_SUFFIX = ".owner"
@@ -115,7 +117,6 @@ def _now() -> str:
 def scratch_dir(project: Project) -> Path:
     """A fresh private directory beside the bundle (for a champion download, for instance);
     removed by the caller, or by `clean_leftovers` after a crash."""
-    import tempfile
 
     parent = project.bundle_dir.parent
     with atomic.output_errors(parent):
@@ -126,7 +127,6 @@ def scratch_dir(project: Project) -> Path:
 def clean_leftovers(project: Project) -> list[Path]:
     """Remove what killed runs left: bundle staging copies, scratch directories, temporary
     files of interrupted writes. Call only while holding the project lock."""
-    from mlgate.store.bundle import clean_leftovers as clean_bundle
 
     removed = clean_bundle(project.bundle_dir)
     parent = project.bundle_dir.parent

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mlgate.app.monitor.labels import Labels
 from mlgate.app.monitor.logs import Chunk
 from mlgate.core.profile import CategoricalProfile, NumericProfile, Profile
@@ -30,7 +32,6 @@ LATENCY_EDGES_MS = (1e-3, 1e6, 900)  # log-spaced: about 2.3% apart
 
 def latency_edges() -> np.ndarray:
     """Bin edges of the latency histogram, in milliseconds."""
-    import numpy as np
 
     lo, hi, n = LATENCY_EDGES_MS
     return np.logspace(math.log10(lo), math.log10(hi), int(n) + 1)
@@ -88,7 +89,6 @@ class Analysis:
         keep: int,
         psi: bool = False,
     ) -> None:
-        import numpy as np
 
         self.version = version
         self.features = tuple(f for f in features if f.name in profile.features)
@@ -115,7 +115,6 @@ class Analysis:
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk (any versions, any times)."""
-        import numpy as np
 
         ts = chunk["ts"]
         keep = np.ones(ts.size, dtype=bool)
@@ -151,7 +150,6 @@ class Analysis:
             other.requests += 1 if row == 0 else 0
 
     def _add_mine(self, chunk: Chunk) -> None:
-        import numpy as np
 
         ts = chunk["ts"]
         lo, hi = float(ts.min()), float(ts.max())
@@ -188,7 +186,6 @@ class Analysis:
             self._add_window(self._window(index), {k: v[part] for k, v in chunk.items()})
 
     def _window_index(self, ts: np.ndarray) -> np.ndarray:
-        import numpy as np
 
         return np.floor(ts / self.window_seconds).astype(np.int64)
 
@@ -205,7 +202,6 @@ class Analysis:
         return sketch
 
     def _add_window(self, window: Window, chunk: Chunk) -> None:
-        import numpy as np
 
         n = chunk["ts"].size
         window.rows += n
@@ -234,14 +230,12 @@ class Analysis:
             self._realise(window, chunk, proba)
 
     def _proba(self, chunk: Chunk) -> np.ndarray | None:
-        import numpy as np
 
         if self.classes is None or "p:0" not in chunk:
             return None
         return np.column_stack([chunk[f"p:{j}"] for j in range(len(self.classes))])
 
     def _estimate(self, window: Window, chunk: Chunk, proba: np.ndarray) -> None:
-        import numpy as np
 
         pred = chunk["prediction"]
         ok = np.isfinite(proba).all(axis=1) & np.isfinite(pred) & (pred >= 0)
@@ -258,7 +252,6 @@ class Analysis:
             window.est_pos = pos if window.est_pos is None else window.est_pos + pos
 
     def _realise(self, window: Window, chunk: Chunk, proba: np.ndarray | None) -> None:
-        import numpy as np
 
         rids = chunk["request_id"]
         has = np.fromiter((r in self.label_ids for r in rids.tolist()), dtype=bool, count=rids.size)
@@ -293,7 +286,6 @@ class Analysis:
             window.real_pos = pos if window.real_pos is None else window.real_pos + pos
 
     def _schema_breaks(self, chunk: Chunk) -> None:
-        import numpy as np
 
         for spec in self.features:
             values = chunk[f"f:{spec.name}"]
@@ -337,7 +329,6 @@ class Analysis:
 
     def latency_quantiles(self, qs: tuple[float, ...]) -> dict[str, float]:
         """Latency percentiles in ms (to the histogram's 2.3% resolution), and the count."""
-        import numpy as np
 
         n = int(self.latency.sum())
         if n == 0:
@@ -353,7 +344,6 @@ class Analysis:
 
 
 def _score_histogram(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
 
     idx = np.minimum((np.clip(score, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
     counts = np.bincount(idx, minlength=SCORE_BINS).astype(np.float64)
@@ -363,7 +353,6 @@ def _score_histogram(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarra
 
 def binned_auc(counts: np.ndarray | None, positive: np.ndarray | None) -> float | None:
     """ROC AUC from a score histogram: rows and (expected) positives per score bin."""
-    import numpy as np
 
     if counts is None or positive is None:
         return None

@@ -13,6 +13,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from mlgate.app.monitor.logs import (
     CACHE_DIR,
     CACHE_FORMAT,
@@ -29,7 +33,6 @@ if TYPE_CHECKING:
 
 
 def _to_table(chunk: Chunk) -> Any:
-    import pyarrow as pa
 
     arrays = {}
     for name, values in chunk.items():
@@ -43,8 +46,6 @@ def _to_table(chunk: Chunk) -> Any:
 def _column(col: Any) -> np.ndarray:
     """A numpy column; strings as objects built from their dictionary (few distinct values:
     one Python string per value, not per row)."""
-    import numpy as np
-    import pyarrow as pa
 
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         values: np.ndarray = col.to_numpy(zero_copy_only=False)
@@ -61,8 +62,6 @@ def _column(col: Any) -> np.ndarray:
 def read_parquet(path: Path, layout: Layout, chunk_rows: int, ids: bool = True) -> Iterator[Chunk]:
     """Chunks of a Parquet file of normalised columns (missing feature columns are missing);
     request ids only when `ids` (they are unique strings: the costliest column to read)."""
-    import numpy as np
-    import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(path)
@@ -103,8 +102,6 @@ def columnar_cache(
 ) -> Path | None:
     """The Parquet twin of a rotated (closed) JSON-lines file: reused when it matches the file,
     written otherwise. None when the directory is not writable (the JSON lines are read)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     target = _cache_path(path, tag)
     ident = _identity(path)

@@ -37,6 +37,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
+from mlgate.core.profile import datetime_seconds
 from mlgate.core.records.predlog import PredictionRecord, decode
 from mlgate.core.schema import ColumnSpec
 from mlgate.errors import DataError
@@ -134,7 +138,6 @@ class _Buffer:
 
 
 def _numeric(values: Sequence[Any]) -> np.ndarray:
-    import numpy as np
 
     try:
         return np.array(values, dtype=np.float64)
@@ -148,16 +151,11 @@ def _numeric(values: Sequence[Any]) -> np.ndarray:
 
 def _dates(values: Sequence[Any], fmt: str | None) -> np.ndarray:
     """Date strings as seconds since 1970, parsed as the reference profile parsed them."""
-    import numpy as np
-    import pandas as pd
-
-    from mlgate.core.profile import datetime_seconds
 
     return datetime_seconds(pd.Series(values, dtype=object), fmt).to_numpy(dtype=np.float64)
 
 
 def _category(values: Sequence[Any]) -> np.ndarray:
-    import numpy as np
 
     if all(type(v) is str or v is None for v in values):
         return np.array(values, dtype=object)
@@ -193,7 +191,6 @@ def _rows_as_tuples(instances: list[Any], names: tuple[str, ...]) -> list[tuple[
 
 
 def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
-    import numpy as np
 
     n = len(buf)
     chunk: Chunk = {

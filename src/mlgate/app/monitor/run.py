@@ -12,15 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlgate.app.monitor.analyze import Analysis, Window, binned_auc
+from mlgate.app.monitor.columnar import read_chunks
+from mlgate.app.monitor.labels import feedback_files, load_labels
+from mlgate.app.monitor.logs import Layout, ReadStats, discover
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import ColumnDrift
 from mlgate.core.policy import MonitorConfig, duration_seconds
 from mlgate.core.profile import CategoricalProfile, NumericProfile
 from mlgate.core.records.monitor import Histogram, MonitorResult, WindowSummary
+from mlgate.core.statistics import reference_cdf
 from mlgate.core.stream import ColumnSketch, sketch_drift, unseen_count
 from mlgate.core.verdict import FeatureObservation, Observations, decide
 from mlgate.errors import DataError
+from mlgate.store.bundle import PROFILE_FILE, load_bundle
+from mlgate.store.files import read_profile, read_reference
 from mlgate.store.trust import Trust, resolve
 
 MAX_WINDOWS = 200
@@ -95,9 +103,6 @@ def histogram(
     name: str, ref: NumericProfile | CategoricalProfile, sketch: ColumnSketch
 ) -> Histogram:
     """Reference and current shares of one feature on common bins (for the report's plots)."""
-    import numpy as np
-
-    from mlgate.core.statistics import reference_cdf
 
     if isinstance(ref, CategoricalProfile) or ref.values is not None:
         counts = ref.counts if isinstance(ref, CategoricalProfile) else (ref.values or {})
@@ -165,11 +170,6 @@ def _window_summaries(
 
 def run_monitor(request: MonitorRequest) -> MonitorResult:
     """Monitor one bundle's traffic over a period of its prediction log."""
-    from mlgate.app.monitor.columnar import read_chunks
-    from mlgate.app.monitor.labels import feedback_files, load_labels
-    from mlgate.app.monitor.logs import Layout, ReadStats, discover
-    from mlgate.store.bundle import PROFILE_FILE, load_bundle
-    from mlgate.store.files import read_profile, read_reference
 
     bundle = load_bundle(
         request.bundle_dir, trust=request.trust if request.trust is not None else resolve()
