@@ -21,8 +21,8 @@ import sys
 
 # Importing a group module adds its commands; the order here is the order of `mlgate --help`.
 from mlgate.cli import project, pipeline, registry, ship, deploy, canary, serve, monitor  # noqa: F401  # isort: skip
-from mlgate.cli.app import app, err_console
-from mlgate.errors import GateFailed, MlgateError
+from mlgate.cli.app import JsonOutput, app, err_console, print_json
+from mlgate.errors import GateFailed, InfraError, MlgateError
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; the one place errors become exit codes."""
     for key, value in PROCESS_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+    JsonOutput.written = False
     try:
         # Standalone mode: Typer reports its own usage errors (unknown command or option,
         # missing argument, bad value) with the usage line and a suggestion, and exits 2,
@@ -58,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="mlgate", standalone_mode=True)
     except SystemExit as exc:
         return _exit_code(exc.code)
-    except GateFailed as exc:
-        _report("gate failed", str(exc))
-        return exc.exit_code
     except MlgateError as exc:
-        _report("error", str(exc))
+        _report("gate failed" if isinstance(exc, GateFailed) else "error", str(exc))
+        if _wants_json(argv):
+            _report_json(_kind(exc), type(exc).__name__, exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         return INTERRUPTED
-    except Exception:
+    except Exception as exc:
         import traceback  # only on this path: it costs a usage error tens of milliseconds
 
         traceback.print_exc()
@@ -74,8 +74,32 @@ def main(argv: list[str] | None = None) -> int:
             "\nThis is a bug in mlgate, not in your project: please report it with the "
             "traceback above.\n"
         )
+        if _wants_json(argv):
+            _report_json("bug", type(exc).__name__, str(exc), "see the traceback on stderr", BUG)
         return BUG
     return 0
+
+
+def _wants_json(argv: list[str] | None) -> bool:
+    """`--json` among the command's options (before a `--` that ends them), and the command's
+    own JSON document not written yet."""
+    if JsonOutput.written:
+        return False
+    args = sys.argv[1:] if argv is None else argv
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _kind(exc: MlgateError) -> str:
+    """The error's family, as its exit code says it: a verdict, bad input, or infrastructure."""
+    if isinstance(exc, GateFailed):
+        return "gate_failed"
+    return "infrastructure" if isinstance(exc, InfraError) else "input"
+
+
+def _report_json(kind: str, name: str, message: str, hint: str | None, code: int) -> None:
+    """With `--json` an error is also a JSON object on stdout, where the script reads."""
+    error = {"kind": kind, "type": name, "message": message, "hint": hint, "exit_code": code}
+    print_json({"error": error})
 
 
 def _exit_code(code: object) -> int:

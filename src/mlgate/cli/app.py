@@ -161,6 +161,14 @@ def err_console() -> Any:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class JsonOutput:
+    """Whether this command wrote its JSON document: an error after it (a failed gate's exit
+    1, say) must not add a second document to stdout."""
+
+    written = False
+
+
 def print_json(data: Any) -> None:
     """Write `data` as indented JSON on stdout (for scripts)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    JsonOutput.written = True
