@@ -25,10 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from mlgate.errors import InfraError, UsageError
+from mlgate.errors import DataError, InfraError, UsageError
 from mlgate.store import atomic
 from mlgate.store.project import load_project
 from mlgate.store.tables import fingerprint
+from mlgate.store.yamlfile import read_yaml
 
 DVC_YAML = "dvc.yaml"
 REMOTE_NAME = "mlgate"
@@ -117,8 +118,7 @@ def git_toplevel(root: Path) -> Path:
 
 
 def _present_keys(config_file: Path) -> set[str]:
-
-    raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    raw = read_yaml(config_file)
     return set(raw) if isinstance(raw, dict) else set()
 
 
@@ -257,7 +257,7 @@ def _dvc_out(path: Path) -> dict[str, object] | None:
     dvc_file = path.with_name(path.name + ".dvc")
     if not dvc_file.is_file():
         return None
-    raw = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))
+    raw = read_yaml(dvc_file, DataError)
     outs = raw.get("outs") if isinstance(raw, dict) else None
     if not outs or not isinstance(outs[0], dict) or not outs[0].get("md5"):
         return None

@@ -18,12 +18,14 @@ from typing import Any
 
 from mlgate.core.config import Project
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.escape import md_code, md_text
 from mlgate.core.gates import GateCheck
 from mlgate.core.records.gate import GateReport
 from mlgate.core.records.lineage import BundleMeta
 from mlgate.core.validate import ValidationReport
 from mlgate.core.vocab import LOWER_IS_BETTER
 from mlgate.errors import BundleError
+from mlgate.store import atomic
 from mlgate.store.bundle import load_bundle
 from mlgate.store.trust import resolve
 
@@ -58,8 +60,14 @@ def _delta(metric: str, new: float, old: float) -> str:
 
 
 def _cell(text: object) -> str:
-    """Table cells cannot hold pipes or newlines."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from a record (column names, data values in messages, paths), made inert
+    Markdown: safe in a table cell, a list item or a paragraph."""
+    return md_text(text)
+
+
+def _code(text: object) -> str:
+    """A record's value as a code span in a table cell."""
+    return md_code(text, table=True)
 
 
 NO_CHAMPION = (
@@ -73,7 +81,7 @@ NO_CHAMPION = (
 
 def _about(gate: GateReport) -> str:
     positive = gate.positive_label
-    about = f", positive class `{_cell(positive)}`" if positive is not None else ""
+    about = f", positive class {md_code(positive)}" if positive is not None else ""
     if gate.dropped_target_rows:
         about += f"; {gate.dropped_target_rows} rows without a target dropped"
     return about
@@ -91,7 +99,9 @@ def _metrics_section(gate: GateReport) -> list[str]:
             "| metric | challenger | baseline |",
             "| --- | ---: | ---: |",
         ]
-        lines += [f"| {m} | {_num(v)} | {_num(baseline.get(m))} |" for m, v in challenger.items()]
+        lines += [
+            f"| {_cell(m)} | {_num(v)} | {_num(baseline.get(m))} |" for m, v in challenger.items()
+        ]
         return lines
     label = gate.champion.label or "champion"
     base = gate.champion.metrics
@@ -105,7 +115,9 @@ def _metrics_section(gate: GateReport) -> list[str]:
     for m, v in challenger.items():
         old = base.get(m)
         delta = _delta(m, float(v), float(old)) if old is not None else "–"
-        lines.append(f"| {m} | {_num(v)} | {_num(baseline.get(m))} | {_num(old)} | {delta} |")
+        lines.append(
+            f"| {_cell(m)} | {_num(v)} | {_num(baseline.get(m))} | {_num(old)} | {delta} |"
+        )
     return lines
 
 
@@ -128,7 +140,8 @@ def _gates_section(gate: GateReport) -> list[str]:
         for c in gate.checks:
             mark = PASS if c.passed else FAIL
             lines.append(
-                f"| {mark} | {c.metric} | {c.kind} | {_interval(c)} | {_cell(c.message)} |"
+                f"| {mark} | {_cell(c.metric)} | {_cell(c.kind)} | {_interval(c)} "
+                f"| {_cell(c.message)} |"
             )
     else:
         lines.append("No gates are configured: add `gates:` to mlgate.yaml.")
@@ -147,7 +160,7 @@ def _drift_rows(columns: Sequence[ColumnDrift]) -> list[str]:
     for c in columns[:_MAX_DRIFT_ROWS]:
         mark = FAIL if c.drifted else (PASS if c.checked else SKIP)
         lines.append(
-            f"| {mark} | {_cell(c.column)} | {c.method or '–'} "
+            f"| {mark} | {_cell(c.column)} | {_cell(c.method or '–')} "
             f"| {_num(c.statistic)} | {_num(c.threshold)} |"
         )
     if len(columns) > _MAX_DRIFT_ROWS:
@@ -166,12 +179,12 @@ def _data_section(validation: ValidationReport | None) -> list[str]:
         f"{mark} {validation.rows} rows; {len(violations)} schema violation(s); "
         f"drift in {len(drifted)} of {len(drift.columns)} features ({drift.share:.0%}, "
         f"dataset drift at {drift.share_threshold:.0%})"
-        + (": " + ", ".join(f"`{c}`" for c in drifted) if drifted else "")
+        + (": " + ", ".join(md_code(c) for c in drifted) if drifted else "")
     )
     if violations:
         lines += ["", "| column | check | rows | message |", "| --- | --- | ---: | --- |"]
         lines += [
-            f"| {_cell(v.column or '–')} | {v.check} | {v.count} | {_cell(v.message)} |"
+            f"| {_cell(v.column or '–')} | {_cell(v.check)} | {v.count} | {_cell(v.message)} |"
             for v in violations
         ]
     if drift.columns:
@@ -190,12 +203,12 @@ def _lineage_section(meta: BundleMeta | None, bundle_error: str | None) -> list[
     lines += [
         "| | |",
         "| --- | --- |",
-        f"| code | `{commit[:12]}` on `{git.branch or '?'}` ({state}) |",
-        f"| data | `{_cell(data.path)}` `{data.fingerprint}`, "
+        f"| code | {_code(commit[:12])} on {_code(git.branch or '?')} ({state}) |",
+        f"| data | {_code(data.path)} {_code(data.fingerprint)}, "
         f"{data.rows} rows ({data.train_rows} train / {data.holdout_rows} holdout) |",
-        f"| config | `{meta.config_hash}` |",
-        f"| model | `{meta.estimator}` ({meta.task}), seed {meta.seed} |",
-        f"| trained | {meta.created_at} with mlgate {meta.mlgate_version} |",
+        f"| config | {_code(meta.config_hash)} |",
+        f"| model | {_code(meta.estimator)} ({_cell(meta.task)}), seed {meta.seed} |",
+        f"| trained | {_cell(meta.created_at)} with mlgate {_cell(meta.mlgate_version)} |",
     ]
     if meta.notes:
         lines.append("")
@@ -217,7 +230,7 @@ def build_report(
     data_ok = validation is None or validation.passed
     passed = gate is not None and gate.passed and data_ok
     verdict = f"{PASS} passed every gate" if passed else f"{FAIL} failed"
-    lines = [marker(name), f"## mlgate · `{name}` {verdict}", ""]
+    lines = [marker(name), f"## mlgate · {md_code(name)} {verdict}", ""]
     if not data_ok:
         lines.append("The data gate failed, so the model was not trained or gated.")
         lines.append("")
@@ -234,7 +247,8 @@ def build_report(
     lines.append("")
     lines += _lineage_section(meta, bundle_error)
     evaluated = gate.evaluated_at if gate is not None else None
-    lines += ["", f"<sub>mlgate report{f' · gated {evaluated}' if evaluated else ''}</sub>", ""]
+    gated = f" · gated {_cell(evaluated)}" if evaluated else ""
+    lines += ["", f"<sub>mlgate report{gated}</sub>", ""]
     return "\n".join(lines)
 
 
@@ -274,7 +288,5 @@ def project_report(project: Project, *, out: Path | None = None) -> str:
     """`mlgate report`: the project's report, also written (atomically) to `out` when given."""
     text = render_project_report(project)
     if out is not None:
-        from mlgate.store import atomic
-
         atomic.write_text(out, text)
     return text

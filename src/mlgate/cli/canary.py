@@ -3,8 +3,9 @@ metric) and as a Flagger webhook (`webhook`), and the local release's `status` a
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +20,9 @@ from mlgate.cli.app import (
     print_json,
 )
 from mlgate.errors import GateFailed
+
+if TYPE_CHECKING:
+    from mlgate.core.records.rollout import RolloutRecord
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
@@ -187,14 +191,53 @@ def webhook_cmd(
 def status_cmd(
     state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
 ) -> None:
-    """What the local release serves, and where its rollout stands."""
+    """What the local release serves, where its rollout stands, and whether anyone still
+    decides it (its controller, or the guard that rolls it back)."""
     from mlgate.app.rollout import rollout_status
+    from mlgate.app.rollout.state import deciding
 
     state = rollout_status(config, state_dir)
+    ro = state.rollout
+    who = deciding(ro) if ro is not None else None
     if as_json:
-        print_json(state.model_dump(mode="json"))
-    else:
-        render.release_status(console(), state)
+        data = state.model_dump(mode="json")
+        if who is not None:
+            data["deciding"] = {"controller": who.controller, "guard": who.guard}
+            data["stalled"] = who.stalled
+        print_json(data)
+        return
+    term = console()
+    render.release_status(term, state)
+    if ro is None or who is None:
+        return
+    if who.stalled:
+        term.print(
+            "stalled: nobody is deciding (the release controller and its guard are not "
+            f"running); run `mlgate canary stop{_state_flag(state_dir)}` to roll it back, or "
+            f"resume it with `{_resume_command(ro, config, state_dir)}`",
+            markup=False,
+        )
+    elif not who.controller:
+        term.print(
+            "no controller is deciding: its guard rolls the release back unless "
+            f"`{_resume_command(ro, config, state_dir)}` resumes it first",
+            markup=False,
+        )
+
+
+def _state_flag(state_dir: Path | None) -> str:
+    return f" --state-dir {shlex.quote(str(state_dir))}" if state_dir is not None else ""
+
+
+def _resume_command(ro: RolloutRecord, config: Path, state_dir: Path | None) -> str:
+    """The deploy that resumes `ro`: the same target, strategy and candidate."""
+    parts = ["mlgate deploy --target local", f"--strategy {ro.strategy}"]
+    parts.append(f"--candidate {shlex.quote(ro.candidate.source)}")
+    if ro.ab_key:
+        parts.append(f"--ab-key {shlex.quote(ro.ab_key)}")
+    if config != DEFAULT_CONFIG:
+        parts.append(f"--config {shlex.quote(str(config))}")
+    return " ".join(parts) + _state_flag(state_dir)
 
 
 @canary_app.command("stop")

@@ -22,6 +22,7 @@ from mlgate.model.calibration import (
     reference_json,
 )
 from mlgate.store import atomic
+from mlgate.store.yamlfile import read_yaml
 
 if TYPE_CHECKING:
     pass
@@ -59,10 +60,12 @@ def read_schema(path: Path) -> Schema:
             hint="run `mlgate schema infer` and commit the file",
         )
     try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        if path.suffix == ".json":
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            raw = read_yaml(path, DataError)
         return Schema.model_validate(raw)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError) as exc:
         raise DataError(
             f"invalid schema file {path}: {describe(exc)}",
             hint="regenerate it with `mlgate schema infer`",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from mlgate.core.config import CONFIG_FILE, Project, parse_config
 from mlgate.errors import ConfigError
+from mlgate.store.yamlfile import read_yaml
 
 
 def config_file(path: Path | str) -> Path:
@@ -26,12 +25,7 @@ def load_project(path: Path | str = CONFIG_FILE) -> Project:
             f"config file not found: {p}",
             hint="run `mlgate init` to create one, or pass --config PATH",
         )
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    raw = read_yaml(p, ConfigError)
     return Project(root=p.parent.resolve(), config=parse_config(raw, str(p)))
 
 

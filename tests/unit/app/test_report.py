@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from mlgate.app.report import build_report, marker
 from mlgate.core.records.gate import GateReport
@@ -114,3 +115,55 @@ def test_failed_data_gate_fails_the_report_even_with_an_old_passing_gate() -> No
     text = build_report("m", gate=None, validation=bad, meta=None)
     assert "❌ failed" in text.splitlines()[1]
     assert "data gate failed" in text
+
+
+GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+HOSTILE = "<script>alert(1)</script> <!channel> a | b\nc *bold* [x](http://y)"
+
+
+def test_values_from_the_data_are_inert_markdown() -> None:
+    column = "<img src=x onerror=alert(1)>|c"
+    raw = {
+        **VALIDATION_FILE,
+        "passed": False,
+        "violations": [
+            {"column": column, "check": "category", "count": 3, "message": HOSTILE},
+        ],
+        "drift": {
+            **VALIDATION_FILE["drift"],  # type: ignore[dict-item]
+            "columns": [
+                {"column": column, "kind": "categorical", "drifted": True, "detail": HOSTILE},
+            ],
+            "drifted_columns": [column],
+        },
+    }
+    gate = _gate_file(False, None)
+    gate["failures"] = [HOSTILE]
+    gate["notes"] = [HOSTILE]
+    text = build_report(
+        "m", gate=GateReport.parse(gate), validation=ValidationReport.parse(raw), meta=None
+    )
+    tokens = GFM.parse(text)
+    blocks = [t.content.strip() for t in tokens if t.type == "html_block"]
+    assert all(b.startswith(("<!-- mlgate-report:", "<details>", "</details>")) for b in blocks)
+    children = [c for t in tokens for c in t.children or []]
+    inline_html = {c.content for c in children if c.type == "html_inline"}
+    assert inline_html <= {"<sub>", "</sub>"}
+    assert not [c for c in children if c.type in ("link_open", "s_open")]
+    emphasis = ("strong_open", "em_open")
+    marked = {children[i + 1].content for i, c in enumerate(children) if c.type in emphasis}
+    # Only the report's own emphasis.
+    assert marked == {
+        "Failed:",
+        "No champion: the champion gates did not run.",
+        "Keeping a champion",
+    }
+    rendered = GFM.render(text)
+    assert "<script" not in rendered
+    assert "<img" not in rendered
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt; a | b c *bold* [x](http://y)"
+        in rendered
+    )
+    violations = text[text.index("| column | check |") :].split("\n\n")[0].splitlines()
+    assert len(violations) == 3  # header, rule, the one violation: nothing split it

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlgate.app.monitor.html import render_html
 from mlgate.app.monitor.run import when
+from mlgate.core.escape import md_code, md_text
 from mlgate.core.records.monitor import MonitorResult
 from mlgate.store import atomic
 
@@ -30,7 +32,7 @@ def markdown(result: MonitorResult) -> str:
     icon = "🚨 ALERT" if result.alert else "✅ healthy"
     lines = [
         MARKER,
-        f"## mlgate monitor: {result.model} `{result.version}` — {icon}",
+        f"## mlgate monitor: {md_text(result.model)} {md_code(result.version)} — {icon}",
         "",
         f"{obs.rows} predicted rows in {obs.requests} requests, {obs.errors} refused, "
         f"{when(result.first)} to {when(result.last)}.",
@@ -39,12 +41,13 @@ def markdown(result: MonitorResult) -> str:
     if result.verdict.findings:
         lines += ["| severity | check | finding |", "| --- | --- | --- |"]
         for finding in result.verdict.findings:
-            text = finding.message.replace("|", "/")
-            lines.append(f"| {finding.severity} | {finding.check} | {text} |")
+            # Findings quote what clients sent (category values): shown as text, never markup.
+            cells = (finding.severity, finding.check, finding.message)
+            lines.append("| " + " | ".join(md_text(cell) for cell in cells) + " |")
         lines.append("")
     if obs.metric:
         lines += [
-            f"**{obs.metric}**: holdout {_num(obs.reference)}, estimated (no labels) "
+            f"**{md_text(obs.metric)}**: holdout {_num(obs.reference)}, estimated (no labels) "
             f"{_num(obs.estimated)}, realised {_num(obs.realised)} ({obs.labelled} labelled rows).",
             "",
         ]
@@ -57,7 +60,8 @@ def markdown(result: MonitorResult) -> str:
         for f in sorted(moved, key=lambda f: not f.drift.drifted):
             d = f.drift
             lines.append(
-                f"| {f.name} | {d.method} | {_num(d.statistic, '.4g')} | {_num(d.threshold, 'g')} "
+                f"| {md_text(f.name)} | {md_text(d.method)} | {_num(d.statistic, '.4g')} "
+                f"| {_num(d.threshold, 'g')} "
                 f"| {'**yes**' if d.drifted else 'no'} | {f.missing_rate:.1%} |"
             )
         lines.append("")
@@ -72,8 +76,6 @@ def markdown(result: MonitorResult) -> str:
 
 def write_reports(result: MonitorResult, out: Path) -> list[Path]:
     """monitor.json, monitor.md and monitor.html in `out`, each written atomically."""
-    from mlgate.app.monitor.html import render_html
-
     out.mkdir(parents=True, exist_ok=True)
     return [
         atomic.write_text(out / JSON_FILE, result.dumps()),

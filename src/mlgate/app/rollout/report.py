@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.app.rollout.variants import selectors
+from mlgate.core.escape import md_text
 from mlgate.core.histograms import distribution_distance, g_test
 from mlgate.core.records.rollout import RolloutRecord, VariantRef
 from mlgate.errors import InfraError
@@ -140,19 +141,22 @@ def write(
 
 def markdown(rollout: RolloutRecord, report: dict[str, Any]) -> str:
     """The report for people: outcome, the divergence, then each window's checks."""
+    # Labels, reasons and predicted classes come from the registry, servers and models:
+    # shown as text, never as markup.
     lines = [
-        f"# {rollout.strategy} release of {report['candidate']}: {report['outcome']}",
+        f"# {md_text(rollout.strategy)} release of {md_text(report['candidate'])}: "
+        f"{md_text(report['outcome'])}",
         "",
-        f"- incumbent: {rollout.incumbent}",
-        f"- reason: {rollout.reason}",
+        f"- incumbent: {md_text(rollout.incumbent)}",
+        f"- reason: {md_text(rollout.reason)}",
         f"- windows analysed: {len(rollout.history)}",
     ]
     lines += _divergence_lines(report.get("divergence") or {})
     lines += _agreement_lines(report.get("agreement") or {})
     lines += ["", "## Windows", "", "| weight | action | failed checks |", "| ---: | --- | --- |"]
     for window in rollout.history:
-        failed = ", ".join(window.failed_names())
-        lines.append(f"| {window.weight} | {window.action} | {failed or '-'} |")
+        failed = md_text(", ".join(window.failed_names())) or "-"
+        lines.append(f"| {window.weight} | {md_text(window.action)} | {failed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -169,7 +173,7 @@ def _divergence_lines(div: dict[str, Any]) -> list[str]:
     counts = div["counts"]
     for key in sorted(set(counts["incumbent"]) | set(counts["candidate"])):
         lines.append(
-            f"| {key} | {counts['incumbent'].get(key, 0):.0f} | "
+            f"| {md_text(key)} | {counts['incumbent'].get(key, 0):.0f} | "
             f"{counts['candidate'].get(key, 0):.0f} |"
         )
     return [

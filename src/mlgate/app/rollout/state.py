@@ -7,6 +7,10 @@ checks, iterations, every decision so far). A controller holds `controller.lock`
 released by the kernel however the process ends) for as long as it decides; a second deploy
 that cannot take it is refused, and a restarted controller that can take it finds the rollout
 where the last one left it.
+
+`deciding` says whether anyone still decides a rollout in progress: its controller, or the
+guard that rolls it back when no controller takes over. Each is recorded with its PID and
+start time, so a PID that the kernel gave to another process since counts as gone.
 """
 
 from __future__ import annotations
@@ -14,16 +18,26 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mlgate.adapters import procs
 from mlgate.core.records.rollout import RolloutRecord, RolloutState
 from mlgate.errors import FormatError
 from mlgate.store import atomic
 
 STATE_FILE = "release.json"
 LOCK_FILE = "controller.lock"
-__all__ = ["ControllerLock", "RolloutRecord", "RolloutState", "load", "save"]
+__all__ = [
+    "ControllerLock",
+    "Deciding",
+    "RolloutRecord",
+    "RolloutState",
+    "deciding",
+    "load",
+    "save",
+]
 
 
 def load(state_dir: Path) -> RolloutState:
@@ -49,6 +63,27 @@ def save(state_dir: Path, state: RolloutState, now: float | None = None) -> Roll
         state = state.model_copy(update={"rollout": stamped})
     atomic.write_text(state_dir / STATE_FILE, state.dumps())
     return state
+
+
+@dataclass(frozen=True)
+class Deciding:
+    """Who still decides a rollout: its controller and its guard, each alive or not."""
+
+    controller: bool
+    guard: bool
+
+    @property
+    def stalled(self) -> bool:
+        """Neither runs: the rollout stays where it is until someone resumes or stops it."""
+        return not (self.controller or self.guard)
+
+
+def deciding(rollout: RolloutRecord) -> Deciding | None:
+    """Whether the controller and the guard of a rollout in progress still run (the same PID
+    and start time as recorded); None for a rollout that has ended."""
+    if not rollout.active:
+        return None
+    return Deciding(controller=procs.alive(rollout.controller), guard=procs.alive(rollout.guard))
 
 
 class ControllerLock:
