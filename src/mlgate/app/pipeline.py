@@ -91,7 +91,9 @@ def train_project(project: Project, *, wait: bool = True, ci: CiEnv = NO_CI) -> 
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
     """`mlgate validate`: the data gate on `data` (default: the project's data.path)."""
-    return validate(project, load_table(data if data is not None else project.data_path))
+    if data is None:
+        return validate(project, load_table(project.data_path))
+    return validate(project, load_table(data, named_by="the data path given to validate (--data)"))
 
 
 def validation_detail(report: ValidationReport) -> str:

@@ -127,13 +127,16 @@ def _check_parquet(path: Path, limits: TableLimits) -> None:
         raise _too_large(path, what, f"{limits.max_bytes:,} bytes", BYTES_ENV)
 
 
-def load_table(path: Path, limits: TableLimits | None = None) -> pd.DataFrame:
+def load_table(
+    path: Path, limits: TableLimits | None = None, *, named_by: str = "data.path in mlgate.yaml"
+) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame; a missing, unreadable or too large file
-    (past `limits`, by default `TableLimits.from_env()`) is a DataError naming it."""
+    (past `limits`, by default `TableLimits.from_env()`) is a DataError naming it, and a missing
+    one says where its path came from (`named_by`)."""
     import pandas as pd  # heavy: loaded only when a table is read (`mlgate --help` stays fast)
 
     if not path.exists():
-        raise DataError(f"data file not found: {path}", hint="check data.path in mlgate.yaml")
+        raise DataError(f"data file not found: {path}", hint=f"check {named_by}")
     if not path.is_file():
         raise DataError(f"data path is not a file: {path}")
     suffix = path.suffix.lower()
