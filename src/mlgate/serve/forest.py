@@ -2,7 +2,7 @@
 
 A single-row prediction through the fitted Pipeline spends most of its time outside the trees
 (measured on RandomForest(100), unlimited depth, 20 numeric features; see
-benchmarks/RESULTS_serve_sklearn.md): building a DataFrame, ColumnTransformer's pandas column
+benchmarks/RESULTS_limits.md): building a DataFrame, ColumnTransformer's pandas column
 selection, SimpleImputer and StandardScaler input validation, the forest's input validation and
 joblib dispatching one task per tree. For the common shape — every feature numeric, median/mean
 imputation and standard scaling, then a random forest or extra-trees — `DirectForest` computes
@@ -26,6 +26,10 @@ from mlgate.core.schema import ColumnSpec
 
 if TYPE_CHECKING:
     import numpy as np
+
+# Deferred imports: NumPy and scikit-learn load when a bundle is served with the scikit-learn
+# runtime: an ONNX server never imports scikit-learn (tests/unit/test_imports.py checks the
+# server's footprint).
 
 _F32_MAX = 3.4028234663852886e38
 _FORESTS = (
@@ -140,6 +144,10 @@ def direct_forest(model: Any, features: tuple[ColumnSpec, ...]) -> DirectForest 
     if _name(forest) not in _FORESTS or getattr(forest, "n_outputs_", 1) != 1:
         return None
     names = [f.name for f in features]
+    # The trees are called without their input checks: a forest that claims another width than
+    # the rows it will be given (a crafted file) would read past them.
+    if getattr(forest, "n_features_in_", None) != len(names):
+        return None
     pre = model.steps[0][1]
     used = [t for t in pre.transformers_ if t[1] != "drop"]
     if len(used) != 1 or list(used[0][2]) != names or getattr(pre, "sparse_output_", False):
