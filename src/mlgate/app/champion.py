@@ -63,8 +63,12 @@ def champion_for_gate(
     """The champion's version and a verified local copy of its bundle, or (None, None).
 
     The copy lives in `workdir` and is checked like any bundle (SHA256SUMS, and the signature
-    when `trust` has a public key); `run_gate(project, champion=...)` re-evaluates it on the
-    current holdout, so its logged metrics are never used.
+    when `trust` has a public key), and against the digest the registry recorded when the
+    champion was registered: a champion whose artifacts were swapped would lower the bar every
+    challenger is held to, so it is refused (BundleError, exit 2), as is, unless the registry
+    allows unrecorded versions, one registered before digests were recorded.
+    `run_gate(project, champion=...)` re-evaluates it on the current holdout, so its logged
+    metrics are never used.
     """
     info = champion_info(registry, name)
     if info is None:

@@ -101,9 +101,15 @@ def sums_text(digests: Mapping[str, str]) -> str:
     return "".join(f"{digests[rel]}  {rel}\n" for rel in sorted(digests))
 
 
+def sums_digest(digests: Mapping[str, str]) -> str:
+    """The bundle's digest, `sha256:` + sha256 of its SHA256SUMS (the canonical text): what the
+    registry records at registration and checks on every download."""
+    return "sha256:" + hashlib.sha256(sums_text(digests).encode("utf-8")).hexdigest()
+
+
 def version_of(digests: Mapping[str, str]) -> str:
     """A bundle's content address: the first 12 hex digits of sha256 of its SHA256SUMS."""
-    return hashlib.sha256(sums_text(digests).encode("utf-8")).hexdigest()[:12]
+    return sums_digest(digests).removeprefix("sha256:")[:12]
 
 
 def content_digest(digests: Mapping[str, str]) -> str:
@@ -270,6 +276,11 @@ class Bundle:
         The server reports it and the image labels carry it, so both name the same bundle.
         """
         return version_of(self.digests) if self.digests else "unsealed"
+
+    @property
+    def sums_digest(self) -> str:
+        """`sha256:` + the full sha256 of SHA256SUMS (`version` is its first 12 digits)."""
+        return sums_digest(self.digests)
 
     @property
     def content_digest(self) -> str:

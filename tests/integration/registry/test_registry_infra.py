@@ -102,7 +102,7 @@ def test_racing_registrations_leave_the_registry_consistent(env: Env, tmp_path: 
     assert challenger.version in got
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=registry.uri)
+    client = MlflowClient(tracking_uri=registry.tracking_uri)
     for v in versions:
         assert v.run_id
         assert client.get_run(v.run_id).info.status == "FINISHED"
@@ -163,3 +163,16 @@ def test_unreachable_registry_is_exit_3_naming_the_uri_and_writes_nothing(
     assert not (dead_registry / "mlruns").exists()
     # Fails fast instead of MLflow's minutes of retries (reported, not asserted on time).
     sys.stderr.write(f"unreachable-registry checks took {time.monotonic() - t0:.1f}s\n")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_version_out_of_range_is_exit_2_naming_it(env: Env, mlgate: Cli) -> None:
+    assert mlgate("run", "--config", env.config).code == 0
+    for version in ("99999999999999999999", "2147483648", "-1", "abc"):
+        res = mlgate("serve", f"models:/{env.name}/{version}", "--config", env.config)
+        assert res.code == 2, (version, res.err)
+        assert f"models:/{env.name}/{version}: version" in res.err
+    # A version given as a number is checked before MLflow sees it (its column is 32-bit).
+    res = mlgate("promote", "99999999999999999999", "--config", env.config)
+    assert res.code == 2, res.err
+    assert "version 99999999999999999999 is out of range" in res.err

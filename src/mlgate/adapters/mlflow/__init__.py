@@ -7,6 +7,8 @@ up and download versions.
     reads.py            MLflow plumbing and reads (lookups, listing, download)
     writes.py           MLflow writes (register, promote, rollback, reject)
     download.py         fetch the bundle a `models:/` URI names
+    integrity.py        the bundle digest a version records, checked on every download
+    probe.py            the tracking server's health probe (with the client's credentials)
     process.py          which process made a registration (to tell a dead one from a live one)
 
 By default the registry is MLflow on a SQLite file under the project (`mlruns/mlflow.db`,

@@ -13,12 +13,21 @@ if TYPE_CHECKING:
     from mlgate.adapters.mlflow.writes import MlflowRegistry
 
 
-def open_registry(where: Project | Path | None = None, *, uri: str | None = None) -> MlflowRegistry:
+def open_registry(
+    where: Project | Path | None = None,
+    *,
+    uri: str | None = None,
+    allow_unrecorded: bool | None = None,
+) -> MlflowRegistry:
     """The registry of a project: `uri`, else `MLFLOW_TRACKING_URI`, else the config's
     `registry.tracking_uri`, else a SQLite file under the project (`mlruns/mlflow.db`).
 
     `where` is a loaded project, or a project directory / mlgate.yaml (read when it exists;
     a directory without one still has an embedded registry). Nothing is contacted yet.
+    Credentials in the URI (`https://user:password@host`) are sent, never shown: the
+    registry's `uri` is redacted. `allow_unrecorded`: download versions registered without a
+    bundle digest (with a warning) instead of refusing them; None reads
+    `MLGATE_ALLOW_UNRECORDED_BUNDLES` at each download (`mlgate.adapters.mlflow.integrity`).
     """
     from mlgate.adapters.mlflow.writes import MlflowRegistry
 
@@ -29,7 +38,7 @@ def open_registry(where: Project | Path | None = None, *, uri: str | None = None
     db = sqlite_path(resolved)
     # The embedded registry keeps its artifacts beside its database, inside the project.
     artifacts = db.parent / "artifacts" if db is not None else None
-    return MlflowRegistry(resolved, artifact_root=artifacts)
+    return MlflowRegistry(resolved, artifact_root=artifacts, allow_unrecorded=allow_unrecorded)
 
 
 def _project(where: Project | Path | None) -> Project | Path:

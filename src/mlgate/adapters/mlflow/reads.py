@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import urllib.error
+import shutil
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.adapters.mlflow.integrity import allow_unrecorded_from, check_recorded
+from mlgate.adapters.mlflow.probe import check_health
 from mlgate.adapters.mlflow.types import CHAMPION, VersionInfo
-from mlgate.adapters.mlflow.uri import TRACKING_URI_ENV, sqlite_path
+from mlgate.adapters.mlflow.uri import check_version, sqlite_path
+from mlgate.core.redact import redact_uri, scrub
 from mlgate.errors import BundleError, InfraError, UsageError
 from mlgate.store.locking import file_lock
 
@@ -77,12 +79,30 @@ def set_alias_retrying(client: MlflowClient, name: str, alias: str, version: str
 
 
 class MlflowStore:
-    """Reads of a registry on MLflow: a tracking server over HTTP, or a SQLite file (embedded)."""
+    """Reads of a registry on MLflow: a tracking server over HTTP, or a SQLite file (embedded).
 
-    def __init__(self, uri: str, *, artifact_root: Path | None = None) -> None:
-        self.uri = uri
+    `tracking_uri` is the URI as given, credentials and all, for MLflow's client only; `uri` is
+    what every message and report shows (`mlgate.core.redact`: no password, no token).
+    `allow_unrecorded`: accept, with a warning, a version registered before mlgate recorded
+    bundle digests (`mlgate.adapters.mlflow.integrity`); None: `MLGATE_ALLOW_UNRECORDED_BUNDLES`.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        artifact_root: Path | None = None,
+        allow_unrecorded: bool | None = None,
+    ) -> None:
+        self.tracking_uri = uri
+        self.uri = redact_uri(uri)
         self._artifact_root = artifact_root
+        self._allow_unrecorded = allow_unrecorded
         self._client_cache: MlflowClient | None = None
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the tracking URI's secrets (a library's message may quote them)."""
+        return scrub(text, [self.tracking_uri])
 
     @property
     def _client(self) -> MlflowClient:
@@ -101,25 +121,17 @@ class MlflowStore:
             ):
                 logging.getLogger(noisy).setLevel(logging.WARNING)
             with self._translate():
-                self._client_cache = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+                self._client_cache = MlflowClient(
+                    tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+                )
         return self._client_cache
 
     def check_reachable(self) -> None:
         """Fail fast with InfraError before anything is written to a registry that is not there."""
-        if _is_http(self.uri):
-            url = self.uri.rstrip("/") + "/health"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    ok = resp.status == 200
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise InfraError(
-                    f"MLflow registry at {self.uri} is unreachable: {exc}",
-                    hint=f"start the tracking server or fix {TRACKING_URI_ENV}",
-                ) from None
-            if not ok:
-                raise InfraError(f"MLflow registry at {self.uri} is not healthy ({url})")
+        if _is_http(self.tracking_uri):
+            check_health(self.tracking_uri)
             return
-        db = sqlite_path(self.uri)
+        db = sqlite_path(self.tracking_uri)
         if db is not None:
             try:
                 db.parent.mkdir(parents=True, exist_ok=True)
@@ -138,11 +150,15 @@ class MlflowStore:
         try:
             yield
         except MlflowException as exc:
+            message = self._scrub(str(exc.message))
             if exc.error_code in _CLIENT_ERRORS:
-                raise UsageError(f"MLflow registry at {self.uri}: {exc.message}") from None
-            raise InfraError(f"MLflow registry at {self.uri} failed: {exc.message}") from exc
+                raise UsageError(f"MLflow registry at {self.uri}: {message}") from None
+            # Not chained: the original's text (and its traceback, on a bug) quotes the URI.
+            raise InfraError(f"MLflow registry at {self.uri} failed: {message}") from None
         except OSError as exc:
-            raise InfraError(f"MLflow registry at {self.uri} failed: {exc}") from exc
+            raise InfraError(
+                f"MLflow registry at {self.uri} failed: {self._scrub(str(exc))}"
+            ) from None
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -152,7 +168,7 @@ class MlflowStore:
         creations racing past the busy timeout, fail instead of waiting. A server serializes
         writes itself (and MLflow retries version-number collisions), so no lock is taken there.
         """
-        db = sqlite_path(self.uri)
+        db = sqlite_path(self.tracking_uri)
         if db is None:
             yield
             return
@@ -176,6 +192,7 @@ class MlflowStore:
     def _version(self, name: str, version: int, aliases: Mapping[str, int]) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
+        check_version(version, f"model {name!r}: version")
         try:
             mv = self._client.get_model_version(name, str(version))
         except MlflowException as exc:
@@ -266,8 +283,9 @@ class MlflowStore:
         return sorted(infos, key=lambda i: i.version, reverse=True)
 
     def download(self, name: str, version: int, dst: Path, *, trust: Trust | None = None) -> Path:
-        """Fetch a version's bundle into `dst/v<version>` and verify its SHA256SUMS (and its
-        signature, when `trust` has a public key)."""
+        """Fetch a version's bundle into `dst/v<version>`, verify its SHA256SUMS (and its
+        signature, when `trust` has a public key), and check that it is the bundle registered
+        (the digest recorded at registration); a refused copy is removed."""
         from mlgate.store.bundle import load_bundle
 
         with self._translate():
@@ -277,13 +295,29 @@ class MlflowStore:
                 raise BundleError(f"model {name!r} v{version} has no run to download from")
             target = dst / f"v{version}"
             target.mkdir(parents=True, exist_ok=True)
-            local = self._client.download_artifacts(info.run_id, "model", str(target))
+            try:
+                local = self._client.download_artifacts(info.run_id, "model", str(target))
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
         path = Path(local)
         try:
-            load_bundle(path, trust=trust)
-        except BundleError as exc:
-            raise BundleError(
-                f"model {name!r} v{version} from {self.uri}: {exc.message}",
-                hint="the registry copy is damaged; promote another version",
-            ) from None
+            try:
+                bundle = load_bundle(path, trust=trust)
+            except BundleError as exc:
+                raise BundleError(
+                    f"model {name!r} v{version} from {self.uri}: {exc.message}",
+                    hint="the registry copy is damaged; promote another version",
+                ) from None
+            allow = self._allow_unrecorded
+            check_recorded(
+                info,
+                bundle.sums_digest,
+                self.uri,
+                allow_unrecorded=allow_unrecorded_from() if allow is None else allow,
+            )
+        except BaseException:
+            # Nothing refused stays behind for a later run to pick up as a downloaded copy.
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         return path

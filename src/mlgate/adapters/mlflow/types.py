@@ -5,7 +5,8 @@ What lives where in MLflow:
   bundle directory logged unchanged as the run's `model` artifacts (it already is an MLflow
   Model dir, and mlgate.json / SHA256SUMS must travel with it);
 - one model version per registration (registered model name = config `name`), with lineage and
-  metrics copied into version tags so `mlgate models` needs no per-run lookups;
+  metrics copied into version tags so `mlgate models` needs no per-run lookups, and the
+  bundle's digest (`mlgate.bundle_digest`) that every download is compared with;
 - aliases `challenger` and `champion`; the champion history (for `rollback`) is a JSON list of
   versions in the registered-model tag `mlgate.champion_history`;
 - a release that was rolled back (`mlgate deploy`) leaves its reason on the version
@@ -87,6 +88,7 @@ class VersionInfo:
 class Registry(Protocol):
     """Where gated bundles go, and where the champion comes from."""
 
+    # Shown in messages and reports: credentials and tokens redacted.
     uri: str
 
     def check_reachable(self) -> None:
@@ -131,7 +133,8 @@ class Registry(Protocol):
         ...
 
     def download(self, name: str, version: int, dst: Path, *, trust: Trust | None = None) -> Path:
-        """Download a version's bundle into `dst` and verify it (SHA256SUMS, signature)."""
+        """Download a version's bundle into `dst` and verify it (SHA256SUMS, signature, and the
+        digest recorded at registration: a swapped bundle is a BundleError naming both)."""
         ...
 
 

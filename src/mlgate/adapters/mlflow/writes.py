@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.adapters.mlflow.integrity import DIGEST_TAG
 from mlgate.adapters.mlflow.process import PROCESS_TAG, ProcessId
 from mlgate.adapters.mlflow.reads import MlflowStore, now_iso, set_alias_retrying, truncate
 from mlgate.adapters.mlflow.types import (
@@ -82,7 +83,9 @@ class MlflowRegistry(MlflowStore):
 
         Refuses a bundle that fails verification (or its signature check, with `trust`'s public
         key), whose gate did not pass, or that is not the bundle the gate judged (its digest
-        differs from the one the gate recorded). On any failure after the run was created, the
+        differs from the one the gate recorded). The version's `mlgate.bundle_digest` tag
+        records the digest of the bundle verified here, for every download to compare with
+        (`mlgate.adapters.mlflow.integrity`). On any failure after the run was created, the
         run is marked FAILED and deleted, with its artifacts and the version if one was made, so
         the registry never holds a half-registered model.
         """
@@ -102,6 +105,8 @@ class MlflowRegistry(MlflowStore):
                 hint="another process changed the bundle after the gate; run `mlgate run` again",
             )
         run_tags, params, metrics, version_tags = _records(bundle.meta, gate_report, context)
+        # What every download is compared with (`mlgate.adapters.mlflow.integrity`).
+        version_tags[DIGEST_TAG] = bundle.sums_digest
         with self._translate(), self._write_lock():
             return self._register(
                 bundle.meta.name, bundle_dir, context, run_tags, params, metrics, version_tags
@@ -167,7 +172,7 @@ class MlflowRegistry(MlflowStore):
                     name,
                     run_id,
                     self.uri,
-                    exc,
+                    self._scrub(str(exc)),
                 )
 
     def _delete_artifacts(self, run_id: str) -> None:

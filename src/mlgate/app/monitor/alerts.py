@@ -14,6 +14,7 @@ A delivery that fails is an InfraError (exit 3) naming the target and the status
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.core.records.monitor import MonitorResult
+from mlgate.core.redact import redact_uri, scrub
 from mlgate.errors import InfraError, UsageError
 
 EVENT_TYPE = "mlgate-retrain"
@@ -49,9 +51,14 @@ class AlertTargets:
 
 
 def summary_text(result: MonitorResult) -> str:
-    """One message for a chat channel."""
-    head = f"mlgate monitor: {result.model} {result.version} is {result.verdict.status.upper()}"
-    lines = [f"• {f.message}" for f in result.verdict.findings if f.severity == "alert"]
+    """One message for a chat channel, in Slack's mrkdwn. Findings quote what clients sent
+    (category values): escaped, and in code spans, they mention, link and format nothing."""
+    from mlgate.core.escape import slack_code, slack_text  # only this function escapes text
+
+    model, version = slack_text(result.model), slack_text(result.version)
+    head = f"mlgate monitor: {model} {version} is {result.verdict.status.upper()}"
+    alerts = [f for f in result.verdict.findings if f.severity == "alert"]
+    lines = [f"• {slack_code(f.message)}" for f in alerts]
     return head + ("\n" + "\n".join(lines) if lines else "")
 
 
@@ -81,20 +88,35 @@ def dispatch_body(result: MonitorResult, event_type: str = EVENT_TYPE) -> dict[s
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str], what: str) -> int:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "mlgate", **headers},
-        method="POST",
-    )
+    # A webhook's address is its credential (Slack's carries the token in its path): messages
+    # show it redacted, and neither the answer nor the error may quote a secret of it.
+    shown = redact_uri(url)
     try:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "User-Agent": "mlgate", **headers},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        detail = exc.read(500).decode("utf-8", "replace")
-        raise InfraError(f"{what} failed: {url} answered {exc.code}: {detail}") from None
+        with exc:  # it holds the connection
+            detail = scrub(exc.read(500).decode("utf-8", "replace"), [url])
+        raise InfraError(f"{what} failed: {shown} answered {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise InfraError(f"{what} failed: cannot reach {url}: {exc}") from None
+        reason = scrub(str(exc), [url])
+        raise InfraError(f"{what} failed: cannot reach {shown}: {reason}") from None
+    except (http.client.InvalidURL, ValueError) as exc:
+        # A URL urllib cannot use (no scheme, a port that is not a number); its text quotes it.
+        reason = scrub(str(exc), [url])
+        raise UsageError(
+            f"{what}: cannot use the address {shown}: {reason}",
+            hint="an http:// or https:// URL (percent-encode a password's '/', '@' and ':')",
+        ) from None
+    except http.client.HTTPException as exc:  # not HTTP on the other end, or cut short
+        reason = scrub(f"{type(exc).__name__}: {exc}", [url])
+        raise InfraError(f"{what} failed: {shown} did not answer HTTP: {reason}") from None
 
 
 def send_webhook(url: str, result: MonitorResult) -> int:

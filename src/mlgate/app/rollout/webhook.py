@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.core.policy import CanaryConfig, parse_duration
+from mlgate.core.redact import scrub
 from mlgate.errors import InfraError, MlgateError, UsageError
 
 log = logging.getLogger("mlgate.webhook")
@@ -93,18 +94,25 @@ def options_for(payload: dict[str, Any], defaults: WebhookDefaults) -> Any:
 
 
 def handle(body: bytes, defaults: WebhookDefaults) -> tuple[int, dict[str, Any]]:
-    """Status and JSON answer for one webhook call."""
+    """Status and JSON answer for one webhook call.
+
+    The answer goes to Flagger's events and logs: no Prometheus address in it shows its
+    credentials (`mlgate.core.redact`).
+    """
     from mlgate.app.rollout import analyze
 
+    addresses = [defaults.prometheus]
     try:
         payload = _payload(body)
+        addresses.append(str((payload.get("metadata") or {}).get("prometheus", "")))
         options = options_for(payload, defaults)
         result = analyze(options)
     except InfraError as exc:
-        return 503, {"passed": False, "error": str(exc)}
+        return 503, {"passed": False, "error": scrub(str(exc), addresses)}
     except MlgateError as exc:
-        return 400, {"passed": False, "error": str(exc)}
+        return 400, {"passed": False, "error": scrub(str(exc), addresses)}
     answer = result.to_dict()
+    answer["source"] = scrub(str(answer["source"]), addresses)
     answer["canary"] = f"{payload['name']}.{payload['namespace']}"
     answer["phase"] = payload["phase"]
     if not result.passed:

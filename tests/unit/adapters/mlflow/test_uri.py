@@ -15,6 +15,7 @@ from mlgate.adapters.mlflow import (
     parse_model_uri,
     resolve_tracking_uri,
 )
+from mlgate.adapters.mlflow.uri import MAX_VERSION, check_version, split_credentials
 from mlgate.app.scaffold import init_demo
 from mlgate.errors import UsageError
 
@@ -75,10 +76,56 @@ def test_parse_model_uri(uri: str, parsed: ModelUri) -> None:
     assert str(parsed) == uri
 
 
-@pytest.mark.parametrize(
-    "uri",
-    ["models:/", "models:/churn", "models:/churn/x", "models:/@a", "models:/churn/0", "churn@a"],
-)
+@pytest.mark.parametrize("uri", ["models:/", "models:/churn", "models:/@a", "churn@a"])
 def test_bad_model_uri_is_a_usage_error(uri: str) -> None:
     with pytest.raises(UsageError, match="not a model URI"):
         parse_model_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("models:/churn/99999999999999999999", "version 99999999999999999999 is out of range"),
+        (f"models:/churn/{MAX_VERSION + 1}", f"version {MAX_VERSION + 1} is out of range"),
+        ("models:/churn/0", "version 0 is out of range"),
+        ("models:/churn/-1", "version '-1' is not a version number"),
+        ("models:/churn/x", "version 'x' is not a version number"),
+        ("models:/churn/1.5", "version '1.5' is not a version number"),
+        # Other scripts' digits are not MLflow versions.
+        ("models:/churn/\u0663", "version '\u0663' is not a version number"),
+    ],
+)
+def test_a_version_no_registry_holds_is_a_usage_error_naming_it(uri: str, says: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_model_uri(uri)
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith(f"{uri}: ")
+    assert says in caught.value.message
+
+
+def test_the_largest_version_parses() -> None:
+    assert parse_model_uri(f"models:/churn/{MAX_VERSION}").version == MAX_VERSION
+    with pytest.raises(UsageError, match=r"model 'churn': version -3 is out of range"):
+        check_version(-3, "model 'churn': version")
+
+
+@pytest.mark.parametrize(
+    ("uri", "url", "user", "password"),
+    [
+        ("http://h:5000", "http://h:5000", None, None),
+        ("http://user:secret@127.0.0.1:5999", "http://127.0.0.1:5999", "user", "secret"),
+        ("https://u:p%40ss%2Fw@h/mlflow", "https://h/mlflow", "u", "p@ss/w"),
+        ("https://token@h", "https://h", "token", None),
+        ("http://u:p@[::1]:5000/x?y=1", "http://[::1]:5000/x?y=1", "u", "p"),
+    ],
+)
+def test_split_credentials(uri: str, url: str, user: str | None, password: str | None) -> None:
+    assert split_credentials(uri) == (url, user, password)
+
+
+def test_a_port_that_is_not_a_number_is_named_without_the_password() -> None:
+    # An unencoded '/' in the password ends the host part early: the "port" is garbage.
+    with pytest.raises(UsageError) as caught:
+        split_credentials("http://user:se/cret@h:5000")
+    assert "cret" not in str(caught.value)
+    assert "percent-encode" in str(caught.value)
