@@ -3,7 +3,8 @@ whether exporting such a forest to ONNX at training time pays.
 
 Run: `.venv/bin/python -m benchmarks.bench_limits [--rows 50000] [--seconds 5] [--rounds 7]`
 (results and the command: benchmarks/RESULTS_limits.md). `--quick`: 3,000 rows, 1 s per load,
-one round.
+one round. `--base REV [--instructions-only]`: also count, under callgrind, the ONNX server with
+the limits' files as they were at REV (the rest of the tree as it is), and record the ratio.
 
 One model, as in the issue: RandomForest(100 trees, unlimited depth) on 20 numeric features.
 Every server runs one worker pinned to core 0; wrk -t1 loads it from core 1 with single-row
@@ -218,7 +219,12 @@ def measure_group(
 
 
 def instructions_per_request(
-    servers: dict[str, list[str]], env: dict[str, str], body: bytes, work: Path, requests: int
+    servers: dict[str, list[str]],
+    env: dict[str, str],
+    body: bytes,
+    work: Path,
+    requests: int,
+    extra_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, float] | None:
     """Instructions each server executes per request, counted by callgrind: a count the VM's
     swings do not move, unlike req/s and CPU time. The servers run under valgrind at once, one
@@ -251,7 +257,8 @@ def instructions_per_request(
             "taskset", "-c", str(core), "valgrind", "--tool=callgrind",
             f"--callgrind-out-file={dump}", *[a.replace("PORT", str(port)) for a in cmd],
         ]  # fmt: skip
-        proc = subprocess.Popen(full, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        own = {**env, **(extra_env or {}).get(name, {})}
+        proc = subprocess.Popen(full, env=own, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 900
             while True:
@@ -295,6 +302,86 @@ def instructions_per_request(
     return out
 
 
+# The files of the limits: `--base REV` serves the tree as it is with these as they were at REV,
+# so the count compares the limits alone (not whatever else the work tree holds).
+LIMITS_FILES = (
+    "src/mlgate/serve/limits.py",
+    "src/mlgate/serve/refusals.py",
+    "src/mlgate/serve/settings.py",
+    "src/mlgate/serve/server.py",
+)
+BASE_HEADING = "## The limits against a previous revision"
+
+
+def base_tree(rev: str, work: Path) -> Path:
+    """A copy of `src/` with LIMITS_FILES as they were at `rev` (no git state changes)."""
+    base = work / "base-src"
+    shutil.copytree(ROOT / "src", base, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in LIMITS_FILES:
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{rel}"], cwd=ROOT, capture_output=True, check=False
+        )
+        target = base / Path(rel).relative_to("src")
+        if shown.returncode == 0:
+            target.write_bytes(shown.stdout)
+        else:  # a file the change added
+            target.unlink(missing_ok=True)
+    return base
+
+
+def compare_base(
+    bundle_dir: Path, env: dict[str, str], args: Any, work: Path
+) -> dict[str, float] | None:
+    """Instructions per ONNX request of `mlgate serve` as it is and at `--base`."""
+    base = base_tree(args.base, work)
+    cmd = [*serve_cmd(bundle_dir, "onnx", True), "--port", "PORT"]
+    return instructions_per_request(
+        {"current": cmd, "base": cmd},
+        env,
+        json.dumps({"features": args.row}).encode(),
+        work,
+        args.instructions,
+        extra_env={"base": {"PYTHONPATH": f"{base}:{ROOT}"}},
+    )
+
+
+def base_section(command: str, rev: str, counted: dict[str, float], requests: int) -> str:
+    """The Markdown section of a `--base` count."""
+    now, then = counted["current"], counted["base"]
+    cost = now / then - 1.0
+    shown = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    rev = shown.stdout.strip() or rev  # the commit, not a name that moves (HEAD)
+    files = ", ".join(f"`{f.removeprefix('src/mlgate/')}`" for f in LIMITS_FILES)
+    return "\n".join(
+        [
+            BASE_HEADING,
+            "",
+            f"Command: `{command}`",
+            "",
+            f"The guarded ONNX server (`mlgate serve --runtime onnx`) as the tree is, and the "
+            f"same tree with {files} as they were at `{rev}`, each under callgrind, "
+            f"{requests:,} single-row requests from 8 connections after 200 to warm up.",
+            "",
+            "| server | instructions per request |",
+            "| --- | ---: |",
+            f"| the limits as they are | {now:,.0f} |",
+            f"| the limits at `{rev}` | {then:,.0f} |",
+            f"| ratio | {now / then:.4f} ({cost:+.2%}; target <= +2%: "
+            f"{'met' if cost <= 0.02 else 'not met'}) |",
+            "",
+        ]
+    )
+
+
+def put_section(path: Path, section: str) -> None:
+    """Replace (or append) the `--base` section, the last of a results file; keep the rest."""
+    text = path.read_text() if path.exists() else ""
+    head = text.partition(BASE_HEADING)[0].rstrip("\n")
+    path.write_text((head + "\n\n" if head else "") + section)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads (from /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -319,8 +406,21 @@ def main() -> None:
         default=1000,
         help="requests counted under callgrind per ONNX server (0: skip)",
     )
+    parser.add_argument(
+        "--base",
+        metavar="REV",
+        help="also count the ONNX server with the limits' files as they were at this git "
+        "revision (callgrind) and record the ratio",
+    )
+    parser.add_argument(
+        "--instructions-only",
+        action="store_true",
+        help="with --base: only that count (no req/s loads); updates its section alone",
+    )
     add_quick_flag(parser, "3,000 rows, 1 s per load run, one round, no callgrind count")
     args = parser.parse_args()
+    if args.instructions_only and not args.base:
+        parser.error("--instructions-only needs --base REV")
     if args.quick:
         args.rows, args.seconds, args.rounds, args.instructions = 3000, 1.0, 1, 0
     command = this_command()
@@ -330,9 +430,13 @@ def main() -> None:
         args.row = rows[0]
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {int(CLIENT_CORE)})
-        inproc = in_process(bundle_dir, naive_path, rows)
         env = {**os.environ, "NAIVE_MODEL": str(naive_path), "PYTHONPATH": str(ROOT)}
         env["OMP_NUM_THREADS"] = "1"
+        if args.instructions_only:
+            export_onnx_cost(bundle_dir)
+            base_only(command, bundle_dir, env, args, work)
+            return
+        inproc = in_process(bundle_dir, naive_path, rows)
         naive_cmd = [
             sys.executable, "-m", "uvicorn", "benchmarks.serve.naive_server:app",
             "--workers", "1", "--no-access-log", "--log-level", "warning",
@@ -375,11 +479,25 @@ def main() -> None:
             else None
         )
         text = render(command, args, results, inproc, onnx, train_s, counted)
+        if args.base:
+            compared = compare_base(bundle_dir, env, args, work)
+            if compared:
+                text += "\n" + base_section(command, args.base, compared, args.instructions)
         detail_path("limits", args.quick).write_text(text)
         print(text)
         write_summary(summary_rows(args, results, inproc, onnx, counted), quick=args.quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def base_only(command: str, bundle_dir: Path, env: dict[str, str], args: Any, work: Path) -> None:
+    """`--instructions-only`: the count against `--base`, written into its section alone."""
+    counted = compare_base(bundle_dir, env, args, work)
+    if counted is None:
+        raise SystemExit("valgrind (callgrind_control) is not installed")
+    section = base_section(command, args.base, counted, args.instructions)
+    put_section(detail_path("limits", args.quick), section)
+    print(section)
 
 
 def render(

@@ -286,21 +286,23 @@ def test_body_bytes_in_flight_beyond_the_budget_get_503_with_retry_after(
     bundle: Path, serve: ServerFactory
 ) -> None:
     server = serve(bundle, "--max-inflight-mb", "1", "--max-body-mb", "1")
-    size = 700 * 1024
+    declared, sent = 1000 * 1024, 980 * 1024
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as holder:
+        # A body holds what has arrived plus a 64 KiB window (never its declared length up
+        # front): 980 KiB sent of 1000 KiB declared hold all 1000 KiB.
         holder.sendall(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {size}\r\n\r\n".encode()
-            + b" " * 1000
+            + f"Content-Length: {declared}\r\n\r\n".encode()
+            + b" " * sent
         )
         wait_until(
-            lambda: metric(server.url, "mlgate_body_bytes_in_flight") == size,
+            lambda: metric(server.url, "mlgate_body_bytes_in_flight") == declared,
             10,
             "the first body to hold its bytes",
         )
         r = httpx.post(
             f"{server.url}/predict",
-            content=b" " * size,
+            content=b" " * (700 * 1024),
             headers={"content-type": "application/json"},
         )
         assert r.status_code == 503

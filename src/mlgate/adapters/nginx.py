@@ -90,19 +90,36 @@ class Route:
 
 
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# What the variants behind the splitter (`mlgate serve` with its defaults) accept: a body over
+# --max-body-mb is refused at the edge with the server's own answer, before nginx buffers it.
+SERVER_MAX_BODY_BYTES = 16 * 1024 * 1024
+SERVER_HEADER_TIMEOUT_S = 10  # --header-timeout
+SERVER_BODY_TIMEOUT_S = 10  # --body-timeout (between two reads)
 
 
-def _common(workdir: Path, name: str) -> str:
+def _common(workdir: Path, name: str, max_body_bytes: int) -> str:
     temps = "\n".join(f"    {kind}_temp_path {workdir / 'tmp' / kind};" for kind in _TEMP_PATHS)
-    return f"""worker_processes 1;
+    return f"""{_worker_user()}worker_processes 1;
 daemon off;
 pid {workdir / (name + ".pid")};
 error_log {workdir / (name + "-error.log")} warn;
 events {{ worker_connections 4096; }}
 http {{
 {temps}
-    # The model server enforces its own body limit and says so (413 naming it).
-    client_max_body_size 0;
+    # The model server's body limit: a body over it is refused here (413) before it is
+    # buffered. Bodies are buffered whole before they are proxied (the edge resends a request
+    # whose router connection closed, the router hands a failed candidate's request to the
+    # incumbent: both need the body): 64 KiB in memory, the rest in a temporary file.
+    client_max_body_size {max_body_bytes};
+    client_body_buffer_size 64k;
+    proxy_request_buffering on;
+    # A slow client is nginx's to hold, never the model server's: the same timeouts.
+    client_header_timeout {SERVER_HEADER_TIMEOUT_S}s;
+    client_body_timeout {SERVER_BODY_TIMEOUT_S}s;
+    send_timeout 30s;
+    proxy_connect_timeout 5s;
+    proxy_send_timeout 30s;
+    proxy_read_timeout 60s;
     server_tokens off;
     # Keep-alive to the upstreams. nginx inherits proxy_set_header only into levels that set
     # none of their own, so every level below that sets a header repeats this one.
@@ -111,10 +128,38 @@ http {{
 """
 
 
-def render_edge(workdir: Path, host: str, port: int, router_port: int) -> str:
-    """The edge: clients' address, proxying everything to the router; never reloaded."""
+def _worker_user() -> str:
+    """As root, nginx runs its workers as `nobody`, who cannot reach a work directory inside
+    a private one (a body over the memory buffer would fail, 500): run them as root too."""
+    return "user root;\n" if os.geteuid() == 0 else ""
+
+
+def _too_large(max_body_bytes: int) -> str:
+    """A server's 413 for a body over the limit, in the model server's JSON error form."""
+    body = (
+        '{"error":{"kind":"body_too_large","message":"the body is over '
+        f'{max_body_bytes} bytes","field":"body","row":null}}}}'
+    )
+    return f"""        error_page 413 = @mlgate_too_large;
+        location @mlgate_too_large {{
+            default_type application/json;
+            return 413 '{body}';
+        }}
+"""
+
+
+def render_edge(
+    workdir: Path,
+    host: str,
+    port: int,
+    router_port: int,
+    *,
+    max_body_bytes: int = SERVER_MAX_BODY_BYTES,
+) -> str:
+    """The edge: clients' address, proxying everything to the router; never reloaded. A body
+    over `max_body_bytes` (the variants' --max-body-mb) is answered 413 here."""
     return (
-        _common(workdir, "edge")
+        _common(workdir, "edge", max_body_bytes)
         + f"""    access_log off;
     upstream mlgate_router {{
         server 127.0.0.1:{router_port} max_fails=0;
@@ -122,7 +167,7 @@ def render_edge(workdir: Path, host: str, port: int, router_port: int) -> str:
     }}
     server {{
         listen {host}:{port};
-        location / {{
+{_too_large(max_body_bytes)}        location / {{
             proxy_pass http://mlgate_router;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
@@ -210,15 +255,18 @@ _CANDIDATE_COPIES = """        # Copies for the candidate: its answers are dropp
 """
 
 
-def render_router(workdir: Path, port: int, route: Route) -> str:
-    """The router for `route`: the split, per-attempt JSON access log, variant header."""
+def render_router(
+    workdir: Path, port: int, route: Route, *, max_body_bytes: int = SERVER_MAX_BODY_BYTES
+) -> str:
+    """The router for `route`: the split, per-attempt JSON access log, variant header; the
+    same body limit as the edge."""
     target = _target(route)
     mirror = _SHADOW_MIRROR if route.mode == "shadow" else ""
     feedback_copy = _FEEDBACK_MIRROR if route.canary is not None else ""
     internal = _CANDIDATE_COPIES if route.canary is not None else ""
     ab = _ab_maps(route, route.weight)
     return (
-        _common(workdir, "router")
+        _common(workdir, "router", max_body_bytes)
         + f"""    log_format mlgate escape=json '{{"ts":$msec,"route":"$mlgate_route",'
         '"status":"$status","addr":"$upstream_addr","ustatus":"$upstream_status",'
         '"utime":"$upstream_response_time"}}';
@@ -241,7 +289,7 @@ def render_router(workdir: Path, port: int, route: Route) -> str:
         proxy_set_header X-Request-ID $mlgate_request_id;
         add_header X-Mlgate-Variant $mlgate_variant always;
         set $mlgate_route "other";
-        location = /predict {{
+{_too_large(max_body_bytes)}        location = /predict {{
             set $mlgate_route "/predict";
 {mirror}            proxy_pass http://{target};
             # A prediction has no side effect: a variant that fails before answering is

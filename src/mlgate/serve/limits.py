@@ -1,30 +1,38 @@
 """Bounds on what one client can cost the server: connections, header bytes and count, the time
-to send a request, body bytes in flight, and the drain on SIGTERM.
+and the rate at which a request arrives, body bytes in flight, and the drain on SIGTERM.
 
-What uvicorn (0.54, httptools protocol) bounds on its own, and what it does not:
-- `timeout_keep_alive` closes a connection idle *between* requests; used (`--keepalive-timeout`).
-- `timeout_graceful_shutdown` bounds the drain; used (`--graceful-timeout`).
-- `h11_max_incomplete_event_size` bounds header bytes, but only in the pure-Python h11 protocol;
-  the server runs httptools (several times faster), which buffers headers without any limit.
-- `limit_concurrency` answers 503 once connections *or* tasks reach the limit, but only when a
-  request's headers arrive: connections that never send a byte are never refused, never timed
-  out, and still take a file descriptor each. Not used: the connection cap below does better.
-- Nothing bounds the time a client takes to send its headers or its body (a connection that
-  sends nothing stays open forever), the number of headers, or the request bodies held in
-  memory across requests (each is bounded alone by `--max-body-mb`).
-
-So `GuardedHttpToolsProtocol` (uvicorn's httptools protocol plus these checks) adds:
+uvicorn (0.54, httptools) bounds the idle time between requests (`timeout_keep_alive`, used as
+`--keepalive-timeout`) and the drain (`--graceful-timeout`); it bounds header bytes only in
+its h11 protocol, and nothing of the time a client takes to send its headers or its body, the
+number of headers, or the bodies held across requests. `limit_concurrency` acts only once a
+request's headers arrive. So `GuardedHttpToolsProtocol` (uvicorn's protocol plus checks) adds:
 - a connection cap per worker: at the cap a new connection takes the slot of the connection
-  that has been idle longest (never sent a request, or waiting between requests); when every
-  slot is busy with a request, the newcomer is answered 503 with Retry-After and closed;
-- header bytes (431) and header count (431), checked before the parser buffers them;
+  idle longest (no request yet, or between requests; one connected under FRESH_S ago is
+  passed over while a head can go), else of a head still arriving (among the oldest, the one
+  sending slowest: answered 503 and closed); when every slot is busy with a whole request,
+  the newcomer is answered 503 with Retry-After and closed;
+- header bytes and count (431), checked before the parser buffers them;
 - a header timeout (from the connection, or the request's first byte, to the end of its
-  headers) and a body timeout (between two reads of the body): 408, then close;
-- the body bytes in flight across requests: a declared length is taken whole when the headers
-  arrive, a chunked body read by read; beyond the budget, 503 with Retry-After; the bytes are
-  given back when the response is complete or the connection is gone;
+  headers) and, for the body, a gap timeout (between two reads) and a minimum rate: after a
+  grace period the body must keep `min_body_rate` bytes/s on average (it is due by
+  start + grace + received / rate); 408, then close;
+- the body bytes in flight across requests: a body holds what has arrived plus a window of
+  `BODY_WINDOW` bytes, never more than its declared length; the window is taken again as it
+  fills. A declared length is not a reservation: it costs nothing until its bytes come.
+  Beyond the budget, 503 with Retry-After; the bytes are given back with the response;
+- a body answered before it was read (413, say) is read and dropped for at most the body
+  timeout, then the connection is closed;
 - the drain: after SIGTERM every new request is answered 503 with Retry-After and
   `Connection: close`, while the requests already accepted finish.
+
+The guarantee, per worker (docs/serving-limits.md has the figures of the defaults): normal
+clients (whole requests, C connections at a time) keep getting their answers while hostile
+connections of each kind stay below these limits: silent, idle kept-alive and trickled-head
+connections, any number (the cap sheds them; keep `max_connections` below the open-file
+limit); bodies trickled below the minimum rate, fewer than `max_connections - C` at a time
+(each holds at most a window, and is cut after the grace); bodies over the body limit, any
+number (answered at their headers, their rest dropped for at most the body timeout). Bodies
+that keep the minimum rate are uploads: they hold what they sent, 503 for the rest beyond it.
 
 Every check is made in the parser's callbacks, on fields the protocol holds anyway: a request
 costs no timer, no task and no ASGI layer. Deadlines are plain floats; one sweeper per worker
@@ -37,21 +45,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mlgate.serve.refusals import error_app, raw_response
+from mlgate.serve.refusals import (
+    FRESH_S,
+    NEVER,
+    OVER_CAPACITY_GRACE_S,
+    Guard,
+    Limits,
+    error_app,
+    raw_response,
+    window,
+)
 
 log = logging.getLogger("mlgate.serve")
 
 GUARD_KEY = "mlgate.guard"
-# A connection over the cap gets this long to send its headers before it is dropped.
-OVER_CAPACITY_GRACE_S = 1.0
-NEVER = float("inf")
+# The guard and its numbers live with the refusals; app.py builds them from here.
+__all__ = ["DRAINING", "GUARD_KEY", "Guard", "GuardedHttpToolsProtocol", "Limits"]
 
 
 class Flag:
@@ -74,82 +87,9 @@ class Flag:
 DRAINING = Flag()
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The numbers, from `ServeSettings` (flags of `mlgate serve`)."""
-
-    max_connections: int
-    max_header_bytes: int
-    max_headers: int
-    header_timeout: float
-    body_timeout: float
-    max_body_bytes_in_flight: int
-    retry_after: int
-
-    @property
-    def tick(self) -> float:
-        """How often the sweeper looks at deadlines: a tenth of the shortest timeout, within
-        10-250 ms."""
-        shortest = min(self.header_timeout, self.body_timeout, OVER_CAPACITY_GRACE_S)
-        return min(0.25, max(0.01, shortest / 10))
-
-
-Counter = Callable[[str], None]
-
-
-class Guard:
-    """One worker's shared state: the limits, its connections, the ones that may be evicted
-    (oldest idle first), the body bytes in flight, and a counter of what was refused (by
-    reason)."""
-
-    def __init__(
-        self, limits: Limits, count: Counter, observe: Callable[[int], None] | None = None
-    ) -> None:
-        self.limits = limits
-        self.count = count
-        self._observe = observe
-        self.conns: set[GuardedHttpToolsProtocol] = set()
-        # Connections in the order they last became idle. Kept lazily: a connection that starts
-        # a request stays in it and is skipped at eviction; it moves to the end when it rests.
-        self.idle: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
-        self.body_bytes = 0
-        self._observed = 0
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    def admit(self, conn: GuardedHttpToolsProtocol) -> bool:
-        """Count a new connection; at the cap, evict the longest-idle one. False when no
-        connection is idle (the newcomer is then refused once its headers arrive, or dropped)."""
-        admitted = len(self.conns) < self.limits.max_connections or self._evict_one()
-        self.conns.add(conn)
-        self.idle[conn] = None
-        if self._sweeper is None:
-            self._sweeper = conn.loop.call_later(self.limits.tick, self._sweep, conn.loop)
-        return admitted
-
-    def _evict_one(self) -> bool:
-        idle = self.idle
-        while idle:
-            victim, _ = idle.popitem(last=False)
-            if victim.resting():
-                self.count("evicted_idle")
-                victim.evict()
-                return True
-        return False
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Time out the connections past their deadline, sample the body gauge, and come back
-        in a tick while there are connections."""
-        now = loop.time()
-        for conn in [c for c in self.conns if c.deadline <= now]:
-            conn.expire()
-        if self._observe is not None and self.body_bytes != self._observed:
-            self._observed = self.body_bytes
-            self._observe(self.body_bytes)
-        self._sweeper = loop.call_later(self.limits.tick, self._sweep, loop) if self.conns else None
-
-
 _TERMINATOR = b"\r\n\r\n"
 _BUDGET = "too many request bodies in flight; retry later"
+_CROWDED = "too many connections; retry later"
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -171,11 +111,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.guard: Guard | None = app_state.get(GUARD_KEY)
         # When the sweeper acts on this connection (see `expire`); NEVER when nothing is timed.
         self.deadline = NEVER
-        self._head_bytes = 0  # of the request being read; 0 between requests
+        self.head_bytes = 0  # of the request being read; 0 between requests
+        self.head_since = 0.0  # when its header time started
         self._tail = b""  # the last bytes of a head read so far (a terminator may straddle)
         self._after_head = 0  # bytes that followed the end of the head in the same read
+        self._partial = False  # listed in Guard.heads
         self._in_body = False
-        self._chunked = False
+        self._dropping = False  # the rest of this body is read and dropped, never held
+        self._want = 0  # the most this body may hold: its declared length
+        self._seen = 0  # body bytes arrived (when more than the first read)
+        self._body_since = 0.0
         self._taken = 0  # body bytes this request holds of the budget
         self._over = False  # connected over the cap with nobody to evict
         self._gone = False
@@ -189,7 +134,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._over = not guard.admit(self)
         wait = OVER_CAPACITY_GRACE_S if self._over else guard.limits.header_timeout
-        self.deadline = self.loop.time() + wait
+        self.head_since = now = self.loop.time()
+        self.deadline = now + wait
 
     def connection_lost(self, exc: Exception | None) -> None:
         guard = self.guard
@@ -198,23 +144,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.deadline = NEVER
             guard.conns.discard(self)
             guard.idle.pop(self, None)
-            self._give_back(guard)
+            guard.heads.pop(self, None)
+            guard.body_bytes -= self._taken
+            self._taken = 0
         super().connection_lost(exc)
 
     def resting(self) -> bool:
         """Open, and neither reading a request nor answering one: may be evicted."""
         return (
             not self._gone
-            and not self._head_bytes
+            and not self.head_bytes
             and not self._in_body
             and (self.cycle is None or self.cycle.response_complete)
             and not self.transport.is_closing()
         )
 
+    def fresh(self, now: float) -> bool:
+        """Connected a moment ago and not a byte yet: its first request may be on the way."""
+        return self.cycle is None and not self.head_bytes and now - self.head_since < FRESH_S
+
+    def arriving(self) -> bool:
+        """Open, with a request head still arriving: may be displaced at the cap."""
+        return self._partial and not self._gone and not self.transport.is_closing()
+
     def evict(self) -> None:
         """Close this idle connection to make room for a new one."""
         self.deadline = NEVER
         self.transport.close()
+
+    def displace(self) -> None:
+        """Refuse the head still arriving here (503) to make room for a new connection."""
+        self._partial = False
+        self._refuse(503, "overloaded", _CROWDED, counted="evicted_head")
 
     # -- a request -----------------------------------------------------------------------------
 
@@ -222,30 +183,47 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         guard = self.guard
         if guard is not None:
             if self._in_body:
-                # A read of the body: the body timeout runs from here.
-                self.deadline = self.loop.time() + guard.limits.body_timeout
-                if self._chunked and not self._take(guard, len(data)):
+                if not self._dropping and not self._body_read(guard, len(data)):
                     return
             else:
                 tail = self._tail
                 seen = tail + data if tail else data
                 end = seen.find(_TERMINATOR)
                 if end < 0:
-                    if not self._head_bytes and self.cycle is not None:
-                        # A request on a kept-alive connection that did not fit in one read:
-                        # its header time starts now (a new connection's, when it connected).
-                        self.deadline = self.loop.time() + guard.limits.header_timeout
-                    self._head_bytes += len(data)
+                    if not self.head_bytes:
+                        self._head_started(guard)
+                    self.head_bytes += len(data)
                     self._tail = seen[-3:]
                 else:
                     if end + 4 > len(tail):  # else the head ended in bytes already counted
-                        self._head_bytes += end + 4 - len(tail)
+                        self.head_bytes += end + 4 - len(tail)
                     self._after_head = len(seen) - end - 4
-                if self._head_bytes > guard.limits.max_header_bytes:
+                if self.head_bytes > guard.limits.max_header_bytes:
                     limit = guard.limits.max_header_bytes
                     self._refuse(431, "header_too_large", f"request headers over {limit} bytes")
                     return
         HttpToolsProtocol.data_received(self, data)
+
+    def _head_started(self, guard: Guard) -> None:
+        """A head that does not fit in one read: it may be displaced at the cap from now on."""
+        self._partial = True
+        guard.heads[self] = None
+        if self.cycle is not None:
+            # A request on a kept-alive connection: its header time starts now (a new
+            # connection's, when it connected).
+            self.head_since = now = self.loop.time()
+            self.deadline = now + guard.limits.header_timeout
+
+    def _body_read(self, guard: Guard, n: int) -> bool:
+        """A read of the body: move its deadline, take more of the budget when its window is
+        full; False when it was refused."""
+        limits = guard.limits
+        seen = self._seen + n
+        self._seen = seen
+        self.deadline = limits.body_due(self._body_since, seen, self.loop.time())
+        if seen > self._taken and self._taken < self._want:
+            return self._take(guard, window(self._want, seen) - self._taken)
+        return True
 
     def on_headers_complete(self) -> None:
         guard = self.guard
@@ -253,8 +231,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             HttpToolsProtocol.on_headers_complete(self)
             return
         limits = guard.limits
-        self._head_bytes = 0
+        self.head_bytes = 0
         self._tail = b""
+        if self._partial:
+            self._partial = False
+            guard.heads.pop(self, None)
         declared = 0
         chunked = False
         for name, value in self.headers:
@@ -262,24 +243,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 declared = int(value) if value.isdigit() else 0
             elif name == b"transfer-encoding":
                 chunked = True
+        after = self._after_head
         if declared or chunked:
             self._in_body = True
-            self._chunked = chunked
-            if chunked or declared > self._after_head:  # more of the body is to come
-                self.deadline = self.loop.time() + limits.body_timeout
+            # A chunked body may take as much as the budget has (the app bounds its size).
+            self._want = limits.max_body_bytes_in_flight + 1 if chunked else declared
+            if chunked or declared > after:  # more of the body is to come
+                self._body_since = now = self.loop.time()
+                self._seen = after
+                self.deadline = limits.body_due(now, after, now)
         rejection: tuple[int, str, str, str] | None = None
         if len(self.headers) > limits.max_headers:
             message = f"more than {limits.max_headers} request headers"
             rejection = (431, "too_many_headers", message, "too_many_headers")
         elif self._over:
-            rejection = (503, "overloaded", "too many connections; retry later", "overloaded")
+            rejection = (503, "overloaded", _CROWDED, "overloaded")
         elif DRAINING.on:
             rejection = (503, "shutting_down", "the server is shutting down", "draining")
-        elif declared and guard.body_bytes + declared > limits.max_body_bytes_in_flight:
-            rejection = (503, "overloaded", _BUDGET, "body_budget")
+        elif self._in_body:
+            first = window(self._want, after)
+            if guard.body_bytes + first > limits.max_body_bytes_in_flight:
+                rejection = (503, "overloaded", _BUDGET, "body_budget")
+            else:
+                guard.body_bytes += first
+                self._taken += first
         if rejection is not None:
             status, kind, message, counted = rejection
-            self._chunked = False  # nothing of this body is kept: the answer closes
+            self._dropping = True  # nothing of this body is kept: the answer closes
             guard.count(counted)
             retry = limits.retry_after if status == 503 else None
             saved = self.app
@@ -289,18 +279,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             finally:
                 self.app = saved
             return
-        if declared:
-            # A declared length is taken whole, before a byte of it is read.
-            guard.body_bytes += declared
-            self._taken += declared
         HttpToolsProtocol.on_headers_complete(self)
-        if chunked and self._after_head:
-            self._take(guard, self._after_head)
 
     def on_message_complete(self) -> None:
         HttpToolsProtocol.on_message_complete(self)
         self._in_body = False
-        self._chunked = False
+        self._dropping = False
 
     def on_response_complete(self) -> None:
         HttpToolsProtocol.on_response_complete(self)
@@ -309,6 +293,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._taken:
                 guard.body_bytes -= self._taken
                 self._taken = 0
+            if self._in_body:
+                # Answered before its body was read: the rest is dropped, and its deadline no
+                # longer moves (at most a body timeout after its last read).
+                self._dropping = True
             try:
                 guard.idle.move_to_end(self)
             except KeyError:  # taken off the list while busy (see Guard._evict_one)
@@ -316,8 +304,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- the sweeper's side --------------------------------------------------------------------
 
-    def expire(self) -> None:
+    def expire(self, now: float) -> None:
         """The deadline passed: time out what this connection is doing, if anything."""
+        due = self.deadline
         self.deadline = NEVER
         if self._gone or self.transport.is_closing():
             return
@@ -327,12 +316,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 guard.count("overloaded")
             self.transport.close()
         elif self._in_body:
-            if self.cycle is not None and self.cycle.response_complete:
+            if self._dropping or (self.cycle is not None and self.cycle.response_complete):
                 # Answered already (say, 413 before the body): only the rest is late.
                 self.transport.close()
             else:
-                self._refuse(408, "body_timeout", "the request body took too long")
-        elif self._head_bytes:
+                self._refuse(408, *self._late_body(guard, due))
+        elif self.head_bytes:
             self._refuse(408, "header_timeout", "the request headers took too long")
         elif self.cycle is None:
             # Connected and never sent a byte: nothing to answer, the slot is wanted.
@@ -341,20 +330,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
         # Else between requests (uvicorn's keep-alive timeout closes it) or being answered.
 
+    def _late_body(self, guard: Guard | None, due: float) -> tuple[str, str]:
+        """Why a body timed out: it stalled, or it fell below the minimum rate."""
+        if guard is not None:
+            limits = guard.limits
+            rate = limits.min_body_rate
+            if rate and self._body_since + limits.body_rate_grace + self._seen / rate <= due:
+                return "body_too_slow", f"the request body arrived slower than {rate} bytes/s"
+        return "body_timeout", "the request body took too long"
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _take(self, guard: Guard, n: int) -> bool:
-        """Take `n` more body bytes of a chunked body; refuse the request beyond the budget."""
+        """Take `n` more body bytes; refuse the request beyond the budget."""
         if guard.body_bytes + n > guard.limits.max_body_bytes_in_flight:
             self._refuse(503, "overloaded", _BUDGET, counted="body_budget")
             return False
         guard.body_bytes += n
         self._taken += n
         return True
-
-    def _give_back(self, guard: Guard) -> None:
-        guard.body_bytes -= self._taken
-        self._taken = 0
 
     def _refuse(self, status: int, kind: str, message: str, counted: str | None = None) -> None:
         """Answer with a raw error response and close: the request never reaches the app."""

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgate.store.trust import Trust
 
 Runtime = Literal["auto", "sklearn", "onnx"]
+# The minimum body rate and its grace (mlgate.serve.limits): a body must average this many
+# bytes per second once the grace is over, so a 1 MiB body may take 5 s + 256 s.
+MIN_BODY_RATE = 4096
+BODY_RATE_GRACE_S = 5.0
 
 
 class ServeSettings(BaseModel):
@@ -66,13 +70,26 @@ class ServeSettings(BaseModel):
     body_timeout: float = Field(
         default=10.0, gt=0.0, description="Seconds between two reads of a request body (408)."
     )
+    min_body_rate: int = Field(
+        default=MIN_BODY_RATE,
+        ge=0,
+        description="Bytes per second a request body must average once --body-rate-grace "
+        "is over (408 below it); 0: no minimum.",
+    )
+    body_rate_grace: float = Field(
+        default=BODY_RATE_GRACE_S,
+        gt=0.0,
+        description="Seconds a request body may take before --min-body-rate applies.",
+    )
     keepalive_timeout: float = Field(
         default=5.0, gt=0.0, description="Seconds an idle connection stays open between requests."
     )
     max_body_bytes_in_flight: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,
-        description="Request body bytes held at once across requests, per worker (503 beyond).",
+        description="Request body bytes held at once across requests, per worker (503 "
+        "beyond): what has arrived of each body plus a 64 KiB window, never its declared "
+        "length up front.",
     )
     retry_after: int = Field(default=1, ge=0, description="Retry-After of a 503, seconds.")
     log_dir: Path | None = Field(default=None, description="Prediction log directory.")
