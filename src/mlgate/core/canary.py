@@ -26,6 +26,11 @@ candidate fails only when its latencies are also higher beyond chance (one-sided
 on the two histograms, p < 0.01): a few requests slowed by a busy machine are not a slower
 model.
 
+The error rate counts the candidate's server errors only (`SERVER_ERROR`, 5xx): a 4xx is the
+answer any correct server gives a malformed or hostile request, so however many of them a
+window holds (they still count as traffic) they never fail a candidate. Both sources of
+observations, PromQL (`status=~SERVER_ERROR`) and two scrapes, classify statuses by it.
+
 A check without data is skipped, and said so, except traffic: a candidate that answered fewer
 than `min_requests` requests fails, as a Flagger metric without data does. A failed check
 never promotes, and the verdict never improves when the candidate's error rate, latency or
@@ -44,6 +49,15 @@ from mlgate.core.drift import DEFAULT_THRESHOLDS
 from mlgate.core.histograms import SIGNIFICANCE, distribution_distance, g_test, latency_greater
 from mlgate.core.policy import CanaryConfig
 from mlgate.core.vocab import AnalysedStrategy, CheckStatus
+
+SERVER_ERROR = "5.."
+"""The HTTP statuses the error rate counts, as a PromQL regular expression: 5xx."""
+
+
+def server_error(status: str) -> bool:
+    """Whether an HTTP status (as Prometheus labels it) is a server error the error rate
+    counts: 5xx, never a client's 4xx."""
+    return len(status) == 3 and status[0] == "5" and status.isdigit()
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ class VariantWindow:
 
     @property
     def error_rate(self) -> float | None:
-        """5xx answers, in percent of requests; None without requests."""
+        """Server errors (`errors`: 5xx only), in percent of requests; None without requests."""
         return 100.0 * self.errors / self.requests if self.requests > 0 else None
 
 

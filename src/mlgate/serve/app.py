@@ -5,14 +5,24 @@ whichever protocol asked, takes the one path of predict.py. The hot route reads 
 and validates it by hand (see validate.py) instead of declaring a pydantic body: the OpenAPI
 document still describes the body (`openapi_extra`), so clients and schemathesis see the
 contract, but a request does not pay for a model instance per row.
+
+The feedback keys (state.py, `FeedbackKeys`) are read here, the one place that builds the
+state: the secret from `MLGATE_FEEDBACK_SECRET` (at least 16 characters; the same value on
+every replica of a deployment, so any of them takes the labels of any other's predictions),
+the bearer token of POST /feedback from `MLGATE_FEEDBACK_TOKEN` (unset: no token asked). Settings
+fields `feedback_secret` / `feedback_token`, when the settings have them, come first. Without a
+secret, one is made when the server starts: one worker keeps it in its memory (so restarting
+the server turns away labels for the ids it issued before); several workers share one through
+their readiness directory (a file only the server's user reads), made by the first to start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +35,25 @@ from mlgate.serve.fastpath import PredictFastPath
 from mlgate.serve.limits import GUARD_KEY, Guard, Limits
 from mlgate.serve.predict import PREDICT, PredictEndpoint
 from mlgate.serve.settings import ServeSettings
-from mlgate.serve.state import ServerState
+from mlgate.serve.state import FeedbackKeys, ServerState
+from mlgate.serve.workers import ENV_READY_DIR
 from mlgate.store.bundle import load_bundle
 
 ENV_BUNDLE = "MLGATE_SERVE_BUNDLE"
 ENV_SETTINGS = "MLGATE_SERVE_SETTINGS"
+ENV_FEEDBACK_SECRET = "MLGATE_FEEDBACK_SECRET"
+ENV_FEEDBACK_TOKEN = "MLGATE_FEEDBACK_TOKEN"
+SHARED_SECRET_FILE = "feedback-secret"
 
 
-def create_app(bundle_dir: Path, settings: ServeSettings | None = None) -> FastAPI:
-    """A FastAPI app serving the bundle at `bundle_dir` (verified now, loaded in the background)."""
+def create_app(
+    bundle_dir: Path, settings: ServeSettings | None = None, keys: FeedbackKeys | None = None
+) -> FastAPI:
+    """A FastAPI app serving the bundle at `bundle_dir` (verified now, loaded in the background);
+    `keys` default to those of the settings and the environment (`feedback_keys`)."""
     settings = settings or ServeSettings()
     bundle = load_bundle(bundle_dir, check=settings.verify, trust=settings.trust())
-    state = ServerState(bundle, settings)
+    state = ServerState(bundle, settings, keys or feedback_keys(settings, os.environ))
     guard = Guard(
         limits_of(settings),
         lambda reason: state.metrics.limited.labels(reason).inc(),
@@ -90,3 +107,46 @@ def app_from_env() -> FastAPI:
     raw = os.environ.get(ENV_SETTINGS)
     settings = ServeSettings.model_validate_json(raw) if raw else ServeSettings()
     return create_app(Path(bundle), settings)
+
+
+def feedback_keys(settings: ServeSettings, environ: Mapping[str, str]) -> FeedbackKeys:
+    """The deployment's feedback secret and token: settings fields (when the settings have
+    them), else the environment, else a secret made at start (see the module docstring)."""
+    secret = _text(getattr(settings, "feedback_secret", None)) or environ.get(ENV_FEEDBACK_SECRET)
+    token = _text(getattr(settings, "feedback_token", None)) or environ.get(ENV_FEEDBACK_TOKEN)
+    if secret:
+        if len(secret) < 16:
+            raise ValueError(f"{ENV_FEEDBACK_SECRET} must be at least 16 characters long")
+        return FeedbackKeys(secret.encode("utf-8", "surrogateescape"), token or None)
+    shared = environ.get(ENV_READY_DIR)
+    if shared:
+        return FeedbackKeys(shared_secret(Path(shared)), token or None)
+    return FeedbackKeys(secrets.token_bytes(32), token or None)
+
+
+def _text(value: object) -> str | None:
+    """A setting's text: a pydantic SecretStr's value, a string, or None."""
+    reveal = getattr(value, "get_secret_value", None)
+    if callable(reveal):
+        value = reveal()
+    return value if isinstance(value, str) and value else None
+
+
+def shared_secret(directory: Path) -> bytes:
+    """The secret in `directory` (private to the server's user), made by the first caller.
+
+    Written beside and linked into place, so a worker that starts at the same time reads the
+    whole secret or makes the file itself, never a partial one."""
+    path = directory / SHARED_SECRET_FILE
+    if not path.exists():
+        mine = directory / f".{SHARED_SECRET_FILE}-{os.getpid()}"
+        fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(mine, path)
+        except FileExistsError:
+            pass  # another worker was first: its secret is the one
+        finally:
+            mine.unlink()
+    return path.read_bytes()

@@ -3,8 +3,8 @@
 A handler raises `RequestError` for a request it refuses (answered with its status and JSON
 body), and lets anything else propagate: that is a bug, logged with its traceback and answered
 as a generic 500. A client gone mid-body is neither (499, its own metric: nobody reads the
-answer). Every answer carries `x-request-id` (the client's, when sane) and is counted by route
-and status, with its latency.
+answer). Every answer carries `x-request-id` (the client's, when sane; an answered prediction's is
+signed, see wire.py) and is counted by route and status, with its latency.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mlgate.serve.errors import ClientDisconnected, RequestError
-from mlgate.serve.state import new_request_id
-from mlgate.serve.wire import json_response
+from mlgate.serve.wire import error_response, json_response, new_request_id
 
 if TYPE_CHECKING:
     from mlgate.serve.state import ServerState
@@ -52,7 +51,7 @@ async def answer(
         response = await work(request_id)
     except RequestError as exc:
         metrics.errors.labels(exc.kind).inc()
-        response = json_response(exc.body(), exc.status, exc.headers)
+        response = error_response(exc)
         if route in PREDICT_ROUTES:
             state.record_refusal(request_id, exc, time.perf_counter() - start)
     except (ClientDisconnected, ClientDisconnect):
@@ -63,7 +62,9 @@ async def answer(
         log.exception("internal error answering %s (request %s)", route, request_id)
         metrics.errors.labels("internal").inc()
         response = json_response(_INTERNAL, 500)
-    response.headers["x-request-id"] = request_id
+    raw = response.raw_headers
+    if not raw or raw[-1][0] != b"x-request-id":  # an answered prediction has its signed id
+        raw.append((b"x-request-id", request_id.encode("latin-1")))
     metrics.requests.labels(route, str(response.status_code)).inc()
     latency.observe(time.perf_counter() - start)
     return response

@@ -5,14 +5,24 @@
     {"feedback": [{...}, {...}]}                       a batch of the above
 
 answers 200 `{"accepted": n, "matched": m, "logged": bool}` (n items, m of them found among this
-worker's recent predictions) or 422 naming the field: a label must be one of the model's classes
-with the same JSON type (or a finite number for a regression model).
+worker's recent predictions), or refuses the whole body:
+
+    401  a bearer token is configured and the request does not carry it
+    422  a field is malformed: a label must be one of the model's classes with the same JSON
+         type (or a finite number for a regression model); at most `max_rows` labels an item
+         (the rows a request may have), `MAX_LABELS` a body
+    403  a request id this deployment did not issue, or not for that many rows: labels are
+         taken only for the signed `x-request-id` of an answered prediction (wire.py)
+    409  a request id that already has its labels (one label per row, once): per worker,
+         for the latest `LABELLED_IDS` ids; `mlgate monitor` keeps the first in any case
 
 Every accepted item is appended to `feedback.jsonl` in the prediction-log directory as a
 `FeedbackRecord` (core/records/feedback.py: `{"format_version", "request_id", "labels", "ts",
 "model", "version"}`), which `mlgate monitor` reads back into the same type and joins with the
-prediction log on the request id: that join sees every prediction, whichever worker made it. A
-worker also keeps its own latest predictions (bounded by rows) and counts the feedback it can
+prediction log on the request id: that join sees every prediction, whichever worker made it.
+The feedback files have their own size budget (`FEEDBACK_BUDGET_BYTES` over the live file and
+the rotated ones), apart from the prediction log's, so labels never crowd out predictions.
+A worker also keeps its own latest predictions (bounded by rows) and counts the feedback it can
 match at once, so Prometheus shows online accuracy without waiting for the monitor:
 `mlgate_feedback_total{outcome="correct|incorrect|unmatched"}` (rows; a regression model counts
 `matched` rows) and `mlgate_feedback_abs_error` (regression).
@@ -20,13 +30,14 @@ match at once, so Prometheus shows online accuracy without waiting for the monit
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +46,19 @@ from typing import IO, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from mlgate.core.records.feedback import FeedbackRecord
-from mlgate.serve.errors import invalid
+from mlgate.serve.errors import RequestError, invalid
+from mlgate.serve.schemas import FEEDBACK_ITEMS as MAX_ITEMS
+from mlgate.serve.wire import MAX_ID, clip, describe, shown
 
 FEEDBACK_FILE = "feedback.jsonl"
-MAX_ITEMS = 10_000
+MAX_LABELS = 100_000
+"""Labels one /feedback body may carry, over all its items."""
+LABELLED_IDS = 100_000
+"""Request ids a worker remembers as labelled (to answer a second label 409)."""
+FEEDBACK_BUDGET_BYTES = 64 * 1024 * 1024
+"""The feedback files' size budget: live file and rotated ones together."""
 ABS_ERROR_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 1000.0)
+_SCALARS = frozenset({str, int, float, bool})
 
 
 @dataclass(frozen=True)
@@ -48,18 +67,8 @@ class FeedbackItem:
 
     request_id: str
     labels: list[Any]
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
+    field: str = "body"
+    """Where the item is in the body (`body`, `feedback[3]`), for refusals."""
 
 
 class LabelCheck:
@@ -73,32 +82,29 @@ class LabelCheck:
         if self._allowed is None:
             if type(value) not in (int, float) or not math.isfinite(value):
                 raise invalid(
-                    f"{field} must be a finite number, got {_describe(value)}", field=field
+                    f"{field} must be a finite number, got {describe(value)}", field=field
                 )
             return value
-        if (type(value), value) not in self._allowed:
-            shown = ", ".join(json.dumps(c) for c in (self.classes or [])[:20])
+        if type(value) not in _SCALARS or (type(value), value) not in self._allowed:
+            known = ", ".join(json.dumps(c) for c in (self.classes or [])[:20])
+            got = shown(value) if type(value) in _SCALARS else describe(value)
             raise invalid(
-                f"{field} must be one of the model's classes ({shown}), "
-                f"got {json.dumps(value) if _jsonable(value) else _describe(value)}",
-                field=field,
+                f"{field} must be one of the model's classes ({known}), got {got}", field=field
             )
         return value
 
 
-def _jsonable(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _item(raw: Any, field: str, check: LabelCheck) -> FeedbackItem:
+def _item(raw: Any, field: str, check: LabelCheck, max_labels: int) -> FeedbackItem:
     if type(raw) is not dict:
-        raise invalid(f"{field} must be an object, got {_describe(raw)}", field=field)
+        raise invalid(f"{field} must be an object, got {describe(raw)}", field=field)
     unknown = raw.keys() - {"request_id", "label", "labels"}
     if unknown:
         key = sorted(map(str, unknown))[0]
-        raise invalid(f"unknown key {key!r}; send request_id and label or labels", field=key)
+        raise invalid(
+            f"unknown key {shown(key)}; send request_id and label or labels", field=clip(key)
+        )
     rid = raw.get("request_id")
-    if type(rid) is not str or not rid or len(rid) > 128 or not rid.isprintable():
+    if type(rid) is not str or not rid or len(rid) > MAX_ID or not rid.isprintable():
         raise invalid(
             "request_id must be the request id of a prediction (the X-Request-ID it answered)",
             field="request_id",
@@ -106,19 +112,27 @@ def _item(raw: Any, field: str, check: LabelCheck) -> FeedbackItem:
     if ("label" in raw) == ("labels" in raw):
         raise invalid("send exactly one of label or labels", field="labels")
     if "label" in raw:
-        return FeedbackItem(rid, [check(raw["label"], "label")])
+        return FeedbackItem(rid, [check(raw["label"], "label")], field)
     labels = raw["labels"]
     if type(labels) is not list or not labels:
-        raise invalid(f"labels must be a non-empty list, got {_describe(labels)}", field="labels")
-    return FeedbackItem(rid, [check(v, f"labels[{i}]") for i, v in enumerate(labels)])
+        raise invalid(f"labels must be a non-empty list, got {describe(labels)}", field="labels")
+    if len(labels) > max_labels:
+        raise invalid(
+            f"labels has {len(labels)} labels; a request has at most {max_labels} rows",
+            field="labels",
+        )
+    return FeedbackItem(rid, [check(v, f"labels[{i}]") for i, v in enumerate(labels)], field)
 
 
-def parse_feedback(payload: Any, check: LabelCheck) -> list[FeedbackItem]:
-    """The items of a /feedback body, or a 422 naming the field at fault."""
+def parse_feedback(
+    payload: Any, check: LabelCheck, max_rows: int = MAX_LABELS
+) -> list[FeedbackItem]:
+    """The items of a /feedback body, or a 422 naming the field at fault; an item carries at
+    most `max_rows` labels (the rows of a request), the body `MAX_LABELS`."""
     if type(payload) is not dict:
-        raise invalid(f"the body must be a JSON object, got {_describe(payload)}", field="body")
+        raise invalid(f"the body must be a JSON object, got {describe(payload)}", field="body")
     if "feedback" not in payload:
-        return [_item(payload, "body", check)]
+        return [_item(payload, "body", check, max_rows)]
     if len(payload) != 1:
         raise invalid('send either one item or {"feedback": [items]}', field="feedback")
     items = payload["feedback"]
@@ -126,7 +140,12 @@ def parse_feedback(payload: Any, check: LabelCheck) -> list[FeedbackItem]:
         raise invalid("feedback must be a non-empty list of items", field="feedback")
     if len(items) > MAX_ITEMS:
         raise invalid(f"feedback has {len(items)} items; at most {MAX_ITEMS}", field="feedback")
-    return [_item(raw, f"feedback[{i}]", check) for i, raw in enumerate(items)]
+    total = sum(
+        len(i["labels"]) for i in items if type(i) is dict and type(i.get("labels")) is list
+    )
+    if total > MAX_LABELS:
+        raise invalid(f"feedback has {total} labels; at most {MAX_LABELS}", field="feedback")
+    return [_item(raw, f"feedback[{i}]", check, max_rows) for i, raw in enumerate(items)]
 
 
 class RecentPredictions:
@@ -156,16 +175,19 @@ class RecentPredictions:
 
 
 class FeedbackLog:
-    """Appends feedback records as JSON lines; rotates past `max_bytes`, keeps `keep` files.
+    """Appends feedback records as JSON lines; rotates past `max_bytes`, keeps `keep` files,
+    and never holds more than `budget` bytes over them all (files rotate sooner to keep it).
 
     Several workers append to the same file (whole lines, O_APPEND); one that finds the file
     rotated or removed by another reopens it.
     """
 
-    def __init__(self, directory: Path, *, max_bytes: int, keep: int) -> None:
+    def __init__(
+        self, directory: Path, *, max_bytes: int, keep: int, budget: int = FEEDBACK_BUDGET_BYTES
+    ) -> None:
         self.directory = directory
         self.path = directory / FEEDBACK_FILE
-        self.max_bytes = max_bytes
+        self.max_bytes = min(max_bytes, max(1024, budget // (keep + 1)))
         self.keep = keep
         self._lock = threading.Lock()
         self._fh: IO[str] | None = None
@@ -253,7 +275,7 @@ class Feedback:
             predicted = self.recent.get(item.request_id)
             if predicted is not None and len(predicted) != len(item.labels):
                 raise invalid(
-                    f"request {item.request_id} had {len(predicted)} row(s); "
+                    f"request {shown(item.request_id)} had {len(predicted)} row(s); "
                     f"got {len(item.labels)} label(s)",
                     field="labels",
                 )
@@ -288,9 +310,8 @@ class Feedback:
             for item in items
         ]
 
-    async def accept(self, payload: Any) -> dict[str, Any]:
-        """Check, count and log one /feedback body; the answer's JSON."""
-        items = parse_feedback(payload, self.check)
+    async def accept(self, items: list[FeedbackItem]) -> dict[str, Any]:
+        """Count and log checked items; the answer's JSON."""
         matched = self.score(items)
         logged = False
         if self.log is not None:
@@ -302,50 +323,78 @@ class Feedback:
         return {"accepted": len(items), "matched": matched, "logged": logged}
 
 
-def feedback_openapi(classes: Sequence[Any] | None) -> dict[str, Any]:
-    """`openapi_extra` for POST /feedback."""
-    label: dict[str, Any] = {"type": "number"} if classes is None else {"enum": list(classes)}
-    item = {
-        "type": "object",
-        "properties": {
-            "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
-            "label": label,
-            "labels": {"type": "array", "items": label, "minItems": 1},
-        },
-        "required": ["request_id"],
-        "additionalProperties": False,
-    }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            item,
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "feedback": {
-                                        "type": "array",
-                                        "items": item,
-                                        "minItems": 1,
-                                        "maxItems": MAX_ITEMS,
-                                    }
-                                },
-                                "required": ["feedback"],
-                                "additionalProperties": False,
-                            },
-                        ]
-                    }
-                }
-            },
-        },
-        "responses": {
-            "200": {"description": "Accepted: {accepted, matched, logged}"},
-            "400": {"description": "Malformed JSON"},
-            "413": {"description": "Body too large"},
-            "415": {"description": "Content-Type is not application/json"},
-            "422": {"description": "Refused feedback, with the field at fault"},
-        },
-    }
+class FeedbackGate:
+    """Who may label which request, and how often, in front of `Feedback`.
+
+    `issued(request_id, rows)` tells the ids this deployment signed (wire.RequestIds);
+    `token`, when set, is the bearer token every request must carry."""
+
+    def __init__(
+        self,
+        feedback: Feedback,
+        issued: Callable[[str, int], bool],
+        *,
+        token: str | None,
+        max_rows: int,
+        remember: int = LABELLED_IDS,
+    ) -> None:
+        self.feedback = feedback
+        self._issued = issued
+        self._token = None if token is None else f"Bearer {token}".encode()
+        self.max_rows = max_rows
+        self._remember = remember
+        self._labelled: OrderedDict[str, None] = OrderedDict()
+
+    def authorize(self, header: str | None) -> None:
+        """A 401 unless the request carries the configured bearer token (if one is)."""
+        if self._token is None:
+            return
+        given = (header or "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, self._token):
+            raise RequestError(
+                401,
+                "unauthorized",
+                "POST /feedback needs the deployment's token: send Authorization: Bearer TOKEN",
+                field="authorization",
+                headers={"www-authenticate": "Bearer"},
+            )
+
+    def _claim(self, items: list[FeedbackItem]) -> None:
+        """Refuse ids not issued here (403) or labelled already (409); then mark them."""
+        seen: set[str] = set()
+        for item in items:
+            rid, n = item.request_id, len(item.labels)
+            if not self._issued(rid, n):
+                raise RequestError(
+                    403,
+                    "unknown_request_id",
+                    f"{item.field}: request_id {shown(rid)} is not the id of a prediction this "
+                    f"server answered with {n} row(s): send the X-Request-ID of its answer and "
+                    "one label per row",
+                    field="request_id",
+                )
+            if rid in self._labelled or rid in seen:
+                raise RequestError(
+                    409,
+                    "already_labelled",
+                    f"{item.field}: request {shown(rid)} has its labels already; a request is "
+                    "labelled once",
+                    field="request_id",
+                )
+            seen.add(rid)
+        for rid in seen:
+            self._labelled[rid] = None
+        while len(self._labelled) > self._remember:
+            self._labelled.popitem(last=False)
+
+    async def accept(self, payload: Any) -> dict[str, Any]:
+        """Check, count and log one /feedback body (authorized already); the answer's JSON."""
+        items = parse_feedback(payload, self.feedback.check, self.max_rows)
+        # Claimed before the log write awaits: a concurrent copy of this body is a 409.
+        self._claim(items)
+        try:
+            return await self.feedback.accept(items)
+        except BaseException:
+            for item in items:  # not logged: the client may send it again
+                self._labelled.pop(item.request_id, None)
+            raise

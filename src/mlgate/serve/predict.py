@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlgate.serve.state import ServerState
 
 PREDICT = "/predict"
+REQUEST_ID = b"x-request-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,18 @@ class Parsed:
     """The request's own id, for protocols that carry one in the body (V2)."""
 
 
+@dataclass(slots=True)  # not frozen: built per request, and a frozen init costs more
+class Answered:
+    """A predicted request, for its form to answer."""
+
+    parsed: Parsed
+    out: Output
+    predictions: list[Any]
+    """The predictions as JSON values."""
+    request_id: str
+    """The id the answer carries: signed, so that /feedback can tell it was issued here."""
+
+
 class Form(Protocol):
     """How one protocol reads a prediction request and answers it."""
 
@@ -57,14 +70,7 @@ class Form(Protocol):
         """The validated request of a JSON body, or a RequestError naming the field."""
         ...
 
-    def answer(
-        self,
-        state: ServerState,
-        parsed: Parsed,
-        out: Output,
-        predictions: list[Any],
-        request_id: str,
-    ) -> dict[str, Any]:
+    def answer(self, state: ServerState, done: Answered) -> dict[str, Any]:
         """The JSON answer to a predicted request."""
         ...
 
@@ -72,7 +78,10 @@ class Form(Protocol):
 async def serve_prediction(
     state: ServerState, form: Form, body: Body, query: str, request_id: str
 ) -> Response:
-    """Answer one prediction request of `form`; refusals are raised as RequestError."""
+    """Answer one prediction request of `form`; refusals are raised as RequestError.
+
+    The answer's request id is `request_id` signed with the number of rows (wire.py,
+    `RequestIds`): the id /feedback takes labels for. A refused request keeps the plain id."""
     start = time.perf_counter()
     predictor = state.ready_predictor()
     payload = await body.json(state.settings.max_body_bytes)
@@ -81,8 +90,12 @@ async def serve_prediction(
     if state.logs_scores and not req.probabilities:
         req = dataclasses.replace(req, probabilities=True)
     out = await state.predict(predictor, req)
-    preds = state.record(request_id, req.batch, out, req.probabilities, time.perf_counter() - start)
-    return json_response(form.answer(state, parsed, out, preds, request_id))
+    signed = state.ids.sign(request_id, req.batch.rows)
+    preds = state.record(signed, req.batch, out, req.probabilities, time.perf_counter() - start)
+    response = json_response(form.answer(state, Answered(parsed, out, preds, signed)))
+    # Appended last, where `answer` looks for it (cheaper than a headers mapping here).
+    response.raw_headers.append((REQUEST_ID, signed.encode("latin-1")))
+    return response
 
 
 class ArticleForm:
@@ -95,15 +108,9 @@ class ArticleForm:
         req = state.validator.predict_request(payload, flag)
         return Parsed(req, req.probabilities)
 
-    def answer(
-        self,
-        state: ServerState,
-        parsed: Parsed,
-        out: Output,
-        predictions: list[Any],
-        request_id: str,
-    ) -> dict[str, Any]:
+    def answer(self, state: ServerState, done: Answered) -> dict[str, Any]:
         """Model, version and predictions; the single row's prediction, ids, probabilities."""
+        parsed, out, predictions = done.parsed, done.out, done.predictions
         req = parsed.request
         body: dict[str, Any] = {
             "model": state.meta.name,

@@ -18,10 +18,9 @@ from fastapi.responses import Response
 
 from mlgate.serve import schemas
 from mlgate.serve.contract import Mount, mount
-from mlgate.serve.feedback import feedback_openapi
 from mlgate.serve.limits import DRAINING
 from mlgate.serve.predict import PREDICT, AsgiRoute, PredictEndpoint
-from mlgate.serve.wire import Body, json_response
+from mlgate.serve.wire import MAX_ID, Body, json_response
 
 if TYPE_CHECKING:
     from mlgate.serve.state import ServerState
@@ -55,9 +54,11 @@ async def metadata(state: ServerState, request: Request, request_id: str) -> Res
 
 
 async def feedback(state: ServerState, request: Request, request_id: str) -> Response:
-    """POST /feedback: check, count and log true labels."""
+    """POST /feedback: check, count and log true labels (feedback.py: who may, for which ids)."""
+    gate = state.feedback
+    gate.authorize(request.headers.get("authorization"))
     payload = await Body.of(request).json(state.settings.max_body_bytes)
-    return json_response(await state.monitoring.feedback.accept(payload))
+    return json_response(await gate.accept(payload))
 
 
 async def prometheus(state: ServerState, request: Request, request_id: str) -> Response:
@@ -110,6 +111,8 @@ def add_routes(app: FastAPI, state: ServerState, predict: PredictEndpoint) -> No
             feedback,
             "True labels of earlier predictions, by request id",
             method="POST",
-            openapi_extra=feedback_openapi(state.classes if state.classifier else None),
+            openapi_extra=schemas.feedback_openapi(
+                state.classes if state.classifier else None, MAX_ID
+            ),
         ),
     )

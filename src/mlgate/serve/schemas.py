@@ -7,6 +7,19 @@ from typing import Any
 
 from mlgate.core.schema import ColumnSpec
 
+FEEDBACK_ITEMS = 10_000
+"""Items one /feedback body may carry."""
+
+
+def _body_responses(refused: str) -> dict[str, dict[str, str]]:
+    """The refusals every JSON body route shares, and its 422 described as `refused`."""
+    return {
+        "400": {"description": "Malformed JSON, or text that is not Unicode"},
+        "413": {"description": "Body too large"},
+        "415": {"description": "Content-Type is not application/json"},
+        "422": {"description": refused},
+    }
+
 
 def value_schema(spec: ColumnSpec) -> dict[str, Any]:
     """The JSON schema of one feature value."""
@@ -136,7 +149,6 @@ def predict_openapi(
 ) -> dict[str, Any]:
     """`openapi_extra` for POST /predict: the body forms and the answers. `passthrough` are the
     other columns of the training file: accepted in `instances`, dropped, the id echoed."""
-    error = {"description": "Refused input, with the field (and row) at fault"}
     return {
         "requestBody": {
             "required": True,
@@ -159,10 +171,8 @@ def predict_openapi(
         ],
         "responses": {
             "200": _response(classifier, id_column),
-            "400": {"description": "Malformed JSON, or an unknown query parameter"},
-            "413": {"description": "Body too large"},
-            "415": {"description": "Content-Type is not application/json"},
-            "422": error,
+            **_body_responses("Refused input, with the field (and row) at fault"),
+            "400": {"description": "Malformed JSON or text, or an unknown query parameter"},
             "503": {"description": "The model is not loaded yet"},
         },
     }
@@ -201,11 +211,44 @@ def infer_openapi(features: Sequence[ColumnSpec], max_rows: int) -> dict[str, An
         },
         "responses": {
             "200": {"description": "Inference response"},
-            "400": {"description": "Malformed JSON"},
             "404": {"description": "No such model"},
-            "413": {"description": "Body too large"},
-            "415": {"description": "Content-Type is not application/json"},
-            "422": {"description": "Refused input, with the input at fault"},
+            **_body_responses("Refused input, with the input at fault"),
             "503": {"description": "The model is not loaded yet"},
+        },
+    }
+
+
+def feedback_openapi(classes: Sequence[Any] | None, id_chars: int) -> dict[str, Any]:
+    """`openapi_extra` for POST /feedback; request ids are at most `id_chars` long."""
+    label: dict[str, Any] = {"type": "number"} if classes is None else {"enum": list(classes)}
+    item = {
+        "type": "object",
+        "properties": {
+            "request_id": {"type": "string", "minLength": 1, "maxLength": id_chars},
+            "label": label,
+            "labels": {"type": "array", "items": label, "minItems": 1},
+        },
+        "required": ["request_id"],
+        "additionalProperties": False,
+    }
+    batch = {
+        "type": "object",
+        "properties": {
+            "feedback": {"type": "array", "items": item, "minItems": 1, "maxItems": FEEDBACK_ITEMS}
+        },
+        "required": ["feedback"],
+        "additionalProperties": False,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [item, batch]}}},
+        },
+        "responses": {
+            "200": {"description": "Accepted: {accepted, matched, logged}"},
+            **_body_responses("Refused feedback, with the field at fault"),
+            "401": {"description": "A feedback token is configured and was not sent"},
+            "403": {"description": "A request id this server did not issue (for that many rows)"},
+            "409": {"description": "A request id that has its labels already"},
         },
     }

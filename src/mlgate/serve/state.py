@@ -7,6 +7,11 @@ once: the one readiness decision on its path; what follows is handed the predict
 
 Every prediction-log record is built here (`record`, `record_refusal`), in the type of
 core/records/predlog.py that the monitor reads back.
+
+The state is given the deployment's `FeedbackKeys` (app.py resolves them): the secret that
+signs the request ids of answered predictions (wire.RequestIds), so that POST /feedback
+takes labels only for those, and the bearer token /feedback asks for, if any. Without keys a
+random secret is made for this process: its ids are then taken by it alone.
 """
 
 from __future__ import annotations
@@ -14,22 +19,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.core.records.predlog import PredictionRecord, Refusal
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
+from mlgate.serve.feedback import FeedbackGate
 from mlgate.serve.metrics import ServerMetrics
 from mlgate.serve.monitoring import Monitoring
 from mlgate.serve.predlog import PredictionLog
 from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.validate import Batch, PredictRequest, Validator
+from mlgate.serve.wire import RequestIds, clip
 from mlgate.serve.workers import WorkerReadiness
 from mlgate.store.bundle import Bundle
 
@@ -40,6 +48,22 @@ log = logging.getLogger("mlgate.serve")
 
 # Enough to amortise one scikit-learn call (milliseconds) over a burst of concurrent rows.
 AUTO_MAX_BATCH = 32
+
+
+@dataclass(frozen=True)
+class FeedbackKeys:
+    """The deployment's feedback secret (at least 16 bytes) and bearer token (None: none)."""
+
+    secret: bytes
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never the secret in a log or traceback
+        return f"FeedbackKeys(token={'set' if self.token else None})"
+
+    @classmethod
+    def fresh(cls) -> FeedbackKeys:
+        """A random secret, for this process only."""
+        return cls(secrets.token_bytes(32))
 
 
 def example_rows(bundle: Bundle) -> list[list[Any]]:
@@ -69,7 +93,9 @@ def example_rows(bundle: Bundle) -> list[list[Any]]:
 class ServerState:
     """The model server's moving parts and its readiness."""
 
-    def __init__(self, bundle: Bundle, settings: ServeSettings) -> None:
+    def __init__(
+        self, bundle: Bundle, settings: ServeSettings, keys: FeedbackKeys | None = None
+    ) -> None:
         self.bundle = bundle
         self.settings = settings
         self.meta = bundle.meta
@@ -81,6 +107,11 @@ class ServerState:
         # Drift gauges and POST /feedback (serve/monitoring.py).
         self.monitoring = Monitoring.for_bundle(
             bundle, settings, self.version, self.metrics.registry
+        )
+        keys = keys or FeedbackKeys.fresh()
+        self.ids = RequestIds(keys.secret)
+        self.feedback = FeedbackGate(
+            self.monitoring.feedback, self.ids.issued, token=keys.token, max_rows=settings.max_rows
         )
         self.predictor: Predictor | None = None
         self.ready = False
@@ -245,34 +276,41 @@ class ServerState:
         self.monitoring.observe(request_id, batch, preds)
         if self.predlog is not None:
             proba = out.probabilities
-            self.predlog.submit(
-                PredictionRecord(
-                    ts=time.time(),
-                    request_id=request_id,
-                    model=self.meta.name,
-                    version=self.version,
-                    runtime=self.predictor.name if self.predictor else None,
-                    latency_ms=round(latency * 1000.0, 3),
-                    instances=batch.raw,
-                    predictions=preds,
-                    probabilities=proba.tolist() if probabilities and proba is not None else None,
-                )
-            )
+            scores = proba.tolist() if probabilities and proba is not None else None
+            self._log(request_id, latency, None, batch.raw, preds, scores)
         return preds
 
     def record_refusal(self, request_id: str, error: RequestError, latency: float) -> None:
         """Queue the log record of a refused prediction request (when there is a log)."""
         if self.predlog is not None:
-            self.predlog.submit(
-                PredictionRecord(
-                    ts=time.time(),
-                    request_id=request_id,
-                    model=self.meta.name,
-                    version=self.version,
-                    latency_ms=round(latency * 1000.0, 3),
-                    error=Refusal(error.status, error.kind, error.field),
-                )
+            refusal = Refusal(error.status, error.kind, clip(error.field))
+            self._log(request_id, latency, refusal, None, None, None)
+
+    def _log(
+        self,
+        request_id: str,
+        latency: float,
+        error: Refusal | None,
+        rows: Sequence[Any] | None,
+        preds: list[Any] | None,
+        scores: list[Any] | None,
+    ) -> None:
+        """Queue one record: a refusal (`error`), or rows with their predictions and scores."""
+        assert self.predlog is not None
+        self.predlog.submit(
+            PredictionRecord(
+                ts=time.time(),
+                request_id=request_id,
+                model=self.meta.name,
+                version=self.version,
+                runtime=None if error is not None or not self.predictor else self.predictor.name,
+                latency_ms=round(latency * 1000.0, 3),
+                instances=rows,
+                predictions=preds,
+                probabilities=scores,
+                error=error,
             )
+        )
 
     @property
     def server_ready(self) -> bool:
@@ -316,13 +354,6 @@ def public_metadata(bundle: Bundle, version: str) -> dict[str, Any]:
             champion["label"] = _public_path(champion.get("label"))
     data["gate"] = gate
     return data
-
-
-def new_request_id(given: str | None) -> str:
-    """The client's X-Request-ID when it is sane, else a fresh one."""
-    if given and len(given) <= 128 and given.isprintable():
-        return given
-    return uuid.uuid4().hex
 
 
 def _value_buckets(bundle: Bundle) -> Sequence[float] | None:

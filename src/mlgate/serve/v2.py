@@ -16,14 +16,13 @@ from fastapi.responses import Response
 from mlgate.serve import schemas
 from mlgate.serve.contract import Mount, mount
 from mlgate.serve.errors import RequestError, invalid
-from mlgate.serve.predict import Parsed, serve_prediction
+from mlgate.serve.predict import Answered, Parsed, serve_prediction
 from mlgate.serve.validate import Batch, PredictRequest, Validator
-from mlgate.serve.wire import Body, json_response
+from mlgate.serve.wire import Body, clip, json_response, shown
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mlgate.serve.runtime import Output
     from mlgate.serve.state import ServerState
 
 _NUMERIC_TYPES = frozenset(
@@ -46,6 +45,8 @@ _MODEL_PARAM = {"name": "model_name", "in": "path", "required": True, "schema": 
 _NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready yet"}}
 _NO_MODEL: dict[int | str, dict[str, Any]] = {404: {"description": "No such model"}}
 INFER = "/v2/models/{name}/infer"
+MAX_ID = 128
+"""The longest `id` a V2 request may carry (it is echoed in the answer)."""
 
 
 def datatype(arr: np.ndarray) -> str:
@@ -68,8 +69,8 @@ def _options(payload: Any) -> tuple[list[Any], str | None, bool]:
     if type(inputs) is not list or not inputs:
         raise invalid("inputs must be a non-empty list of tensors", field="inputs")
     request_id = payload.get("id")
-    if request_id is not None and type(request_id) is not str:
-        raise invalid("id must be a string", field="id")
+    if request_id is not None and (type(request_id) is not str or len(request_id) > MAX_ID):
+        raise invalid(f"id must be a string of at most {MAX_ID} characters", field="id")
     params = payload.get("parameters") or {}
     if type(params) is not dict:
         raise invalid("parameters must be an object", field="parameters")
@@ -91,7 +92,7 @@ def _tensor(validator: Validator, i: int, tensor: Any, seen: dict[str, list[Any]
         raise invalid(f"inputs[{i}] must be an object", field="inputs")
     name = tensor.get("name")
     if type(name) is not str or name not in validator.name_set:
-        raise invalid(f"inputs[{i}] names unknown feature {name!r}", field=str(name))
+        raise invalid(f"inputs[{i}] names unknown feature {shown(name)}", field=clip(str(name)))
     if name in seen:
         raise invalid(f"feature {name!r} is given twice", field=name)
     values = tensor.get("data")
@@ -106,14 +107,16 @@ def _tensor(validator: Validator, i: int, tensor: Any, seen: dict[str, list[Any]
         or math.prod(shape) != len(values)
     ):
         raise invalid(
-            f"input {name!r}: shape {shape!r} does not match {len(values)} values", field=name
+            f"input {name!r}: shape {shown(shape)} does not match {len(values)} values", field=name
         )
     dtype = tensor.get("datatype")
     spec = next(f for f in validator.features if f.name == name)
     expected = "BYTES" if spec.kind == "categorical" else "BOOL" if spec.kind == "boolean" else None
     if type(dtype) is not str or (dtype != expected if expected else dtype not in _NUMERIC_TYPES):
         want_type = expected or "a numeric type (FP32, FP64, INT64, ...)"
-        raise invalid(f"input {name!r} has datatype {dtype!r}; expected {want_type}", field=name)
+        raise invalid(
+            f"input {name!r} has datatype {shown(dtype)}; expected {want_type}", field=name
+        )
     seen[name] = values
 
 
@@ -152,15 +155,9 @@ class V2Form:
         req, given_id = parse_infer(state, payload)
         return Parsed(req, req.probabilities, given_id)
 
-    def answer(
-        self,
-        state: ServerState,
-        parsed: Parsed,
-        out: Output,
-        predictions: list[Any],
-        request_id: str,
-    ) -> dict[str, Any]:
+    def answer(self, state: ServerState, done: Answered) -> dict[str, Any]:
         """The `predictions` tensor, and `probabilities` when asked; the request's id."""
+        parsed, out, predictions = done.parsed, done.out, done.predictions
         outputs: list[dict[str, Any]] = [
             {
                 "name": "predictions",
@@ -183,7 +180,7 @@ class V2Form:
             "model_name": state.meta.name,
             "model_version": state.version,
             "outputs": outputs,
-            "id": parsed.given_id if parsed.given_id is not None else request_id,
+            "id": parsed.given_id if parsed.given_id is not None else done.request_id,
         }
 
 
@@ -197,7 +194,7 @@ def _check_model(state: ServerState, request: Request) -> None:
         raise RequestError(
             404,
             "unknown_model",
-            f"no model {model!r}; this server has {name!r}",
+            f"no model {shown(model)}; this server has {name!r}",
             field="model_name",
         )
 

@@ -11,6 +11,12 @@ the training range are accepted: that is drift, which monitoring reports, not a 
 so are categories never seen in training (the model buckets them), unless the schema marks the
 column `closed`.
 
+Strings: every string a request carries (a category, a date, the id or another column of the
+training file) is at most `MAX_STRING_CHARS` characters; a longer one is a 422 (kind
+`too_long`) naming the field and row, so nothing longer reaches the model, an answer or the
+prediction log. The other columns of the training file take JSON scalars only (a string,
+number, boolean or null): they are logged, and a nested value has no place in a row.
+
 A row of the training file is accepted as it is: its id, target, text and ignored columns are
 dropped before the model sees it, and the id is echoed beside each prediction so callers can
 join answers to their rows.
@@ -25,12 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.serve.errors import invalid
+from mlgate.serve.wire import clip, describe, shown, too_long
 
 if TYPE_CHECKING:
     import numpy as np
 
 _NUMBER = frozenset({int, float})
 FLOAT32_MAX = 3.4028234663852886e38
+MAX_STRING_CHARS = 4096
+"""The longest string value a request may carry (characters)."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True)
@@ -58,22 +68,6 @@ class PredictRequest:
     """True for `{"features": [v, ...]}`: one row, answered without the batch wrapping."""
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 class Validator:
     """Turns JSON rows into a `Batch` for one bundle's features, or a 422 naming the field."""
 
@@ -84,8 +78,10 @@ class Validator:
         *,
         passthrough: Sequence[str] = (),
         id_column: str | None = None,
+        max_string: int = MAX_STRING_CHARS,
     ) -> None:
         self.features = tuple(features)
+        self.max_string = max_string
         self.names = tuple(f.name for f in self.features)
         self.name_set = frozenset(self.names)
         self.max_rows = max_rows
@@ -141,8 +137,10 @@ class Validator:
                 continue
             if type(v) is not str:
                 raise invalid(
-                    f"{field} must be a date string, got {_describe(v)}", field=field, row=i
+                    f"{field} must be a date string, got {describe(v)}", field=field, row=i
                 )
+            if len(v) > self.max_string:
+                raise too_long(field, i, len(v), self.max_string)
             try:
                 if fmt is None:
                     datetime.fromisoformat(v)
@@ -152,9 +150,9 @@ class Validator:
                 try:
                     datetime.fromisoformat(v)
                 except ValueError:
-                    shown = fmt or "ISO 8601"
+                    fmt_name = fmt or "ISO 8601"
                     raise invalid(
-                        f"{field} is {v!r}, not a date ({shown})", field=field, row=i
+                        f"{field} is {shown(v)}, not a date ({fmt_name})", field=field, row=i
                     ) from None
         return np.array(values, dtype=object)
 
@@ -171,7 +169,7 @@ class Validator:
                         )
                 elif type(v) not in _NUMBER:
                     raise invalid(
-                        f"{field} must be a number, got {_describe(v)}", field=field, row=i
+                        f"{field} must be a number, got {describe(v)}", field=field, row=i
                     )
             values = [math.nan if v is None else v for v in values]
         try:
@@ -217,41 +215,51 @@ class Validator:
                 )
             else:
                 raise invalid(
-                    f"{field} must be true or false, got {_describe(v)}", field=field, row=i
+                    f"{field} must be true or false, got {describe(v)}", field=field, row=i
                 )
         return out
 
     def _categorical(self, spec: ColumnSpec, values: Sequence[Any], field: str) -> np.ndarray:
         import numpy as np
 
+        limit = self.max_string
         if not set(map(type, values)) <= {str}:
-            fixed: list[Any] = []
-            for i, v in enumerate(values):
-                if type(v) is str:
-                    fixed.append(v)
-                elif type(v) is int:  # a numeric code sent as a number: the category is its text
-                    fixed.append(str(v))
-                elif v is None or (type(v) is float and math.isnan(v)):
-                    if not spec.nullable:
-                        raise invalid(
-                            f"{field} is null but the feature is not nullable", field=field, row=i
-                        )
-                    fixed.append(None)
-                else:
-                    raise invalid(
-                        f"{field} must be a string, got {_describe(v)}", field=field, row=i
-                    )
-            values = fixed
+            values = self._category_texts(spec, values, field)
+        elif values and max(map(len, values)) > limit:
+            i = next(i for i, v in enumerate(values) if len(v) > limit)
+            raise too_long(field, i, len(values[i]), limit)
         allowed = self._categories.get(spec.name)
         if allowed is not None:
             unknown = set(values) - allowed - {None}
             if unknown:
                 i = next(i for i, v in enumerate(values) if v in unknown)
-                shown = ", ".join(sorted(allowed)[:20])
+                known = ", ".join(sorted(allowed)[:20])
                 raise invalid(
-                    f"{field} has unseen category {values[i]!r}; known: {shown}", field=field, row=i
+                    f"{field} has unseen category {shown(values[i])}; known: {known}",
+                    field=field,
+                    row=i,
                 )
         return np.array(values, dtype=object)
+
+    def _category_texts(self, spec: ColumnSpec, values: Sequence[Any], field: str) -> list[Any]:
+        """Categories as text: numeric codes as their digits, missing values as None."""
+        fixed: list[Any] = []
+        for i, v in enumerate(values):
+            if type(v) is str or type(v) is int:
+                # A numeric code sent as a number: the category is its text.
+                text = v if type(v) is str else str(v)
+                if len(text) > self.max_string:
+                    raise too_long(field, i, len(text), self.max_string)
+                fixed.append(text)
+            elif v is None or (type(v) is float and math.isnan(v)):
+                if not spec.nullable:
+                    raise invalid(
+                        f"{field} is null but the feature is not nullable", field=field, row=i
+                    )
+                fixed.append(None)
+            else:
+                raise invalid(f"{field} must be a string, got {describe(v)}", field=field, row=i)
+        return fixed
 
     def _matrix(self, rows: list[Any], field: str) -> np.ndarray | None:
         """Every value checked at once; None sends the caller to the per-column checks,
@@ -296,7 +304,7 @@ class Validator:
         for i, row in enumerate(rows):
             if type(row) is not list:
                 raise invalid(
-                    f"{field}[{i}] must be a list of {k} values, got {_describe(row)}",
+                    f"{field}[{i}] must be a list of {k} values, got {describe(row)}",
                     field=field,
                     row=i,
                 )
@@ -326,7 +334,7 @@ class Validator:
         for i, row in enumerate(rows):
             if type(row) is not dict:
                 raise invalid(
-                    f"{field}[{i}] must be an object, got {_describe(row)}", field=field, row=i
+                    f"{field}[{i}] must be an object, got {describe(row)}", field=field, row=i
                 )
             if row.keys() != names:
                 missing = [n for n in self.names if n not in row]
@@ -334,7 +342,8 @@ class Validator:
                     raise invalid(f"feature {missing[0]!r} is missing", field=missing[0], row=i)
                 extra = sorted(str(key) for key in row if key not in names and key not in extra_ok)
                 if extra:
-                    raise invalid(f"unknown feature {extra[0]!r}", field=extra[0], row=i)
+                    raise invalid(f"unknown feature {shown(extra[0])}", field=clip(extra[0]), row=i)
+                self._check_passthrough(row, i)
         columns = {
             spec.name: self.column(spec, [row[spec.name] for row in rows], spec.name)
             for spec in self.features
@@ -345,14 +354,27 @@ class Validator:
             ids = [row.get(key) for row in rows]
         return Batch(columns=columns, rows=len(rows), raw=rows, ids=ids)
 
+    def _check_passthrough(self, row: dict[str, Any], i: int) -> None:
+        """The other columns of a row: JSON scalars, strings within the limit."""
+        for key in self.passthrough.intersection(row):
+            v = row[key]
+            if type(v) not in _SCALARS:
+                raise invalid(
+                    f"{key} must be a string, number, boolean or null, got {describe(v)}",
+                    field=key,
+                    row=i,
+                )
+            if type(v) is str and len(v) > self.max_string:
+                raise too_long(key, i, len(v), self.max_string)
+
     def predict_request(self, payload: Any, probabilities: bool | None = None) -> PredictRequest:
         """Parse a /predict body: `{"features": row | rows}` or `{"instances": [objects]}`."""
         if type(payload) is not dict:
-            raise invalid(f"the body must be a JSON object, got {_describe(payload)}", field="body")
+            raise invalid(f"the body must be a JSON object, got {describe(payload)}", field="body")
         unknown = payload.keys() - {"features", "instances", "probabilities"}
         if unknown:
             key = sorted(map(str, unknown))[0]
-            raise invalid(f"unknown key {key!r}; use features or instances", field=key)
+            raise invalid(f"unknown key {shown(key)}; use features or instances", field=clip(key))
         want = payload.get("probabilities", False)
         if type(want) is not bool:
             raise invalid("probabilities must be true or false", field="probabilities")
@@ -362,13 +384,13 @@ class Validator:
         if "features" in payload:
             rows = payload["features"]
             if type(rows) is not list:
-                raise invalid(f"features must be a list, got {_describe(rows)}", field="features")
+                raise invalid(f"features must be a list, got {describe(rows)}", field="features")
             single = bool(rows) and not any(type(v) is list for v in rows)
             batch = self.from_lists([rows] if single else rows)
             return PredictRequest(batch, want, single)
         rows = payload["instances"]
         if type(rows) is not list:
             raise invalid(
-                f"instances must be a list of objects, got {_describe(rows)}", field="instances"
+                f"instances must be a list of objects, got {describe(rows)}", field="instances"
             )
         return PredictRequest(self.from_dicts(rows), want, False)

@@ -1,13 +1,34 @@
-"""JSON in and out of the server: one encoder for every answer, one reader for every body.
+"""What goes in and out of the server: one JSON encoder for every answer, one reader for every
+body, and the request ids.
 
 Bodies are read and checked by hand (content type, declared and actual size, JSON) rather
 than by a declared pydantic body: a request does not pay for a model instance per row.
+
+A body is UTF-8 JSON whose strings are Unicode text: invalid UTF-8, and a lone surrogate sent
+as an escape (`"\\ud800"`, which no encoder can write back), are 400s naming where they are.
+orjson refuses both; the stdlib reader, which the body falls back to for the `NaN` literal,
+is checked for them after parsing. A refusal never quotes the parser's own exception text, and
+a value a message quotes is shortened (`shown`).
+
+Request ids: every answer carries `x-request-id`, the client's when sane, else a fresh one. An
+answered prediction carries it signed, `<id>.<tag>`: the tag is a nonce (unique to the answer)
+and a MAC (keyed BLAKE2b, 96 bits) of the id, the nonce and the request's number of rows under
+the deployment's feedback secret, 32 hex digits in all (`RequestIds`). POST /feedback takes
+labels only for such an id, and only as many as the request had rows: an id this deployment
+never issued (or issued under another secret) is refused, so nobody labels predictions that
+were never made, and the nonce gives every answer its own id, so a client that sends the same
+`x-request-id` twice (or another client's) gets two ids, each labelled once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
-from collections.abc import AsyncIterator
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +40,17 @@ from mlgate.serve.errors import RequestError
 
 JSON = "application/json"
 PREDICT_PARAMETERS = frozenset({"probabilities"})
+SHOWN_CHARS = 64
+"""How much of a client's value an error message quotes."""
+FIELD_CHARS = 128
+"""How long a field name an error (and the prediction log's refusal) carries."""
+
+MAX_GIVEN_ID = 128
+"""The longest client request id kept (a longer one is replaced by a fresh id)."""
+NONCE_CHARS = 8
+TAG_CHARS = NONCE_CHARS + 24
+MAX_ID = MAX_GIVEN_ID + 1 + TAG_CHARS
+"""The longest request id this server issues: a client's id, a dot and the signed tag."""
 
 try:  # orjson parses and encodes several times faster; the stdlib is the fallback
     import orjson
@@ -43,19 +75,119 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(_dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
+def shown(value: object) -> str:
+    """A client's value as a message quotes it: its ASCII repr, at most `SHOWN_CHARS` long."""
+    text = ascii(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def clip(field: str | None) -> str | None:
+    """A field name fit for an answer and the log: valid text, at most `FIELD_CHARS` long."""
+    if field is None or (len(field) <= FIELD_CHARS and field.isascii()):
+        return field
+    text = field.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:FIELD_CHARS]
+
+
+def error_response(exc: RequestError) -> Response:
+    """The JSON answer of a refusal; its message and field are always encodable text."""
+    body = exc.body()
+    error = body["error"]
+    error["field"] = clip(exc.field)
+    try:
+        return json_response(body, exc.status, exc.headers)
+    except (TypeError, ValueError):  # a message quoting text no encoder writes (a surrogate)
+        error["message"] = exc.message.encode("utf-8", "backslashreplace").decode("utf-8")
+        return json_response(body, exc.status, exc.headers)
+
+
+def describe(value: Any) -> str:
+    """What kind of JSON value `value` is, for a message ("a string", "a list", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def too_long(field: str, row: int | None, length: int, limit: int) -> RequestError:
+    """A 422: a string value over the server's limit."""
+    return RequestError(
+        422,
+        "too_long",
+        f"{clip(field)} is a string of {length} characters; this server takes at most {limit}",
+        field=clip(field),
+        row=row,
+    )
+
+
+def _refused(message: str) -> RequestError:
+    return RequestError(400, "invalid_json", message, field="body")
+
+
 def parse_json(body: bytes) -> Any:
-    """Parse a request body; malformed JSON is a 400."""
+    """Parse a request body; malformed JSON, or text that is not Unicode, is a 400."""
     try:
         return _loads_fast(body)
     except ValueError:
         pass
     try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refused(f"the body is not UTF-8 text (byte {exc.start})") from None
+    try:
         # The stdlib also reads NaN / Infinity literals, which validation then judges.
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(
-            400, "invalid_json", f"the body is not valid JSON: {exc}", field="body"
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _refused(
+            f"the body is not valid JSON (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise _refused("the body is not valid JSON: it nests too deeply") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise _refused("the body is not valid JSON: a number has too many digits") from None
+    check_text(value)
+    return value
+
+
+def check_text(value: Any) -> None:
+    """A 400 naming the first string (or key) of `value` that is not Unicode text."""
+    for path, text in _strings(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = path or "body"
+            raise RequestError(
+                400,
+                "invalid_text",
+                f"{where} holds a lone surrogate ({shown(text[exc.start])}), which is not "
+                "Unicode text: send the character itself, or its escaped surrogate pair",
+                field=clip(where),
+            ) from None
+
+
+def _strings(value: Any) -> Iterator[tuple[str, str]]:
+    """Every string in a parsed JSON value, keys included, with its path (`a[0].b`)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if type(item) is str:
+            yield path, item
+        elif type(item) is list:
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(item))
+        elif type(item) is dict:
+            for key, v in item.items():
+                inner = f"{path}.{key}" if path else key
+                yield path or "body", key
+                stack.append((inner, v))
 
 
 @dataclass(slots=True)  # not frozen: built per request, and a frozen init costs more
@@ -80,7 +212,7 @@ class Body:
             raise RequestError(
                 415,
                 "unsupported_media_type",
-                f"send Content-Type: {JSON}, not {ctype or 'none'!r}",
+                f"send Content-Type: {JSON}, not {shown(ctype) if ctype else 'none'}",
                 field="content-type",
             )
         declared = self.declared
@@ -110,8 +242,8 @@ def probabilities_flag(query: str) -> bool:
         raise RequestError(
             400,
             "unknown_parameter",
-            f"unknown query parameter {unknown[0]!r}; /predict takes only probabilities",
-            field=unknown[0],
+            f"unknown query parameter {shown(unknown[0])}; /predict takes only probabilities",
+            field=clip(unknown[0]),
         )
     value = params.get("probabilities", ["false"])[-1].lower()
     if value in ("1", "true", "yes", ""):
@@ -121,6 +253,44 @@ def probabilities_flag(query: str) -> bool:
     raise RequestError(
         400,
         "bad_parameter",
-        f"probabilities must be true or false, got {value!r}",
+        f"probabilities must be true or false, got {shown(value)}",
         field="probabilities",
     )
+
+
+def new_request_id(given: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a fresh one."""
+    if given and len(given) <= MAX_GIVEN_ID and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+class RequestIds:
+    """Signs the ids of answered predictions and tells a signed id from any other."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("a feedback secret has at least 16 bytes")
+        # Keyed BLAKE2b is a MAC by design (RFC 7693), and a fifth of HMAC-SHA256's cost per
+        # request; its key is at most 64 bytes, so a longer secret is hashed into one.
+        self._key = secret if len(secret) <= 64 else hashlib.blake2b(secret).digest()
+        # Nonces count from a random start: unique within the process, unrelated across them.
+        self._serial = itertools.count(secrets.randbits(32))
+
+    def _mac(self, request_id: str, nonce: str, rows: int) -> str:
+        message = f"{request_id}\x1f{nonce}\x1f{rows}".encode()
+        size = (TAG_CHARS - NONCE_CHARS) // 2
+        return hashlib.blake2b(message, key=self._key, digest_size=size).hexdigest()
+
+    def sign(self, request_id: str, rows: int) -> str:
+        """`<request_id>.<nonce><mac>`, the id of one answer of `rows` rows."""
+        nonce = f"{next(self._serial) & 0xFFFFFFFF:08x}"
+        return f"{request_id}.{nonce}{self._mac(request_id, nonce, rows)}"
+
+    def issued(self, signed: str, rows: int) -> bool:
+        """Whether `signed` is an id this deployment gave an answered request of `rows` rows."""
+        base, dot, tag = signed.rpartition(".")
+        if not dot or len(tag) != TAG_CHARS or not tag.isascii():
+            return False
+        nonce, mac = tag[:NONCE_CHARS], tag[NONCE_CHARS:]
+        return hmac.compare_digest(mac, self._mac(base, nonce, rows))

@@ -68,31 +68,31 @@ def test_feedback_is_matched_counted_and_logged(
     client: tuple[AppClient, Path], trained: Trained
 ) -> None:
     c, logs = client
-    rows = demo_rows(trained, 3, drift=False, seed=11)
-    r = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "req-1"})
+    rows = demo_rows(trained, 5, drift=False, seed=11)
+    r = c.post("/predict", json={"instances": rows[:3]}, headers={"x-request-id": "req-1"})
     assert r.status_code == 200
     preds = r.json()["predictions"]
     assert "probabilities" not in r.json()  # not asked: logged, not answered
+    first = r.headers["x-request-id"]
+    assert first.startswith("req-1.")  # the client's id, signed by the server
+    second = c.post("/predict", json={"instances": rows[3:]}).headers["x-request-id"]
     flipped = [preds[0], 1 - preds[1], preds[2]]
-    ok = c.post("/feedback", json={"request_id": "req-1", "labels": flipped})
+    ok = c.post("/feedback", json={"request_id": first, "labels": flipped})
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"accepted": 1, "matched": 1, "logged": True}
-    batch = c.post(
-        "/feedback",
-        json={
-            "feedback": [
-                {"request_id": "never-seen", "label": 1},
-                {"request_id": "x", "labels": [0, 0]},
-            ]
-        },
-    )
-    assert batch.json() == {"accepted": 2, "matched": 0, "logged": True}
+    batch = c.post("/feedback", json={"feedback": [{"request_id": second, "labels": [0, 0]}]})
+    assert batch.json() == {"accepted": 1, "matched": 1, "logged": True}
+    forged = c.post("/feedback", json={"request_id": "never-seen", "label": 1})
+    assert forged.status_code == 403
     text = c.get("/metrics").text
-    assert metric(text, "mlgate_feedback_total", outcome="correct") == 2
-    assert metric(text, "mlgate_feedback_total", outcome="incorrect") == 1
-    assert metric(text, "mlgate_feedback_total", outcome="unmatched") == 3
+    assert metric(text, "mlgate_feedback_total", outcome="unmatched") == 0
+    correct = metric(text, "mlgate_feedback_total", outcome="correct")
+    incorrect = metric(text, "mlgate_feedback_total", outcome="incorrect")
+    assert correct is not None
+    assert incorrect is not None
+    assert correct + incorrect == 5
     lines = [json.loads(x) for x in (logs / FEEDBACK_FILE).read_text().splitlines()]
-    assert [x["request_id"] for x in lines] == ["req-1", "never-seen", "x"]
+    assert [x["request_id"] for x in lines] == [first, second]
     assert lines[0]["labels"] == flipped
     assert {x["model"] for x in lines} == {"churn"}
     assert all(isinstance(x["ts"], float) and x["version"] for x in lines)
@@ -125,18 +125,17 @@ def test_bad_feedback_is_422_naming_the_field(
     assert r.json()["error"]["field"] == field
 
 
-def test_label_count_must_match_a_remembered_request(
+def test_labels_are_taken_one_per_row_of_the_request(
     client: tuple[AppClient, Path], trained: Trained
 ) -> None:
     c, _ = client
     rows = demo_rows(trained, 2, drift=False, seed=12)
-    assert (
-        c.post("/predict", json={"instances": rows}, headers={"x-request-id": "two"}).status_code
-        == 200
-    )
-    r = c.post("/feedback", json={"request_id": "two", "label": 1})
-    assert r.status_code == 422
-    assert "had 2 row(s)" in r.json()["error"]["message"]
+    r = c.post("/predict", json={"instances": rows})
+    rid = r.headers["x-request-id"]
+    short = c.post("/feedback", json={"request_id": rid, "label": 1})
+    assert short.status_code == 403
+    assert "with 1 row(s)" in short.json()["error"]["message"]
+    assert c.post("/feedback", json={"request_id": rid, "labels": [1, 0]}).status_code == 200
 
 
 def test_drift_gauges_name_the_shifted_features(
@@ -173,25 +172,20 @@ def test_refused_predictions_are_logged_for_the_error_rate(
     with AppClient(create_app(trained.bundle_dir, settings)) as c:
         wait_ready(c)
         rows = demo_rows(trained, 1, drift=False, seed=5)
-        assert (
-            c.post(
-                "/predict", json={"instances": rows}, headers={"x-request-id": "fine"}
-            ).status_code
-            == 200
-        )
+        fine = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "fine"})
+        assert fine.status_code == 200
         bad = dict(rows[0], age="old")
-        assert (
-            c.post(
-                "/predict", json={"instances": [bad]}, headers={"x-request-id": "bad"}
-            ).status_code
-            == 422
-        )
+        refused = c.post("/predict", json={"instances": [bad]}, headers={"x-request-id": "bad"})
+        assert refused.status_code == 422
+        # A refused request keeps its plain id: there is nothing to label.
+        assert refused.headers["x-request-id"] == "bad"
     records = [json.loads(x) for x in (tmp_path / "logs" / CURRENT).read_text().splitlines()]
     by_id = {r["request_id"]: r for r in records}
-    assert by_id["fine"]["probabilities"]
-    assert len(by_id["fine"]["probabilities"][0]) == 2
+    answered = by_id[fine.headers["x-request-id"]]
+    assert answered["probabilities"]
+    assert len(answered["probabilities"][0]) == 2
     assert by_id["bad"]["error"] == {"status": 422, "kind": "validation", "field": "age"}
-    assert by_id["bad"]["version"] == by_id["fine"]["version"]
+    assert by_id["bad"]["version"] == answered["version"]
 
 
 def v2_inputs(trained: Trained, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -232,7 +226,8 @@ def test_both_protocols_take_one_path_and_are_logged_alike(
     lines = (logs / CURRENT).read_bytes().splitlines()
     records = {r.request_id: r for r in (decode(x, CURRENT) for x in lines) if r is not None}
     assert len(records) == len(lines) == 2
-    one, other = records["article"], records["v2"]
+    one, other = records[article.headers["x-request-id"]], records[v2.headers["x-request-id"]]
+    assert v2.json()["id"] == v2.headers["x-request-id"]  # V2 answers the id in the body too
     assert one.instances == other.instances == rows
     assert one.predictions == other.predictions
     # Logged for the monitor's label-free estimate whichever protocol asked, answered or not.
@@ -251,20 +246,19 @@ def test_the_monitor_reads_back_what_the_server_logged(trained: Trained, tmp_pat
         rows = demo_rows(trained, 4, drift=False, seed=22)
         r = c.post("/predict", json={"instances": rows}, headers={"x-request-id": "four"})
         preds = r.json()["predictions"]
+        four = r.headers["x-request-id"]
         bad = c.post("/predict", json={"instances": [dict(rows[0], age="old")]})
         assert bad.status_code == 422
-        c.post("/feedback", json={"request_id": "four", "labels": preds})
+        assert c.post("/feedback", json={"request_id": four, "labels": preds}).status_code == 200
     bundle = load_bundle(trained.bundle_dir)
     layout = Layout(tuple(bundle.schema.features), tuple(bundle.meta.classes or ()))
     stats = ReadStats()
     (chunk,) = read_jsonl(logs / CURRENT, layout, chunk_rows=100, stats=stats)
     assert stats.bad == 0
-    assert chunk["request_id"].tolist()[:4] == ["four"] * 4
+    assert chunk["request_id"].tolist()[:4] == [four] * 4
     assert chunk["row"].tolist() == [0, 1, 2, 3, -1]
     assert chunk["error"].tolist() == [None] * 4 + ["validation"]
     assert chunk["prediction"][:4].tolist() == [float(layout.class_index()[p]) for p in preds]
     labels = load_labels(feedback_files([logs]), layout)
     assert labels.bad == 0
-    assert labels.values == {
-        ("four", i): float(layout.class_index()[p]) for i, p in enumerate(preds)
-    }
+    assert labels.values == {(four, i): float(layout.class_index()[p]) for i, p in enumerate(preds)}

@@ -5,13 +5,23 @@ divergence worsens."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlgate.core.canary import Feedback, Observations, Progress, VariantWindow, evaluate
+from mlgate.adapters.prometheus.query import Prometheus, Selectors, observe_variant
+from mlgate.adapters.prometheus.scrape import Samples, window_of
+from mlgate.core.canary import (
+    Feedback,
+    Observations,
+    Progress,
+    VariantWindow,
+    evaluate,
+    server_error,
+)
 from mlgate.core.histograms import distribution_distance, g_test, latency_greater, latency_quantile
 from mlgate.core.policy import CanaryConfig
 from mlgate.core.rollout import Continue, Decision, Promote, Rollback, decide, decide_unobserved
@@ -289,3 +299,65 @@ def test_latency_must_be_higher_beyond_chance_to_fail() -> None:
 
     assert judged(spiky) == "passed"
     assert judged(slow) == "failed"
+
+
+# --- the error rate counts the candidate's 5xx only ------------------------------------------
+
+CLIENT_STATUSES = st.sampled_from(["400", "401", "403", "404", "409", "413", "415", "422", "499"])
+
+
+def test_a_server_error_is_a_5xx_and_nothing_else() -> None:
+    assert [
+        s for s in ("200", "422", "499", "500", "503", "5", "5xx", "600") if server_error(s)
+    ] == [
+        "500",
+        "503",
+    ]
+
+
+class Statuses(Prometheus):
+    """Answers the request queries from answers by status, applying the query's own status
+    matcher (as Prometheus would); every other series is empty."""
+
+    def __init__(self, answers: dict[str, float]) -> None:
+        super().__init__("http://statuses")
+        self.answers = answers
+
+    def query(self, promql: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        if not promql.startswith("sum(increase(mlgate_requests_total{"):
+            return [({}, 1.0)] if promql.startswith("min(max_over_time(up") else []
+        matcher = re.search(r'status=~"([^"]+)"', promql)
+        picked = [
+            n for s, n in self.answers.items() if matcher is None or re.fullmatch(matcher[1], s)
+        ]
+        return [({}, float(sum(picked)))]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    ok=st.integers(0, 1000),
+    refused=st.dictionaries(CLIENT_STATUSES, st.integers(1, 100_000), min_size=1),
+)
+def test_client_errors_never_fail_a_candidate(ok: int, refused: dict[str, int]) -> None:
+    """However many 4xx a window holds, from PromQL or from two scrapes, the error-rate check
+    passes: they are traffic, not the candidate's failures."""
+    answers = {"200": float(ok), **{s: float(n) for s, n in refused.items()}}
+    window, _ = observe_variant(Statuses(answers), Selectors.same('pod="c"'), 10.0, 10.0)
+    assert window.requests == sum(answers.values())
+    before: Samples = {}
+    after: Samples = {
+        ("mlgate_requests_total", (("route", "/predict"), ("status", s))): n
+        for s, n in answers.items()
+    }
+    for observed in (window, window_of(before, after)):
+        assert observed.errors == 0
+        check = next(c for c in evaluate(obs(canary=observed), POLICY) if c.name == "error-rate")
+        assert check.status == "passed", check.message
+
+
+def test_the_candidates_5xx_still_fail_it_beside_client_errors() -> None:
+    answers = {"200": 900.0, "422": 5000.0, "500": 100.0}
+    window, _ = observe_variant(Statuses(answers), Selectors.same('pod="c"'), 10.0, 10.0)
+    assert (window.requests, window.errors) == (6000.0, 100.0)
+    check = next(c for c in evaluate(obs(canary=window), POLICY) if c.name == "error-rate")
+    assert check.failed

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mlgate.core.schema import ColumnSpec
 from mlgate.serve.errors import RequestError
-from mlgate.serve.validate import Validator
+from mlgate.serve.validate import MAX_STRING_CHARS, Validator
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +102,62 @@ def test_request_forms() -> None:
     with pytest.raises(RequestError) as info:
         V.predict_request({"features": [[1.0, 1, True, "a"]] * 101})
     assert info.value.field == "features"
+
+
+# -- strings: at most the documented length; other columns take scalars ----------------------
+
+OPEN = (
+    ColumnSpec(name="plan", kind="categorical"),
+    ColumnSpec(name="day", kind="datetime", required=True),
+)
+SHORT = Validator(OPEN, max_rows=10, passthrough=["note"], id_column="note", max_string=10)
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"plan": "x" * 11, "day": "2024-01-01"}, "plan"),  # all strings: the C-level check
+        ({"plan": 12345678901, "day": "2024-01-01"}, "plan"),  # a code sent as a number
+        ({"plan": None, "day": "2024-01-01T00:00:00"}, "day"),
+        ({"plan": "a", "day": "2024-01-01", "note": "n" * 11}, "note"),
+    ],
+)
+def test_a_string_over_the_limit_is_a_422_naming_it(row: dict[str, Any], field: str) -> None:
+    with pytest.raises(RequestError) as err:
+        SHORT.from_dicts([{"plan": "a", "day": "2024-01-02"}, row])
+    assert (err.value.status, err.value.kind, err.value.field, err.value.row) == (
+        422,
+        "too_long",
+        field,
+        1,
+    )
+    assert "at most 10" in err.value.message
+
+
+def test_the_default_limit_is_documented_and_holds() -> None:
+    assert MAX_STRING_CHARS == 4096
+    wide = Validator(OPEN, max_rows=10)
+    wide.from_lists([["p" * 4096, "2024-01-01"]])
+    with pytest.raises(RequestError, match="at most 4096"):
+        wide.from_lists([["p" * 4097, "2024-01-01"]])
+
+
+@pytest.mark.parametrize("value", [[1, 2], {"a": 1}])
+def test_another_column_of_the_training_file_takes_scalars_only(value: Any) -> None:
+    with pytest.raises(RequestError) as err:
+        SHORT.from_dicts([{"plan": "a", "day": "2024-01-01", "note": value}])
+    assert (err.value.field, err.value.row) == ("note", 0)
+
+
+def test_a_message_quotes_a_client_value_shortened() -> None:
+    closed = Validator(
+        (ColumnSpec(name="c", kind="categorical", categories=("a",), closed=True),), max_rows=5
+    )
+    with pytest.raises(RequestError) as err:
+        closed.from_lists([["z" * 4000]])
+    assert len(err.value.message) < 200
+    with pytest.raises(RequestError) as unknown:
+        closed.from_dicts([{"c": "a", "k" * 5000: 1}])
+    assert unknown.value.field is not None
+    assert len(unknown.value.field) <= 128
+    assert len(unknown.value.message) < 200

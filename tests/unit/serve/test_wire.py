@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,18 @@ from typing import Any
 import pytest
 
 from mlgate.serve.errors import RequestError
-from mlgate.serve.wire import Body, probabilities_flag
+from mlgate.serve.wire import (
+    FIELD_CHARS,
+    MAX_ID,
+    SHOWN_CHARS,
+    TAG_CHARS,
+    Body,
+    RequestIds,
+    error_response,
+    parse_json,
+    probabilities_flag,
+    shown,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +105,94 @@ def test_another_query_is_a_400_naming_the_parameter(query: str, kind: str, fiel
     with pytest.raises(RequestError) as caught:
         probabilities_flag(query)
     assert (caught.value.status, caught.value.kind, caught.value.field) == (400, kind, field)
+
+
+# -- hostile bodies: a 400 naming where, never the parser's own text --------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "field"),
+    [
+        (b'{"features": [1,', "the body is not valid JSON (line 1, column 17)", "body"),
+        (b'{\n "a": }', "the body is not valid JSON (line 2, column 7)", "body"),
+        (b'{"c": "\xff"}', "the body is not UTF-8 text (byte 7)", "body"),
+        (
+            b"[" + b"1" * 5000 + b"]",
+            "the body is not valid JSON: a number has too many digits",
+            "body",
+        ),
+        (b"[" * 100_000, "the body is not valid JSON: it nests too deeply", "body"),
+    ],
+)
+def test_a_malformed_body_is_a_400_with_a_fixed_message(
+    body: bytes, message: str, field: str
+) -> None:
+    err = refusal_of(body)
+    assert (err.status, err.kind, err.message, err.field) == (400, "invalid_json", message, field)
+
+
+def refusal_of(body: bytes) -> RequestError:
+    with pytest.raises(RequestError) as caught:
+        parse_json(body)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"instances": [{"plan": "\\ud800"}]}', "instances[0].plan"),
+        (b'{"instances": [{"\\udc80": 1}]}', "instances[0]"),
+        (b'{"features": [NaN, "x\\udfff"]}', "features[1]"),
+        (b'"\\ud800"', "body"),
+    ],
+)
+def test_a_lone_surrogate_is_a_400_naming_where_it_is(body: bytes, field: str) -> None:
+    err = refusal_of(body)
+    assert (err.status, err.kind, err.field) == (400, "invalid_text", field)
+    assert "lone surrogate" in err.message
+    bytes(error_response(err).body).decode("utf-8")  # the answer encodes
+
+
+def test_a_surrogate_pair_is_text() -> None:
+    assert parse_json(b'{"a": "\\ud83d\\ude00", "b": NaN}')["a"] == "\U0001f600"
+
+
+def test_a_refusal_quoting_unencodable_text_still_answers_json() -> None:
+    err = RequestError(422, "validation", "bad \ud800 value", field="k\udc80" * 100)
+    response = error_response(err)
+    body = json.loads(bytes(response.body))
+    assert body["error"]["message"] == "bad \\ud800 value"
+    assert len(body["error"]["field"]) == FIELD_CHARS
+
+
+def test_shown_values_are_short_ascii() -> None:
+    assert shown("plan") == "'plan'"
+    long = shown("é" * 10_000)
+    assert len(long) == SHOWN_CHARS
+    assert long.isascii()
+    assert long.endswith("...")
+
+
+# -- request ids ------------------------------------------------------------------------------
+
+
+def test_an_answered_request_id_is_signed_for_its_rows() -> None:
+    ids = RequestIds(b"k" * 32)
+    signed = ids.sign("req-1", 3)
+    base, _, tag = signed.rpartition(".")
+    assert base == "req-1"
+    assert len(tag) == TAG_CHARS
+    assert len(signed) <= MAX_ID
+    assert ids.issued(signed, 3)
+    assert not ids.issued(signed, 2)  # another number of rows
+    assert not RequestIds(b"o" * 32).issued(signed, 3)  # another deployment's secret
+    assert not ids.issued("req-1", 3)
+    assert not ids.issued(signed[:-1] + ("0" if signed[-1] != "0" else "1"), 3)
+    assert not ids.issued(signed[:-1] + "é", 3)
+    # The same client id twice is two answers, two ids.
+    assert ids.sign("req-1", 3) != signed
+
+
+def test_a_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        RequestIds(b"short")

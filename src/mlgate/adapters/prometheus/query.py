@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from mlgate.core.canary import Feedback, Observations, Progress, VariantWindow
+from mlgate.core.canary import SERVER_ERROR, Feedback, Observations, Progress, VariantWindow
 from mlgate.core.histograms import histogram_quantile, latency_quantile, per_bucket
 from mlgate.errors import InfraError, UsageError
 
@@ -207,9 +207,9 @@ def observe_variant(
     w, lw = duration(window_s), duration(max(since_s, window_s))
     http = f'{sel.http},route="{PREDICT_ROUTE}"'
     requests = requests_in(prom, sel, window_s, at)
-    errors = (
-        prom.scalar(f'sum(increase(mlgate_requests_total{{{http},status=~"5.."}}[{w}]))', at) or 0.0
-    )
+    # Server errors only: a client's 4xx is traffic, never a failure of the variant.
+    failed = f'{http},status=~"{SERVER_ERROR}"'
+    errors = prom.scalar(f"sum(increase(mlgate_requests_total{{{failed}}}[{w}]))", at) or 0.0
     cumulative = {
         float(labels.get("le", "+Inf")): v
         for labels, v in prom.query(
