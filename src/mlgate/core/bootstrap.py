@@ -55,7 +55,6 @@ def resample_weights(rows: int, resamples: int, seed: int) -> Array:
 
 
 def _safe_div(num: Array, den: Array) -> Array:
-
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 

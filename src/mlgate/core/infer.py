@@ -286,7 +286,6 @@ def _date_range(series: pd.Series[ColT], fmt: str | None) -> tuple[str, str] | N
 
 
 def _spec(series: pd.Series[ColT], guess: RoleGuess, name: str) -> ColumnSpec:
-
     low = high = None
     earliest = latest = None
     categories = None

@@ -237,7 +237,6 @@ def _describe(
 
 
 def _violation(error: SchemaError, schema: Schema, df: pd.DataFrame) -> Violation:
-
     reason = error.reason_code
     if reason == SchemaErrorReason.COLUMN_NOT_IN_DATAFRAME:
         name = str(error.failure_cases)

@@ -129,7 +129,6 @@ def _missing_rate(
 def _unseen_rate(
     name: str, ref: CategoricalProfile, series: pd.Series[ColT], limit: float
 ) -> Violation | None:
-
     values = category_values(series).dropna()
     if values.empty:
         return None

@@ -56,7 +56,6 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
 
     def _parse(self, series: pd.Series, i: int) -> pd.Series:
-
         fmt = self.formats[i] if i < len(self.formats) else None
         return parse_dates(series, fmt)
 

@@ -344,7 +344,6 @@ class Analysis:
 
 
 def _score_histogram(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-
     idx = np.minimum((np.clip(score, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
     counts = np.bincount(idx, minlength=SCORE_BINS).astype(np.float64)
     pos = np.bincount(idx, weights=positive, minlength=SCORE_BINS)

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 
 def _to_table(chunk: Chunk) -> Any:
-
     arrays = {}
     for name, values in chunk.items():
         if values.dtype == object:

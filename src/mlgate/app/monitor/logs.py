@@ -191,7 +191,6 @@ def _rows_as_tuples(instances: list[Any], names: tuple[str, ...]) -> list[tuple[
 
 
 def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
-
     n = len(buf)
     chunk: Chunk = {
         "version": np.array([version] * n, dtype=object),
