@@ -88,6 +88,22 @@ def serve_cmd(
         float,
         typer.Option("--body-timeout", min=0.001, help="Seconds between body reads (408)."),
     ] = 10.0,
+    min_body_rate: Annotated[
+        int,
+        typer.Option(
+            "--min-body-rate",
+            min=0,
+            help="Bytes/s a request body must average after --body-rate-grace (408); 0 = off.",
+        ),
+    ] = 4096,
+    body_rate_grace: Annotated[
+        float,
+        typer.Option(
+            "--body-rate-grace",
+            min=0.001,
+            help="Seconds a body may take before --min-body-rate applies.",
+        ),
+    ] = 5.0,
     keepalive_timeout: Annotated[
         float,
         typer.Option("--keepalive-timeout", min=0.001, help="Idle seconds between requests."),
@@ -133,6 +149,8 @@ def serve_cmd(
             "max_headers": max_headers,
             "header_timeout": header_timeout,
             "body_timeout": body_timeout,
+            "min_body_rate": min_body_rate,
+            "body_rate_grace": body_rate_grace,
             "keepalive_timeout": keepalive_timeout,
             "max_body_bytes_in_flight": int(max_inflight_mb * 1024 * 1024),
         }

@@ -94,6 +94,8 @@ def limits_of(settings: ServeSettings) -> Limits:
         max_headers=settings.max_headers,
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
+        min_body_rate=settings.min_body_rate,
+        body_rate_grace=settings.body_rate_grace,
         max_body_bytes_in_flight=settings.max_body_bytes_in_flight,
         retry_after=settings.retry_after,
     )
