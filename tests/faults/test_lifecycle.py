@@ -63,6 +63,8 @@ def test_sigterm_under_load_answers_every_accepted_request_and_exits_0(
                     f"{server.url}/predict", json=body, headers={"x-request-id": rid}, timeout=30
                 )
                 outcome = str(r.status_code)
+                if r.status_code == 200:
+                    rid = r.headers["x-request-id"]  # the id signed for the answer, as logged
                 if r.status_code == 503:
                     assert r.headers["retry-after"] == "1"
                     assert r.json()["error"]["kind"] == "shutting_down"

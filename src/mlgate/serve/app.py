@@ -42,6 +42,7 @@ from mlgate.store.bundle import load_bundle
 ENV_BUNDLE = "MLGATE_SERVE_BUNDLE"
 ENV_SETTINGS = "MLGATE_SERVE_SETTINGS"
 ENV_FEEDBACK_SECRET = "MLGATE_FEEDBACK_SECRET"
+MIN_SECRET_CHARS = 16
 ENV_FEEDBACK_TOKEN = "MLGATE_FEEDBACK_TOKEN"
 SHARED_SECRET_FILE = "feedback-secret"
 
@@ -117,8 +118,10 @@ def feedback_keys(settings: ServeSettings, environ: Mapping[str, str]) -> Feedba
     secret = _text(getattr(settings, "feedback_secret", None)) or environ.get(ENV_FEEDBACK_SECRET)
     token = _text(getattr(settings, "feedback_token", None)) or environ.get(ENV_FEEDBACK_TOKEN)
     if secret:
-        if len(secret) < 16:
-            raise ValueError(f"{ENV_FEEDBACK_SECRET} must be at least 16 characters long")
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"{ENV_FEEDBACK_SECRET} must be at least {MIN_SECRET_CHARS} characters long"
+            )
         return FeedbackKeys(secret.encode("utf-8", "surrogateescape"), token or None)
     shared = environ.get(ENV_READY_DIR)
     if shared:

@@ -91,7 +91,7 @@ def run(bundle: Path, options: ServeOptions) -> None:
     Returns normally after a drain (exit 0); a server that could not start (port taken, app or
     worker failing at start) is InfraError (exit 3).
     """
-    from mlgate.serve.app import ENV_BUNDLE, ENV_SETTINGS
+    from mlgate.serve.app import ENV_BUNDLE, ENV_FEEDBACK_SECRET, ENV_SETTINGS, MIN_SECRET_CHARS
 
     settings = options.settings
     # Fail here, with exit code 2, rather than in every worker.
@@ -109,6 +109,15 @@ def run(bundle: Path, options: ServeOptions) -> None:
         audit_sklearn(loaded.read(MODEL_FILE), loaded.trust, str(bundle / MODEL_FILE))
     if settings.log_dir is not None:
         check_log_dir(settings.log_dir)
+    secret = os.environ.get(ENV_FEEDBACK_SECRET)
+    if secret is not None and len(secret) < MIN_SECRET_CHARS:
+        # Here, with exit code 2, rather than in every worker (where it would be exit 3).
+        raise UsageError(
+            f"{ENV_FEEDBACK_SECRET} has {len(secret)} characters; it needs at least "
+            f"{MIN_SECRET_CHARS}",
+            hint="set it to a long random value, e.g. `openssl rand -hex 32`, the same on "
+            "every replica; or unset it to have one made at start",
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
