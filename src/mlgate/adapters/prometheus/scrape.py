@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlgate.adapters.prometheus.query import PREDICT_ROUTE
-from mlgate.core.canary import Feedback, Observations, Progress, VariantWindow
+from mlgate.core.canary import Feedback, Observations, Progress, VariantWindow, server_error
 from mlgate.core.histograms import histogram_quantile, latency_quantile, per_bucket
 from mlgate.errors import InfraError
 
@@ -70,7 +70,7 @@ def window_of(
     for labels, d in _delta(before, after, "mlgate_requests_total"):
         if labels.get("route") == PREDICT_ROUTE:
             requests += d
-            errors += d if labels.get("status", "").startswith("5") else 0.0
+            errors += d if server_error(labels.get("status", "")) else 0.0
     latency: dict[float, float] = defaultdict(float)
     for labels, d in _delta(before, after, "mlgate_request_latency_seconds_bucket"):
         if labels.get("route") == PREDICT_ROUTE:

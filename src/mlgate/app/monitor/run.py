@@ -273,6 +273,7 @@ def _prediction_drift(
 def _notes(stats: Any, labels: Any, analysis: Analysis, bundle: Any, rows: int) -> list[str]:
     """What the reader should know about the period; no rows of this version is an error."""
     notes = list(stats.notes)
+    notes.extend(labels.notes())
     if labels.unknown_class:
         notes.append(f"{labels.unknown_class} label(s) are not classes of this model; ignored")
     if analysis.outside_period:

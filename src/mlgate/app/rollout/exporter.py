@@ -88,12 +88,15 @@ def attempts(entry: dict[str, Any]) -> list[tuple[str, str, float | None]]:
     statuses = _split(entry.get("ustatus"))
     times = _split(entry.get("utime"))
     out = []
+    last = len(addresses) - 1
     for i, address in enumerate(addresses):
         if not _ADDRESS.match(address):
             continue  # an upstream group name: no server was tried
         status = statuses[i] if i < len(statuses) else "-"
         if not status.isdigit():
-            status = "502"  # nginx gave up on the attempt before any status
+            # The client gave up while the last attempt ran (nginx logs 499): the client's doing,
+            # never the upstream's error. Otherwise nginx gave up before any status.
+            status = "499" if i == last and str(entry.get("status")) == "499" else "502"
         raw = times[i] if i < len(times) else "-"
         try:
             seconds: float | None = float(raw)

@@ -34,6 +34,14 @@ def test_attempts_split_retries_per_upstream() -> None:
     ]
 
 
+def test_a_client_that_gives_up_is_no_upstream_error() -> None:
+    # nginx logs 499 and no upstream status when the client closes during the attempt.
+    entry = {"addr": "127.0.0.1:9000", "ustatus": "-", "utime": "-", "status": "499"}
+    assert attempts(entry) == [("127.0.0.1:9000", "499", None)]
+    retried = {"addr": "127.0.0.1:9001, 127.0.0.1:9000", "ustatus": "-, -", "status": "499"}
+    assert [s for _, s, _ in attempts(retried)] == ["502", "499"]
+
+
 def test_the_exporter_counts_what_clients_saw_per_upstream() -> None:
     from prometheus_client import generate_latest
 
