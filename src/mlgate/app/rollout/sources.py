@@ -1,10 +1,12 @@
 """What a local release runs, from what the user names: a registry version (`models:/NAME@ALIAS`,
 `models:/NAME/VERSION`), a bundle directory, an image, or the address of a server that runs
-already. Registry versions are downloaded (verified) into the state directory once.
+already. Registry versions are downloaded (verified against the registry) into the state
+directory for each release.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -61,10 +63,12 @@ def resolve(
             version = info.version
         assert version is not None  # parse_model_uri guarantees an alias or a version
         target = workdir / "bundles" / ref.name
-        # Downloaded once; the server verifies SHA256SUMS again when it loads the copy.
-        bundle = target / f"v{version}" / "model"
-        if not (bundle / "mlgate.json").is_file():
-            bundle = registry.download(ref.name, version, target)
+        # Downloaded afresh for every release, never reused from an earlier one: the download
+        # is what compares the bundle with the digest the registry recorded for this version
+        # (a copy left in the state directory could have been changed since). The server
+        # verifies SHA256SUMS again when it loads it.
+        shutil.rmtree(target / f"v{version}", ignore_errors=True)
+        bundle = registry.download(ref.name, version, target)
         return Source(
             text, "bundle", str(bundle), f"{ref.name} v{version}", model=ref.name, version=version
         )

@@ -1,5 +1,5 @@
 """What a name given to `mlgate deploy --target local` refers to: an address, a registry
-version (downloaded once), an image; anything else is a UsageError saying what was expected."""
+version (downloaded, so checked against the registry, for each release), an image; anything else is a UsageError saying what was expected."""
 
 from __future__ import annotations
 
@@ -57,15 +57,19 @@ def test_an_address_is_reached_as_it_is(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-def test_a_registry_alias_is_downloaded_once(tmp_path: Path) -> None:
+def test_a_registry_version_is_downloaded_for_each_release(tmp_path: Path) -> None:
     registry = Registry({"challenger": 4})
     first = named("models:/churn@challenger", tmp_path, registry)
     assert (first.kind, first.label, first.model, first.version) == (
         "bundle", "churn v4", "churn", 4,
     )  # fmt: skip
+    # A copy an earlier release left (perhaps changed since) is not reused: the download is
+    # what compares the bundle with the digest the registry recorded.
+    (Path(first.location) / "planted").write_text("x")
     again = named("models:/churn/4", tmp_path, registry)
     assert again.location == first.location
-    assert registry.downloads == [("churn", 4)]
+    assert not (Path(again.location) / "planted").exists()
+    assert registry.downloads == [("churn", 4), ("churn", 4)]
 
 
 def test_a_missing_alias_or_registry_says_what_to_do(tmp_path: Path) -> None:
