@@ -22,6 +22,7 @@ import sys
 # Importing a group module adds its commands; the order here is the order of `mlgate --help`.
 from mlgate.cli import project, pipeline, registry, ship, deploy, canary, serve, monitor  # noqa: F401  # isort: skip
 from mlgate.cli.app import JsonOutput, app, err_console, print_json
+from mlgate.core.redact import redact_text
 from mlgate.errors import GateFailed, InfraError, MlgateError
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
@@ -98,7 +99,13 @@ def _kind(exc: MlgateError) -> str:
 
 def _report_json(kind: str, name: str, message: str, hint: str | None, code: int) -> None:
     """With `--json` an error is also a JSON object on stdout, where the script reads."""
-    error = {"kind": kind, "type": name, "message": message, "hint": hint, "exit_code": code}
+    error = {
+        "kind": kind,
+        "type": name,
+        "message": redact_text(message),
+        "hint": None if hint is None else redact_text(hint),
+        "exit_code": code,
+    }
     print_json({"error": error})
 
 
@@ -115,7 +122,8 @@ def _exit_code(code: object) -> int:
 def _report(prefix: str, message: str) -> None:
     console = err_console()
     console.print(f"[bold red]{prefix}:[/] ", end="")
-    console.print(message, markup=False)
+    # The last line of defence: a credential in a URI that a message quotes is never shown.
+    console.print(redact_text(message), markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

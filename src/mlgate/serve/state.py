@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.core.records.predlog import PredictionRecord, Refusal
+from mlgate.core.redact import redact_uri
 from mlgate.serve.batcher import MicroBatcher
 from mlgate.serve.errors import RequestError
 from mlgate.serve.feedback import FeedbackGate
@@ -333,9 +334,10 @@ class ServerState:
 
 
 def _public_path(value: Any) -> Any:
-    """A path of the host that trained or gated the model, reduced to its last part."""
+    """A path of the host that trained or gated the model, reduced to its last part (a URL's
+    credentials and tokens redacted first)."""
     if isinstance(value, str) and ("/" in value or "\\" in value):
-        return Path(value.replace("\\", "/")).name
+        return Path(redact_uri(value).replace("\\", "/")).name
     return value
 
 

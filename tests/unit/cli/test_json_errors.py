@@ -65,3 +65,15 @@ def test_a_failed_gate_after_its_json_result_adds_no_second_document(
     result = json.loads(out)  # one document: the run's result, not an error object after it
     assert result["passed"] is False
     assert "gate failed" in err
+
+
+def test_a_credential_a_message_quotes_is_never_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlgate.cli import _report, _report_json
+
+    text = "cannot reach http://ci:hunter2secret@10.0.0.5:5000/api"
+    _report("error", text)
+    _report_json("infrastructure", "InfraError", text, f"check {text}", 3)
+    out, err = capsys.readouterr()
+    assert "hunter2secret" not in out + err
+    assert "ci:***@10.0.0.5:5000" in err
+    assert json.loads(out)["error"]["hint"] == "check cannot reach http://ci:***@10.0.0.5:5000/api"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.core.redact import redact_uri
 from mlgate.core.vocab import RELEASE_STRATEGIES, ReleaseStrategy
 from mlgate.errors import UsageError
 
@@ -245,7 +246,7 @@ def analyze(options: AnalyzeOptions) -> AnalysisResult:
             window_s=window,
             since_s=window,
         )
-        source = f"prometheus {options.prometheus}"
+        source = f"prometheus {redact_uri(options.prometheus)}"
     else:
         from mlgate.adapters.prometheus.scrape import scrape_window
 
