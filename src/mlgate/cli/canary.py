@@ -123,7 +123,7 @@ def analyze_cmd(
 ) -> None:
     """One analysis window of the candidate against the incumbent: exit 0 when every check
     passes, 1 when one fails (an Argo Rollouts Job metric's verdict)."""
-    from mlgate.app.rollout import AnalyzeOptions, analyze
+    from mlgate.app.rollout.analysis import AnalyzeOptions, analyze
 
     result = analyze(
         AnalyzeOptions(
@@ -193,7 +193,7 @@ def status_cmd(
 ) -> None:
     """What the local release serves, where its rollout stands, and whether anyone still
     decides it (its controller, or the guard that rolls it back)."""
-    from mlgate.app.rollout import rollout_status
+    from mlgate.app.rollout.service import rollout_status
     from mlgate.app.rollout.state import deciding
 
     state = rollout_status(config, state_dir)
@@ -243,7 +243,7 @@ def _resume_command(ro: RolloutRecord, config: Path, state_dir: Path | None) -> 
 @canary_app.command("stop")
 def stop_cmd(state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Stop the local release: roll back a rollout in progress, then stop every process."""
-    from mlgate.app.rollout import rollout_stop
+    from mlgate.app.rollout.service import rollout_stop
 
     term = console()
     done = rollout_stop(config, state_dir, lambda m: term.print(m, markup=False))

@@ -14,7 +14,7 @@ from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, pri
 from mlgate.errors import GateFailed, InfraError, UsageError
 
 if TYPE_CHECKING:
-    from mlgate.app.rollout import LocalOptions
+    from mlgate.app.rollout.service import LocalOptions
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
@@ -125,7 +125,7 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Release a model on this machine (--target local), or write Kubernetes manifests."""
-    from mlgate.app.rollout import TARGETS
+    from mlgate.app.rollout.service import TARGETS
 
     if target not in TARGETS:
         raise UsageError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -137,7 +137,7 @@ def deploy_cmd(
         "iterations": iterations,
     }
     if target == "local":
-        from mlgate.app.rollout import LocalOptions
+        from mlgate.app.rollout.service import LocalOptions
 
         _local(
             LocalOptions(
@@ -156,7 +156,7 @@ def deploy_cmd(
         )
         return
     from mlgate.app.kubernetes.target import ManifestOptions, require
-    from mlgate.app.rollout import deploy
+    from mlgate.app.rollout.service import deploy
 
     written = deploy(
         target,
@@ -185,7 +185,7 @@ def deploy_cmd(
 
 def _local(options: LocalOptions, *, as_json: bool) -> None:
     """`--target local`: release, render the outcome, exit by how it ended."""
-    from mlgate.app.rollout import rollout_local
+    from mlgate.app.rollout.service import rollout_local
 
     term = console()
     outcome = rollout_local(

@@ -97,7 +97,7 @@ def test_the_canary_policy_is_not_part_of_the_model_digest() -> None:
 
 
 def test_policy_overrides_name_their_flag() -> None:
-    from mlgate.app.rollout import policy_from
+    from mlgate.app.rollout.service import policy_from
 
     project = load_project(CONFS / "valid" / "full.yaml")
     assert policy_from(project, {"interval": "2s", "threshold": None}).interval == 2.0

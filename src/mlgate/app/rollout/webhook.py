@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from mlgate.app.rollout.analysis import AnalyzeOptions, analyze
 from mlgate.core.policy import CanaryConfig, parse_duration
 from mlgate.core.redact import scrub
 from mlgate.errors import InfraError, MlgateError, UsageError
@@ -62,8 +63,6 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 def options_for(payload: dict[str, Any], defaults: WebhookDefaults) -> Any:
     """`AnalyzeOptions` for one call: the defaults, overridden by the webhook's metadata."""
-    from mlgate.app.rollout import AnalyzeOptions
-
     meta: dict[str, str] = payload.get("metadata") or {}
     unknown = set(meta) - POLICY_KEYS - {
         "stable_selector", "canary_selector", "window", "prometheus", "stable", "canary",
@@ -99,8 +98,6 @@ def handle(body: bytes, defaults: WebhookDefaults) -> tuple[int, dict[str, Any]]
     The answer goes to Flagger's events and logs: no Prometheus address in it shows its
     credentials (`mlgate.core.redact`).
     """
-    from mlgate.app.rollout import analyze
-
     addresses = [defaults.prometheus]
     try:
         payload = _payload(body)
