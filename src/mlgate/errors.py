@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     # Only for annotations: importing pydantic costs `mlgate --help` a quarter of a second.
     from pydantic import ValidationError
 
+# Deferred imports: pydantic loads only when a validation error is described: importing it costs
+# `mlgate --help` a quarter of a second.
+
 
 class MlgateError(Exception):
     """Base of every error mlgate reports to a user."""

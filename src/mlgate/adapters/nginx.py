@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -314,7 +315,6 @@ def render_router(
 
 def nginx_binary() -> str:
     """nginx on PATH (or Debian's /usr/sbin), else an InfraError saying how to install it."""
-    import shutil
 
     found = shutil.which("nginx") or (
         "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
     from mlgate.serve.validate import Batch
 
+# Deferred imports: NumPy loads with the model: the server's parent process imports this module
+# without predicting (tests/unit/test_imports.py).
+
 
 class LiveDrift:
     """The window of recent rows and the drift gauges computed from it."""

@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from mlgate.core.records.feedback import FeedbackRecord
@@ -315,8 +316,6 @@ class Feedback:
         matched = self.score(items)
         logged = False
         if self.log is not None:
-            import anyio
-
             # A thread: a slow disk must not stall the event loop that answers predictions.
             await anyio.to_thread.run_sync(self.log.append, self.lines(items))
             logged = True

@@ -21,6 +21,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client import multiprocess as mp
 
 # Latency buckets from 0.25 ms: the fast path answers in about a millisecond, so the default
 # buckets (5 ms and up) would put every request in the first one.
@@ -153,8 +154,6 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The text exposition format."""
         if multiprocess():
-            from prometheus_client import multiprocess as mp
-
             combined = CollectorRegistry()
             mp.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             merged: bytes = generate_latest(combined)
@@ -166,6 +165,4 @@ class ServerMetrics:
     def worker_exited(pid: int) -> None:
         """Drop a stopped worker's live gauges from the shared directory."""
         if multiprocess():
-            from prometheus_client import multiprocess as mp
-
             mp.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.serve.drift import LiveDrift
 from mlgate.serve.feedback import Feedback, FeedbackLog
+from mlgate.store.bundle import PROFILE_FILE
+from mlgate.store.files import read_profile, read_reference
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -29,8 +31,6 @@ class Monitoring:
         cls, bundle: Bundle, settings: ServeSettings, version: str, registry: CollectorRegistry
     ) -> Monitoring:
         """Read the bundle's reference profile and monitoring reference; set up both parts."""
-        from mlgate.store.bundle import PROFILE_FILE
-        from mlgate.store.files import read_profile, read_reference
 
         profile = read_profile(bundle.path / PROFILE_FILE)
         reference = read_reference(bundle.path)

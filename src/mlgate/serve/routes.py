@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from mlgate.serve import schemas
 from mlgate.serve.contract import Mount, mount
 from mlgate.serve.limits import DRAINING
+from mlgate.serve.metrics import CONTENT_TYPE
 from mlgate.serve.predict import PREDICT, AsgiRoute, PredictEndpoint
 from mlgate.serve.wire import MAX_ID, Body, json_response
 
@@ -63,7 +64,6 @@ async def feedback(state: ServerState, request: Request, request_id: str) -> Res
 
 async def prometheus(state: ServerState, request: Request, request_id: str) -> Response:
     """GET /metrics: the exposition text, drift gauges refreshed first."""
-    from mlgate.serve.metrics import CONTENT_TYPE
 
     state.monitoring.live.refresh()
     return Response(state.metrics.render(), media_type=CONTENT_TYPE)

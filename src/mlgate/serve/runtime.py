@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
     from mlgate.model.onnx import NumericStep
 
+# Deferred imports: each runtime's libraries load with a bundle that uses it: onnxruntime for ONNX,
+# scikit-learn and pandas for the scikit-learn runtime (the serving image may lack pandas); the
+# parent process imports neither.
+
 log = logging.getLogger(__name__)
 
 

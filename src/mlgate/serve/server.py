@@ -42,6 +42,9 @@ from mlgate.serve.settings import ServeSettings
 from mlgate.serve.workers import ENV_READY_DIR, ENV_WORKERS
 from mlgate.store.bundle import load_bundle
 
+# Deferred imports: the app (FastAPI and the routes) is imported by the workers uvicorn starts; the
+# scikit-learn audit only for a bundle served with scikit-learn.
+
 log = logging.getLogger("mlgate.serve")
 uvicorn_log = logging.getLogger("uvicorn.error")
 

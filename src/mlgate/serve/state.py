@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from mlgate.core.records.predlog import PredictionRecord, Refusal
 from mlgate.core.redact import redact_uri
 from mlgate.serve.batcher import MicroBatcher
@@ -191,7 +193,6 @@ class ServerState:
 
     async def start(self) -> None:
         """Start the batcher and the log writer (on the server's event loop)."""
-        import anyio
 
         # One prediction thread for the slow runtime: parallel threads would only contend for
         # the GIL, and the micro-batcher already merges concurrent requests.
@@ -221,8 +222,6 @@ class ServerState:
         if self.batcher is not None:
             await self.batcher.close()
         if self.predlog is not None:
-            import anyio
-
             await anyio.to_thread.run_sync(self.predlog.close)
         self.monitoring.close()
 
@@ -239,7 +238,6 @@ class ServerState:
         """Run the predictor: inline for ONNX (microseconds), in a thread for scikit-learn."""
         if predictor.name == "onnx":
             return predictor.predict(batch, probabilities)
-        import anyio
 
         return await anyio.to_thread.run_sync(
             predictor.predict, batch, probabilities, limiter=self._limiter

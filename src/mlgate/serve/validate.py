@@ -36,6 +36,10 @@ from mlgate.serve.wire import clip, describe, shown, too_long
 if TYPE_CHECKING:
     import numpy as np
 
+# Deferred imports: NumPy loads with the model: the server's parent process, which verifies the
+# bundle and supervises the workers, imports this module without predicting
+# (tests/unit/test_imports.py).
+
 _NUMBER = frozenset({int, float})
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_STRING_CHARS = 4096

@@ -44,6 +44,9 @@ from mlgate.store import atomic
 from mlgate.store.signing import SIGNATURE_FILE
 from mlgate.store.trust import Trust
 
+# Deferred imports: signing (the sign extra) and the model loader (skops) load when a bundle is
+# signed, verified against a key, or its model loaded; reading a bundle's metadata needs neither.
+
 META_FILE = "mlgate.json"
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "profile.json"

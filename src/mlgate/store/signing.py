@@ -16,6 +16,9 @@ from pathlib import Path
 
 from mlgate.errors import BundleError, UsageError
 
+# Deferred imports: model-signing is the sign extra: it loads only to sign or verify a bundle that
+# has a signature.
+
 SIGNATURE_FILE = "model.sig"
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,9 @@ from typing import Any
 
 from mlgate.errors import BundleError
 
+# Deferred imports: NumPy loads when a model file's arrays are read: the server's parent process
+# and the release controller import this module (through the trust checks) without reading one.
+
 SCHEMA = "schema.json"
 _META = frozenset({"__class__", "__module__", "__loader__", "__id__", "is_json"})
 # Node kinds whose content this reader builds; the others are opaque (their types are still

@@ -21,6 +21,8 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from mlgate.errors import BundleError
 from mlgate.store import statefields as sf
 from mlgate.store.skopsview import ArrayRef, Obj, ObjArray, SparseRef, View
@@ -155,7 +157,6 @@ _STATE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, Ov
 @functools.cache
 def allowed_types() -> frozenset[str]:
     """Every class name mlgate loads from a model file without being told to."""
-    import numpy as np
 
     scalars = {f"numpy.{t.__name__}" for t in set(np.sctypeDict.values())}
     return frozenset((*ESTIMATORS, *META, *PREPROCESSING, *STATE, *CONTAINERS, *scalars))

@@ -30,6 +30,10 @@ from mlgate.errors import BundleError, ConfigError, UsageError
 from mlgate.store.project import find_project
 from mlgate.store.skopsview import read_file
 
+# Deferred imports: skops (the train and serve extras) and the state checks (NumPy) load when a
+# model file is audited or loaded: the server's parent process and the CLI import this module for
+# the allow-list's names.
+
 ENV_PUBLIC_KEY = "MLGATE_PUBLIC_KEY"
 ENV_SIGNING_KEY = "MLGATE_SIGNING_KEY"
 ENV_SIGNING_PASSWORD = "MLGATE_SIGNING_KEY_PASSWORD"

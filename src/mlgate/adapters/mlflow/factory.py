@@ -12,6 +12,9 @@ from mlgate.store.project import find_project
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.writes import MlflowRegistry
 
+# Deferred imports: the registry's implementation (and MLflow with it) loads when a registry is
+# opened, not when this package is imported for its types and URI parsing.
+
 
 def open_registry(
     where: Project | Path | None = None,

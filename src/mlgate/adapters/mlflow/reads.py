@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
     from mlgate.store.trust import Trust
 
+# Deferred imports: MLflow loads on the first call that needs its client: importing it costs
+# seconds (pandas among its imports), and the CLI, the API and the URI checks import this module
+# without talking to a registry.
+
 _TAG_VALUE_MAX = 5000
 _CLIENT_ERRORS = frozenset(
     {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"}

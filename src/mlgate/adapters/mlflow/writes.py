@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from mlgate.core.records.lineage import BundleMeta
     from mlgate.store.trust import Trust
 
+# Deferred imports: MLflow loads on the first call that needs it (its import costs seconds); the
+# bundle loader is imported where a registration verifies its bundle, since the bundle module
+# imports this package's types.
+
 # What a failed cleanup left behind: the CLI shows this logger's records on stderr.
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,7 +270,6 @@ def observe(
 ) -> Observations:
     """Both variants over the same window, ready for `decide`; latency at the quantile the
     smaller of the two windows resolves."""
-    from concurrent.futures import ThreadPoolExecutor
 
     at = at if at is not None else time.time()
     with ThreadPoolExecutor(2) as pool:

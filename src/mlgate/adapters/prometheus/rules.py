@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mlgate.store import atomic
 
 RULE_FILE = "alert-rules.yml"
@@ -140,7 +142,6 @@ def prometheus_rule(name: str, namespace: str | None, labels: dict[str, str]) ->
 
 def write_rule_file(directory: Path, name: str) -> Path:
     """Write `alert-rules.yml` for a Prometheus outside Kubernetes; returns its path."""
-    import yaml
 
     header = (
         "# Written by `mlgate deploy --target kubernetes`: alert rules on the model server's\n"

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from mlgate.adapters.prometheus.rules import prometheus_rule, write_rule_file
 from mlgate.app.kubernetes import argo, flagger
 from mlgate.app.kubernetes.manifests import (
@@ -79,7 +81,6 @@ def render_manifests(opts: ManifestOptions) -> dict[str, list[Obj]]:
 
 def to_yaml(objects: list[Obj], out: str) -> str:
     """One YAML file: the header, then the objects as documents, keys in written order."""
-    import yaml
 
     docs = [yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objects]
     return HEADER.format(out=out) + "---\n" + "---\n".join(docs)

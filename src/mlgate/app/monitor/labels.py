@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import pandas as pd
+
 from mlgate.app.monitor.logs import FEEDBACK_GLOB, Layout
 from mlgate.core.records.feedback import decode
 from mlgate.errors import DataError
@@ -161,8 +163,6 @@ def _read_jsonl(path: Path, labels: Labels, layout: Layout, index: dict[Any, int
 
 
 def _read_csv(path: Path, labels: Labels, layout: Layout, index: dict[Any, int]) -> None:
-    import pandas as pd
-
     try:
         frame = pd.read_csv(path, dtype={"request_id": str})
     except (OSError, ValueError) as exc:

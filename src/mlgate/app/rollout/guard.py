@@ -20,6 +20,9 @@ from pathlib import Path
 from mlgate.app.rollout.state import ControllerLock, load
 from mlgate.errors import MlgateError
 
+# Deferred imports: the guard is a process of its own that waits; the rollback and the registry
+# client load only when it must roll back.
+
 
 def watch(state_dir: Path, grace: float, poll: float = 0.25) -> str:
     """Watch until the rollout ends; returns what happened, for the guard's log."""

@@ -12,6 +12,8 @@ Everything binds 127.0.0.1 (the edge: the host asked for), is recorded by PID an
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -182,7 +184,6 @@ def _wait_ready(env: EnvironmentRef) -> None:
 
 
 def _port_free(host: str, port: int) -> bool:
-    import socket
 
     with socket.socket() as s:
         try:
@@ -193,8 +194,6 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _prometheus_binary() -> str:
-    import shutil
-
     found = shutil.which("prometheus")
     if found is None:
         raise InfraError(

@@ -18,6 +18,9 @@ from mlgate.errors import UsageError
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.types import Registry
 
+# Deferred imports: the registry's URI parsing, the bundle loader and the trust checks load only
+# for a source that needs them: the controller process imports this module for every release.
+
 SourceKind = Literal["bundle", "image", "url"]
 
 

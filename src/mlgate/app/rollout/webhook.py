@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -158,7 +159,6 @@ def make_server(host: str, port: int, defaults: WebhookDefaults) -> ThreadingHTT
 
 def serve(host: str, port: int, defaults: WebhookDefaults, ready: Callable[[str], None]) -> None:
     """Serve until SIGTERM/SIGINT (or KeyboardInterrupt)."""
-    import signal
 
     server = make_server(host, port, replace(defaults))
     stop = threading.Event()
