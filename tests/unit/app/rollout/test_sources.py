@@ -1,5 +1,6 @@
 """What a name given to `mlgate deploy --target local` refers to: an address, a registry
-version (downloaded, so checked against the registry, for each release), an image; anything else is a UsageError saying what was expected."""
+version (downloaded, so checked against the registry, for each release), an image; anything
+else is a UsageError saying what was expected."""
 
 from __future__ import annotations
 
