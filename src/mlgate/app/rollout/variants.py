@@ -9,6 +9,8 @@ Processes are recorded by PID and start time, containers by name (see `procs`).
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,12 +21,28 @@ from mlgate.core.records.rollout import VariantRef
 from mlgate.errors import InfraError, UsageError
 
 SERVER_GRACE_S = 10.0
+FEEDBACK_SECRET_ENV = "MLGATE_FEEDBACK_SECRET"
+FEEDBACK_SECRET_FILE = "feedback-secret"
 __all__ = ["VariantRef", "running", "selectors", "stop_variant"]
 
 
 def selectors(variant: VariantRef) -> Selectors:
     """How the local Prometheus tells this variant's series apart."""
     return Selectors.behind_splitter(variant.address, variant.metrics_address)
+
+
+def release_secret(workdir: Path) -> str:
+    """The feedback secret of the release in `workdir`: made by the first variant that starts
+    (a file only this user reads), then read by every other."""
+    path = workdir / FEEDBACK_SECRET_FILE
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def start_process_variant(
@@ -38,7 +56,12 @@ def start_process_variant(
         "--log-dir", str(log_dir / "predictions"),
         "--graceful-timeout", f"{SERVER_GRACE_S:g}",
     )  # fmt: skip
-    ref = procs.spawn(argv, what=f"model server {label}", log=log_dir / "server.log")
+    env = {**os.environ}
+    # Both variants sign request ids with one secret, so either takes the labels of the
+    # other's predictions (the edge sends /feedback to the incumbent); an operator's own
+    # secret, when set, is everyone's.
+    env.setdefault(FEEDBACK_SECRET_ENV, release_secret(workdir))
+    ref = procs.spawn(argv, what=f"model server {label}", log=log_dir / "server.log", env=env)
     address = f"127.0.0.1:{port}"
     variant = VariantRef(
         source=source,

@@ -76,3 +76,12 @@ def test_a_process_variant_runs_while_its_process_does(tmp_path: Path) -> None:
     assert variants.running(found)
     variants.stop_variant(found)
     assert not variants.running(found)
+
+
+def test_the_variants_of_a_release_share_one_feedback_secret(tmp_path: Path) -> None:
+    first = variants.release_secret(tmp_path / "release")
+    assert variants.release_secret(tmp_path / "release") == first
+    assert len(first) == 64
+    mode = (tmp_path / "release" / variants.FEEDBACK_SECRET_FILE).stat().st_mode & 0o777
+    assert mode == 0o600
+    assert variants.release_secret(tmp_path / "other") != first
