@@ -161,13 +161,18 @@ def test_serve_refuses_the_swapped_bundle(swapped: Swapped, tmp_path: Path) -> N
     assert not list(tmp_path.glob("mlgate-serve-*"))
 
 
-def test_the_deploy_download_refuses_it_and_keeps_no_copy(
-    swapped: Swapped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _use_registry_of(swapped: Swapped, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's environment points at the swapped project's registry."""
     for key, value in swapped.environ().items():
         monkeypatch.setenv(key, value)
     if swapped.tracking_uri is None:
         monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+
+
+def test_the_deploy_download_refuses_it_and_keeps_no_copy(
+    swapped: Swapped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_registry_of(swapped, monkeypatch)
     registry = open_registry(swapped.root)
     for _ in range(2):  # a second release finds no cached copy to start instead
         with pytest.raises(BundleError) as caught:
@@ -201,10 +206,7 @@ def test_mlgate_deploy_refuses_it(swapped: Swapped, tmp_path: Path) -> None:
 def test_the_gate_refuses_the_swapped_champion(
     swapped: Swapped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in swapped.environ().items():
-        monkeypatch.setenv(key, value)
-    if swapped.tracking_uri is None:
-        monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+    _use_registry_of(swapped, monkeypatch)
     with pytest.raises(BundleError) as caught:
         champion_for_gate(open_registry(swapped.root), swapped.name, tmp_path)
     _both_digests(str(caught.value), swapped)
@@ -214,10 +216,7 @@ def test_the_gate_refuses_the_swapped_champion(
 def test_a_version_without_a_record_is_refused_unless_allowed(
     swapped: Swapped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in swapped.environ().items():
-        monkeypatch.setenv(key, value)
-    if swapped.tracking_uri is None:
-        monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+    _use_registry_of(swapped, monkeypatch)
     from mlflow.tracking import MlflowClient
 
     registry = open_registry(swapped.root)
