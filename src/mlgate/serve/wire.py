@@ -36,6 +36,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mlgate.core.records.predlog import SIGNED_TAG_CHARS
 from mlgate.serve.errors import RequestError
 
 JSON = "application/json"
@@ -48,7 +49,7 @@ FIELD_CHARS = 128
 MAX_GIVEN_ID = 128
 """The longest client request id kept (a longer one is replaced by a fresh id)."""
 NONCE_CHARS = 8
-TAG_CHARS = NONCE_CHARS + 24
+TAG_CHARS = SIGNED_TAG_CHARS  # the nonce, then a 96-bit MAC in hex
 MAX_ID = MAX_GIVEN_ID + 1 + TAG_CHARS
 """The longest request id this server issues: a client's id, a dot and the signed tag."""
 

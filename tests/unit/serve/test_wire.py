@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mlgate.core.records.predlog import unsigned_request_id
 from mlgate.serve.errors import RequestError
 from mlgate.serve.wire import (
     FIELD_CHARS,
@@ -196,3 +197,13 @@ def test_an_answered_request_id_is_signed_for_its_rows() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         RequestIds(b"short")
+
+
+def test_the_variants_of_a_release_are_compared_on_the_id_the_request_was_given() -> None:
+    incumbent, candidate = RequestIds(b"k" * 32), RequestIds(b"k" * 32)
+    one, other = incumbent.sign("req.7", 1), candidate.sign("req.7", 1)
+    assert one != other  # each server signs with its own nonce
+    assert unsigned_request_id(one) == unsigned_request_id(other) == "req.7"
+    # A client's own id, dots and all, is left as it is.
+    assert unsigned_request_id("req.7") == "req.7"
+    assert unsigned_request_id("a." + "0" * 31) == "a." + "0" * 31

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.app.rollout.variants import selectors
 from mlgate.core.escape import md_text
 from mlgate.core.histograms import distribution_distance, g_test
+from mlgate.core.records.predlog import unsigned_request_id
 from mlgate.core.records.rollout import RolloutRecord, VariantRef
 from mlgate.errors import InfraError
 from mlgate.store import atomic
@@ -63,7 +64,8 @@ def _read_log(directory: str | None) -> dict[str, list[Any]]:
                     record = json.loads(line)
                 except ValueError:
                     continue  # a line being written as we read
-                found[str(record.get("request_id"))] = list(record.get("predictions") or [])
+                rid = unsigned_request_id(str(record.get("request_id")))
+                found[rid] = list(record.get("predictions") or [])
                 if len(found) >= MAX_LOG_ROWS:
                     return found
     return found

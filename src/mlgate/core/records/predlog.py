@@ -30,6 +30,19 @@ from mlgate.errors import FormatError
 VERSION = 1
 READS = frozenset({LEGACY, VERSION})
 FORMAT = "prediction log"
+# An answered prediction's id is the client's id signed: `<id>.<nonce><mac>`, 32 hex digits
+# after the dot (serve/wire.py `RequestIds`). Each server signs with its own nonce, so the
+# variants of a release log one request under different ids and are compared on the id before.
+SIGNED_TAG_CHARS = 32
+_HEX = frozenset("0123456789abcdef")
+
+
+def unsigned_request_id(request_id: str) -> str:
+    """The id a request was given, without the server's signature (as it is when unsigned)."""
+    base, dot, tag = request_id.rpartition(".")
+    if dot and len(tag) == SIGNED_TAG_CHARS and set(tag) <= _HEX:
+        return base
+    return request_id
 
 
 def _stdlib(data: dict[str, object]) -> bytes:
