@@ -47,6 +47,7 @@ import anyio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from mlgate.core.records.feedback import FeedbackRecord
+from mlgate.core.records.predlog import unsigned_request_id
 from mlgate.serve.errors import RequestError, invalid
 from mlgate.serve.schemas import FEEDBACK_ITEMS as MAX_ITEMS
 from mlgate.serve.wire import MAX_ID, clip, describe, shown
@@ -267,13 +268,15 @@ class Feedback:
             self.outcomes.labels("unmatched")
 
     def remember(self, request_id: str, predictions: list[Any]) -> None:
-        """Keep a request's predictions to score its feedback (called for every prediction)."""
-        self.recent.add(request_id, predictions)
+        """Keep a request's predictions to score its feedback (called for every prediction),
+        under the id the request was given: a release's shadow logs the request under its own
+        signature, and scores the label the incumbent's answer id carries."""
+        self.recent.add(unsigned_request_id(request_id), predictions)
 
     def score(self, items: list[FeedbackItem]) -> int:
         """Count each item against the remembered prediction; returns the items matched."""
         for item in items:
-            predicted = self.recent.get(item.request_id)
+            predicted = self.recent.get(unsigned_request_id(item.request_id))
             if predicted is not None and len(predicted) != len(item.labels):
                 raise invalid(
                     f"request {shown(item.request_id)} had {len(predicted)} row(s); "
@@ -282,7 +285,7 @@ class Feedback:
                 )
         matched = 0
         for item in items:
-            predicted = self.recent.get(item.request_id)
+            predicted = self.recent.get(unsigned_request_id(item.request_id))
             if predicted is None:
                 self.outcomes.labels("unmatched").inc(len(item.labels))
                 continue

@@ -179,3 +179,11 @@ def test_the_log_keeps_to_its_own_budget(tmp_path: Path) -> None:
     files = list(tmp_path.glob("feedback*.jsonl"))
     assert len(files) == 4
     assert sum(f.stat().st_size for f in files) <= 8 * 1024 + 4 * len(line)
+
+
+def test_a_shadow_scores_the_label_the_incumbents_answer_id_carries() -> None:
+    # Both variants of a release share the secret; each signs the mirrored request its own way.
+    shadow = gate()
+    shadow.feedback.remember(RequestIds(b"s" * 32).sign("r1", 1), [1])
+    incumbents_id = IDS.sign("r1", 1)
+    assert post(shadow, {"request_id": incumbents_id, "label": 1})["matched"] == 1
