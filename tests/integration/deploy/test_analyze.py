@@ -21,7 +21,12 @@ from tests.integration.serve.conftest import Server
 
 pytestmark = pytest.mark.integration
 
-WINDOW = "6s"
+# Long enough to hold the requests below even on a loaded machine (a window is a PromQL range,
+# not a wait per analysis).
+WINDOW = "20s"
+# Enough requests per window that the shifted candidate's divergence is significant (the G
+# test): at about 50 it was not, and the analysis passed it.
+MIN_REQUESTS = 150
 THRESHOLDS = ["--min-requests", "5", "--max-p99-increase-ms", "1000"]
 
 
@@ -70,7 +75,11 @@ def scraped(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for server in servers.values():
             address = server.url.removeprefix("http://")
             query = f'sum(increase(mlgate_requests_total{{instance="{address}"}}[{WINDOW}]))'
-            wait_until(lambda q=query: (prom.scalar(q) or 0) >= 40, 120, f"{address} traffic")  # type: ignore[misc]
+            wait_until(
+                lambda q=query: (prom.scalar(q) or 0) >= MIN_REQUESTS,  # type: ignore[misc]
+                180,
+                f"{address} traffic",
+            )
         yield Scraped({n: s.url for n, s in servers.items()}, env.prometheus_url)
     finally:
         for load in loads:
