@@ -10,7 +10,7 @@ worker's recent predictions), or refuses the whole body:
     401  a bearer token is configured and the request does not carry it
     422  a field is malformed: a label must be one of the model's classes with the same JSON
          type (or a finite number for a regression model); at most `max_rows` labels an item
-         (the rows a request may have), `MAX_LABELS` a body
+         (the rows a request may have), `MAX_LABELS` a body (feedbackbody.py)
     403  a request id this deployment did not issue, or not for that many rows: labels are
          taken only for the signed `x-request-id` of an answered prediction (wire.py)
     409  a request id that already has its labels (one label per row, once): per worker,
@@ -31,14 +31,11 @@ match at once, so Prometheus shows online accuracy without waiting for the monit
 from __future__ import annotations
 
 import hmac
-import json
-import math
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -49,105 +46,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from mlgate.core.records.feedback import FeedbackRecord
 from mlgate.core.records.predlog import unsigned_request_id
 from mlgate.serve.errors import RequestError, invalid
-from mlgate.serve.schemas import FEEDBACK_ITEMS as MAX_ITEMS
-from mlgate.serve.wire import MAX_ID, clip, describe, shown
+from mlgate.serve.feedbackbody import FeedbackItem, LabelCheck, parse_feedback
+from mlgate.serve.wire import shown
 
 FEEDBACK_FILE = "feedback.jsonl"
-MAX_LABELS = 100_000
-"""Labels one /feedback body may carry, over all its items."""
 LABELLED_IDS = 100_000
 """Request ids a worker remembers as labelled (to answer a second label 409)."""
 FEEDBACK_BUDGET_BYTES = 64 * 1024 * 1024
 """The feedback files' size budget: live file and rotated ones together."""
 ABS_ERROR_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 1000.0)
-_SCALARS = frozenset({str, int, float, bool})
-
-
-@dataclass(frozen=True)
-class FeedbackItem:
-    """Labels for the rows of one earlier request."""
-
-    request_id: str
-    labels: list[Any]
-    field: str = "body"
-    """Where the item is in the body (`body`, `feedback[3]`), for refusals."""
-
-
-class LabelCheck:
-    """Is a JSON value a label of this model?"""
-
-    def __init__(self, classes: Sequence[Any] | None) -> None:
-        self.classes = None if classes is None else list(classes)
-        self._allowed = None if classes is None else {(type(c), c) for c in classes}
-
-    def __call__(self, value: Any, field: str) -> Any:
-        if self._allowed is None:
-            if type(value) not in (int, float) or not math.isfinite(value):
-                raise invalid(
-                    f"{field} must be a finite number, got {describe(value)}", field=field
-                )
-            return value
-        if type(value) not in _SCALARS or (type(value), value) not in self._allowed:
-            known = ", ".join(json.dumps(c) for c in (self.classes or [])[:20])
-            got = shown(value) if type(value) in _SCALARS else describe(value)
-            raise invalid(
-                f"{field} must be one of the model's classes ({known}), got {got}", field=field
-            )
-        return value
-
-
-def _item(raw: Any, field: str, check: LabelCheck, max_labels: int) -> FeedbackItem:
-    if type(raw) is not dict:
-        raise invalid(f"{field} must be an object, got {describe(raw)}", field=field)
-    unknown = raw.keys() - {"request_id", "label", "labels"}
-    if unknown:
-        key = sorted(map(str, unknown))[0]
-        raise invalid(
-            f"unknown key {shown(key)}; send request_id and label or labels", field=clip(key)
-        )
-    rid = raw.get("request_id")
-    if type(rid) is not str or not rid or len(rid) > MAX_ID or not rid.isprintable():
-        raise invalid(
-            "request_id must be the request id of a prediction (the X-Request-ID it answered)",
-            field="request_id",
-        )
-    if ("label" in raw) == ("labels" in raw):
-        raise invalid("send exactly one of label or labels", field="labels")
-    if "label" in raw:
-        return FeedbackItem(rid, [check(raw["label"], "label")], field)
-    labels = raw["labels"]
-    if type(labels) is not list or not labels:
-        raise invalid(f"labels must be a non-empty list, got {describe(labels)}", field="labels")
-    if len(labels) > max_labels:
-        raise invalid(
-            f"labels has {len(labels)} labels; a request has at most {max_labels} rows",
-            field="labels",
-        )
-    return FeedbackItem(rid, [check(v, f"labels[{i}]") for i, v in enumerate(labels)], field)
-
-
-def parse_feedback(
-    payload: Any, check: LabelCheck, max_rows: int = MAX_LABELS
-) -> list[FeedbackItem]:
-    """The items of a /feedback body, or a 422 naming the field at fault; an item carries at
-    most `max_rows` labels (the rows of a request), the body `MAX_LABELS`."""
-    if type(payload) is not dict:
-        raise invalid(f"the body must be a JSON object, got {describe(payload)}", field="body")
-    if "feedback" not in payload:
-        return [_item(payload, "body", check, max_rows)]
-    if len(payload) != 1:
-        raise invalid('send either one item or {"feedback": [items]}', field="feedback")
-    items = payload["feedback"]
-    if type(items) is not list or not items:
-        raise invalid("feedback must be a non-empty list of items", field="feedback")
-    if len(items) > MAX_ITEMS:
-        raise invalid(f"feedback has {len(items)} items; at most {MAX_ITEMS}", field="feedback")
-    total = sum(
-        len(i["labels"]) for i in items if type(i) is dict and type(i.get("labels")) is list
-    )
-    if total > MAX_LABELS:
-        raise invalid(f"feedback has {total} labels; at most {MAX_LABELS}", field="feedback")
-    return [_item(raw, f"feedback[{i}]", check, max_rows) for i, raw in enumerate(items)]
 
 
 class RecentPredictions:

@@ -13,14 +13,12 @@ from prometheus_client import CollectorRegistry
 from mlgate.serve.errors import RequestError
 from mlgate.serve.feedback import (
     FEEDBACK_FILE,
-    MAX_LABELS,
     Feedback,
     FeedbackGate,
     FeedbackLog,
-    LabelCheck,
     RecentPredictions,
-    parse_feedback,
 )
+from mlgate.serve.feedbackbody import MAX_LABELS, LabelCheck, parse_feedback
 from mlgate.serve.wire import RequestIds
 
 pytestmark = pytest.mark.unit
