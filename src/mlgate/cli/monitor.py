@@ -30,7 +30,8 @@ def monitor_cmd(
         typer.Option(
             "--bundle",
             help="The served model: a bundle directory, models:/NAME@ALIAS, or @ALIAS for "
-            "this project's model in its registry (default: the project's bundle).",
+            "this project's model in its registry (default: the bundle that answered the "
+            "logged requests, the project's or a registered version).",
         ),
     ] = None,
     since: Annotated[
