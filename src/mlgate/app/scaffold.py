@@ -147,8 +147,10 @@ def _track_data(
 def _prepare_dir(root: Path, force: bool) -> None:
     if (root / CONFIG_FILE).exists() and not force:
         raise UsageError(
-            f"{root / CONFIG_FILE} already exists",
-            hint="pass --force to overwrite it, or choose another directory",
+            f"{root / CONFIG_FILE} already exists: {root} is a project already",
+            hint=f"use it (`cd {root}`; `make demo` makes the demo project there), pass "
+            "--force to write a new one over it (its registry and models are kept), or choose "
+            "another directory",
         )
     root.mkdir(parents=True, exist_ok=True)
 

@@ -40,3 +40,15 @@ def test_a_wrong_data_path_in_the_config_is_named_as_the_key(
         assert "check data.path in mlgate.yaml" in capsys.readouterr().err
     finally:
         (project / "data" / "moved.csv").rename(project / "data" / "churn.csv")
+
+
+def test_init_demo_on_a_project_says_how_to_use_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / "mlgate.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["init", "--demo", str(project), "--no-dvc"]) == 2
+    err = capsys.readouterr().err
+    assert f"`cd {project}`" in err
+    assert "--force" in err
+    assert (project / "mlgate.yaml").read_bytes() == before
