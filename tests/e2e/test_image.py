@@ -123,6 +123,19 @@ def test_push_cli_prints_the_digest_reference(
     assert last.startswith(f"{registry.address}/mlgate-e2e@sha256:")
 
 
+def test_push_says_what_to_set_for_a_local_image_and_a_plain_http_registry(
+    built: BuildResult, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = "localhost/" + built.image.partition("/")[2]
+    assert mlgate_main(["push", local, "--engine", "podman"]) == 2
+    assert "--registry HOST[:PORT]" in capsys.readouterr().err
+
+    code = mlgate_main(["push", built.image, "--registry", registry.address, "--engine", "podman"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "plain HTTP: pass --no-tls-verify" in err
+
+
 def test_rebuild_with_only_a_new_model_reuses_every_dependency_layer(
     engine: Engine, built: BuildResult, tmp_path: Path
 ) -> None:
@@ -177,3 +190,18 @@ def test_a_bundle_that_cannot_load_in_the_image_fails_the_build_with_exit_1(
         ["ps", "--all", "--filter", "name=mlgate-smoke-", "--format", "{{.Names}}"], what="ps"
     ).stdout.strip()
     assert leftover == ""
+
+
+def test_a_base_image_that_cannot_be_pulled_says_what_to_set(
+    engine: Engine, demo_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "localhost/mlgate-no-such-base:0"
+    assert not engine.image_exists(missing)
+    code = mlgate_main(
+        ["build", str(demo_bundle), "--engine", "podman", "--base-image", missing,
+         "--tag", "localhost/mlgate-nobase", "--no-smoke"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert f"the base image {missing} is not in podman's store" in err
+    assert "MLGATE_BASE_IMAGE" in err

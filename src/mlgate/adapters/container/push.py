@@ -39,6 +39,10 @@ class PushResult:
         }
 
 
+# What podman (Go's net/http) says when a registry answers HTTPS with plain HTTP.
+PLAIN_HTTP = "server gave HTTP response to HTTPS client"
+
+
 def _has_registry(first: str) -> bool:
     # Docker's rule: the first path component names a registry when it looks like a host.
     return "." in first or ":" in first or first == "localhost"
@@ -81,6 +85,12 @@ def push_image(
 def _push(
     image: str, registry: str | None, tls_verify: bool, engine_name: str | None
 ) -> PushResult:
+    if not registry and image.partition("/")[0] == "localhost":
+        raise UsageError(
+            f"image {image} names no registry to push to: localhost/ is this machine's image store",
+            hint="pass --registry HOST[:PORT] (for a plain-HTTP registry such as a local one, "
+            "also --no-tls-verify), or build with --tag REGISTRY/NAME",
+        )
     engine = find_engine(engine_name)
     if not engine.image_exists(image):
         raise UsageError(
@@ -95,18 +105,21 @@ def _push(
 def _push_podman(engine: Engine, image: str, dest: str, tls_verify: bool) -> PushResult:
     with tempfile.TemporaryDirectory(prefix="mlgate-push-") as tmp:
         digestfile = Path(tmp) / "digest"
-        engine.run(
-            [
-                "push",
-                f"--tls-verify={'true' if tls_verify else 'false'}",
-                "--digestfile",
-                str(digestfile),
-                image,
-                dest,
-            ],
-            what=f"pushing {dest}",
-            timeout=1800,
-        )
+        argv = ["push", f"--tls-verify={'true' if tls_verify else 'false'}"]
+        try:
+            engine.run(
+                [*argv, "--digestfile", str(digestfile), image, dest],
+                what=f"pushing {dest}",
+                timeout=1800,
+            )
+        except InfraError as exc:
+            if tls_verify and PLAIN_HTTP in exc.message:
+                raise InfraError(
+                    exc.message,
+                    hint=f"{dest.partition('/')[0]} speaks plain HTTP: pass --no-tls-verify "
+                    "if that registry is yours (a local one), else use its HTTPS address",
+                ) from None
+            raise
         digest = digestfile.read_text(encoding="utf-8").strip()
     if not digest.startswith("sha256:"):
         raise InfraError(f"podman push reported no digest for {dest} (got {digest!r})")

@@ -206,11 +206,14 @@ def build_image(options: BuildOptions, engine: ContainerEngine | None = None) ->
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlgate-build-") as tmp:
         ctx = assemble(bundle, Path(tmp) / "context")
-        engine.run(
-            build_argv(engine, plan, ctx.root),
-            what=f"building {plan.image}",
-            timeout=BUILD_TIMEOUT_S,
-        )
+        try:
+            engine.run(
+                build_argv(engine, plan, ctx.root),
+                what=f"building {plan.image}",
+                timeout=BUILD_TIMEOUT_S,
+            )
+        except InfraError as exc:
+            raise _explained(exc, engine, options.base_image) from None
     elapsed = time.perf_counter() - start
     info = engine.inspect_image(plan.image)
     result = BuildResult(
@@ -222,6 +225,21 @@ def build_image(options: BuildOptions, engine: ContainerEngine | None = None) ->
         wheels=ctx.wheels,
     )
     return _smoke_tested(engine, plan.image, bundle, result) if options.smoke else result
+
+
+def _explained(exc: InfraError, engine: ContainerEngine, base_image: str) -> InfraError:
+    """A failed build, with what to set when the base image is what was missing."""
+    try:
+        engine.inspect_image(base_image)
+    except InfraError:
+        return InfraError(
+            exc.message,
+            hint=f"the base image {base_image} is not in {engine.name}'s store and could not "
+            "be pulled (an offline machine?): name a local image with --base-image or "
+            f"MLGATE_BASE_IMAGE (`{engine.name} images` lists them; docs/image.md says how to "
+            "make one)",
+        )
+    return exc
 
 
 def _smoke_tested(
