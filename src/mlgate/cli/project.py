@@ -97,12 +97,20 @@ def config_cmd(
 
 @app.command("demo-data")
 def demo_data_cmd(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="CSV file to write.", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT",
+            help="CSV file to write; a .json name writes a POST /predict body of the rows.",
+            dir_okay=False,
+        ),
+    ],
     rows: Annotated[int, typer.Option("--rows", min=1)] = 12_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     drift: Annotated[bool, typer.Option("--drift", help="Write the drifted variant.")] = False,
 ) -> None:
-    """Write a sample of the demo distribution (or its drifted variant) as CSV."""
+    """Write a sample of the demo distribution (or its drifted variant) as CSV, or as a
+    /predict request body (OUT ending in .json)."""
     from mlgate.store.demo import write_csv
 
     write_csv(out, rows, seed=seed, drift=drift)

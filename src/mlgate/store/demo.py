@@ -93,7 +93,14 @@ def generate(rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> pd.Da
 
 
 def write_csv(out: Path, rows: int = 12_000, *, seed: int = 7, drift: bool = False) -> Path:
-    """`mlgate demo-data`: a sample of the demo distribution (or its drifted variant) as CSV."""
+    """`mlgate demo-data`: a sample of the demo distribution (or its drifted variant) as CSV,
+    or, for a `.json` name, as the body of one `POST /predict` (`{"instances": [row, ...]}`:
+    the rows without their target, a missing value as null)."""
+    if out.suffix.lower() == ".json":
+        frame = generate(rows, seed=seed, drift=drift).drop(columns=[TARGET])
+        body = '{"instances": ' + frame.to_json(orient="records") + "}\n"
+        atomic.write_text(out, body)
+        return out
 
     with atomic.replacing(out) as tmp:
         generate(rows, seed=seed, drift=drift).to_csv(tmp, index=False)

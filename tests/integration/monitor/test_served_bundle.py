@@ -8,13 +8,14 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mlgate.cli import main
 from mlgate.serve.predlog import CURRENT
 from mlgate.store.bundle import load_bundle
 from tests.integration.monitor.conftest import Project
-from tests.integration.monitor.test_monitor_server import demo_csv, logged_records, send
+from tests.integration.monitor.test_monitor_server import logged_records
 from tests.integration.serve.conftest import ServerFactory, wait_until
 
 pytestmark = pytest.mark.integration
@@ -34,8 +35,18 @@ def test_monitor_judges_the_registered_version_that_served(
 
     logs = tmp_path / "logs"
     server = serve(served_dir, "--log-dir", str(logs))
-    answered = send(server.url, demo_csv(tmp_path, drift=False, seed=5).head(400))
-    wait_until(lambda: logged_records(logs) == len(answered), 30, "the log to hold every request")
+    # `mlgate demo-data X.json` writes one /predict body, as the README's tour sends it.
+    body = tmp_path / "requests.json"
+    assert main(["demo-data", str(body), "--rows", "400", "--seed", "5"]) == 0
+    answer = httpx.post(
+        f"{server.url}/predict",
+        content=body.read_bytes(),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 400
+    wait_until(lambda: logged_records(logs) == 1, 30, "the log to hold the request")
     server.stop()
 
     # The project's bundle moves on (a retrain on another split) while v1 still serves.
