@@ -29,19 +29,10 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, cast
 
+from mlgate.core import statistics as st
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import DEFAULT_THRESHOLDS, ColumnDrift, _pick_method, judged, skipped
 from mlgate.core.profile import CategoricalProfile, NumericProfile, value_key
-from mlgate.core.statistics import (
-    MIN_NORM_STD,
-    Method,
-    compare_counts,
-    ks_pvalue,
-    ks_statistic,
-    psi,
-    reference_cdf,
-    wasserstein_distance,
-)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,7 +58,7 @@ def grid_bins(ref: NumericProfile) -> int:
     """Bins of the uniform grid over the reference range: error bound <= GRID_ERROR std."""
     if ref.min is None or ref.max is None or not ref.max > ref.min:
         return 1
-    std = max(ref.std or 0.0, MIN_NORM_STD)
+    std = max(ref.std or 0.0, st.MIN_NORM_STD)
     wanted = math.ceil(2.0 * (ref.max - ref.min) / (GRID_ERROR * std))
     return max(MIN_BINS, min(MAX_BINS, wanted))
 
@@ -236,7 +227,7 @@ class ColumnSketch:
         key = (id(self.ref), self.bins)
         cached = _REFERENCE_AT_EDGES.get(key)
         if cached is None or cached[0] is not self.ref:
-            cached = (self.ref, reference_cdf(quantiles, edges)[0])
+            cached = (self.ref, st.reference_cdf(quantiles, edges)[0])
             if len(_REFERENCE_AT_EDGES) > 1024:
                 _REFERENCE_AT_EDGES.clear()
             _REFERENCE_AT_EDGES[key] = cached
@@ -247,7 +238,7 @@ class ColumnSketch:
         import numpy as np
 
         edges, cur = self.cdf_at_edges()
-        ref_right, _ = reference_cdf(quantiles, edges)
+        ref_right, _ = st.reference_cdf(quantiles, edges)
         return float(np.abs(cur - ref_right).max())
 
     @property
@@ -255,7 +246,7 @@ class ColumnSketch:
         """Bound on the normalised Wasserstein error of the histogram form."""
         if not isinstance(self.ref, NumericProfile) or self.bins <= 1:
             return 0.0
-        std = max(self.ref.std or 0.0, MIN_NORM_STD)
+        std = max(self.ref.std or 0.0, st.MIN_NORM_STD)
         return 2.0 * (self.hi - self.lo) / self.bins / std
 
 
@@ -280,7 +271,7 @@ def _category(value: object) -> str:
     return str(value)
 
 
-def pick_method(forced: str, discrete: bool, small: bool) -> tuple[Method, str]:
+def pick_method(forced: str, discrete: bool, small: bool) -> tuple[st.Method, str]:
     """The test for a column, as `column_drift` picks it, and a note when `forced` cannot run."""
     # The same function, not a copy: a change to how validate picks reaches the monitor too.
     return _pick_method(forced, discrete, small)
@@ -309,24 +300,25 @@ def sketch_drift(
     if method in ("chisquare", "jensenshannon") or (method == "psi" and discrete):
         reference_counts = ref.counts if isinstance(ref, CategoricalProfile) else ref.values
         assert reference_counts is not None  # discrete numerics carry value counts
-        statistic, unseen, unseen_share = compare_counts(method, reference_counts, sketch.counts)
+        statistic, unseen, unseen_share = st.compare_counts(method, reference_counts, sketch.counts)
     else:
         assert isinstance(ref, NumericProfile)  # only numeric columns reach ks/wasserstein/psi
         quantiles = np.asarray(ref.quantiles, dtype=np.float64)
         if method == "psi":
             if not sketch.psi:
                 raise ValueError("this sketch was made without PSI counts (psi=False)")
-            statistic = psi(
+            statistic = st.psi(
                 np.asarray(ref.hist_counts, float), sketch.psi_counts.astype(np.float64)
             )
         elif method == "ks":
-            d = ks_statistic(quantiles, sketch.values()) if sketch.exact else sketch.ks(quantiles)
-            statistic = ks_pvalue(d, ref.count, count)
+            values = sketch.values() if sketch.exact else None
+            d = st.ks_statistic(quantiles, values) if values is not None else sketch.ks(quantiles)
+            statistic = st.ks_pvalue(d, ref.count, count)
             note += f"D={d:.4g}. "
         else:
-            norm = max(ref.std or 0.0, MIN_NORM_STD)
+            norm = max(ref.std or 0.0, st.MIN_NORM_STD)
             if sketch.exact:
-                statistic = wasserstein_distance(quantiles, sketch.values()) / norm
+                statistic = st.wasserstein_distance(quantiles, sketch.values()) / norm
             else:
                 statistic = sketch.wasserstein(quantiles) / norm
                 if sketch.error_bound > GRID_ERROR:
