@@ -6,8 +6,9 @@ the reference profile, and a bundle's monitoring reference. The models are pure 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -24,8 +25,7 @@ from mlgate.model.calibration import (
 from mlgate.store import atomic
 from mlgate.store.yamlfile import read_yaml
 
-if TYPE_CHECKING:
-    pass
+T = TypeVar("T")
 
 
 def write_schema(schema: Schema, path: Path) -> None:
@@ -54,22 +54,15 @@ def write_schema(schema: Schema, path: Path) -> None:
 
 def read_schema(path: Path) -> Schema:
     """Read a schema file; a missing or invalid file is a DataError naming it."""
-    if not path.is_file():
-        raise DataError(
-            f"schema file not found: {path}",
-            hint="run `mlgate schema infer` and commit the file",
-        )
-    try:
-        if path.suffix == ".json":
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            raw = read_yaml(path, DataError)
-        return Schema.model_validate(raw)
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"invalid schema file {path}: {describe(exc)}",
-            hint="regenerate it with `mlgate schema infer`",
-        ) from None
+
+    def parse(p: Path) -> Schema:
+        if p.suffix == ".json":
+            return Schema.model_validate(json.loads(p.read_text(encoding="utf-8")))
+        return Schema.model_validate(read_yaml(p, DataError))
+
+    return _read_document(
+        path, "schema file", "run `mlgate schema infer` and commit the file", parse
+    )
 
 
 def write_profile(profile: Profile, path: Path) -> None:
@@ -80,24 +73,31 @@ def write_profile(profile: Profile, path: Path) -> None:
 
 def read_profile(path: Path) -> Profile:
     """Read a profile; a missing or invalid file is a DataError naming it."""
-    if not path.is_file():
-        raise DataError(
-            f"reference profile not found: {path}",
-            hint="run `mlgate schema infer` to write it, and commit it",
-        )
-    try:
-        profile = Profile.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise DataError(
-            f"invalid reference profile {path}: {describe(exc)}",
-            hint="regenerate it with `mlgate schema infer`",
-        ) from None
+    profile = _read_document(
+        path,
+        "reference profile",
+        "run `mlgate schema infer` to write it, and commit it",
+        lambda p: Profile.model_validate_json(p.read_bytes()),
+    )
     if profile.version != PROFILE_VERSION:
         raise DataError(
             f"reference profile {path} has version {profile.version}, expected {PROFILE_VERSION}",
             hint="regenerate it with `mlgate schema infer`",
         )
     return profile
+
+
+def _read_document(path: Path, what: str, missing_hint: str, parse: Callable[[Path], T]) -> T:
+    """`parse(path)`; a missing file or one that does not parse is a DataError naming it."""
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}", hint=missing_hint)
+    try:
+        return parse(path)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise DataError(
+            f"invalid {what} {path}: {describe(exc)}",
+            hint="regenerate it with `mlgate schema infer`",
+        ) from None
 
 
 def write_reference(bundle_dir: Path, reference: MonitoringReference) -> None:
