@@ -1,4 +1,5 @@
-"""The statistics of the canary analysis, pure functions over counts.
+"""Statistics over counts, pure functions: the canary analysis's, the monitor's score
+histograms, and the ticks of a plot's axis.
 
 histogram_quantile      Prometheus' `histogram_quantile` over cumulative bucket counts
 latency_greater         whether one latency histogram is higher than another beyond chance
@@ -8,6 +9,10 @@ distribution_distance   Jensen-Shannon distance or PSI between two count vectors
                         `mlgate.core.drift`'s functions (the data gate's statistics)
 g_test                  whether two count vectors differ beyond chance (p < SIGNIFICANCE)
 latency_quantile        the latency quantile a window of n requests resolves
+
+score_histogram         rows and (expected) positives per score bin, for a binned ROC AUC
+binned_auc              ROC AUC from such a histogram
+nice_ticks              round, distinct tick values that cover a range (1, 2, 5 x 10^k apart)
 """
 
 from __future__ import annotations
@@ -15,8 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 from mlgate.core.statistics import jensenshannon_distance, psi
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 # Deferred imports: NumPy, pandas and SciPy load on first use. The release controller and the model
 # server import this module for its types and thresholds, and the server runs without pandas or
@@ -143,3 +155,61 @@ def latency_greater(candidate: Mapping[float, float], incumbent: Mapping[float, 
         return 1.0
     z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance)
     return 1.0 - NormalDist().cdf(z)
+
+
+# --- score histograms (the monitor's ROC AUC, estimated and realised) ---------------------------
+
+SCORE_BINS = 1000
+
+
+def score_histogram(score: FloatArray, positive: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Rows and the sum of `positive` (a label, or a calibrated probability) per score bin."""
+    import numpy as np
+
+    idx = np.minimum((np.clip(score, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+    counts = np.bincount(idx, minlength=SCORE_BINS).astype(np.float64)
+    pos = np.bincount(idx, weights=positive, minlength=SCORE_BINS).astype(np.float64)
+    return counts, pos
+
+
+def binned_auc(counts: FloatArray | None, positive: FloatArray | None) -> float | None:
+    """ROC AUC from a score histogram: rows and (expected) positives per score bin."""
+    import numpy as np
+
+    if counts is None or positive is None:
+        return None
+    order = np.arange(counts.size)[::-1]
+    tp = np.cumsum(positive[order])
+    fp = np.cumsum((counts - positive)[order])
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return None
+    tpr = np.r_[0.0, tp / tp[-1]]
+    fpr = np.r_[0.0, fp / fp[-1]]
+    return float(np.trapezoid(tpr, fpr))
+
+
+# --- axis ticks ---------------------------------------------------------------------------------
+
+
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """At most `most` (at least three: a range may straddle a tick) and at least two tick
+    values, 1, 2 or 5 x 10^k apart, from at or below `lo` to at or above `hi`: distinct, and
+    each a round number its label shows exactly."""
+    most = max(most, 3)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"ticks of a range need finite ends, got {lo} and {hi}")
+    if hi <= lo:
+        pad = abs(lo) * 0.05 or 0.5
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    while True:
+        for mult in (1.0, 2.0, 5.0):
+            step = mult * power
+            first = math.floor(lo / step + 1e-9)
+            last = max(math.ceil(hi / step - 1e-9), first + 1)
+            if last - first + 1 <= most:
+                # Rounded to the step's digits: 0.1 * 3 is 0.3, not 0.30000000000000004.
+                digits = max(0, 1 - math.floor(math.log10(step)))
+                return [round(k * step, digits) for k in range(first, last + 1)]
+        power *= 10.0

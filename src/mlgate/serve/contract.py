@@ -4,8 +4,9 @@ A handler raises `RequestError` for a request it refuses (answered with its stat
 body), and lets anything else propagate: that is a bug, logged with its traceback and answered
 as a generic 500. A client gone mid-body is neither (499, its own metric: nobody reads the
 answer). Every answer carries `x-request-id` (the client's, when sane; an answered prediction's is
-signed, see wire.py) and is counted by route and status, with its latency.
-"""
+signed, see wire.py) and is counted by route and status, with its latency. A route mounted here
+takes no query parameters: one sent is a 400 naming it (`/predict`, whose `probabilities` is
+the one parameter the server takes, reads its own query)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mlgate.serve.errors import ClientDisconnected, RequestError
-from mlgate.serve.wire import error_response, json_response, new_request_id
+from mlgate.serve.wire import error_response, json_response, new_request_id, no_parameters
 
 if TYPE_CHECKING:
     from mlgate.serve.state import ServerState
@@ -81,12 +82,15 @@ def endpoint(route: str, handler: Handler) -> Callable[[Request], Awaitable[Resp
     # the ids clients have generated code from.
     async def endpoint(request: Request) -> Response:
         state: ServerState = request.app.state.mlgate
+        query: bytes = request.scope.get("query_string", b"")
+
+        async def work(request_id: str) -> Response:
+            if query:  # no mounted route takes a query parameter
+                no_parameters(query, route)
+            return await handler(state, request, request_id)
+
         return await answer(
-            state,
-            route,
-            state.route_latency(route),
-            request.headers.get("x-request-id"),
-            lambda request_id: handler(state, request, request_id),
+            state, route, state.route_latency(route), request.headers.get("x-request-id"), work
         )
 
     return endpoint

@@ -61,8 +61,9 @@ def datatype(arr: np.ndarray) -> str:
     return "BYTES"
 
 
-def _options(payload: Any) -> tuple[list[Any], str | None, bool]:
-    """The inputs, the request's own id and whether probabilities are asked for."""
+def _options(payload: Any, classifier: bool) -> tuple[list[Any], str | None, bool]:
+    """The inputs, the request's own id and whether probabilities are asked for (a regression
+    model has none: asking for them, or for any output it does not have, is refused)."""
     if type(payload) is not dict:
         raise invalid("the body must be a JSON object", field="body")
     inputs = payload.get("inputs")
@@ -79,10 +80,22 @@ def _options(payload: Any) -> tuple[list[Any], str | None, bool]:
         raise invalid(
             "parameters.probabilities must be true or false", field="parameters.probabilities"
         )
+    if want and not classifier:
+        raise invalid(
+            "parameters.probabilities applies to classifiers; this is a regression model",
+            field="parameters.probabilities",
+        )
     outputs = payload.get("outputs") or []
     if type(outputs) is not list or not all(type(o) is dict for o in outputs):
         raise invalid("outputs must be a list of objects", field="outputs")
-    want = want or any(o.get("name") == "probabilities" for o in outputs)
+    known = ("predictions", "probabilities") if classifier else ("predictions",)
+    for o in outputs:
+        if o.get("name") not in known:
+            raise invalid(
+                f"unknown output {shown(o.get('name'))}; this model has {', '.join(known)}",
+                field="outputs",
+            )
+    want = want or any(o["name"] == "probabilities" for o in outputs)
     return inputs, request_id, want
 
 
@@ -123,7 +136,7 @@ def _tensor(validator: Validator, i: int, tensor: Any, seen: dict[str, list[Any]
 def parse_infer(state: ServerState, payload: Any) -> tuple[PredictRequest, str | None]:
     """A V2 inference request as a validated batch, or a 422 naming the input at fault."""
     validator = state.validator
-    inputs, request_id, want = _options(payload)
+    inputs, request_id, want = _options(payload, state.classifier)
     data: dict[str, list[Any]] = {}
     for i, tensor in enumerate(inputs):
         _tensor(validator, i, tensor, data)

@@ -11,6 +11,12 @@ the training range are accepted: that is drift, which monitoring reports, not a 
 so are categories never seen in training (the model buckets them), unless the schema marks the
 column `closed`.
 
+A value is read by what it means, not only by its JSON type, where that is exact: a category
+sent as a number is its digits (`3` is the category "3"), and a number sent as a string (as a
+CSV reader gives it) is that number when the string is exactly a JSON number (`"3.5"`, `"42"`,
+`"-1e3"`; not `"3,5"`, `" 42"`, `"nan"` or `"1e999"`: `wire.number_of`). Everything else about
+the value is judged as for a number: an integer feature still takes only whole numbers.
+
 Strings: every string a request carries (a category, a date, the id or another column of the
 training file) is at most `MAX_STRING_CHARS` characters; a longer one is a 422 (kind
 `too_long`) naming the field and row, so nothing longer reaches the model, an answer or the
@@ -31,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.serve.errors import invalid
-from mlgate.serve.wire import clip, describe, shown, too_long
+from mlgate.serve.wire import clip, describe, number_of, probabilities_asked, shown, too_long
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,8 +89,11 @@ class Validator:
         passthrough: Sequence[str] = (),
         id_column: str | None = None,
         max_string: int = MAX_STRING_CHARS,
+        classifier: bool = True,
     ) -> None:
         self.features = tuple(features)
+        self.classifier = classifier
+        """Whether the model gives probabilities (a regression model refuses the flag)."""
         self.max_string = max_string
         self.names = tuple(f.name for f in self.features)
         self.name_set = frozenset(self.names)
@@ -103,7 +112,7 @@ class Validator:
         }
 
     @classmethod
-    def for_schema(cls, schema: Schema, max_rows: int) -> Validator:
+    def for_schema(cls, schema: Schema, max_rows: int, *, classifier: bool = True) -> Validator:
         """A validator for a bundle's schema: its features, and the other columns of the
         training file (accepted and dropped; the id echoed)."""
         id_spec = schema.id_column
@@ -112,6 +121,7 @@ class Validator:
             max_rows,
             passthrough=[c.name for c in schema.passthrough],
             id_column=None if id_spec is None else id_spec.name,
+            classifier=classifier,
         )
 
     # -- columns -----------------------------------------------------------------------------
@@ -164,18 +174,9 @@ class Validator:
         import numpy as np
 
         if not set(map(type, values)) <= _NUMBER:
-            # Rare path: find the first value that is neither a number nor an allowed null.
-            for i, v in enumerate(values):
-                if v is None:
-                    if not spec.nullable:
-                        raise invalid(
-                            f"{field} is null but the feature is not nullable", field=field, row=i
-                        )
-                elif type(v) not in _NUMBER:
-                    raise invalid(
-                        f"{field} must be a number, got {describe(v)}", field=field, row=i
-                    )
-            values = [math.nan if v is None else v for v in values]
+            # Rare path: nulls, numbers sent as strings, or the first value to refuse.
+            nullable = spec.nullable
+            values = [number_of(v, nullable, field, i) for i, v in enumerate(values)]
         try:
             arr = np.array(values, dtype=np.float64)
         except OverflowError:
@@ -372,17 +373,15 @@ class Validator:
                 raise too_long(key, i, len(v), self.max_string)
 
     def predict_request(self, payload: Any, probabilities: bool | None = None) -> PredictRequest:
-        """Parse a /predict body: `{"features": row | rows}` or `{"instances": [objects]}`."""
+        """Parse a /predict body: `{"features": row | rows}` or `{"instances": [objects]}`;
+        `probabilities` is the query's flag (None when the query does not carry it)."""
         if type(payload) is not dict:
             raise invalid(f"the body must be a JSON object, got {describe(payload)}", field="body")
         unknown = payload.keys() - {"features", "instances", "probabilities"}
         if unknown:
             key = sorted(map(str, unknown))[0]
             raise invalid(f"unknown key {shown(key)}; use features or instances", field=clip(key))
-        want = payload.get("probabilities", False)
-        if type(want) is not bool:
-            raise invalid("probabilities must be true or false", field="probabilities")
-        want = want or bool(probabilities)
+        want = probabilities_asked(payload.get("probabilities"), probabilities, self.classifier)
         if ("features" in payload) == ("instances" in payload):
             raise invalid("send exactly one of features or instances", field="features")
         if "features" in payload:

@@ -26,6 +26,8 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mlgate.core.records.predlog import SIGNED_TAG_CHARS
-from mlgate.serve.errors import RequestError
+from mlgate.serve.errors import RequestError, invalid
 
 JSON = "application/json"
 PREDICT_PARAMETERS = frozenset({"probabilities"})
@@ -117,6 +119,41 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# A JSON number, and nothing around it: what a string in a number field must hold exactly.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_MISSING_WORDS = frozenset({"", "nan", "null", "none", "na", "n/a"})
+MAX_NUMBER_CHARS = 64
+"""The longest string a number field reads as a number."""
+
+
+def number_of(value: Any, nullable: bool, field: str, row: int) -> Any:
+    """A number field's value: a number as sent, NaN for null (where nullable), the number a
+    string holds when it is exactly a JSON number (`"3.5"`, `"42"`, `"-1e3"`, as CSV readers
+    give them); anything else is a 422 naming the field and row, and saying what to send."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return value
+    if value is None:
+        if nullable:
+            return math.nan
+        raise invalid(f"{field} is null but the feature is not nullable", field=field, row=row)
+    if kind is not str:
+        raise invalid(f"{field} must be a number, got {describe(value)}", field=field, row=row)
+    exact = len(value) <= MAX_NUMBER_CHARS and _JSON_NUMBER.fullmatch(value) is not None
+    number = float(value) if exact else math.nan
+    if math.isfinite(number):
+        return number
+    if exact:
+        fix = "it is too large for a number"
+    elif value.strip().lower() in _MISSING_WORDS:
+        fix = "send null for a missing value" if nullable else "the feature needs a value"
+    else:
+        fix = 'send a JSON number (3.5), or a string that is exactly one ("3.5")'
+    raise invalid(
+        f"{field} must be a number, got the string {shown(value)}: {fix}", field=field, row=row
+    )
 
 
 def too_long(field: str, row: int | None, length: int, limit: int) -> RequestError:
@@ -233,10 +270,11 @@ class Body:
         return parse_json(b"".join(parts))
 
 
-def probabilities_flag(query: str) -> bool:
-    """`?probabilities=true` (or 1, yes; false, 0, no); any other parameter or value is a 400."""
+def probabilities_flag(query: str) -> bool | None:
+    """/predict's `?probabilities=true` (or 1, yes; false, 0, no), None when the query does not
+    carry it; any other parameter or value is a 400 naming it."""
     if not query:
-        return False
+        return None
     params = parse_qs(query, keep_blank_values=True)
     unknown = sorted(set(params) - PREDICT_PARAMETERS)
     if unknown:
@@ -246,7 +284,9 @@ def probabilities_flag(query: str) -> bool:
             f"unknown query parameter {shown(unknown[0])}; /predict takes only probabilities",
             field=clip(unknown[0]),
         )
-    value = params.get("probabilities", ["false"])[-1].lower()
+    if "probabilities" not in params:
+        return None
+    value = params["probabilities"][-1].lower()
     if value in ("1", "true", "yes", ""):
         return True
     if value in ("0", "false", "no"):
@@ -257,6 +297,42 @@ def probabilities_flag(query: str) -> bool:
         f"probabilities must be true or false, got {shown(value)}",
         field="probabilities",
     )
+
+
+def probabilities_asked(body: Any, query: bool | None, classifier: bool) -> bool:
+    """Whether a /predict request asks for probabilities: `body` is the body's `probabilities`
+    and `query` the query's (None where absent). A regression model has none: asking it, even
+    for false, is refused (the query's flag a 400, like any parameter it does not take)."""
+    if body is not None and type(body) is not bool:
+        raise invalid("probabilities must be true or false", field="probabilities")
+    if not classifier and query is not None:
+        raise RequestError(
+            400,
+            "unknown_parameter",
+            "query parameter 'probabilities' applies to classifiers; this is a regression "
+            "model, whose /predict takes no query parameters",
+            field="probabilities",
+        )
+    if not classifier and body is not None:
+        raise invalid(
+            "probabilities applies to classifiers; this is a regression model: send only "
+            "features or instances",
+            field="probabilities",
+        )
+    return bool(body) or bool(query)
+
+
+def no_parameters(query: bytes, route: str) -> None:
+    """A 400 naming the first parameter of `query`, sent to a route that takes none."""
+    params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
+    if params:
+        name = next(iter(params))
+        raise RequestError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter {shown(name)}; {route} takes no query parameters",
+            field=clip(name),
+        )
 
 
 def new_request_id(given: str | None) -> str:

@@ -4,7 +4,9 @@ columnar cache, the period, and the HTML report rendered by headless Chromium.""
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -106,9 +108,17 @@ def _cbpe(project: Project, tmp_path: Path, frame: Any) -> tuple[Any, list[float
     labels = tmp_path / "labels.csv"
     hourly = write_log(project, tmp_path / "logs", drift=False, rows=0, frame=frame, labels=labels)
     result = run_monitor(request(project, tmp_path / "logs", labels=(labels,)))
-    windows = [w for w in result.windows if w.rows]
-    assert [w.realised for w in windows] == pytest.approx(hourly)
-    return result, [w.estimated for w in windows], [w.realised for w in windows]  # type: ignore[misc]
+    # Six hours are plotted in twelve half-hour windows (at least eight points): the hours are
+    # their pairs, each window weighted by its rows.
+    assert result.window_seconds == HOUR / 2
+    hours: dict[int, list[Any]] = {}
+    for w in result.windows:
+        if w.rows:
+            hours.setdefault(int(w.start // HOUR), []).append(w)
+    est = [sum(w.estimated * w.rows for w in ws) / sum(w.rows for w in ws) for ws in hours.values()]
+    real = [sum(w.realised * w.rows for w in ws) / sum(w.rows for w in ws) for ws in hours.values()]
+    assert real == pytest.approx(hourly)
+    return result, est, real
 
 
 def test_cbpe_tracks_realised_accuracy_on_a_held_out_shift(
@@ -236,28 +246,14 @@ def test_too_little_traffic_is_a_warning_not_an_alert(project: Project, tmp_path
     assert [f.check for f in result.verdict.findings] == ["traffic"]
 
 
-def test_the_html_report_renders_in_chromium_with_its_plots(
-    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from mlgate.store.demo import DRIFTED_FEATURES
-
+def _chromium(html: Path, tmp_path: Path, shot: Path) -> str:
+    """Render `html` in headless Chromium: a full-page screenshot at `shot`, and the DOM."""
     chromium = shutil.which("chromium")
     assert chromium, "chromium is installed by scripts/setup-system.sh"
-    labels = tmp_path / "labels.csv"
-    write_log(project, tmp_path / "logs", drift=True, rows=3000, labels=labels)
-    out = tmp_path / "report"
-    code = main(["monitor", str(tmp_path / "logs"), "-c", str(project.root), "--out", str(out),
-                 "--labels", str(labels)])  # fmt: skip
-    assert code == 1
-    html = out / "monitor.html"
-    text = html.read_text()
-    assert "http://" not in text
-    assert "https://" not in text
-    shot = tmp_path / "monitor.png"
     flags = [
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,2800",
     ]  # fmt: skip
     url = html.resolve().as_uri()
     subprocess.run(
@@ -266,21 +262,104 @@ def test_the_html_report_renders_in_chromium_with_its_plots(
         capture_output=True,
         timeout=120,
     )
-    dom = subprocess.run(
+    return subprocess.run(
         [chromium, *flags, "--dump-dom", url],
         check=True,
         capture_output=True,
         text=True,
         timeout=120,
     ).stdout
+
+
+def _plots(dom: str, kind: str) -> list[str]:
+    """The SVG markup of each plot of `kind` in the DOM."""
+    return re.findall(rf'<svg class="plot" data-plot="{kind}".*?</svg>', dom, flags=re.S)
+
+
+def _texts(svg: str, cls: str) -> list[str]:
+    """The texts of the `<text class="cls">` elements of an SVG."""
+    found = re.findall(rf'<text class="{cls}"[^>]*>(.*?)</text>', svg)
+    return [html_lib.unescape(t) for t in found]
+
+
+def _legend(page: str, kind: str) -> str:
+    """The legend above the plot of `kind`."""
+    before = page.split(f'data-plot="{kind}"')[0]
+    return before.rsplit('<div class="legend">', 1)[-1].split("</div>")[0]
+
+
+def test_the_html_report_renders_in_chromium_with_its_plots(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlgate.store.demo import DRIFTED_FEATURES
+
+    labels = tmp_path / "labels.csv"
+    write_log(project, tmp_path / "logs", drift=True, rows=3000, labels=labels)
+    out = tmp_path / "report"
+    capsys.readouterr()
+    code = main(["monitor", str(tmp_path / "logs"), "-c", str(project.root), "--out", str(out),
+                 "--labels", str(labels)])  # fmt: skip
+    assert code == 1
+    table = capsys.readouterr().out
+    html = out / "monitor.html"
+    text = html.read_text()
+    assert "http://" not in text
+    assert "https://" not in text
+    shot = tmp_path / "monitor.png"
+    dom = _chromium(html, tmp_path, shot)
     with capsys.disabled():
         print(f"\nscreenshot of the monitor report: {shot}")
     assert shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for feature in DRIFTED_FEATURES:
         assert f'data-plot="histogram" data-feature="{feature}"' in dom
-    assert 'data-plot="drift-trend"' in dom
-    assert 'data-plot="performance-trend"' in dom
     assert dom.count('class="bar"') > 100
-    assert dom.count('class="series"') >= 2
     assert 'id="status">alert<' in dom
+
+    # Six hours of a one-hour window are at least eight points of each trend.
+    (perf,) = _plots(dom, "performance-trend")
+    (trend,) = _plots(dom, "drift-trend")
+    assert perf.count('class="point"') >= 2 * 8
+    assert trend.count('class="point"') >= 8
+    assert perf.count('class="series"') == 2
+    # Every value axis has distinct ticks; every category its whole label.
+    for svg in [*_plots(dom, "histogram"), perf, trend]:
+        ticks = _texts(svg, "tick")
+        assert len(ticks) >= 2
+        assert len(set(ticks)) == len(ticks), ticks
+    (contract,) = [s for s in _plots(dom, "histogram") if 'data-feature="contract"' in s]
+    assert set(_texts(contract, "label")) == {"month-to-month", "one-year", "two-year"}
+    # The legend names the series that have data: labelled rows, so "realised" is there.
+    assert "realised" in _legend(dom, "performance-trend")
+    # Each statistic is named and stands beside its threshold, in the report and the CLI.
+    assert "<th>drift when</th>" in dom
+    assert "Jensen–Shannon distance" in dom
+    assert "≥ 0.1" in dom
+    assert "drift when" in table
+    assert "Jensen–Shannon" in table
+    assert "≥ 0.1" in table
+
+
+def test_a_report_without_labels_has_no_realised_series(project: Project, tmp_path: Path) -> None:
+    """No labels: the legend names no realised series, and no such line is drawn."""
+    from mlgate.app.monitor.html import render_html
+
+    write_log(project, tmp_path / "logs", drift=False, rows=800)
+    page = render_html(run_monitor(request(project, tmp_path / "logs")))
+    legend = _legend(page, "performance-trend")
+    assert "estimated" in legend
+    assert "realised" not in legend
+    (perf,) = _plots(page, "performance-trend")
+    assert perf.count('class="series"') == 1
+
+
+def test_a_period_within_one_window_is_still_a_trend(project: Project, tmp_path: Path) -> None:
+    """Twenty minutes of traffic under a one-hour window: windows sized to the data, at least
+    eight of them, aligned to the configured window (a power-of-two fraction of it)."""
+    write_log(project, tmp_path / "logs", drift=False, rows=800, hours=1 / 3)
+    result = run_monitor(request(project, tmp_path / "logs"))
+    windows = [w for w in result.windows if w.rows]
+    assert len(windows) >= 8
+    assert sum(w.rows for w in windows) == result.observations.rows == 800
+    assert HOUR / result.window_seconds in {2.0**k for k in range(1, 21)}
+    assert len(windows) <= 16  # not finer than it takes

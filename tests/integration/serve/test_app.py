@@ -167,8 +167,8 @@ BAD: list[tuple[str, Any, int, str | None, int | None]] = [
     ("missing feature", {"instances": [with_(age=...)]}, 422, "age", 0),
     ("extra feature", {"instances": [with_(colour="red")]}, 422, "colour", 0),
     (
-        "string for a number",
-        {"instances": [with_(monthly_charges="70")]},
+        "decimal comma in a number",
+        {"instances": [with_(monthly_charges="70,5")]},
         422,
         "monthly_charges",
         0,

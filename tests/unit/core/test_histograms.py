@@ -1,4 +1,5 @@
-"""Statistics of the canary analysis over bucket counts, checked against numpy and SciPy."""
+"""Statistics of the canary analysis over bucket counts, checked against numpy and SciPy; the
+ticks of a report's axes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mlgate.core.histograms import (
     histogram_quantile,
     latency_greater,
     latency_quantile,
+    nice_ticks,
     per_bucket,
 )
 from mlgate.core.statistics import psi
@@ -201,3 +203,34 @@ def test_distribution_distance_reads_extrapolation_dust_as_zero() -> None:
     assert distribution_distance(stable, dusty, "psi") == pytest.approx(0.0, abs=1e-12)
     assert distribution_distance({}, stable, "jensenshannon") == 0.0
     assert distribution_distance({"a": MIN_COUNT / 2}, stable, "psi") == 0.0
+
+
+# -- axis ticks ---------------------------------------------------------------------------------
+
+FINITE = st.floats(-1e12, 1e12, allow_nan=False)
+
+
+@given(FINITE, FINITE, st.integers(2, 10))
+def test_ticks_are_round_distinct_and_cover_the_range(a: float, b: float, most: int) -> None:
+    lo, hi = min(a, b), max(a, b)
+    ticks = nice_ticks(lo, hi, most)
+    steps = np.diff(ticks)
+    assert 2 <= len(ticks) <= max(most, 3)
+    assert ticks[0] <= lo + 1e-6 * steps[0]
+    assert ticks[-1] >= hi - 1e-6 * steps[0]
+    assert np.allclose(steps, steps[0], rtol=1e-6)
+    mantissa = steps[0] / 10.0 ** math.floor(math.log10(steps[0]) + 1e-9)
+    assert min(abs(mantissa - m) for m in (1.0, 2.0, 5.0, 10.0)) < 1e-6
+    assert len(set(ticks)) == len(ticks)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0.72, 0.788, [0.72, 0.74, 0.76, 0.78, 0.8]),
+        (0.0, 1.0, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        (0.745, 0.745, [0.7, 0.72, 0.74, 0.76, 0.78, 0.8]),  # one value: a range around it
+    ],
+)
+def test_ticks_of_a_report_s_axes(lo: float, hi: float, expected: list[float]) -> None:
+    assert nice_ticks(lo, hi) == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from mlgate.core.schema import ColumnSpec
 from mlgate.serve.errors import RequestError
 from mlgate.serve.validate import MAX_STRING_CHARS, Validator
+from mlgate.serve.wire import shown
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +48,8 @@ def test_valid_rows_are_accepted_in_both_forms(rows: list[list[Any]]) -> None:
 
 
 BAD_VALUES = st.one_of(
-    st.text(max_size=3),
+    # Not a string of number characters: "12" and "1e2" are numbers, sent as strings.
+    st.text(max_size=3).filter(lambda s: re.fullmatch(r"[-+0-9.eE]*", s) is None),
     st.booleans(),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
@@ -161,3 +165,64 @@ def test_a_message_quotes_a_client_value_shortened() -> None:
     assert unknown.value.field is not None
     assert len(unknown.value.field) <= 128
     assert len(unknown.value.message) < 200
+
+
+# -- numbers sent as strings (a CSV reader's rows) -----------------------------------------------
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=32), st.integers(-(2**53), 2**53))
+def test_a_number_sent_as_its_json_text_reads_as_that_number(x: float, n: int) -> None:
+    """`"3.5"` is 3.5 and `"42"` is 42: the same columns as the JSON numbers give."""
+    as_numbers = V.from_lists([[x, n, True, "a"]])
+    as_strings = V.from_lists([[json.dumps(x), str(n), True, "a"]])
+    for name in V.names:
+        np.testing.assert_array_equal(as_numbers.columns[name], as_strings.columns[name])
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        ("3,5", "x", "a JSON number"),
+        (" 42", "x", "a JSON number"),
+        ("42 ", "x", "a JSON number"),
+        ("+1", "x", "a JSON number"),
+        ("0x10", "x", "a JSON number"),
+        ("nan", "x", "send null for a missing value"),
+        ("", "x", "send null for a missing value"),
+        ("1e999", "x", "too large"),
+        ("1" * 100, "x", "a JSON number"),
+    ],
+)
+def test_a_string_that_is_not_exactly_a_number_is_refused_with_the_fix(
+    text: str, field: str, hint: str
+) -> None:
+    with pytest.raises(RequestError) as info:
+        V.from_lists([[0.0, 0, False, "b"], [text, 1, True, "a"]])
+    error = info.value
+    assert (error.status, error.field, error.row) == (422, field, 1)
+    assert shown(text) in error.message
+    assert hint in error.message
+
+
+def test_a_numeric_string_keeps_the_feature_s_other_rules() -> None:
+    """An integer feature still takes whole numbers, a required one still needs a value."""
+    for text, words in (("2.5", "must be an integer"), ("nan", "needs a value")):
+        with pytest.raises(RequestError) as info:
+            V.from_lists([[1.0, text, True, "a"]])
+        assert info.value.field == "n"
+        assert words in info.value.message
+
+
+def test_a_regression_model_refuses_the_probabilities_flag() -> None:
+    """The body's flag is a 422 and the query's a 400; a classifier takes both."""
+    regressor = Validator(FEATURES, max_rows=10, classifier=False)
+    row = {"features": [1.0, 1, True, "a"]}
+    with pytest.raises(RequestError) as body:
+        regressor.predict_request({**row, "probabilities": False})
+    assert (body.value.status, body.value.field) == (422, "probabilities")
+    with pytest.raises(RequestError) as query:
+        regressor.predict_request(row, False)
+    assert (query.value.status, query.value.kind) == (400, "unknown_parameter")
+    assert "regression" in query.value.message
+    assert not regressor.predict_request(row).probabilities
+    assert V.predict_request({**row, "probabilities": False}, True).probabilities

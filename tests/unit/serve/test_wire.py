@@ -89,11 +89,11 @@ def test_the_declared_length_is_judged_before_the_body_is_read() -> None:
 
 @pytest.mark.parametrize(
     ("query", "flag"),
-    [("", False), ("probabilities=true", True), ("probabilities=1", True),
+    [("", None), ("probabilities=true", True), ("probabilities=1", True),
      ("probabilities", True), ("probabilities=no", False),
      ("probabilities=1&probabilities=0", False)],
 )  # fmt: skip
-def test_the_probabilities_flag(query: str, flag: bool) -> None:
+def test_the_probabilities_flag(query: str, flag: bool | None) -> None:
     assert probabilities_flag(query) is flag
 
 

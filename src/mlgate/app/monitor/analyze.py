@@ -5,19 +5,26 @@ prediction column (merged for the whole period at the end), the CBPE sums, the r
 outcomes of labelled rows, schema breaks, errors and a latency histogram. Rows of other model
 versions are only counted: their inputs are judged against their own bundle, not this one.
 Memory is bounded by windows x features x sketch size, never by the log's length.
+
+Windows are sized to the data. They start fine (the configured window / 2^FINE_LEVELS) and
+double, merging pairs, whenever the rows read so far would span more than MAX_WINDOWS; once
+every chunk is in, `finish` widens them towards the configured window as long as that keeps
+MIN_POINTS windows with rows (or loses none, where there are fewer). A period that fits in one
+configured window is still plotted as a trend, and windows stay aligned to the configured one.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlgate.app.monitor.labels import Labels
 from mlgate.app.monitor.logs import Chunk
+from mlgate.core.histograms import score_histogram
 from mlgate.core.profile import CategoricalProfile, NumericProfile, Profile
 from mlgate.core.schema import ColumnSpec
 from mlgate.core.stream import ColumnSketch
@@ -26,8 +33,10 @@ from mlgate.model.calibration import Calibration, calibrate
 if TYPE_CHECKING:
     import numpy as np
 
-SCORE_BINS = 1000
 LATENCY_EDGES_MS = (1e-3, 1e6, 900)  # log-spaced: about 2.3% apart
+MAX_WINDOWS = 200
+MIN_POINTS = 8
+FINE_LEVELS = 20  # an hour's window starts at about 3 ms
 
 
 def latency_edges() -> np.ndarray:
@@ -59,6 +68,21 @@ class Window:
     sum_y: float = 0.0
     sum_y2: float = 0.0
     abs_err: float = 0.0
+
+    def absorb(self, other: Window) -> None:
+        """Add the summaries of `other` (the next window, when two become one)."""
+        for spec in fields(self):
+            if spec.name == "index":
+                continue
+            mine, theirs = getattr(self, spec.name), getattr(other, spec.name)
+            if isinstance(mine, dict) and not isinstance(mine, Counter):
+                for name, sketch in theirs.items():
+                    if name in mine:
+                        mine[name].merge(sketch)
+                    else:
+                        mine[name] = sketch
+            elif mine is None or theirs is not None:
+                setattr(self, spec.name, theirs if mine is None else mine + theirs)
 
 
 @dataclass
@@ -98,7 +122,8 @@ class Analysis:
         self.calibration = calibration
         self.labels = labels
         self.label_ids = labels.request_ids
-        self.window_seconds = window_seconds
+        self.target_seconds = window_seconds
+        self.window_seconds = math.ldexp(window_seconds, -FINE_LEVELS)
         self.since = since
         self.until = until
         self.keep = keep
@@ -155,6 +180,8 @@ class Analysis:
         lo, hi = float(ts.min()), float(ts.max())
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+        while (self.last_ts - self.first_ts) / self.window_seconds >= MAX_WINDOWS - 1:
+            self._coarsen()
         errors = chunk["error"] != None  # noqa: E711 - elementwise comparison with None
         if bool(errors.any()):
             for index, kind in zip(
@@ -247,7 +274,7 @@ class Analysis:
         window.est_n += int(ok.sum())
         window.est_sum += float(cal[np.arange(predicted.size), predicted].sum())
         if raw.shape[1] == 2:
-            counts, pos = _score_histogram(raw[:, 1], cal[:, 1])
+            counts, pos = score_histogram(raw[:, 1], cal[:, 1])
             window.est_counts = counts if window.est_counts is None else window.est_counts + counts
             window.est_pos = pos if window.est_pos is None else window.est_pos + pos
 
@@ -279,7 +306,7 @@ class Analysis:
         if proba is not None and proba.shape[1] == 2:
             score = proba[where, 1]
             ok = np.isfinite(score)
-            counts, pos = _score_histogram(score[ok], (truth[ok] == 1).astype(np.float64))
+            counts, pos = score_histogram(score[ok], (truth[ok] == 1).astype(np.float64))
             window.real_counts = (
                 counts if window.real_counts is None else window.real_counts + counts
             )
@@ -299,6 +326,30 @@ class Analysis:
                 bad += int((values[finite] > spec.max).sum())
             if bad:
                 self.out_of_schema[spec.name] += bad
+
+    def _coarsen(self) -> None:
+        """Double the windows: each pair of neighbours becomes one."""
+        self.window_seconds *= 2
+        merged: dict[int, Window] = {}
+        for index in sorted(self.windows):
+            window = self.windows[index]
+            into = merged.get(index // 2)
+            if into is None:
+                window.index = index // 2
+                merged[window.index] = window
+            else:
+                into.absorb(window)
+        self.windows = merged
+
+    def finish(self) -> None:
+        """Widen the windows towards the configured one while that keeps MIN_POINTS of them
+        (or, with fewer, loses none); call once every chunk is in."""
+        while self.window_seconds * 2 <= self.target_seconds * (1 + 1e-9):
+            now = len(self.windows)
+            wider = len({index // 2 for index in self.windows})
+            if now and wider < min(MIN_POINTS, now):
+                return
+            self._coarsen()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -341,25 +392,3 @@ class Analysis:
             i = min(max(i, 1), edges.size)  # bin i covers (edges[i-1], edges[i]]
             out[f"p{round(q * 100):d}"] = float(edges[i - 1])
         return out
-
-
-def _score_histogram(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.minimum((np.clip(score, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
-    counts = np.bincount(idx, minlength=SCORE_BINS).astype(np.float64)
-    pos = np.bincount(idx, weights=positive, minlength=SCORE_BINS)
-    return counts, pos
-
-
-def binned_auc(counts: np.ndarray | None, positive: np.ndarray | None) -> float | None:
-    """ROC AUC from a score histogram: rows and (expected) positives per score bin."""
-
-    if counts is None or positive is None:
-        return None
-    order = np.arange(counts.size)[::-1]
-    tp = np.cumsum(positive[order])
-    fp = np.cumsum((counts - positive)[order])
-    if tp[-1] <= 0 or fp[-1] <= 0:
-        return None
-    tpr = np.r_[0.0, tp / tp[-1]]
-    fpr = np.r_[0.0, fp / fp[-1]]
-    return float(np.trapezoid(tpr, fpr))

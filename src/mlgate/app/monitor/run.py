@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from mlgate.app.monitor.analyze import Analysis, Window, binned_auc
+from mlgate.app.monitor.analyze import Analysis, Window
 from mlgate.app.monitor.columnar import read_chunks
 from mlgate.app.monitor.labels import feedback_files, load_labels
 from mlgate.app.monitor.logs import Layout, ReadStats, discover
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.histograms import binned_auc
 from mlgate.core.policy import MonitorConfig, duration_seconds
 from mlgate.core.profile import CategoricalProfile, NumericProfile
 from mlgate.core.records.monitor import Histogram, MonitorResult, WindowSummary
@@ -31,7 +32,6 @@ from mlgate.store.bundle import PROFILE_FILE, load_bundle
 from mlgate.store.files import read_profile, read_reference
 from mlgate.store.trust import Trust, resolve
 
-MAX_WINDOWS = 200
 PLOT_BINS = 30
 
 
@@ -185,10 +185,8 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     now = request.now if request.now is not None else time.time()
     since = None if request.since in (None, "all") else now - duration_seconds(request.since)
     until = request.until
+    # The configured window: the analysis sizes its windows to the data, at most this wide.
     window_seconds = duration_seconds(request.policy.window)
-    if since is not None:
-        span = (until or now) - since
-        window_seconds = max(window_seconds, span / MAX_WINDOWS)
     files = discover(list(request.logs), since)
     labels = load_labels([*feedback_files(list(request.logs)), *request.labels], layout)
     analysis = Analysis(
@@ -212,6 +210,7 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     )
     for chunk in chunks:
         analysis.add(chunk)
+    analysis.finish()
     if not files:
         stats.notes.append(f"no prediction log files under {', '.join(map(str, request.logs))}")
     return _summarise(request, bundle, profile, reference, analysis, stats, labels, since, until)
