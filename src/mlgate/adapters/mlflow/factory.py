@@ -12,8 +12,10 @@ from mlgate.store.project import find_project
 if TYPE_CHECKING:
     from mlgate.adapters.mlflow.writes import MlflowRegistry
 
-# Deferred imports: the registry's implementation (and MLflow with it) loads when a registry is
-# opened, not when this package is imported for its types and URI parsing.
+# Deferred imports: the registry's implementation loads when a registry is opened, not when this
+# package is imported for its types and URI parsing. MLflow itself loads later still, on the first
+# call that needs its client (registering, downloading): lookups, listing and alias moves go
+# through `mlgate.adapters.mlflow.meta`'s light clients.
 
 
 def open_registry(

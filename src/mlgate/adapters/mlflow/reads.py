@@ -1,8 +1,11 @@
-"""MLflow plumbing and the read side of the registry: client, error translation, the SQLite
-writer lock, alias and version lookups, listing, and downloading a version's bundle.
+"""The read side of the registry: clients, error translation, the SQLite writer lock, alias
+and version lookups, listing, and downloading a version's bundle.
 
-`mlgate.adapters.mlflow.writes.MlflowRegistry` adds the writes. MLflow is imported inside the
-methods, so importing this module stays cheap; nothing here changes the process environment.
+Lookups and listing go through the registry's metadata client (`mlgate.adapters.mlflow.meta`:
+REST for a tracking server, sqlite3 for the embedded file), which imports no MLflow; MLflow's
+own client is made only for what needs it (registering, downloading artifacts, a store the
+light clients do not read). `mlgate.adapters.mlflow.writes.MlflowRegistry` adds the writes.
+Nothing here changes the process environment.
 """
 
 from __future__ import annotations
@@ -11,14 +14,24 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mlgate.adapters.mlflow.clients import open_meta
 from mlgate.adapters.mlflow.integrity import allow_unrecorded_from, check_recorded
+from mlgate.adapters.mlflow.meta import (
+    MetaError,
+    ModelRecord,
+    RegistryMeta,
+    VersionRecord,
+    set_alias_retrying,
+)
 from mlgate.adapters.mlflow.probe import check_health
+from mlgate.adapters.mlflow.process import ProcessId
 from mlgate.adapters.mlflow.types import CHAMPION, VersionInfo
 from mlgate.adapters.mlflow.uri import check_version, sqlite_path
 from mlgate.core.redact import redact_uri, scrub
@@ -31,8 +44,10 @@ if TYPE_CHECKING:
     from mlgate.store.trust import Trust
 
 # Deferred imports: MLflow loads on the first call that needs its client: importing it costs
-# seconds (pandas among its imports), and the CLI, the API and the URI checks import this module
-# without talking to a registry.
+# seconds (pandas among its imports), and the CLI, the API, the URI checks and the metadata
+# clients work without it.
+
+__all__ = ["MlflowStore", "now_iso", "set_alias_retrying", "truncate"]
 
 _TAG_VALUE_MAX = 5000
 _CLIENT_ERRORS = frozenset(
@@ -60,28 +75,6 @@ def _ms_to_iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-_ALIAS_ATTEMPTS = 5
-
-
-def set_alias_retrying(client: MlflowClient, name: str, alias: str, version: str) -> None:
-    """Point `alias` at `version`, retrying when another writer set the same alias meanwhile.
-
-    MLflow's SQL store looks the alias up, then inserts it: two processes setting one alias at
-    once both insert, and the loser fails on the unique key (seen with PostgreSQL). The retry
-    finds the row and updates it, so the last writer wins, as it would have without the race.
-    """
-    from mlflow.exceptions import MlflowException
-
-    for attempt in range(1, _ALIAS_ATTEMPTS + 1):
-        try:
-            client.set_registered_model_alias(name, alias, version)
-            return
-        except MlflowException as exc:
-            conflict = "already exists" in str(exc) or "UniqueViolation" in str(exc)
-            if not conflict or attempt == _ALIAS_ATTEMPTS:
-                raise
-
-
 class MlflowStore:
     """Reads of a registry on MLflow: a tracking server over HTTP, or a SQLite file (embedded).
 
@@ -103,6 +96,7 @@ class MlflowStore:
         self._artifact_root = artifact_root
         self._allow_unrecorded = allow_unrecorded
         self._client_cache: MlflowClient | None = None
+        self._meta_cache: RegistryMeta | None = None
 
     def _scrub(self, text: str) -> str:
         """`text` without the tracking URI's secrets (a library's message may quote them)."""
@@ -130,6 +124,15 @@ class MlflowStore:
                 )
         return self._client_cache
 
+    @property
+    def _meta(self) -> RegistryMeta:
+        """The metadata client (`mlgate.adapters.mlflow.clients.open_meta`), checked reachable
+        on first use like MLflow's."""
+        if self._meta_cache is None:
+            self.check_reachable()
+            self._meta_cache = open_meta(self.tracking_uri, lambda: self._client)
+        return self._meta_cache
+
     def check_reachable(self) -> None:
         """Fail fast with InfraError before anything is written to a registry that is not there."""
         if _is_http(self.tracking_uri):
@@ -148,21 +151,30 @@ class MlflowStore:
 
     @contextlib.contextmanager
     def _translate(self) -> Iterator[None]:
-        """Map MLflow/transport failures to mlgate errors: lookups are usage, the rest infra."""
-        from mlflow.exceptions import MlflowException
+        """Map registry/transport failures to mlgate errors: lookups are usage, the rest infra.
 
+        An MlflowException can only come from MLflow's client, so it is looked for only once
+        MLflow is loaded (the metadata clients raise `MetaError`)."""
         try:
             yield
-        except MlflowException as exc:
-            message = self._scrub(str(exc.message))
-            if exc.error_code in _CLIENT_ERRORS:
-                raise UsageError(f"MLflow registry at {self.uri}: {message}") from None
-            # Not chained: the original's text (and its traceback, on a bug) quotes the URI.
-            raise InfraError(f"MLflow registry at {self.uri} failed: {message}") from None
+        except MetaError as exc:
+            raise self._failed(exc.error_code, exc.message) from None
         except OSError as exc:
             raise InfraError(
                 f"MLflow registry at {self.uri} failed: {self._scrub(str(exc))}"
             ) from None
+        except Exception as exc:
+            loaded = sys.modules.get("mlflow.exceptions")
+            if loaded is not None and isinstance(exc, loaded.MlflowException):
+                raise self._failed(exc.error_code, str(exc.message)) from None
+            raise
+
+    def _failed(self, code: str, text: str) -> UsageError | InfraError:
+        message = self._scrub(text)
+        if code in _CLIENT_ERRORS:
+            return UsageError(f"MLflow registry at {self.uri}: {message}")
+        # Not chained: the original's text (and its traceback, on a bug) quotes the URI.
+        return InfraError(f"MLflow registry at {self.uri} failed: {message}")
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -180,12 +192,10 @@ class MlflowStore:
         with file_lock(db.parent / ".mlgate.lock"):
             yield
 
-    def _model(self, name: str) -> Any:
-        from mlflow.exceptions import MlflowException
-
+    def _model(self, name: str) -> ModelRecord:
         try:
-            return self._client.get_registered_model(name)
-        except MlflowException as exc:
+            return self._meta.get_registered_model(name)
+        except MetaError as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise UsageError(
                     f"model {name!r} is not in the registry at {self.uri}",
@@ -194,12 +204,10 @@ class MlflowStore:
             raise
 
     def _version(self, name: str, version: int, aliases: Mapping[str, int]) -> VersionInfo:
-        from mlflow.exceptions import MlflowException
-
         check_version(version, f"model {name!r}: version")
         try:
-            mv = self._client.get_model_version(name, str(version))
-        except MlflowException as exc:
+            mv = self._meta.get_model_version(name, version)
+        except MetaError as exc:
             if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
                 raise UsageError(
                     f"model {name!r} has no version {version} in the registry at {self.uri}",
@@ -209,7 +217,7 @@ class MlflowStore:
         return self._info(mv, aliases)
 
     @staticmethod
-    def _info(mv: Any, aliases: Mapping[str, int]) -> VersionInfo:
+    def _info(mv: VersionRecord, aliases: Mapping[str, int]) -> VersionInfo:
         tags: dict[str, str] = dict(mv.tags or {})
         metrics = json.loads(tags.pop("mlgate.metrics", "{}"))
         lineage = {
@@ -230,20 +238,22 @@ class MlflowStore:
         )
 
     @staticmethod
-    def _aliases(model: Any) -> dict[str, int]:
+    def _aliases(model: ModelRecord) -> dict[str, int]:
         return {alias: int(v) for alias, v in (model.aliases or {}).items()}
 
-    def _search(self, name: str) -> list[Any]:
-        found: list[Any] = []
-        token: str | None = None
-        while True:
-            page = self._client.search_model_versions(
-                f"name='{name}'", max_results=1000, page_token=token
-            )
-            found.extend(page)
-            token = getattr(page, "token", None)
-            if not token:
-                return found
+    def _search(self, name: str) -> list[VersionRecord]:
+        return self._meta.search_model_versions(name)
+
+    def _abandoned_candidates(self, name: str) -> list[str]:
+        """The RUNNING registrations of `name` whose process, of this machine, is gone."""
+        with self._translate():
+            runs = self._meta.running_runs(name)
+        dead = []
+        for run in runs:
+            owner = ProcessId.from_tag(run.process)
+            if owner is not None and owner.dead():
+                dead.append(run.run_id)
+        return dead
 
     def get_alias(self, name: str, alias: str) -> VersionInfo | None:
         """The version behind `alias`, or None when the model exists but the alias is unset."""
@@ -266,11 +276,9 @@ class MlflowStore:
     def champion(self, name: str) -> VersionInfo | None:
         """The current champion, or None when the model or the alias does not exist yet."""
         with self._translate():
-            from mlflow.exceptions import MlflowException
-
             try:
-                model = self._client.get_registered_model(name)
-            except MlflowException as exc:
+                model = self._meta.get_registered_model(name)
+            except MetaError as exc:
                 if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                     return None
                 raise
