@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from mlgate import cli
 from mlgate.adapters.mlflow import TRACKING_URI_ENV, open_registry
@@ -60,7 +61,10 @@ def registry_demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_demo(root, rows=DEMO_ROWS)
     saved = os.environ.pop(TRACKING_URI_ENV, None)
     try:
-        assert open_registry(root).champion("churn") is None
+        registry = open_registry(root)
+        assert registry.champion("churn") is None
+        # The lookup reads the store without creating it; MLflow's client creates it here.
+        MlflowClient(tracking_uri=registry.tracking_uri).search_registered_models()
     finally:
         if saved is not None:
             os.environ[TRACKING_URI_ENV] = saved
