@@ -14,10 +14,13 @@ from mlgate.app.image.build import BuildResult
 from mlgate.app.rollout import state as release_state
 from mlgate.app.rollout import variants
 from mlgate.app.rollout.controller import RolloutRequest, run_rollout
+from mlgate.app.rollout.sources import ReleaseCheck
 from mlgate.app.rollout.stop import stop_rollout
 from mlgate.core.policy import CanaryConfig
 
 pytestmark = pytest.mark.e2e
+# An image carries no gate verdict mlgate can check: releasing one takes an override.
+IMAGE = ReleaseCheck(override="a test of releasing images")
 
 
 def test_a_canary_of_images_runs_in_containers_and_promotes(
@@ -30,7 +33,7 @@ def test_a_canary_of_images_runs_in_containers_and_promotes(
     policy = CanaryConfig(interval=1.5, step_weight=50, min_requests=3, max_p99_increase_ms=1000)
     try:
         first = run_rollout(
-            RolloutRequest(state_dir, "direct", built.image, policy, engine="podman"),
+            RolloutRequest(state_dir, "direct", built.image, policy, engine="podman", check=IMAGE),
             registry=None,
         )
         old = release_state.load(state_dir).stable
@@ -51,7 +54,9 @@ def test_a_canary_of_images_runs_in_containers_and_promotes(
         thread.start()
         try:
             outcome = run_rollout(
-                RolloutRequest(state_dir, "canary", candidate, policy, engine="podman"),
+                RolloutRequest(
+                    state_dir, "canary", candidate, policy, engine="podman", check=IMAGE
+                ),
                 registry=None,
             )
         finally:

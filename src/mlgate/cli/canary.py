@@ -241,11 +241,19 @@ def _resume_command(ro: RolloutRecord, config: Path, state_dir: Path | None) -> 
 
 
 @canary_app.command("stop")
-def stop_cmd(state_dir: StateDirOpt = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Stop the local release: roll back a rollout in progress, then stop every process."""
+def stop_cmd(
+    state_dir: StateDirOpt = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why: recorded with your name in the release's report."),
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Stop the local release: take a rollout in progress back (recorded as stopped by you,
+    not as a rejection of the candidate), then stop every process."""
     from mlgate.app.rollout.service import rollout_stop
 
     term = console()
-    done = rollout_stop(config, state_dir, lambda m: term.print(m, markup=False))
+    done = rollout_stop(config, state_dir, lambda m: term.print(m, markup=False), reason=reason)
     for line in done or ["nothing runs"]:
         term.print(line, markup=False)

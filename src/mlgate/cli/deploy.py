@@ -36,6 +36,26 @@ Iterations = Annotated[
     int | None,
     typer.Option("--iterations", help="A/B and shadow: passing checks to promote [policy: 10]."),
 ]
+Override = Annotated[
+    str | None,
+    typer.Option(
+        "--override",
+        metavar="REASON",
+        help="Release a candidate the release policy refuses (gate not passed, not registered, "
+        "or rejected by a release); the reason is recorded with your name.",
+    ),
+]
+LoadFrom = Annotated[
+    Path | None,
+    typer.Option(
+        "--load-from",
+        help="local canary, ab, shadow: replay this CSV or Parquet file's rows as POST /predict "
+        "requests to the release until it ends (traffic to judge the candidate by).",
+    ),
+]
+LoadRate = Annotated[
+    float, typer.Option("--load-rate", help="local: requests a second --load-from sends.")
+]
 
 
 @app.command("deploy")
@@ -59,7 +79,8 @@ def deploy_cmd(
         typer.Option(
             "--candidate",
             help="local: what to release: models:/NAME@ALIAS or /VERSION, a bundle directory, "
-            "an image, or http://HOST:PORT [default: models:/NAME@challenger].",
+            "an image, or http://HOST:PORT [default: models:/NAME@challenger]. kubernetes: the "
+            "models:/ version or bundle the image was built from, checked by the release policy.",
         ),
     ] = None,
     incumbent: Annotated[
@@ -120,7 +141,10 @@ def deploy_cmd(
         ),
     ] = "http://prometheus.monitoring:9090",
     replicas: Annotated[int, typer.Option("--replicas", min=1)] = 2,
+    load_from: LoadFrom = None,
+    load_rate: LoadRate = 20.0,
     max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 10,
+    override: Override = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     as_json: JsonOpt = False,
 ) -> None:
@@ -151,7 +175,9 @@ def deploy_cmd(
                 ab_key=ab_key,
                 state_dir=state_dir,
                 policy=policy,
+                override=override,
             ),
+            load=(load_from, load_rate),
             as_json=as_json,
         )
         return
@@ -173,6 +199,8 @@ def deploy_cmd(
         require(out, "--out", "the directory to write the manifests to"),
         config=config,
         policy=policy,
+        candidate=candidate,
+        override=override,
     )
     if as_json:
         print_json({"files": [str(p) for p in written]})
@@ -183,19 +211,41 @@ def deploy_cmd(
     term.print(f"apply with: kubectl apply -f {out}", markup=False)
 
 
-def _local(options: LocalOptions, *, as_json: bool) -> None:
-    """`--target local`: release, render the outcome, exit by how it ended."""
-    from mlgate.app.rollout.service import rollout_local
+def _local(
+    options: LocalOptions, *, load: tuple[Path | None, float] = (None, 0.0), as_json: bool
+) -> None:
+    """`--target local`: release (with the load `--load-from` replays, if any), render the
+    outcome, exit by how it ended."""
+    from mlgate.app.rollout.load import Replay, read_rows
+    from mlgate.app.rollout.service import local_state_dir, rollout_local
 
     term = console()
-    outcome = rollout_local(
-        options, say=(lambda _m: None) if as_json else (lambda m: term.print(m, markup=False))
-    )
+    say = (lambda _m: None) if as_json else (lambda m: term.print(m, markup=False))
+    path, rate = load
+    if path is None:
+        outcome = rollout_local(options, say=say)
+    else:
+        if options.strategy not in ("canary", "ab", "shadow"):
+            raise UsageError(
+                f"--load-from replays traffic to judge a candidate by; --strategy "
+                f"{options.strategy} judges none",
+                hint="use --strategy canary, ab or shadow",
+            )
+        state_dir = local_state_dir(options.config, options.state_dir)
+        with Replay(state_dir, read_rows(path), rate) as replay:
+            outcome = rollout_local(options, say=say)
+        say(f"load from {path}: {replay.tally.summary()}")
+        if replay.error:
+            term.print(f"load from {path} stopped: {replay.error}", markup=False)
     if as_json:
         print_json(outcome.to_dict())
     else:
         render.release_outcome(term, outcome)
+        if outcome.override:
+            term.print(f"  override  {outcome.override}", markup=False)
     if outcome.registry_failed:
         raise InfraError(outcome.registry_note or "the registry was not updated")
+    if outcome.ended_as in ("not promoted", "stopped"):
+        raise GateFailed(f"{outcome.candidate} {outcome.reason}")
     if outcome.phase == "failed":
         raise GateFailed(f"rolled back {outcome.candidate}: {outcome.reason}")

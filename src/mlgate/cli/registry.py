@@ -57,18 +57,35 @@ def promote_cmd(
         ),
     ] = None,
     reason: ReasonOpt = "",
+    override: Annotated[
+        str | None,
+        typer.Option(
+            "--override",
+            metavar="REASON",
+            help="Promote a version the release policy refuses (not registered by mlgate, or "
+            "rejected by a release); the reason is recorded on the version with your name.",
+        ),
+    ] = None,
     model: ModelOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     as_json: JsonOpt = False,
 ) -> None:
-    """Move alias `champion` to the challenger (or VERSION); records who, when and why."""
-    _move_champion(
-        config,
-        model,
-        as_json,
-        "champion is now",
-        lambda registry, name, actor: registry.promote(name, version, reason=reason, actor=actor),
+    """Move alias `champion` to the challenger (or VERSION); records who, when and why.
+    A version a release rejected is refused unless --override says why."""
+    from mlgate.adapters.mlflow import current_actor
+    from mlgate.app.register import promote_checked
+
+    project, registry = _open(config)
+    info = promote_checked(
+        project,
+        version,
+        reason=reason,
+        actor=current_actor(),
+        override=override,
+        model=model,
+        registry=registry,
     )
+    _show(info, "champion is now", registry.uri, as_json)
 
 
 @app.command("rollback")

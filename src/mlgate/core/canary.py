@@ -31,10 +31,15 @@ answer any correct server gives a malformed or hostile request, so however many 
 window holds (they still count as traffic) they never fail a candidate. Both sources of
 observations, PromQL (`status=~SERVER_ERROR`) and two scrapes, classify statuses by it.
 
-A check without data is skipped, and said so, except traffic: a candidate that answered fewer
-than `min_requests` requests fails, as a Flagger metric without data does. A failed check
-never promotes, and the verdict never improves when the candidate's error rate, latency or
-divergence gets worse (both are property-tested).
+Every window reports every check of `CHECKS`, in that order, so that the count never moves; a
+check without data is skipped, and says why. Traffic is judged against the candidate's share:
+when the release as a whole had too few requests for that share to reach `min_requests` (no
+traffic), the traffic check is skipped and the rollout pauses (`mlgate.core.rollout.decide`);
+when it had enough and the candidate still answered fewer, the check fails (no traffic reaches
+it, or it cannot answer), as a Flagger metric without data does. Outside a rollout (the weight
+unknown) too few candidate requests fail. A failed check never promotes, and the verdict
+never improves when the candidate's error rate, latency or divergence gets worse (both are
+property-tested).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from pydantic import JsonValue
 
 from mlgate.core.drift import DEFAULT_THRESHOLDS
 from mlgate.core.histograms import SIGNIFICANCE, distribution_distance, g_test, latency_greater
-from mlgate.core.policy import CanaryConfig
+from mlgate.core.policy import CHECKS, CanaryConfig
 from mlgate.core.vocab import AnalysedStrategy, CheckStatus
 
 SERVER_ERROR = "5.."
@@ -99,12 +104,24 @@ class VariantWindow:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where the rollout stands before this decision."""
+    """Where the rollout stands before this decision: its split, the failed checks and passing
+    iterations so far, how many windows in a row it has been paused for want of traffic, and
+    which checks ran (passed or failed) in some earlier window."""
 
     strategy: AnalysedStrategy = "canary"
     weight: int = 0
     failed_checks: int = 0
     iterations: int = 0
+    paused: int = 0
+    ran: frozenset[str] = frozenset()
+
+
+def expected_share(progress: Progress) -> float | None:
+    """The share of the release's requests the candidate gets: its weight (canary; A/B, by
+    keys, roughly), every one (shadow: a copy of each); None outside a rollout (weight 0)."""
+    if progress.strategy == "shadow":
+        return 1.0
+    return progress.weight / 100.0 if progress.weight > 0 else None
 
 
 @dataclass(frozen=True)
@@ -157,17 +174,30 @@ def _up(name: str, who: str, window: VariantWindow) -> Check:
     return Check(name, "failed", f"the {who} is down (not running, or its /metrics unreachable)")
 
 
-def _traffic(canary: VariantWindow, policy: CanaryConfig, window_s: float) -> Check:
-    n = canary.requests
-    if n >= policy.min_requests:
-        return Check("traffic", "passed", f"{n:.0f} candidate requests", n, policy.min_requests)
+def _traffic(obs: Observations, policy: CanaryConfig) -> Check:
+    n, least = obs.canary.requests, policy.min_requests
+    if n >= least:
+        return Check("traffic", "passed", f"{n:.0f} candidate requests", n, least)
+    share = expected_share(obs.progress)
+    # The release's requests: in shadow the incumbent answers every one, the candidate a copy.
+    total = obs.stable.requests + (0.0 if obs.progress.strategy == "shadow" else n)
+    if share is not None and total * share < least:
+        if total == 0:
+            seen = f"no /predict request reached the release in {obs.window_s:g}s"
+        else:
+            seen = (
+                f"{total:.0f} /predict requests reached the release in {obs.window_s:g}s: the "
+                f"candidate's share ({share:.0%}, about {total * share:.0f}) is under "
+                f"min_requests {least}"
+            )
+        return Check("traffic", "skipped", seen, n, least)
     return Check(
         "traffic",
         "failed",
-        f"the candidate answered {n:.0f} /predict requests in {window_s:g}s, fewer than "
-        f"min_requests {policy.min_requests}: no traffic reaches it, or it cannot answer",
+        f"the candidate answered {n:.0f} /predict requests in {obs.window_s:g}s, fewer than "
+        f"min_requests {least}: no traffic reaches it, or it cannot answer",
         n,
-        policy.min_requests,
+        least,
     )
 
 
@@ -191,7 +221,10 @@ def _latency(obs: Observations, policy: CanaryConfig) -> list[Check]:
     q = f"p{obs.latency_quantile * 100:.3g}"
     note = "" if obs.latency_quantile >= 0.99 else " (too few requests for p99)"
     if canary.latency_s is None or math.isnan(canary.latency_s):
-        return [Check("latency", "skipped", "no candidate latency to judge")]
+        return [
+            Check("latency", "skipped", "no candidate latency to judge"),
+            Check("latency-vs-incumbent", "skipped", "no candidate latency to compare"),
+        ]
     ms = canary.latency_s * 1000.0
     ok = ms <= policy.max_p99_ms
     checks = [
@@ -291,7 +324,7 @@ def _drift(obs: Observations, policy: CanaryConfig) -> Check:
 
 def _accuracy(obs: Observations, policy: CanaryConfig) -> Check:
     s, c = obs.stable.feedback, obs.canary.feedback
-    if s is None or c is None:
+    if s is None or c is None or s.labelled + c.labelled == 0:
         return Check("online-accuracy", "skipped", "no labels fed back (POST /feedback)")
     if s.labelled < policy.min_labels or c.labelled < policy.min_labels:
         return Check(
@@ -328,15 +361,27 @@ def _accuracy(obs: Observations, policy: CanaryConfig) -> Check:
 
 
 def evaluate(obs: Observations, policy: CanaryConfig) -> tuple[Check, ...]:
-    """Every check on one window, in a fixed order; none is left out, skipped ones say why."""
+    """Every check of `CHECKS` on one window, in that order; none is left out, skipped ones
+    say why."""
     checks = [_up("canary-up", "candidate", obs.canary), _up("stable-up", "incumbent", obs.stable)]
-    checks.append(_traffic(obs.canary, policy, obs.window_s))
+    checks.append(_traffic(obs, policy))
     checks.append(_error_rate(obs.canary, policy))
     checks.extend(_latency(obs, policy))
     checks.append(_divergence(obs, policy))
     checks.append(_drift(obs, policy))
     checks.append(_accuracy(obs, policy))
     return tuple(checks)
+
+
+def unobserved(why: str) -> tuple[Check, ...]:
+    """A window nothing could be observed in: the analysis failed, and every check skipped."""
+    failed = Check("analysis", "failed", f"no observations: {why}")
+    return (failed, *(Check(name, "skipped", f"no observations: {why}") for name in CHECKS))
+
+
+def skipped_reasons(checks: tuple[Check, ...]) -> str:
+    """The skipped checks with why, in one line: `a (why), b (why)`."""
+    return ", ".join(f"{c.name} ({c.message})" for c in checks if c.status == "skipped")
 
 
 def failure_reason(checks: tuple[Check, ...]) -> str:

@@ -5,7 +5,7 @@ durations they are written in (`30s`, `5m`, `1h`, Flagger's spelling).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -79,6 +79,20 @@ def parse_duration(value: object) -> object:
     return value
 
 
+CheckName = Literal[
+    "canary-up",
+    "stable-up",
+    "traffic",
+    "error-rate",
+    "latency",
+    "latency-vs-incumbent",
+    "prediction-divergence",
+    "input-drift",
+    "online-accuracy",
+]
+CHECKS: tuple[CheckName, ...] = get_args(CheckName)
+"""Every check of a release window, in the order each window reports them."""
+
 # Seconds, written as a number or as Flagger and Prometheus write durations.
 # Finite: an infinite interval or window would never be checked again.
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, allow_inf_nan=False)]
@@ -93,7 +107,9 @@ class CanaryConfig(_Frozen):
     failed checks roll back. Flagger leaves `stepWeight` unset; mlgate steps by 20 (five steps).
     The checks: Flagger's two (error rate and p99 latency of the candidate), then what a model
     does, against the incumbent on the same window: prediction divergence, input drift, online
-    accuracy from fed-back labels.
+    accuracy from fed-back labels. Every window reports all of them (`CHECKS`), a check without
+    data as skipped with the reason; `require` names those that must have run before a
+    promotion. A release without traffic pauses (nothing is judged) for up to `max_pause`.
     """
 
     interval: Seconds = Field(default=60.0, description="Seconds between checks (or 30s, 1m).")
@@ -135,3 +151,27 @@ class CanaryConfig(_Frozen):
     min_labels: int = Field(
         default=50, ge=1, description="Fed-back rows per variant before accuracy is judged."
     )
+    labels: bool = Field(
+        default=False,
+        description="Labels are fed back (POST /feedback) during a release: online accuracy "
+        "joins the checks `require` names by default.",
+    )
+    require: tuple[CheckName, ...] | None = Field(
+        default=None,
+        description="Checks that must have run (passed or failed, not skipped) in some window "
+        "before a promotion; a release that would promote without one ends not promoted, and "
+        "records no rejection. Default: prediction-divergence, and online-accuracy when "
+        "`labels` is true.",
+    )
+    max_pause: Seconds = Field(
+        default=600.0,
+        description="A release paused for want of traffic this long (or 10m) ends not "
+        "promoted, recording no rejection (Flagger's progressDeadlineSeconds).",
+    )
+
+    def required(self) -> tuple[CheckName, ...]:
+        """The checks that must have run before a promotion (`require`, or its default)."""
+        if self.require is not None:
+            return self.require
+        default: tuple[CheckName, ...] = ("prediction-divergence",)
+        return (*default, "online-accuracy") if self.labels else default

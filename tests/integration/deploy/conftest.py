@@ -27,9 +27,12 @@ import httpx
 import pytest
 
 from mlgate.app.rollout import state as release_state
+from mlgate.app.rollout.sources import ReleaseCheck
 from mlgate.app.rollout.stop import stop_rollout
 from mlgate.core.policy import CanaryConfig
 
+# These tests are of the release itself: their bundles are trained, not gated or registered.
+UNGATED = ReleaseCheck(override="a test of the release itself: its bundles are not gated")
 MODEL_BLOCK = re.compile(r"model:\n(?:  .*\n|    .*\n)+")
 ESTIMATORS = {
     "stable": "estimator: sklearn.linear_model.LogisticRegression\n  params: {max_iter: 300}",
@@ -304,7 +307,9 @@ def incumbent(_shared_release: Path, bundles: Bundles) -> Running:
         if (state_dir / release_state.STATE_FILE).is_file():
             stop_rollout(state_dir, registry=None)
         run_rollout(
-            RolloutRequest(state_dir, "direct", str(bundles["stable"]), fast_policy()),
+            RolloutRequest(
+                state_dir, "direct", str(bundles["stable"]), fast_policy(), check=UNGATED
+            ),
             registry=None,
         )
     env = release_state.load(state_dir).environment

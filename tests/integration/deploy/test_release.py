@@ -25,9 +25,10 @@ from mlgate.app.rollout import state as release_state
 from mlgate.app.rollout.controller import RolloutRequest, run_rollout
 from mlgate.app.rollout.sources import Source
 from mlgate.app.rollout.transitions import Outcome
-from mlgate.core.policy import CanaryConfig
+from mlgate.core.policy import CHECKS, CanaryConfig
 from mlgate.errors import UsageError
 from tests.integration.deploy.conftest import (
+    UNGATED,
     Bundles,
     Load,
     Registered,
@@ -66,6 +67,7 @@ def release(
             config=registered.config if registered else None,
             ab_key=ab_key,
             actor="release-test",
+            check=UNGATED,
         ),
         registry=registered.registry() if registered else None,
     )
@@ -256,12 +258,22 @@ def test_only_the_model_checks_catch_a_candidate_that_predicts_differently(
         load.wait_answers(20)
         outcome = release(state_dir, f"models:/churn/{version}", policy, registered=registered)
     assert outcome.phase == "failed"
+    assert outcome.ended_as == "rolled back"
     assert "prediction-divergence" in outcome.reason
-    checks = {c["name"]: c for c in report(outcome)["history"][-1]["checks"]}
+    data = report(outcome)
+    checks = {c["name"]: c for c in data["history"][-1]["checks"]}
     # Same SLOs: the HTTP checks pass; the predictions give it away.
     for name in ("canary-up", "traffic", "error-rate", "latency"):
         assert checks[name]["status"] == "passed", checks[name]
     assert checks["prediction-divergence"]["status"] == "failed"
+    # No labels were fed back: every window says so, and so does the report.
+    assert {len(h["checks"]) for h in data["history"]} == {len(CHECKS)}
+    assert checks["online-accuracy"]["status"] == "skipped"
+    assert data["never_ran"]["online-accuracy"] == "no labels fed back (POST /feedback)"
+    assert outcome.report is not None
+    text = outcome.report.with_suffix(".md").read_text()
+    assert "- checks never run: " in text
+    assert "online-accuracy (no labels fed back (POST /feedback))" in text
     assert load.failed() == []
     champion_after = registry.get_alias("churn", "champion")
     assert champion_before is not None

@@ -183,6 +183,17 @@ class FakeRegistry:
         )
         return self._info(name, version)
 
+    def record_override(
+        self, name: str, version: int, *, reason: str, actor: str, overridden: str
+    ) -> VersionInfo:
+        """Record on `version` that the release policy's refusal was overridden."""
+        self.calls.append(Call("record_override", (name, version)))
+        self._model(name)
+        self._stored(name, version).tags.update(
+            {"mlgate.override_by": actor, "mlgate.override_reason": reason}
+        )
+        return self._info(name, version)
+
     def list_versions(self, name: str) -> list[VersionInfo]:
         """Every version, newest first."""
         self.calls.append(Call("list_versions", (name,)))

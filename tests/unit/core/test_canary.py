@@ -24,7 +24,15 @@ from mlgate.core.canary import (
 )
 from mlgate.core.histograms import distribution_distance, g_test, latency_greater, latency_quantile
 from mlgate.core.policy import CanaryConfig
-from mlgate.core.rollout import Continue, Decision, Promote, Rollback, decide, decide_unobserved
+from mlgate.core.rollout import (
+    Continue,
+    Decision,
+    NotPromoted,
+    Promote,
+    Rollback,
+    decide,
+    decide_unobserved,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -60,11 +68,13 @@ def obs(stable: VariantWindow | None = None, canary: VariantWindow | None = None
 
 
 def rank(d: Decision) -> int:
-    """Rollback < hold < step < promote."""
+    """Rollback < hold (or not promoted) < step (or pause) < promote."""
     if isinstance(d, Rollback):
         return 0
     if isinstance(d, Promote):
         return 3
+    if isinstance(d, NotPromoted):
+        return 1
     return 1 if d.reason.startswith("held") else 2
 
 

@@ -10,7 +10,9 @@ What lives where in MLflow:
 - aliases `challenger` and `champion`; the champion history (for `rollback`) is a JSON list of
   versions in the registered-model tag `mlgate.champion_history`;
 - a release that was rolled back (`mlgate deploy`) leaves its reason on the version
-  (`mlgate.rejected_*` tags) and an entry in the registered-model tag `mlgate.release_history`.
+  (`mlgate.rejected_*` tags) and an entry in the registered-model tag `mlgate.release_history`;
+- a release or promotion past the release policy's refusal (`--override`) leaves who, when, why
+  and what it set aside on the version (`mlgate.override_*` tags).
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ class Registry(Protocol):
 
     def reject(self, name: str, version: int, *, reason: str, actor: str) -> VersionInfo:
         """Record that a release of `version` was rolled back (who, when, why); no alias moves."""
+        ...
+
+    def record_override(
+        self, name: str, version: int, *, reason: str, actor: str, overridden: str
+    ) -> VersionInfo:
+        """Record that `version` was released or promoted past the release policy's refusal
+        (`overridden`: what it set aside), by whom, when and why; no alias moves."""
         ...
 
     def list_versions(self, name: str) -> list[VersionInfo]:

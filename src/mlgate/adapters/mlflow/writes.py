@@ -193,6 +193,8 @@ class MlflowRegistry(MlflowStore):
         Runs of other machines are left alone (their liveness cannot be judged from here).
         Returns the run ids marked. Call with the project lock held.
         """
+        if not self._abandoned_candidates(name):  # the usual case, found without MLflow
+            return []
         from mlflow.entities import ViewType
 
         with self._translate():
@@ -227,8 +229,8 @@ class MlflowRegistry(MlflowStore):
 
     def promote(self, name: str, version: int | None, *, reason: str, actor: str) -> VersionInfo:
         """Move `champion` to `version` (default: the challenger), recording who/when/why."""
-        with self._translate(), self._write_lock():
-            client = self._client
+        with self._translate(), self._write_lock(), self._meta.transaction():
+            client = self._meta
             model = self._model(name)
             aliases = self._aliases(model)
             if version is None:
@@ -253,14 +255,14 @@ class MlflowRegistry(MlflowStore):
             }.items():
                 client.set_model_version_tag(name, str(version), key, value)
             client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-_HISTORY_KEEP:]))
-            set_alias_retrying(client, name, CHAMPION, str(version))
+            client.set_registered_model_alias(name, CHAMPION, version)
             aliases[CHAMPION] = version
             return self._version(name, version, aliases)
 
     def rollback(self, name: str, *, reason: str, actor: str) -> VersionInfo:
         """Move `champion` back to the version that held it before; record who/when/why."""
-        with self._translate(), self._write_lock():
-            client = self._client
+        with self._translate(), self._write_lock(), self._meta.transaction():
+            client = self._meta
             model = self._model(name)
             aliases = self._aliases(model)
             current = aliases.get(CHAMPION)
@@ -284,7 +286,7 @@ class MlflowRegistry(MlflowStore):
             }.items():
                 client.set_model_version_tag(name, str(current), key, value)
             client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-            set_alias_retrying(client, name, CHAMPION, str(target))
+            client.set_registered_model_alias(name, CHAMPION, target)
             aliases[CHAMPION] = target
             return self._version(name, target, aliases)
 
@@ -294,8 +296,8 @@ class MlflowRegistry(MlflowStore):
         The version gets `mlgate.rejected_by/_at/_reason` tags (the last rejection) and the
         registered model's `mlgate.release_history` tag gets an entry (the recent past).
         """
-        with self._translate(), self._write_lock():
-            client = self._client
+        with self._translate(), self._write_lock(), self._meta.transaction():
+            client = self._meta
             model = self._model(name)
             aliases = self._aliases(model)
             self._version(name, version, aliases)  # UsageError when it does not exist
@@ -316,6 +318,24 @@ class MlflowRegistry(MlflowStore):
             while history and len(json.dumps(history)) > 4500:
                 history.pop(0)
             client.set_registered_model_tag(name, RELEASES_TAG, json.dumps(history))
+            return self._version(name, version, aliases)
+
+    def record_override(
+        self, name: str, version: int, *, reason: str, actor: str, overridden: str
+    ) -> VersionInfo:
+        """Record on `version` who released or promoted it past the release policy's refusal,
+        when, why, and what was set aside (`mlgate.override_*` tags, the last override)."""
+        with self._translate(), self._write_lock(), self._meta.transaction():
+            client = self._meta
+            aliases = self._aliases(self._model(name))
+            self._version(name, version, aliases)  # UsageError when it does not exist
+            for key, value in {
+                "mlgate.override_by": actor,
+                "mlgate.override_at": now_iso(),
+                "mlgate.override_reason": truncate(reason),
+                "mlgate.overridden": truncate(overridden),
+            }.items():
+                client.set_model_version_tag(name, str(version), key, value)
             return self._version(name, version, aliases)
 
 

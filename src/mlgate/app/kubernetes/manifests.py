@@ -7,6 +7,7 @@ and writes the files; every function here is pure (options -> object).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -57,6 +58,8 @@ class ManifestOptions:
     rollouts: str = "argo"
     prometheus_url: str = "http://prometheus.monitoring:9090"
     policy: CanaryConfig = field(default_factory=CanaryConfig)
+    # On the pod template: which candidate the image is, and an override that released it.
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 def require(value: T | None, flag: str, what: str) -> T:
@@ -173,6 +176,7 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(PORT),
                 "prometheus.io/path": "/metrics",
+                **opts.annotations,
             },
         },
         "spec": {

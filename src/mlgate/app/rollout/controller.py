@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,7 @@ from mlgate.core.policy import CanaryConfig
 from mlgate.core.records.rollout import ProcRef, RolloutRecord, VariantRef
 from mlgate.core.rollout import (
     Decision,
+    NotPromoted,
     Promote,
     Rollback,
     apply,
@@ -96,6 +97,9 @@ class RolloutRequest:
     engine: str | None = None
     report_dir: Path | None = None
     actor: str = "unknown"
+    # The release policy's override and trust: an ungated, unregistered or rejected candidate
+    # is refused before anything starts (`Run.admit`).
+    check: sources.ReleaseCheck = field(default_factory=sources.ReleaseCheck)
 
 
 @contextlib.contextmanager
@@ -185,6 +189,7 @@ def _start(run: Run, req: RolloutRequest) -> Outcome:
         raise UsageError(
             f"{candidate.text} is what this release already serves ({run.stable.label})"
         )
+    run.admit(candidate, req.check, req.strategy)
     plan = start_plan(req.strategy, environment_up=env_up)
     if plan.environment is not None:
         first = candidate if plan.done_at_start else _incumbent(run, req)
@@ -352,16 +357,16 @@ def _drive(run: Run) -> Outcome:
     while True:
         while (left := tick - time.monotonic()) > 0:
             if run.stopping.wait(min(left, 0.2)):
-                return rollback(run, "the controller was stopped (SIGTERM or Ctrl-C)")
+                return rollback(run, "the controller was stopped (SIGTERM or Ctrl-C)", manual=True)
         ro = run.rollout
         decision = _analyse(run, observer)
         entry = window_record(decision, ts=time.time(), weight=ro.weight)
         ro = run.update_rollout(history=(*ro.history, entry))
-        run.say(f"[{ro.weight:>3}%] {decision.action}: {decision.reason}")
+        run.say(f"[{ro.weight:>3}%] {decision.verb}: {decision.reason}")
         if isinstance(decision, Promote):
             return promote(run, ro.candidate, decision.reason)
-        if isinstance(decision, Rollback):
-            return rollback(run, decision.reason)
+        if isinstance(decision, Rollback | NotPromoted):
+            return rollback(run, decision.reason, reject=decision.reject)
         stepped = apply(ro, decision)
         if stepped.weight != ro.weight:
             run.ports.splitter.route(run.env, route_for(stepped, run.stable))

@@ -24,6 +24,7 @@ from mlgate.core.escape import md_text
 from mlgate.core.histograms import distribution_distance, g_test
 from mlgate.core.records.predlog import unsigned_request_id
 from mlgate.core.records.rollout import RolloutRecord, VariantRef
+from mlgate.core.rollout import ended_as, is_paused, never_ran
 from mlgate.errors import InfraError
 from mlgate.store import atomic
 
@@ -105,10 +106,12 @@ def summary(rollout: RolloutRecord, candidate: VariantRef) -> dict[str, Any]:
     return {
         "id": rollout.id,
         "strategy": rollout.strategy,
-        "outcome": "promoted" if rollout.phase == "succeeded" else "rolled back",
+        "outcome": ended_as(rollout.phase, rollout.reason),
         "candidate": candidate.label,
         "incumbent": rollout.incumbent,
         "reason": rollout.reason,
+        "required_checks": list(rollout.policy.required()),
+        "never_ran": never_ran(rollout),
         "registry": rollout.registry_note,
         "policy": rollout.policy.model_dump(mode="json"),
         "started_at": rollout.started_at,
@@ -126,9 +129,14 @@ def write(
     observer: Observer | None,
     stable: VariantRef,
     canary: VariantRef,
+    outcome: str | None = None,
+    override: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `release-<id>.json` and `.md` into `directory`; returns the JSON path."""
-    report = summary(rollout, canary)
+    """Write `release-<id>.json` and `.md` into `directory`; returns the JSON path. `outcome`
+    says how it ended when the record cannot (`stopped`); `override`: who released the
+    candidate past the release policy, why, and what it set aside."""
+    report = {**summary(rollout, canary), **({"outcome": outcome} if outcome else {})}
+    report["override"] = override
     if observer is not None:
         try:
             report["divergence"] = distributions(observer, stable, canary, rollout.started_at)
@@ -152,13 +160,20 @@ def markdown(rollout: RolloutRecord, report: dict[str, Any]) -> str:
         f"- incumbent: {md_text(rollout.incumbent)}",
         f"- reason: {md_text(rollout.reason)}",
         f"- windows analysed: {len(rollout.history)}",
+        f"- required checks: {md_text(', '.join(rollout.policy.required())) or '-'}",
+        "- checks never run: "
+        + (md_text("; ".join(f"{k} ({v})" for k, v in never_ran(rollout).items())) or "-"),
     ]
+    if over := report.get("override"):
+        lines.append(f"- override by {md_text(over['by'])}: {md_text(over['reason'])} (set "
+                     f"aside: {md_text('; '.join(over['overridden']))})")  # fmt: skip
     lines += _divergence_lines(report.get("divergence") or {})
     lines += _agreement_lines(report.get("agreement") or {})
     lines += ["", "## Windows", "", "| weight | action | failed checks |", "| ---: | --- | --- |"]
     for window in rollout.history:
         failed = md_text(", ".join(window.failed_names())) or "-"
-        lines.append(f"| {window.weight} | {md_text(window.action)} | {failed} |")
+        action = "pause" if is_paused(window) else window.action
+        lines.append(f"| {window.weight} | {md_text(action)} | {failed} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,13 @@ where the last one left it.
 `deciding` says whether anyone still decides a rollout in progress: its controller, or the
 guard that rolls it back when no controller takes over. Each is recorded with its PID and
 start time, so a PID that the kernel gave to another process since counts as gone.
+
+Two more records sit beside it. `admission.json` (`ReleaseAdmission`) says how the last release
+started here passed the release policy (`mlgate.core.release_policy`): by right, or by whose
+override, why, and what it set aside; the release report repeats it. `stop.json`
+(`StopRequest`) says who asked `mlgate canary stop` to end which rollout, and why: the rollback
+that follows (by the controller it signals, by the stop itself, or by the guard) is that stop,
+never a rejection of the candidate.
 """
 
 from __future__ import annotations
@@ -20,23 +27,34 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar, TypeVar
 
 from mlgate.adapters import procs
+from mlgate.core.records.base import Record
 from mlgate.core.records.rollout import RolloutRecord, RolloutState
 from mlgate.errors import FormatError
 from mlgate.store import atomic
 
+R = TypeVar("R", bound=Record)
 STATE_FILE = "release.json"
 LOCK_FILE = "controller.lock"
+ADMISSION_FILE = "admission.json"
+STOP_FILE = "stop.json"
 __all__ = [
     "ControllerLock",
     "Deciding",
+    "ReleaseAdmission",
     "RolloutRecord",
     "RolloutState",
+    "StopRequest",
+    "clear_stop",
     "deciding",
+    "last_admission",
     "load",
+    "request_stop",
     "save",
+    "save_admission",
+    "stop_request",
 ]
 
 
@@ -63,6 +81,82 @@ def save(state_dir: Path, state: RolloutState, now: float | None = None) -> Roll
         state = state.model_copy(update={"rollout": stamped})
     atomic.write_text(state_dir / STATE_FILE, state.dumps())
     return state
+
+
+class ReleaseAdmission(Record):
+    """How a release's candidate passed the release policy: by right (`override` None), or
+    past its refusal (`overridden`) by `actor`'s override, for `override`'s reason."""
+
+    FORMAT: ClassVar[str] = ADMISSION_FILE
+    VERSION: ClassVar[int] = 1
+
+    candidate: str
+    label: str
+    strategy: str
+    actor: str
+    at: float
+    override: str | None = None
+    overridden: tuple[str, ...] = ()
+
+    def describe(self) -> str | None:
+        """The override as the report and the outcome say it; None when there was none."""
+        if self.override is None:
+            return None
+        return f"released past {'; '.join(self.overridden)} by {self.actor}: {self.override}"
+
+
+class StopRequest(Record):
+    """Who asked to stop which rollout, and why."""
+
+    FORMAT: ClassVar[str] = STOP_FILE
+    VERSION: ClassVar[int] = 1
+
+    rollout: str
+    actor: str
+    at: float
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """`stopped by ACTOR` (with the reason), as the state and the report record it."""
+        return f"stopped by {self.actor}" + (f": {self.reason}" if self.reason else "")
+
+
+def save_admission(state_dir: Path, admission: ReleaseAdmission) -> None:
+    """Record how the release starting now passed the policy (the caller holds the lock)."""
+    atomic.write_text(state_dir / ADMISSION_FILE, admission.dumps())
+
+
+def last_admission(state_dir: Path, candidate: str) -> ReleaseAdmission | None:
+    """The admission of the last release started here, when it was of `candidate`."""
+    found = _read(state_dir / ADMISSION_FILE, ReleaseAdmission)
+    return found if found is not None and found.candidate == candidate else None
+
+
+def request_stop(state_dir: Path, request: StopRequest) -> None:
+    """Record that `request.actor` asks the rollout `request.rollout` to stop."""
+    atomic.write_text(state_dir / STOP_FILE, request.dumps())
+
+
+def stop_request(state_dir: Path, rollout: str) -> StopRequest | None:
+    """The request to stop the rollout `rollout`, when one was made (a request for another
+    rollout is stale: it does not count)."""
+    found = _read(state_dir / STOP_FILE, StopRequest)
+    return found if found is not None and found.rollout == rollout else None
+
+
+def clear_stop(state_dir: Path, rollout: str | None = None) -> None:
+    """Forget the stop request (only the one for `rollout`, when given)."""
+    path = state_dir / STOP_FILE
+    if rollout is None or stop_request(state_dir, rollout) is not None:
+        path.unlink(missing_ok=True)
+
+
+def _read(path: Path, kind: type[R]) -> R | None:
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return kind.loads(text, source=str(path))
 
 
 @dataclass(frozen=True)

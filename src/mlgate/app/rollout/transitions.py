@@ -2,6 +2,11 @@
 and stops, `champion` moves) or rolled back (traffic back to the incumbent, the candidate
 stops, the reason goes into the registry), each step written to the state file before the
 next, so that a controller that stops half way is resumed by the next one; then the report.
+
+A rollback someone asked for (`mlgate canary stop`, SIGTERM or Ctrl-C to the controller) is a
+stop: the state and the report say "stopped by ACTOR", and nothing is recorded against the
+candidate in the registry. A candidate starts only once the release policy admits it
+(`Run.admit`); an override is recorded on its version, in `admission.json` and in the report.
 """
 
 from __future__ import annotations
@@ -14,10 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlgate.adapters.nginx import AbKey, Route
-from mlgate.app.rollout import report
+from mlgate.app.rollout import report, sources
 from mlgate.app.rollout.ports import Ports
-from mlgate.app.rollout.state import save
+from mlgate.app.rollout.state import (
+    ReleaseAdmission,
+    StopRequest,
+    clear_stop,
+    last_admission,
+    request_stop,
+    save,
+    save_admission,
+    stop_request,
+)
 from mlgate.core.records.rollout import EnvironmentRef, RolloutRecord, RolloutState, VariantRef
+from mlgate.core.rollout import ended_as
 from mlgate.core.vocab import ReleaseStrategy
 from mlgate.errors import MlgateError
 
@@ -43,6 +58,14 @@ class Outcome:
     report: Path | None = None
     registry_note: str | None = None
     registry_failed: bool = False
+    stopped: bool = False
+    override: str | None = None
+
+    @property
+    def ended_as(self) -> str:
+        """promoted, rolled back (a verdict against the candidate), not promoted, or stopped
+        (someone asked: no verdict either)."""
+        return "stopped" if self.stopped else ended_as(self.phase, self.reason)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for `--json`."""
@@ -57,6 +80,9 @@ class Outcome:
             "report": str(self.report) if self.report else None,
             "registry_note": self.registry_note,
             "registry_failed": self.registry_failed,
+            "ended_as": self.ended_as,
+            "stopped": self.stopped,
+            "override": self.override,
         }
 
 
@@ -114,6 +140,27 @@ class Run:
         """Write the state as it stands."""
         self.state = save(self.state_dir, self.state)
 
+    def admit(
+        self, candidate: sources.Source, check: sources.ReleaseCheck, strategy: ReleaseStrategy
+    ) -> None:
+        """Refuse a candidate the release policy refuses (GateFailed); record how it passed:
+        an override goes on its registry version (when it is one) and into `admission.json`."""
+        allowed = sources.admit(candidate, check, registry=self.registry)
+        set_aside = "; ".join(allowed.overridden)
+        if allowed.override is not None:
+            self.say(f"OVERRIDE by {self.actor}: releasing {candidate.label} although {set_aside}")
+            if self.registry is not None and candidate.model and candidate.version is not None:
+                self.registry.record_override(
+                    candidate.model, candidate.version, reason=allowed.override,
+                    actor=self.actor, overridden=set_aside,
+                )  # fmt: skip
+        admission = ReleaseAdmission(
+            candidate=candidate.text, label=candidate.label, strategy=strategy,
+            actor=self.actor, at=time.time(), override=allowed.override,
+            overridden=allowed.overridden,
+        )  # fmt: skip
+        save_admission(self.state_dir, admission)
+
 
 def route_for(rollout: RolloutRecord, stable: VariantRef) -> Route:
     """The split a rollout at its weight asks of the splitter."""
@@ -142,10 +189,23 @@ def promote(run: Run, variant: VariantRef, reason: str) -> Outcome:
     return finish(run, "succeeded", strategy, variant, old, reason, note)
 
 
-def rollback(run: Run, reason: str) -> Outcome:
-    """Weight 0, the candidate stops, the alias stays; the reason goes into the registry."""
+def rollback(run: Run, reason: str, *, reject: bool = True, manual: bool = False) -> Outcome:
+    """Weight 0, the candidate stops, the alias stays; the reason goes into the registry,
+    unless `reject` is False (not promoted: nothing was shown wrong with the candidate).
+
+    A stop someone asked for (`manual`, or a `StopRequest` for this rollout) is recorded as
+    "stopped by ACTOR" instead, and nothing goes against the candidate in the registry."""
+    request = stop_request(run.state_dir, run.rollout.id)
+    if request is None and manual:
+        # Written first: a controller that resumes this rollback still knows it is a stop.
+        request = StopRequest(
+            rollout=run.rollout.id, actor=run.actor, at=time.time(), reason=reason
+        )
+        request_stop(run.state_dir, request)
+    if request is not None:
+        reason, reject = request.describe(), False
     ro = run.update_rollout(phase="rolling-back", reason=reason)
-    run.say(f"rolling back {ro.candidate.label}: {reason}")
+    run.say(f"{'rolling back' if reject else 'not promoting'} {ro.candidate.label}: {reason}")
     splitter = run.ports.splitter
     if splitter.running(run.env):
         reverted: list[float] = []
@@ -153,8 +213,13 @@ def rollback(run: Run, reason: str) -> Outcome:
         run.update_rollout(reverted_at=reverted[0] if reverted else time.time())
         splitter.targets(run.env, {"stable": run.stable})
     run.ports.processes.stop(ro.candidate)
-    note = registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
-    return finish(run, "failed", ro.strategy, ro.candidate, run.stable, reason, note)
+    note = (
+        registry_reject(run, ro.candidate, f"{ro.strategy} release: {reason}")
+        if reject
+        else RegistryNote(f"champion unchanged; no rejection recorded on {ro.candidate.label}")
+    )
+    stopped = request is not None
+    return finish(run, "failed", ro.strategy, ro.candidate, run.stable, reason, note, stopped)
 
 
 def registry_promote(run: Run, variant: VariantRef, reason: str) -> RegistryNote:
@@ -195,9 +260,11 @@ def finish(
     incumbent: VariantRef | None,
     reason: str,
     note: RegistryNote,
+    stopped: bool = False,
 ) -> Outcome:
     """End the release: the rollout (if any) joins the past with its report; the outcome."""
     path, windows = None, 0
+    admission = last_admission(run.state_dir, candidate.source)
     if run.state.rollout is not None:
         ro = run.update_rollout(
             phase=phase, reason=reason, registry_note=note.text, ended_at=time.time()
@@ -210,8 +277,11 @@ def finish(
             observer=run.ports.observer(run.env.prometheus_url) if running else None,
             stable=incumbent if phase == "succeeded" and incumbent is not None else run.stable,
             canary=candidate,
+            outcome="stopped" if stopped else None,
+            override=override_entry(admission),
         )
         run.update(past=(*run.state.past, ro)[-KEEP_PAST:], rollout=None)
+        clear_stop(run.state_dir, ro.id)
     else:
         run.save()
     return Outcome(
@@ -225,7 +295,21 @@ def finish(
         report=path,
         registry_note=note.text,
         registry_failed=note.failed,
+        stopped=stopped,
+        override=admission.describe() if admission is not None else None,
     )
+
+
+def override_entry(admission: ReleaseAdmission | None) -> dict[str, Any] | None:
+    """The report's record of an override: who, when, why, and what it set aside."""
+    if admission is None or admission.override is None:
+        return None
+    return {
+        "by": admission.actor,
+        "at": admission.at,
+        "reason": admission.override,
+        "overridden": list(admission.overridden),
+    }
 
 
 def teardown(run: Run) -> None:

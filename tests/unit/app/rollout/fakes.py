@@ -204,6 +204,7 @@ class FakeRegistry:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[tuple[str, str, int | None, str]] = []
+        self.overrides: list[tuple[str, int, str]] = []
         self.fail = fail
 
     def promote(self, name: str, version: int | None, *, reason: str, actor: str) -> None:
@@ -211,6 +212,11 @@ class FakeRegistry:
 
     def reject(self, name: str, version: int, *, reason: str, actor: str) -> None:
         self._call("reject", name, version, reason)
+
+    def record_override(
+        self, name: str, version: int, *, reason: str, actor: str, overridden: str
+    ) -> None:
+        self.overrides.append((name, version, reason))
 
     def _call(self, what: str, name: str, version: int | None, reason: str) -> None:
         if self.fail:

@@ -11,6 +11,7 @@ import pytest
 from mlgate.adapters.nginx import AbKey, Route
 from mlgate.app.rollout import state as rollout_state
 from mlgate.app.rollout.controller import RolloutRequest, run_rollout
+from mlgate.app.rollout.sources import ReleaseCheck
 from mlgate.app.rollout.stop import stop_rollout
 from mlgate.app.rollout.transitions import Outcome
 from mlgate.core.canary import Progress
@@ -34,6 +35,8 @@ STABLE, CANDIDATE = "127.0.0.1:9000", "127.0.0.1:9001"
 POLICY = CanaryConfig(
     interval=0.01, step_weight=50, ab_weight=30, threshold=1, iterations=2, min_requests=20
 )
+# The fakes' candidates are servers: no gate report mlgate could check, so an override.
+FAKES = ReleaseCheck(override="fake servers carry no gate report")
 GOOD: Window = (healthy(), healthy())
 BAD: Window = (healthy(), failing())
 
@@ -56,6 +59,7 @@ def deploy(
             policy=policy,
             incumbent=f"http://{STABLE}",
             ab_key=ab_key,
+            check=FAKES,
         ),
         registry=as_registry(registry),
         ports=fakes.ports(),
@@ -163,7 +167,7 @@ def test_direct_with_nothing_running_starts_on_the_candidate(tmp_path: Path) -> 
 def test_direct_over_a_running_release_replaces_it_without_analysis(tmp_path: Path) -> None:
     fakes = Fakes()
     run_rollout(
-        RolloutRequest(tmp_path, "direct", source(STABLE), POLICY),
+        RolloutRequest(tmp_path, "direct", source(STABLE), POLICY, check=FAKES),
         registry=None,
         ports=fakes.ports(),
     )
@@ -202,7 +206,7 @@ def test_a_rollout_left_in_progress_resumes_where_it_stood(tmp_path: Path) -> No
     # Another candidate is refused while it is in progress.
     with pytest.raises(UsageError, match="left in progress"):
         run_rollout(
-            RolloutRequest(tmp_path, "canary", source("127.0.0.1:9002"), policy),
+            RolloutRequest(tmp_path, "canary", source("127.0.0.1:9002"), policy, check=FAKES),
             registry=None,
             ports=fakes.ports(),
         )

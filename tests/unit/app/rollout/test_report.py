@@ -39,7 +39,7 @@ def test_hostile_classes_and_reasons_are_inert() -> None:
     assert not [c for c in children if c.type.startswith(("html", "link", "em", "strong"))]
     # The predictions table: its header and the two classes; the windows table: its header.
     assert [t.type for t in tokens].count("tr_open") == 4
-    assert [t.type for t in tokens].count("list_item_open") == 3
+    assert [t.type for t in tokens].count("list_item_open") == 5
     rendered = GFM.render(text)
     assert "<script" not in rendered
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt; a | b c *x*" in rendered

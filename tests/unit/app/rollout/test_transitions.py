@@ -106,7 +106,7 @@ def test_the_outcome_takes_keywords_only() -> None:
     assert outcome.to_dict()["report"] == "/r.json"
     assert set(outcome.to_dict()) == {
         "phase", "strategy", "candidate", "incumbent", "reason", "url", "windows", "report",
-        "registry_note", "registry_failed",
+        "registry_note", "registry_failed", "ended_as", "stopped", "override",
     }  # fmt: skip
 
 
