@@ -29,7 +29,7 @@ from mlgate.app.monitor.alerts import AlertTargets
 from mlgate.app.monitor.project import monitor_project
 from mlgate.app.monitor.service import MonitorOptions, MonitorOutcome
 from mlgate.app.pipeline import Progress, StageResult
-from mlgate.app.register import register_gated
+from mlgate.app.register import promote_checked, register_gated
 from mlgate.app.run import run_with_registry
 from mlgate.app.scaffold import InitResult
 from mlgate.core.ci import CiEnv
@@ -197,11 +197,19 @@ def promote(
     reason: str = "",
     model: str | None = None,
     actor: str | None = None,
+    override: str | None = None,
 ) -> VersionInfo:
-    """`mlgate promote`: move alias `champion` to the challenger (or `version`)."""
-    name = model or project.config.name
-    who = actor or current_actor()
-    return open_registry(project).promote(name, version, reason=reason, actor=who)
+    """`mlgate promote`: move alias `champion` to the challenger (or `version`) when the
+    release policy allows it (a version whose gate passed, that no release rejected), or past
+    it with `override` (the reason, recorded on the version); a refusal raises GateFailed."""
+    return promote_checked(
+        project,
+        version,
+        reason=reason,
+        actor=actor or current_actor(),
+        override=override,
+        model=model,
+    )
 
 
 def rollback(

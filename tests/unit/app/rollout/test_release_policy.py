@@ -14,7 +14,7 @@ import pytest
 from mlgate.app.rollout import state as rollout_state
 from mlgate.app.rollout.controller import RolloutRequest, run_rollout
 from mlgate.app.rollout.sources import ReleaseCheck
-from mlgate.app.rollout.stop import stop_rollout
+from mlgate.app.rollout.stop import recover, stop_rollout
 from mlgate.app.rollout.transitions import Outcome
 from mlgate.core.canary import Progress
 from mlgate.core.policy import CanaryConfig
@@ -155,3 +155,31 @@ def test_a_stop_request_for_another_rollout_does_not_count(tmp_path: Path) -> No
     ro = rollout_state.load(tmp_path).rollout
     assert ro is not None
     assert rollout_state.stop_request(tmp_path, ro.id) is None
+
+
+def test_a_stop_from_the_api_records_who_stopped_it_and_no_rejection(tmp_path: Path) -> None:
+    fakes = Fakes(observer=FakeObserver([KeyboardInterrupt()]))
+    registry = FakeRegistry()
+    with pytest.raises(KeyboardInterrupt):
+        deploy(tmp_path, fakes, registry)
+    # No stop request written first (that is what the command does): the stop records itself.
+    stop_rollout(tmp_path, registry=as_registry(registry), ports=fakes.ports(), actor="carol")
+    done = rollout_state.load(tmp_path).past[-1]
+    assert done.reason == "stopped by carol"
+    assert registry.calls == []
+
+
+def test_the_guards_rollback_records_no_rejection(tmp_path: Path) -> None:
+    fakes = Fakes(observer=FakeObserver([KeyboardInterrupt()]))
+    registry = FakeRegistry()
+    with pytest.raises(KeyboardInterrupt):
+        deploy(tmp_path, fakes, registry)
+    lock = rollout_state.ControllerLock(tmp_path)
+    assert lock.acquire(wait=1.0)
+    with lock:
+        outcome = recover(
+            tmp_path, lock, as_registry(registry), "its controller died", fakes.ports()
+        )
+    assert outcome.phase == "failed"
+    assert "its controller died" in outcome.reason
+    assert registry.calls == []
