@@ -200,7 +200,11 @@ def status_cmd(
     ro = state.rollout
     who = deciding(ro) if ro is not None else None
     if as_json:
+        from mlgate.core.rollout import standing
+
         data = state.model_dump(mode="json")
+        if ro is not None:
+            data["standing"] = standing(ro)  # a phase, or "paused: no traffic"
         if who is not None:
             data["deciding"] = {"controller": who.controller, "guard": who.guard}
             data["stalled"] = who.stalled

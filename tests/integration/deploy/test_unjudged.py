@@ -73,6 +73,8 @@ def test_a_canary_without_traffic_pauses_then_ends_not_promoted_rejecting_nothin
     assert main(["canary", "status", "--state-dir", str(state_dir)]) == 0
     status = capsys.readouterr().out
     assert f"canary release of churn v{version}: {PAUSED}, weight 25%" in status
+    assert main(["canary", "status", "--state-dir", str(state_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["standing"] == PAUSED
     thread.join(timeout=120)
     outcome: Outcome = box["outcome"]
     assert outcome.ended_as == "not promoted"
