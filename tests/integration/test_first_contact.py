@@ -217,7 +217,8 @@ def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
 def test_a_holdout_too_small_to_judge_stops_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """mtcars: 32 cars, a holdout of 7. Gating on 7 rows would be judging noise."""
+    """mtcars: 32 cars. init gives half to the holdout and warns; a config asking for a
+    holdout of 7 is refused: gating on 7 rows would be judging noise."""
     csv = tmp_path / "mtcars.csv"
     rdataset("datasets", "mtcars").to_csv(csv, index=False)
     project = tmp_path / "p"
@@ -226,6 +227,16 @@ def test_a_holdout_too_small_to_judge_stops_with_the_reason(
     )
     assert code == 0, err
     assert "rownames" in out
+    assert "warning: only 32 rows have a target" in out
+    path = project / "mlgate.yaml"
+    text = path.read_text()
+    assert "test_size: 0.5" in text
+    assert "min_holdout_rows: 16" in text
+    path.write_text(
+        text.replace("test_size: 0.5", "test_size: 0.2").replace(
+            "min_holdout_rows: 16", "min_holdout_rows: 30"
+        )
+    )
     code, _, err = run_cli(capsys, "run", "--config", str(project))
     assert code == 2
     assert "the holdout would have 7 rows" in err

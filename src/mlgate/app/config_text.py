@@ -3,12 +3,59 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import math
+from dataclasses import dataclass
 
+from mlgate.core.config import EvaluationConfig, SplitConfig
 from mlgate.core.vocab import Task
 
-if TYPE_CHECKING:
-    pass
+# The holdout never takes more than half the labelled rows: past that, training on fewer rows
+# than are judged makes a worse model than the data allows.
+MAX_TEST_SIZE = 0.5
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    """The `split.test_size` and `evaluation.min_holdout_rows` init writes for a table, and why
+    when either differs from the default."""
+
+    test_size: float
+    min_holdout_rows: int
+    holdout_rows: int
+    note: str | None = None
+    warning: str | None = None
+
+
+def choose_split(labelled: int) -> SplitChoice:
+    """The smallest holdout fraction (in hundredths, from the default up to a half) whose
+    holdout of `labelled` rows reaches `evaluation.min_holdout_rows`; on a table too small for
+    that, a half, and the minimum lowered to what it holds, with a warning."""
+    default = SplitConfig().test_size
+    minimum = EvaluationConfig().min_holdout_rows
+    if math.ceil(labelled * default) >= minimum:
+        return SplitChoice(default, minimum, math.ceil(labelled * default))
+    for hundredths in range(round(default * 100) + 1, round(MAX_TEST_SIZE * 100) + 1):
+        size = hundredths / 100
+        holdout = math.ceil(labelled * size)
+        if holdout >= minimum:
+            return SplitChoice(
+                size,
+                minimum,
+                holdout,
+                note=f"split.test_size: {size:g} (not {default:g}): a holdout of {holdout} of "
+                f"the {labelled} rows with a target, at least evaluation.min_holdout_rows="
+                f"{minimum}",
+            )
+    holdout = max(1, math.ceil(labelled * MAX_TEST_SIZE))
+    return SplitChoice(
+        MAX_TEST_SIZE,
+        holdout,
+        holdout,
+        warning=f"only {labelled} rows have a target: half of them make a holdout of {holdout}, "
+        f"fewer than the {minimum} below which metrics are mostly noise. "
+        f"evaluation.min_holdout_rows is lowered to {holdout} so that the gates run, but they "
+        "judge noise: collect more labelled rows, then remove that line",
+    )
 
 
 def default_gates(task: Task) -> str:
@@ -61,6 +108,8 @@ def config_text(
     task: Task,
     gates: str,
     positive: object = None,
+    split: SplitChoice | None = None,
+    stratify: bool = True,
 ) -> str:
     """The whole mlgate.yaml of a new project."""
 
@@ -75,6 +124,20 @@ def config_text(
         if task == "regression"
         else "sklearn.ensemble.RandomForestClassifier"
     )
+    if split is None:
+        split = SplitChoice(SplitConfig().test_size, EvaluationConfig().min_holdout_rows, 0)
+    test_size = f"{split.test_size:g}"
+    if split.note or split.warning:
+        test_size += f"     # a holdout of {split.holdout_rows} rows with a target"
+    evaluation = ""
+    if split.min_holdout_rows != EvaluationConfig().min_holdout_rows:
+        evaluation = (
+            "\nevaluation:\n"
+            "  # Lowered by `mlgate init`: the table is too small for a holdout of "
+            f"{EvaluationConfig().min_holdout_rows}.\n"
+            f"  min_holdout_rows: {split.min_holdout_rows}\n"
+        )
+    stratified = "true" if task != "regression" and stratify else "false"
     return f"""\
 # mlgate pipeline config. `mlgate config --schema` lists every key.
 name: {name}
@@ -97,10 +160,10 @@ model:
     n_jobs: -1
 
 split:
-  test_size: 0.2
+  test_size: {test_size}
   seed: 42
-  stratify: {"false" if task == "regression" else "true"}
-
+  stratify: {stratified}
+{evaluation}
 {gates}
 drift:
   method: auto        # KS / chi-square up to 1000 rows, Wasserstein / Jensen-Shannon above

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlgate.adapters import dvc, github
 from mlgate.adapters.dvc import DvcInit
-from mlgate.app.config_text import config_text, default_gates
+from mlgate.app.config_text import choose_split, config_text, default_gates
 from mlgate.app.ports import DataVersioning, Workflows
 from mlgate.app.schema_infer import write_reference
 from mlgate.core.config import CONFIG_FILE
@@ -256,8 +256,19 @@ def init_from_data(
     rel, files = _place_data(root, data)
     model_name = name or root_abs.name or "model"
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in model_name).strip("-")
+    split = choose_split(len(labelled))
+    # Stratifying needs two rows of every class; a class seen once makes that split fail.
+    stratify = task == "regression" or int(labelled.value_counts().min()) >= 2
     config = config_text(
-        safe_name or "model", rel, target, drop, task, default_gates(task), positive
+        safe_name or "model",
+        rel,
+        target,
+        drop,
+        task,
+        default_gates(task),
+        positive,
+        split=split,
+        stratify=stratify,
     )
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():
@@ -265,7 +276,12 @@ def init_from_data(
     schema, written = write_reference(load_project(root), frame, roles)
     files += written
     files += workflows.write_workflows(root, force=force)
-    notes: list[str] = []
+    notes = [n for n in (split.note,) if n]
+    if not stratify:
+        notes.append(
+            "split.stratify: false: a class has a single row, which no stratified "
+            "split can place on both sides"
+        )
     dropped = len(y) - len(labelled)
     if dropped:
         notes.append(
@@ -279,7 +295,10 @@ def init_from_data(
         notes=tuple(notes),
         schema=schema,
         positive_label=positive,
-        warnings=tuple(leak_warnings(frame, schema, task)),
+        warnings=(
+            *(w for w in (split.warning,) if w),
+            *leak_warnings(frame, schema, task),
+        ),
     )
 
 

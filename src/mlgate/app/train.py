@@ -123,7 +123,11 @@ def describe(
         config_hash=config.digest(),
         seed=config.split.seed,
         estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        params={k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
+        # The estimator's every parameter; those mlgate.yaml sets as written there.
+        params={
+            **{k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
+            **config.model.model_dump(mode="json")["params"],
+        },
         metrics=metrics,
         libraries=library_versions(),
         example_predictions=tuple(

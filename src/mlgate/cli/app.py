@@ -8,13 +8,20 @@ The same thing has the same option name on every command: `--config/-c`, `--json
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
+
+from mlgate.errors import UsageError
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
@@ -172,3 +179,131 @@ def print_json(data: Any) -> None:
     """Write `data` as indented JSON on stdout (for scripts)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     JsonOutput.written = True
+
+
+Say = Callable[[str], None]
+HEARTBEAT_ENV = "MLGATE_HEARTBEAT_SECONDS"
+HEARTBEAT_SECONDS = 10.0
+
+
+def _workflow_data(text: str) -> str:
+    """Text as GitHub's workflow commands read it: one line, `%` escaped."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+class StageLines:
+    """Progress for a log rather than a terminal: a line when a stage starts and when it ends,
+    with its time, and one whenever `interval` seconds pass without a line while it runs (a
+    CI job that prints nothing for minutes looks hung, and some runners kill it); under GitHub
+    Actions each stage is a `::group::` that folds. Lines are flushed as they are written.
+    `clock` gives the times shown; the heartbeat keeps real time."""
+
+    def __init__(
+        self,
+        stream: Callable[[], TextIO],
+        *,
+        interval: float = HEARTBEAT_SECONDS,
+        github: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream, self._interval, self._github, self._clock = stream, interval, github, clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started = clock()
+        self._stage: tuple[str, float] | None = None
+        self._quiet_since = time.monotonic()
+        self._beat = threading.Thread(target=self._heartbeat, name="mlgate-progress", daemon=True)
+
+    def __enter__(self) -> StageLines:
+        self._beat.start()
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self._stop.set()
+        self._beat.join()
+        with self._lock:
+            self._end("done" if exc is None else "stopped")
+
+    def stage(self, name: str) -> None:
+        """End the running stage, if any, and start `name`."""
+        name = " ".join(name.split())
+        with self._lock:
+            self._end("done")
+            if self._github:
+                self._write(f"::group::{_workflow_data(name)}")
+            self._stage = (name, self._clock())
+            self._line(f"{name} ...")
+
+    def _end(self, how: str) -> None:
+        if self._stage is None:
+            return
+        name, since = self._stage
+        self._stage = None
+        if self._github:
+            self._write("::endgroup::")
+        self._line(f"{name}: {how} after {self._clock() - since:.1f}s")
+
+    def _heartbeat(self) -> None:
+        due = self._interval
+        while not self._stop.wait(due):
+            with self._lock:
+                quiet = time.monotonic() - self._quiet_since
+                if quiet >= self._interval and self._stage is not None:
+                    name, since = self._stage
+                    self._line(f"{name} ... still running ({self._clock() - since:.0f}s)")
+                    quiet = 0.0
+                # Next when `interval` will have passed since the last line of any kind.
+                due = self._interval - quiet if quiet < self._interval else self._interval
+
+    def _line(self, text: str) -> None:
+        self._write(f"[{self._clock() - self._started:7.1f}s] {text}")
+
+    def _write(self, line: str) -> None:
+        stream = self._stream()
+        stream.write(line + "\n")
+        stream.flush()
+        self._quiet_since = time.monotonic()
+
+
+def heartbeat_interval(environ: Mapping[str, str]) -> float:
+    """Seconds between progress lines in a log: MLGATE_HEARTBEAT_SECONDS, else 10."""
+    raw = environ.get(HEARTBEAT_ENV)
+    if raw is None:
+        return HEARTBEAT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise UsageError(
+            f"{HEARTBEAT_ENV}={raw!r} is not a number of seconds between 0 and 3600",
+            hint=f"unset it for a line every {HEARTBEAT_SECONDS:g}s, or set it to e.g. 30",
+        )
+    return seconds
+
+
+@contextlib.contextmanager
+def progress(first: str, *, to_stderr: bool = False) -> Iterator[Say]:
+    """Show a long command's stages; yields the callable that starts the next one.
+
+    On a terminal, the live status line as ever. Otherwise (CI, a pipe) `StageLines`, with
+    `::group::` folding when GITHUB_ACTIONS=true. `to_stderr` keeps stdout for the result
+    (`--json`, the pushed reference).
+    """
+
+    def stream() -> TextIO:
+        # Looked up at each line: a caller (a test) may swap the process's streams.
+        return sys.stderr if to_stderr else sys.stdout
+
+    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    if stream().isatty() and not github:
+        from rich.console import Console  # the CLI's start-up does not pay for rich
+
+        live = Console(file=stream(), highlight=False, soft_wrap=True)
+        with live.status(first) as status:
+            yield status.update
+        return
+    interval = heartbeat_interval(os.environ)
+    with StageLines(stream, interval=interval, github=github) as lines:
+        lines.stage(first)
+        yield lines.stage

@@ -17,6 +17,7 @@ from mlgate.cli.app import (
     app,
     console,
     print_json,
+    progress,
 )
 from mlgate.errors import GateFailed
 
@@ -33,10 +34,14 @@ def validate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Data gate: check the data against the committed schema and reference distribution."""
-    from mlgate.app.pipeline import validate_file
     from mlgate.store.project import load_project
 
-    report = validate_file(load_project(config), data)
+    # A config that does not load is an error before any progress line.
+    project = load_project(config)
+    with progress("validating data", to_stderr=as_json):
+        from mlgate.app.pipeline import validate_file
+
+        report = validate_file(project, data)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -50,12 +55,15 @@ def train_cmd(
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
 ) -> None:
     """Fit the pipeline from config and write the model bundle."""
-    from mlgate.app.pipeline import train_project
-    from mlgate.core.ci import CiEnv
     from mlgate.store.project import load_project
 
-    ci = CiEnv.from_environ(os.environ)
-    result = train_project(load_project(config), wait=not no_wait, ci=ci)
+    project = load_project(config)
+    with progress("training", to_stderr=as_json):
+        from mlgate.app.pipeline import train_project
+        from mlgate.core.ci import CiEnv
+
+        ci = CiEnv.from_environ(os.environ)
+        result = train_project(project, wait=not no_wait, ci=ci)
     if as_json:
         print_json({"bundle": str(result.bundle_dir), **result.meta.model_dump(mode="json")})
         return
@@ -82,15 +90,18 @@ def gate_cmd(
     no_wait: NoWaitOpt = False,
 ) -> None:
     """Quality gate: holdout metrics vs absolute thresholds and vs the champion."""
-    from mlgate.app.gate import gate_project
     from mlgate.store.project import load_project
 
-    report = gate_project(
-        load_project(config),
-        champion_bundle=champion,
-        use_registry=use_registry,
-        wait=not no_wait,
-    )
+    project = load_project(config)
+    with progress("evaluating and gating", to_stderr=as_json):
+        from mlgate.app.gate import gate_project
+
+        report = gate_project(
+            project,
+            champion_bundle=champion,
+            use_registry=use_registry,
+            wait=not no_wait,
+        )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -115,26 +126,23 @@ def run_cmd(
     """The whole pipeline: champion from the registry -> validate -> train -> gate -> register.
 
     One run at a time per project: a second run waits for the first (and says so)."""
-    from mlgate.app.run import run_with_registry
-    from mlgate.core.ci import CiEnv
     from mlgate.store.project import load_project
 
     project = load_project(config)
-    ci = CiEnv.from_environ(os.environ)
+    # Live on a terminal; in a log, a line per stage and a heartbeat (on stderr under --json),
+    # the first before the use case loads (MLflow, pandas, scikit-learn: seconds in CI).
+    with progress("starting", to_stderr=as_json) as say:
+        from mlgate.app.run import run_with_registry
+        from mlgate.core.ci import CiEnv
+
+        ci = CiEnv.from_environ(os.environ)
+        result = run_with_registry(
+            project, register=register, progress=say, wait=not no_wait, ci=ci
+        )
     if as_json:
-        result = run_with_registry(project, register=register, wait=not no_wait, ci=ci)
         print_json(result.to_dict())
     else:
-        out = console()
-        with out.status("starting") as status:
-            result = run_with_registry(
-                project,
-                register=register,
-                progress=lambda msg: status.update(msg),
-                wait=not no_wait,
-                ci=ci,
-            )
-        render.release(out, project.config.name, result)
+        render.release(console(), project.config.name, result)
     if not result.passed:
         failed = [s for s in result.run.stages if s.status == "failed"]
         raise GateFailed("; ".join(f"{s.name}: {s.detail}" for s in failed))

@@ -19,6 +19,7 @@ from mlgate.cli.app import (
     app,
     console,
     print_json,
+    progress,
 )
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
@@ -66,11 +67,11 @@ def build_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
-    from mlgate.app.image.build import BuildOptions, build_image
-    from mlgate.core.ci import CiEnv
+    # A spinner on a terminal; in a CI log, a line when it starts, ends, and every 10 s.
+    with progress(f"building the image of {bundle}, then the smoke test", to_stderr=as_json):
+        from mlgate.app.image.build import BuildOptions, build_image
+        from mlgate.core.ci import CiEnv
 
-    # A spinner on a terminal; nothing in CI logs, where it would only add noise.
-    with console().status(f"building the image of {bundle}, then the smoke test"):
         result = build_image(
             BuildOptions(
                 bundle_dir=bundle,
@@ -129,11 +130,17 @@ def push_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Push an image to an OCI registry and print the digest deployments should use."""
-    from mlgate.adapters.container.push import push_image
+    # On stderr: stdout holds the pushed reference alone.
+    with progress(f"pushing {image}", to_stderr=True):
+        from mlgate.adapters.container.push import push_image
 
-    result = push_image(
-        image, registry=registry, tls_verify=tls_verify, engine_name=engine, digest_file=digest_file
-    )
+        result = push_image(
+            image,
+            registry=registry,
+            tls_verify=tls_verify,
+            engine_name=engine,
+            digest_file=digest_file,
+        )
     if as_json:
         print_json(result.to_dict())
         return

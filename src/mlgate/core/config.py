@@ -9,14 +9,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -35,6 +37,36 @@ from mlgate.errors import ConfigError, validation_issues
 CONFIG_FILE = "mlgate.yaml"
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+
+ParamKey = str | bool | int | float
+if TYPE_CHECKING:
+    ParamValue = str | bool | int | float | None | list["ParamValue"] | dict[ParamKey, "ParamValue"]
+else:  # pydantic builds no recursive alias without TypeAliasType; `_param_value` checks the shape
+    ParamValue = Any
+
+
+def _param_value(value: object, where: str = "") -> ParamValue:
+    """A value as YAML or JSON writes it: mappings may be keyed by numbers or booleans (class
+    labels: YAML's `{0: 1}`), which JSON's own value type refuses."""
+    at = f" at {where}" if where else ""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_param_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[ParamKey, ParamValue] = {}
+        for k, v in value.items():
+            if not isinstance(k, str | bool | int | float):
+                raise ValueError(f"key {k!r}{at} is not a string, number or boolean")
+            out[k] = _param_value(v, f"{where}.{k}".lstrip("."))
+        return out
+    raise ValueError(
+        f"{value!r}{at} is not a YAML/JSON value (a string, number, boolean, null, list or "
+        "mapping); quote it to pass text"
+    )
+
+
+Param = Annotated[ParamValue, PlainValidator(_param_value), WithJsonSchema({})]
 
 
 class _Frozen(BaseModel):
@@ -75,7 +107,11 @@ class ModelConfig(_Frozen):
         default=None,
         description="Import path of a scikit-learn estimator; a random forest when not given.",
     )
-    params: dict[str, JsonValue] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the estimator, as YAML/JSON values; mappings keyed by "
+        "class (class_weight: {0: 1, 1: 8}) name the target's classes.",
+    )
     imbalance: Literal["auto", "threshold", "class_weight", "none"] = Field(
         default="auto",
         description="Binary tasks with a rare positive class: 'threshold' tunes the decision "

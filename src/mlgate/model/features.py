@@ -6,6 +6,8 @@ timestamps), missing values as NaN / None.
 
 `DatetimeParts` is the Pipeline step that turns a date column into numbers: it lives inside the
 fitted model, so a server that receives "2024-03-01" expands it exactly as training did.
+`build_pipeline` puts the imputers, the scaler, the one-hot encoder and the date parts in front
+of the estimator: the preprocessing of the one fitted Pipeline.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mlgate.core.config import Config
 from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnSpec
 
@@ -102,3 +109,58 @@ def to_frame(data: pd.DataFrame, features: Sequence[ColumnSpec]) -> pd.DataFrame
     # Object-dtype column labels: MLflow's signature code compares labels with a range, which
     # pandas 3 deprecates for its string dtype.
     return pd.DataFrame(out, index=data.index, columns=pd.Index(list(out), dtype=object))
+
+
+def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: Any) -> Any:
+    """Impute + scale numerics, impute + one-hot categoricals, then the estimator: one Pipeline."""
+
+    pre = config.preprocess
+    numeric = [f.name for f in features if f.kind not in ("categorical", "datetime")]
+    categorical = [f.name for f in features if f.kind == "categorical"]
+    dates = [f for f in features if f.kind == "datetime"]
+    num_steps: list[tuple[str, Any]] = [
+        ("impute", SimpleImputer(strategy=pre.numeric_impute, keep_empty_features=True))
+    ]
+    if pre.scale:
+        num_steps.append(("scale", StandardScaler()))
+    cat_steps: list[tuple[str, Any]] = [
+        (
+            "impute",
+            SimpleImputer(
+                strategy=pre.categorical_impute, fill_value="missing", keep_empty_features=True
+            ),
+        ),
+        (
+            "onehot",
+            # Open categories: the frequent ones get a column each; rare and unseen values
+            # share the infrequent column (all zeros when no category is rare).
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                min_frequency=pre.min_frequency if pre.min_frequency > 1 else None,
+                max_categories=pre.max_categories,
+                sparse_output=False,
+            ),
+        ),
+    ]
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(num_steps), numeric))
+    if categorical:
+        transformers.append(("categorical", Pipeline(cat_steps), categorical))
+    if dates:
+        transformers.append(("datetime", date_steps(config, dates), [f.name for f in dates]))
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
+
+
+def date_steps(config: Config, dates: list[ColumnSpec]) -> Any:
+    """Dates -> numeric parts (year, month, ...) -> imputed: a step of the fitted Pipeline."""
+
+    return Pipeline(
+        [
+            ("parts", DatetimeParts(formats=tuple(f.format for f in dates))),
+            (
+                "impute",
+                SimpleImputer(strategy=config.preprocess.numeric_impute, keep_empty_features=True),
+            ),
+        ]
+    )

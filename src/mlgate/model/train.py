@@ -8,22 +8,20 @@ import hashlib
 import importlib
 import inspect
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from mlgate.core.config import Config
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
-from mlgate.model.features import DatetimeParts, to_frame
+from mlgate.model.features import build_pipeline, to_frame
 from mlgate.model.target import (
     handle_imbalance,
     infer_task,
@@ -141,8 +139,65 @@ def split_data(
     return Split(x_train, x_test, y_train, y_test, holdout_fingerprint(x_test, y_test))
 
 
-def make_estimator(config: Config, task: Task) -> Any:
-    """Instantiate `model.estimator` with `model.params`, seeded from `split.seed`."""
+# Estimator parameters whose mappings are keyed by class (scikit-learn's class_weight).
+LABEL_KEYED = ("class_weight",)
+
+
+_NO_CLASS = object()
+
+
+def _names_class(written: object, label: object) -> bool:
+    """A key as YAML or JSON wrote it names a class: 1, "1" and 1.0 alike; "true" a True."""
+    if str(written) == str(label):
+        return True
+    if isinstance(label, bool) or isinstance(written, bool):
+        return str(written).lower() == str(label).lower()
+    try:
+        return float(str(written)) == float(str(label))
+    except ValueError:
+        return False
+
+
+def by_class(config: Config, key: str, mapping: dict[Any, Any], classes: tuple[Any, ...]) -> Any:
+    """`mapping` re-keyed by the target's own labels (YAML gives 0, JSON "0": the class 0)."""
+    out: dict[Any, Any] = {}
+    for written, value in mapping.items():
+        label = next((c for c in classes if _names_class(written, c)), _NO_CLASS)
+        if label is _NO_CLASS or label in out:
+            target = config.data.target
+            why = (
+                f"is no class of {target!r}"
+                if label is _NO_CLASS
+                else f"names class {label!r} of {target!r}, as an earlier key does"
+            )
+            raise ConfigError(
+                f"model.params.{key}: key {written!r} {why} "
+                f"(classes: {', '.join(map(repr, classes))})",
+                hint=f"key model.params.{key} by the classes above, each once",
+            )
+        out[label] = value
+    return out
+
+
+def estimator_params(config: Config, task: Task, classes: tuple[Any, ...]) -> dict[str, Any]:
+    """`model.params` as the estimator takes them: mappings keyed by class re-keyed."""
+    params: dict[str, Any] = dict(config.model.params)
+    if task == "regression":
+        return params
+    for key in LABEL_KEYED:
+        value = params.get(key)
+        if isinstance(value, dict):
+            params[key] = by_class(config, key, value, classes)
+        elif isinstance(value, list):  # one mapping per output
+            params[key] = [
+                by_class(config, key, v, classes) if isinstance(v, dict) else v for v in value
+            ]
+    return params
+
+
+def make_estimator(config: Config, task: Task, classes: tuple[Any, ...] = ()) -> Any:
+    """Instantiate `model.estimator` with `model.params` (keyed by the target's `classes` where
+    a parameter is keyed by class), seeded from `split.seed`."""
     path = config.model.estimator or DEFAULT_ESTIMATORS[task]
     module_name, _, cls_name = path.rpartition(".")
     if not module_name:
@@ -164,65 +219,31 @@ def make_estimator(config: Config, task: Task) -> Any:
             f"model.params: {cls_name} has no parameter(s) {', '.join(unknown)}",
             hint=f"valid parameters: {', '.join(sorted(allowed))}",
         )
-    params: dict[str, Any] = dict(config.model.params)
+    params = estimator_params(config, task, classes)
     if "random_state" in allowed and "random_state" not in params:
         params["random_state"] = config.split.seed
-    estimator.set_params(**params)
+    try:
+        estimator.set_params(**params)
+    except (ValueError, TypeError) as exc:
+        raise rejected(config, cls_name, exc) from None
     return estimator
 
 
-def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: Any) -> Any:
-    """Impute + scale numerics, impute + one-hot categoricals, then the estimator: one Pipeline."""
-
-    pre = config.preprocess
-    numeric = [f.name for f in features if f.kind not in ("categorical", "datetime")]
-    categorical = [f.name for f in features if f.kind == "categorical"]
-    dates = [f for f in features if f.kind == "datetime"]
-    num_steps: list[tuple[str, Any]] = [
-        ("impute", SimpleImputer(strategy=pre.numeric_impute, keep_empty_features=True))
-    ]
-    if pre.scale:
-        num_steps.append(("scale", StandardScaler()))
-    cat_steps: list[tuple[str, Any]] = [
-        (
-            "impute",
-            SimpleImputer(
-                strategy=pre.categorical_impute, fill_value="missing", keep_empty_features=True
-            ),
-        ),
-        (
-            "onehot",
-            # Open categories: the frequent ones get a column each; rare and unseen values
-            # share the infrequent column (all zeros when no category is rare).
-            OneHotEncoder(
-                handle_unknown="infrequent_if_exist",
-                min_frequency=pre.min_frequency if pre.min_frequency > 1 else None,
-                max_categories=pre.max_categories,
-                sparse_output=False,
-            ),
-        ),
-    ]
-    transformers: list[tuple[str, Any, list[str]]] = []
-    if numeric:
-        transformers.append(("numeric", Pipeline(num_steps), numeric))
-    if categorical:
-        transformers.append(("categorical", Pipeline(cat_steps), categorical))
-    if dates:
-        transformers.append(("datetime", date_steps(config, dates), [f.name for f in dates]))
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
-
-
-def date_steps(config: Config, dates: list[ColumnSpec]) -> Any:
-    """Dates -> numeric parts (year, month, ...) -> imputed: a step of the fitted Pipeline."""
-
-    return Pipeline(
-        [
-            ("parts", DatetimeParts(formats=tuple(f.format for f in dates))),
-            (
-                "impute",
-                SimpleImputer(strategy=config.preprocess.numeric_impute, keep_empty_features=True),
-            ),
-        ]
+def rejected(config: Config, estimator: str, exc: Exception) -> ConfigError:
+    """The estimator refused a value of `model.params`: the key(s) its message names (else
+    every key given), the value as written and the estimator's own words."""
+    given = config.model.params
+    named = [k for k in given if re.search(rf"\b{re.escape(k)}\b", str(exc), re.IGNORECASE)]
+    # A message that names no parameter: the one the failing code held in a variable of its name.
+    named = named or _held_by_traceback(exc, given)
+    if len(named) == 1:
+        what = f"model.params.{named[0]}: {estimator} rejects {given[named[0]]!r}"
+    else:
+        shown = ", ".join(f"{k}={given[k]!r}" for k in named or given)
+        what = f"model.params: {estimator} rejects one of {shown}"
+    return ConfigError(
+        f"{what}: {exc}",
+        hint="fix the value in mlgate.yaml (the estimator's documentation lists what it takes)",
     )
 
 
@@ -239,13 +260,6 @@ def predict_all(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | N
     return pred, proba
 
 
-def _classes(model: Any) -> tuple[Any, ...] | None:
-    classes = getattr(model, "classes_", None)
-    if classes is None:
-        return None
-    return tuple(c.item() if hasattr(c, "item") else c for c in classes)
-
-
 def fit(
     config: Config,
     task: Task,
@@ -256,14 +270,19 @@ def fit(
     """Fit the Pipeline on the training rows (a ConfigError for bad estimator params), and a
     note on how class imbalance was handled."""
 
-    estimator, note = handle_imbalance(
-        config, task, make_estimator(config, task), split.y_train, positive
-    )
+    labels = pd.concat([split.y_train, split.y_test]).unique().tolist()
+    classes = () if task == "regression" else tuple(sorted(labels, key=str))
+    made = make_estimator(config, task, classes)
+    estimator, note = handle_imbalance(config, task, made, split.y_train, positive)
     pipeline = build_pipeline(config, features, estimator)
     try:
         pipeline.fit(split.x_train, split.y_train)
-    except InvalidParameterError as exc:
-        raise ConfigError(f"model.params: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        # InvalidParameterError is both; other errors are the estimator's only when its own
+        # code raised them (a failing preprocessing step is not a config error).
+        if isinstance(exc, InvalidParameterError) or _raised_in(exc, type(made)):
+            raise rejected(config, type(made).__name__, exc) from None
+        raise
     # Fit in parallel, predict serially: parallel tree averaging sums in thread order, so the
     # same model could give probabilities that differ in the last bit; servers scale by process.
     for step in {
@@ -272,6 +291,30 @@ def fit(
         if "n_jobs" in step.get_params(deep=False):
             step.set_params(n_jobs=1)
     return pipeline, note
+
+
+def _held_by_traceback(exc: BaseException, keys: Iterable[str]) -> list[str]:
+    """The keys that name a local variable of the innermost frame holding any of them."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        held = [k for k in keys if k in frame.f_code.co_varnames]
+        if held:
+            return held
+    return []
+
+
+def _raised_in(exc: BaseException, cls: type) -> bool:
+    """Whether a method of a `cls` instance is on the traceback of `exc`."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if isinstance(tb.tb_frame.f_locals.get("self"), cls):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @dataclass(frozen=True)

@@ -154,5 +154,5 @@ def test_push_without_an_engine_exits_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert mlgate_main(["push", "localhost/churn:abc", "--json"]) == 3
+    assert mlgate_main(["push", "registry.example:5000/churn:abc", "--json"]) == 3
     assert json.dumps("no container engine")[1:-1] in capsys.readouterr().err
