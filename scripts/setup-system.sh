@@ -7,6 +7,7 @@
 #                             checks the alert rules mlgate writes
 #   chromium                  renders the monitoring HTML report headless in tests
 #   wrk                       load for the serving benchmarks and canary tests
+#   curl                      the README's tour sends the served model a request with it
 #   postgresql                the backend of the MLflow tracking server the registry tests use
 #   podman runc buildah skopeo debootstrap docker-registry uidmap
 #                             image builds, the local OCI registry, the base image (e2e)
@@ -44,6 +45,7 @@ have nginx || want nginx "the canary traffic splitter"
 have prometheus && have promtool || want prometheus "canary analysis; promtool checks alert rules"
 have chromium || want chromium "renders the monitoring HTML report"
 have wrk || want wrk "load for the canary tests and benchmarks"
+have curl || want curl "the README tour's request to the server"
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   want postgresql "the MLflow tracking server's backend store"
 for tool in podman runc buildah skopeo debootstrap docker-registry; do

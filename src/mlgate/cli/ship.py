@@ -17,7 +17,7 @@ from mlgate.cli.app import (
     PublicKeyOpt,
     TrustTypeOpt,
     app,
-    console,
+    err_console,
     print_json,
     progress,
 )
@@ -68,7 +68,8 @@ def build_cmd(
 ) -> None:
     """Build the serving image of a model bundle, then smoke-test it (a failure exits 1)."""
     # A spinner on a terminal; in a CI log, a line when it starts, ends, and every 10 s.
-    with progress(f"building the image of {bundle}, then the smoke test", to_stderr=as_json):
+    # On stderr: stdout holds the image reference alone (`IMAGE=$(mlgate build)`).
+    with progress(f"building the image of {bundle}, then the smoke test", to_stderr=True):
         from mlgate.app.image.build import BuildOptions, build_image
         from mlgate.core.ci import CiEnv
 
@@ -90,7 +91,7 @@ def build_cmd(
     if as_json:
         print_json(result.to_dict())
         return
-    term = console()
+    term = err_console()
     term.print(f"[green]built[/] {result.image}", markup=True)
     term.print(f"  id       {result.image_id[:19]}", markup=False)
     term.print(f"  size     {result.size_bytes / 1e6:.0f} MB", markup=False)
@@ -103,6 +104,7 @@ def build_cmd(
             f"(ready after {result.smoke_ready_after_s or 0:.1f}s)",
             markup=False,
         )
+    sys.stdout.write(f"{result.image}\n")
 
 
 @app.command("push")
