@@ -218,10 +218,12 @@ def analysis(console: Any, checks: Any, passed: bool) -> None:
 
 
 def release_outcome(console: Any, outcome: Any) -> None:
-    """`mlgate deploy --target local`: promoted or rolled back, why, and the registry."""
-    verdict = (
-        "[bold green]PROMOTED[/]" if outcome.phase == "succeeded" else "[bold red]ROLLED BACK[/]"
-    )
+    """`mlgate deploy --target local`: promoted, rolled back or not promoted, why, and the
+    registry."""
+    verdict = {
+        "promoted": "[bold green]PROMOTED[/]",
+        "not promoted": "[bold yellow]NOT PROMOTED[/]",
+    }.get(outcome.ended_as, "[bold red]ROLLED BACK[/]")
     console.print(f"{verdict} {_esc(outcome.candidate)} ({outcome.strategy})")
     console.print(f"  reason    {outcome.reason}", markup=False)
     console.print(f"  serving   {outcome.url}", markup=False)
@@ -232,7 +234,10 @@ def release_outcome(console: Any, outcome: Any) -> None:
 
 
 def release_status(console: Any, state: Any) -> None:
-    """`mlgate canary status`: what serves, where, and the rollout in progress."""
+    """`mlgate canary status`: what serves, where, and the rollout in progress (its
+    standing: a phase, or `paused: no traffic`)."""
+    from mlgate.core.rollout import standing  # the CLI's start-up imports only the CLI
+
     env, stable, ro = state.environment, state.stable, state.rollout
     if env is None or stable is None:
         console.print("no local release runs here", markup=False)
@@ -241,7 +246,7 @@ def release_status(console: Any, state: Any) -> None:
         console.print(f"  prometheus {env.prometheus_url}", markup=False)
     if ro is not None:
         console.print(
-            f"{ro.strategy} release of {ro.candidate.label}: {ro.phase}, weight {ro.weight}%, "
+            f"{ro.strategy} release of {ro.candidate.label}: {standing(ro)}, weight {ro.weight}%, "
             f"{ro.failed_checks} failed check(s), {len(ro.history)} window(s)",
             markup=False,
         )
@@ -249,7 +254,7 @@ def release_status(console: Any, state: Any) -> None:
             console.print(f"  last: {ro.history[-1].reason}", markup=False)
     for past in state.past[-3:]:
         console.print(
-            f"earlier: {past.strategy} {past.candidate.label} {past.phase}: {past.reason}",
+            f"earlier: {past.strategy} {past.candidate.label} {standing(past)}: {past.reason}",
             markup=False,
         )
 
@@ -308,9 +313,10 @@ def monitor(console: Any, outcome: MonitorOutcome) -> None:
     """`mlgate monitor`: findings, performance, the features' drift, where the reports went."""
     result = outcome.result
     obs = result.observations
+    named = f"{_esc(result.registered.label)} " if result.registered is not None else ""
     console.print(
-        f"[bold]{_esc(result.model)}[/] {_esc(result.version)}: {obs.rows} rows in "
-        f"{obs.requests} requests, {obs.errors} refused"
+        f"[bold]{_esc(result.model)} {named}[/]bundle {_esc(result.version)}: {obs.rows} rows "
+        f"in {obs.requests} requests, {obs.errors} refused"
     )
     if obs.metric:
 
@@ -322,13 +328,16 @@ def monitor(console: Any, outcome: MonitorOutcome) -> None:
             f"realised {fmt(obs.realised)} ({obs.labelled} labelled rows)",
             markup=False,
         )
-    table = _table("feature", "method", "statistic", "drift", "missing")
+    from mlgate.core.drift import drift_rule, statistic_name
+
+    table = _table("feature", "statistic", "value", "drift when", "drift", "missing")
     for f in obs.features:
         d = f.drift
         table.add_row(
             _esc(f.name),
-            d.method or "-",
+            statistic_name(d.method),
             "-" if d.statistic is None else f"{d.statistic:.4g}",
+            drift_rule(d.method, d.threshold),
             "[bold red]yes[/]" if d.drifted else ("no" if d.checked else _esc(d.detail)),
             f"{f.missing_rate:.1%}",
         )
@@ -338,6 +347,8 @@ def monitor(console: Any, outcome: MonitorOutcome) -> None:
         for finding in result.verdict.findings:
             findings.add_row(finding.severity, finding.check, _esc(finding.message))
         _show(console, "findings", findings)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
     for path in outcome.reports:
         console.print(f"wrote {path}", markup=False)
     for done in outcome.deliveries:

@@ -113,6 +113,29 @@ class DriftReport(_Frozen):
         return tuple(c.column for c in self.columns if c.checked)
 
 
+# --- names for people (the monitor's HTML, Markdown and terminal tables) ------------------------
+
+STATISTICS: dict[str, str] = {
+    "ks": "KS p-value",
+    "chisquare": "chi-square p-value",
+    "wasserstein": "Wasserstein distance (reference std)",
+    "jensenshannon": "Jensen–Shannon distance",
+    "psi": "PSI",
+}
+
+
+def statistic_name(method: str | None) -> str:
+    """What a drift test's statistic is, for people: `KS p-value`, `PSI`, ..."""
+    return "-" if method is None else STATISTICS.get(method, method)
+
+
+def drift_rule(method: str | None, threshold: float | None) -> str:
+    """When the statistic means drift: `< 0.05` for a p-value, `≥ 0.1` for a distance."""
+    if method is None or threshold is None:
+        return "-"
+    return f"{'<' if method in P_VALUE_METHODS else '≥'} {threshold:g}"
+
+
 # --- verdicts ----------------------------------------------------------------------------------
 
 

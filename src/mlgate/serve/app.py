@@ -36,7 +36,6 @@ from mlgate.serve.limits import GUARD_KEY, Guard, Limits
 from mlgate.serve.predict import PREDICT, PredictEndpoint
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.state import FeedbackKeys, ServerState
-from mlgate.serve.validate import Validator
 from mlgate.serve.workers import ENV_READY_DIR
 from mlgate.store.bundle import load_bundle
 
@@ -56,10 +55,6 @@ def create_app(
     settings = settings or ServeSettings()
     bundle = load_bundle(bundle_dir, check=settings.verify, trust=settings.trust())
     state = ServerState(bundle, settings, keys or feedback_keys(settings, os.environ))
-    # The schema does not say the task: a regression model's /predict refuses `probabilities`.
-    state.validator = Validator.for_schema(
-        bundle.schema, settings.max_rows, classifier=state.classifier
-    )
     guard = Guard(
         limits_of(settings),
         lambda reason: state.metrics.limited.labels(reason).inc(),

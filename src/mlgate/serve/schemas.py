@@ -10,6 +10,15 @@ from mlgate.core.schema import ColumnSpec
 FEEDBACK_ITEMS = 10_000
 """Items one /feedback body may carry."""
 
+# A number feature also takes a string that is exactly a JSON number (serve/wire.py,
+# `number_of`; docs/serving.md): these patterns say so in the OpenAPI document. An integer
+# feature's takes digits only, narrower than what the server reads (`"2.0"` and `"1e3"` are
+# whole too). Neither states the float32 bound a value must keep, as the number types do not.
+NUMBER_STRING = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
+INTEGER_STRING = r"^-?(?:0|[1-9][0-9]*)$"
+NUMBER_STRING_CHARS = 64
+"""The longest string a number feature reads as a number (`wire.MAX_NUMBER_CHARS`)."""
+
 
 def _body_responses(refused: str) -> dict[str, dict[str, str]]:
     """The refusals every JSON body route shares, and its 422 described as `refused`."""
@@ -35,10 +44,28 @@ def value_schema(spec: ColumnSpec) -> dict[str, Any]:
     elif spec.kind == "boolean":
         schema = {"type": "boolean"}
     else:
-        schema = {"type": "integer" if spec.kind == "integer" else "number"}
+        return _number_schema(spec)
     if spec.nullable:
         schema = {"anyOf": [schema, {"type": "null"}]}
     return schema
+
+
+def _number_schema(spec: ColumnSpec) -> dict[str, Any]:
+    """A number feature: a JSON number, or a string that is exactly one (`"3.5"`); null where
+    the feature is nullable (a missing word such as `"NA"` is not null)."""
+    integer = spec.kind == "integer"
+    as_text = {
+        "type": "string",
+        "pattern": INTEGER_STRING if integer else NUMBER_STRING,
+        "maxLength": NUMBER_STRING_CHARS,
+        "description": "The number as a string: exactly a JSON number "
+        + ('("42")' if integer else '("3.5")')
+        + ", nothing around it.",
+    }
+    forms: list[dict[str, Any]] = [{"type": "integer" if integer else "number"}, as_text]
+    if spec.nullable:
+        forms.append({"type": "null"})
+    return {"anyOf": forms}
 
 
 def _response(classifier: bool, id_column: str | None) -> dict[str, Any]:

@@ -105,7 +105,11 @@ class ServerState:
         self.version = bundle.version
         self.classifier = bundle.meta.task != "regression"
         self.classes: list[Any] | None = list(bundle.meta.classes) if bundle.meta.classes else None
-        self.validator = Validator.for_schema(bundle.schema, settings.max_rows)
+        # The schema does not say the task: the validator refuses `probabilities` (body or
+        # query) on a regression model's /predict.
+        self.validator = Validator.for_schema(
+            bundle.schema, settings.max_rows, classifier=self.classifier
+        )
         self.metrics = ServerMetrics(_value_buckets(bundle))
         # Drift gauges and POST /feedback (serve/monitoring.py).
         self.monitoring = Monitoring.for_bundle(

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from mlgate.serve.app import create_app
 from mlgate.serve.settings import ServeSettings
@@ -160,6 +161,28 @@ def test_the_openapi_answer_documents_probabilities_and_ids(client: AppClient) -
     props = answer["content"]["application/json"]["schema"]["properties"]
     assert "probabilities=true" in props["probabilities"]["description"]
     assert {"classes", "ids", "id_column", "predictions"} <= set(props)
+
+
+@pytest.mark.parametrize(
+    ("row", "status"),
+    [
+        (with_(monthly_charges="70.5", total_charges="-1e3", support_calls="2"), 200),
+        (with_(monthly_charges="70,5"), 422),
+        (with_(monthly_charges=" 70.5"), 422),
+        (with_(monthly_charges="NA"), 422),
+        (with_(support_calls="2.5"), 422),
+    ],
+)
+def test_the_openapi_body_says_which_numbers_may_be_strings(
+    client: AppClient, row: dict[str, Any], status: int
+) -> None:
+    """The document takes a number feature's value as a string that is exactly a JSON number,
+    as the server reads it, and refuses what the server refuses."""
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    documented = Draft202012Validator(body["schema"]).is_valid({"instances": [row]})
+    assert documented is (status == 200)
+    assert client.post("/predict", json={"instances": [row]}).status_code == status
 
 
 BAD: list[tuple[str, Any, int, str | None, int | None]] = [

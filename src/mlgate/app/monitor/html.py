@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from mlgate.app.monitor.run import when
-from mlgate.core.drift import P_VALUE_METHODS
+from mlgate.core.drift import drift_rule, statistic_name
 from mlgate.core.histograms import nice_ticks
 from mlgate.core.records.monitor import Histogram, MonitorResult
 
@@ -31,13 +31,6 @@ TURN = 40  # degrees a category label turns when the labels do not fit side by s
 ALL_LABELS = 12  # up to this many bars, every bar is labelled
 
 Series = tuple[str, str, Sequence[float | None]]
-STATISTICS = {
-    "ks": "KS p-value",
-    "chisquare": "chi-square p-value",
-    "wasserstein": "Wasserstein distance (reference std)",
-    "jensenshannon": "Jensen–Shannon distance",
-    "psi": "PSI",
-}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222}
@@ -51,18 +44,6 @@ th{background:#f4f4f4} .sev-alert{color:#c0392b;font-weight:600} .sev-warning{co
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
 .muted{color:#777} td.num{text-align:right;font-variant-numeric:tabular-nums}
 """
-
-
-def statistic_name(method: str | None) -> str:
-    """What a drift test's statistic is, for people: `KS p-value`, `PSI`, ..."""
-    return "-" if method is None else STATISTICS.get(method, method)
-
-
-def drift_rule(method: str | None, threshold: float | None) -> str:
-    """When the statistic means drift: `< 0.05` for a p-value, `≥ 0.1` for a distance."""
-    if method is None or threshold is None:
-        return "-"
-    return f"{'<' if method in P_VALUE_METHODS else '≥'} {threshold:g}"
 
 
 def _legend(items: Sequence[tuple[str, str]]) -> str:
@@ -310,16 +291,19 @@ def render_html(result: MonitorResult) -> str:
     figures, trend, perf, perf_legend, trend_legend = _charts(result)
     status = result.verdict.status
     latency = _latency(result.latency)
+    named = _registered(result)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>mlgate monitor: {escape(result.model)} {escape(result.version)}</title>
+<title>mlgate monitor: {escape(_title(result))}</title>
 <style>{CSS}</style></head>
 <body>
-<h1>{escape(result.model)} <span class="muted">bundle {escape(result.version)}</span>
+<h1 id="model">{escape(result.model)} {named}<span class="muted" id="bundle">bundle \
+{escape(result.version)}</span>
 <span class="status {status}" id="status">{status}</span></h1>
 <p class="muted">{obs.rows} predicted rows in {obs.requests} requests, {obs.errors} refused,
 {escape(when(result.first))} to {escape(when(result.last))};
 generated {escape(result.generated_at)}.</p>
+{_notes(result.notes)}
 <h2>Findings</h2>{_findings(result)}
 <h2>Performance</h2>
 <p>{escape(obs.metric or "-")}: holdout {_fmt(obs.reference)}, estimated without labels
@@ -335,6 +319,25 @@ generated {escape(result.generated_at)}.</p>
 unreadable lines skipped: {sum(result.bad_lines.values())}.</p>
 </body></html>
 """
+
+
+def _registered(result: MonitorResult) -> str:
+    """The registry's name for the bundle (`v3 (champion)`), when the registry knows it."""
+    if result.registered is None:
+        return ""
+    return f'<span id="registered">{escape(result.registered.label)}</span> '
+
+
+def _title(result: MonitorResult) -> str:
+    named = f"{result.registered.label} " if result.registered is not None else ""
+    return f"{result.model} {named}bundle {result.version}"
+
+
+def _notes(notes: Sequence[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+    return f'<ul class="notes muted">{items}</ul>'
 
 
 def _fmt(x: float | None) -> str:

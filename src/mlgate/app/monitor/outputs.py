@@ -7,6 +7,7 @@ from typing import Any
 
 from mlgate.app.monitor.html import render_html
 from mlgate.app.monitor.run import when
+from mlgate.core.drift import drift_rule, statistic_name
 from mlgate.core.escape import md_code, md_text
 from mlgate.core.records.monitor import MonitorResult
 from mlgate.store import atomic
@@ -30,14 +31,19 @@ def markdown(result: MonitorResult) -> str:
     """A short summary: verdict, findings, performance, the features that moved."""
     obs = result.observations
     icon = "🚨 ALERT" if result.alert else "✅ healthy"
+    registered = result.registered
+    named = f"{md_text(registered.label)} · " if registered is not None else ""
     lines = [
         MARKER,
-        f"## mlgate monitor: {md_text(result.model)} {md_code(result.version)} — {icon}",
+        f"## mlgate monitor: {md_text(result.model)} {named}bundle {md_code(result.version)} "
+        f"— {icon}",
         "",
         f"{obs.rows} predicted rows in {obs.requests} requests, {obs.errors} refused, "
         f"{when(result.first)} to {when(result.last)}.",
         "",
     ]
+    lines += [f"- {md_text(note)}" for note in result.notes]
+    lines += [""] if result.notes else []
     if result.verdict.findings:
         lines += ["| severity | check | finding |", "| --- | --- | --- |"]
         for finding in result.verdict.findings:
@@ -54,14 +60,14 @@ def markdown(result: MonitorResult) -> str:
     moved = [f for f in obs.features if f.drift.checked]
     if moved:
         lines += [
-            "| feature | test | statistic | threshold | drift | missing |",
+            "| feature | statistic | value | drift when | drift | missing |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for f in sorted(moved, key=lambda f: not f.drift.drifted):
             d = f.drift
             lines.append(
-                f"| {md_text(f.name)} | {md_text(d.method)} | {_num(d.statistic, '.4g')} "
-                f"| {_num(d.threshold, 'g')} "
+                f"| {md_text(f.name)} | {md_text(statistic_name(d.method))} "
+                f"| {_num(d.statistic, '.4g')} | {md_text(drift_rule(d.method, d.threshold))} "
                 f"| {'**yes**' if d.drifted else 'no'} | {f.missing_rate:.1%} |"
             )
         lines.append("")

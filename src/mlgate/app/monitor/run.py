@@ -23,7 +23,7 @@ from mlgate.core.drift import ColumnDrift
 from mlgate.core.histograms import binned_auc
 from mlgate.core.policy import MonitorConfig, duration_seconds
 from mlgate.core.profile import CategoricalProfile, NumericProfile
-from mlgate.core.records.monitor import Histogram, MonitorResult, WindowSummary
+from mlgate.core.records.monitor import Histogram, MonitorResult, Registered, WindowSummary
 from mlgate.core.statistics import reference_cdf
 from mlgate.core.stream import ColumnSketch, sketch_drift, unseen_count
 from mlgate.core.verdict import FeatureObservation, Observations, decide
@@ -51,6 +51,10 @@ class MonitorRequest:
     now: float | None = None
     # Whose signature the bundle must carry; None: the environment's (MLGATE_PUBLIC_KEY).
     trust: Trust | None = None
+    # The registry version that recorded the bundle's digest, named in the reports.
+    registered: Registered | None = None
+    # What the caller found out beside the log (a registry it could not ask), for the reports.
+    notes: tuple[str, ...] = ()
 
 
 def when(ts: float | None) -> str:
@@ -328,7 +332,7 @@ def _summarise(
         bad_lines=stats.bad,
         other_versions={v: o.rows for v, o in analysis.others.items()},
     )
-    notes = _notes(stats, labels, analysis, bundle, rows)
+    notes = [*request.notes, *_notes(stats, labels, analysis, bundle, rows)]
     return MonitorResult(
         model=bundle.meta.name,
         version=bundle.version,
@@ -351,6 +355,7 @@ def _summarise(
         cached=tuple(stats.cached),
         bad_lines=dict(stats.bad_lines),
         notes=tuple(notes),
+        registered=request.registered,
     )
 
 

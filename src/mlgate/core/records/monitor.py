@@ -1,6 +1,7 @@
 """monitor.json: what one `mlgate monitor` run found — the verdict, the observations it was
-based on, and the series the HTML report plots. Version 0 is the unversioned file of earlier
-releases.
+based on, the series the HTML report plots, and the registry version of the bundle judged
+(when the registry knows it). Version 0 is the unversioned file of earlier releases; a file of
+version 1 written before `registered` existed reads with it None.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ class Histogram(_Frozen):
     current: tuple[float, ...]
 
 
+class Registered(_Frozen):
+    """The registry's name for the bundle judged: its model version and that version's aliases."""
+
+    name: str
+    version: int
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the reports name it: `v3 (champion)`, or `v3` without an alias."""
+        aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
+        return f"v{self.version}{aliases}"
+
+
 class MonitorResult(Record):
     """Everything the monitor found: what the reports and alerts are made from (monitor.json).
 
@@ -74,6 +89,8 @@ class MonitorResult(Record):
     cached: tuple[str, ...]
     bad_lines: dict[str, int]
     notes: tuple[str, ...]
+    # None: no registry version records the bundle's digest (or the file predates the field).
+    registered: Registered | None = None
 
     @property
     def alert(self) -> bool:

@@ -12,8 +12,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from mlgate.app.monitor.alerts import summary_text
-from mlgate.app.monitor.outputs import HTML_FILE, MARKDOWN_FILE, write_reports
+from mlgate.app.monitor.outputs import HTML_FILE, MARKDOWN_FILE, markdown, write_reports
 from mlgate.app.monitor.run import MonitorRequest, run_monitor
+from mlgate.core.drift import P_VALUE_METHODS, STATISTICS
 from mlgate.core.records.monitor import MonitorResult
 
 pytestmark = pytest.mark.unit
@@ -119,3 +120,20 @@ def test_the_slack_text_mentions_and_links_nothing(result: MonitorResult) -> Non
     assert "<" not in text
     assert ">" not in text
     assert "&lt;!channel&gt; &lt;@U123&gt; &lt;http://x|y&gt; &amp; co" in text
+
+
+def test_monitor_md_names_each_statistic_beside_its_threshold(result: MonitorResult) -> None:
+    """The Markdown drift table has the columns of the HTML and terminal tables: the statistic
+    by name, its value, and when it means drift."""
+    text = markdown(result)
+    head = "| feature | statistic | value | drift when | drift | missing |"
+    assert head in text
+    rows = text[text.index(head) :].split("\n\n")[0].splitlines()[2:]
+    checked = {f.name: f.drift for f in result.observations.features if f.drift.checked}
+    assert len(rows) == len(checked) > 0
+    for row in rows:
+        name, stat, _, rule, *_ = (cell.strip() for cell in row.strip("|").split(" | "))
+        drift = checked[name]
+        assert stat == STATISTICS[str(drift.method)]
+        sign = "&lt;" if drift.method in P_VALUE_METHODS else "≥"
+        assert rule == f"{sign} {drift.threshold:g}"

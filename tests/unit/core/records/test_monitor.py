@@ -8,7 +8,7 @@ import pytest
 
 from mlgate.core.drift import ColumnDrift
 from mlgate.core.policy import MonitorConfig
-from mlgate.core.records.monitor import Histogram, MonitorResult, WindowSummary
+from mlgate.core.records.monitor import Histogram, MonitorResult, Registered, WindowSummary
 from mlgate.core.verdict import FeatureObservation, Observations, decide
 from mlgate.errors import FormatError
 
@@ -79,3 +79,26 @@ def test_an_unversioned_monitor_json_reads_and_a_future_one_is_refused() -> None
     assert MonitorResult.parse(data) == _result()
     with pytest.raises(FormatError, match=r"monitor\.json format version 5"):
         MonitorResult.parse({**data, "format_version": 5})
+
+
+def test_the_registry_version_round_trips_and_an_older_file_reads_without_it() -> None:
+    named = _result().model_copy(
+        update={"registered": Registered(name="churn", version=3, aliases=("champion",))}
+    )
+    assert MonitorResult.loads(named.dumps()) == named
+    assert json.loads(named.dumps())["registered"] == {
+        "name": "churn",
+        "version": 3,
+        "aliases": ["champion"],
+    }
+    # A version-1 file written before the field existed: the bundle is unnamed.
+    data = json.loads(_result().dumps())
+    del data["registered"]
+    assert MonitorResult.parse(data).registered is None
+
+
+def test_a_registered_version_is_labelled_with_its_aliases() -> None:
+    assert Registered(name="churn", version=3, aliases=("champion",)).label == "v3 (champion)"
+    both = Registered(name="churn", version=1, aliases=("champion", "challenger"))
+    assert both.label == "v1 (champion, challenger)"
+    assert Registered(name="churn", version=2).label == "v2"
