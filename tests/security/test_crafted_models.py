@@ -147,6 +147,7 @@ print("done", flush=True)
 def _models() -> dict[str, tuple[Any, np.ndarray]]:
     """One small fitted model per checked type, with the rows to predict on."""
     import scipy.sparse as sp
+    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import (
         GradientBoostingClassifier,
         HistGradientBoostingClassifier,
@@ -155,7 +156,7 @@ def _models() -> dict[str, tuple[Any, np.ndarray]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     rng = np.random.RandomState(0)
     x = rng.rand(60, 3)
@@ -166,6 +167,18 @@ def _models() -> dict[str, tuple[Any, np.ndarray]]:
     sparse_lr = LogisticRegression().fit(x, y)
     sparse_lr.sparsify()
     onehot = OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist", drop="first")
+    # The shape of init's default: numbers as they are, categories as ordinal codes (rare ones
+    # share one), histogram gradient boosting told which columns hold codes.
+    coded = np.column_stack([cats[:, 0], x[:, 1:]])
+    ordinal = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, min_frequency=5
+    )
+    default = Pipeline(
+        [
+            ("pre", ColumnTransformer([("num", "passthrough", [1, 2]), ("cat", ordinal, [0])])),
+            ("hgb", HistGradientBoostingClassifier(max_iter=2, categorical_features=[2])),
+        ]
+    )
     return {
         "forest": (RandomForestClassifier(2, max_depth=3, random_state=0).fit(x, y), x),
         "hist": (
@@ -181,6 +194,7 @@ def _models() -> dict[str, tuple[Any, np.ndarray]]:
             Pipeline([("oh", onehot), ("lr", LogisticRegression())]).fit(cats, y),
             cats.astype(float),
         ),
+        "default": (default.fit(coded, y), coded),
     }
 
 

@@ -177,6 +177,7 @@ def init_demo(
         "binary",
         default_gates("binary"),
         positive=1,  # churned: the outcome a team wants found
+        boosting=False,  # the demo keeps the forest: its bundle exports to ONNX
     )
     files = [
         data,

@@ -7,7 +7,10 @@ timestamps), missing values as NaN / None.
 `DatetimeParts` is the Pipeline step that turns a date column into numbers: it lives inside the
 fitted model, so a server that receives "2024-03-01" expands it exactly as training did.
 `build_pipeline` puts the imputers, the scaler, the one-hot encoder and the date parts in front
-of the estimator: the preprocessing of the one fitted Pipeline.
+of the estimator: the preprocessing of the one fitted Pipeline. Histogram gradient boosting
+takes categories natively instead (`native_categories`): numbers pass as they are (missing
+included: the trees learn where missing values go), each category becomes one ordinal code,
+and the estimator is told which output columns hold codes.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from mlgate.core.config import Config
 from mlgate.core.dates import parse_dates
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 # The parts a date is read as. The time of day only where training saw times.
 DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year")
 TIME_PARTS = ("hour", "minute")
+# Histogram gradient boosting bins a categorical feature by its codes, which must be below
+# `max_bins` (at most 255): rarer categories beyond that share one code.
+MAX_BINS = 255
 
 
 class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -112,18 +119,44 @@ def to_frame(data: pd.DataFrame, features: Sequence[ColumnSpec]) -> pd.DataFrame
 
 
 def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: Any) -> Any:
-    """Impute + scale numerics, impute + one-hot categoricals, then the estimator: one Pipeline."""
+    """Impute + scale numerics, impute + one-hot categoricals, then the estimator: one Pipeline
+    (for histogram gradient boosting, `native_categories` instead)."""
 
-    pre = config.preprocess
     numeric = [f.name for f in features if f.kind not in ("categorical", "datetime")]
     categorical = [f.name for f in features if f.kind == "categorical"]
     dates = [f for f in features if f.kind == "datetime"]
-    num_steps: list[tuple[str, Any]] = [
+    boosting = hist_boosting(estimator)
+    num: Any
+    cat: Any
+    if boosting is not None:
+        num, cat = "passthrough", native_categories(config, boosting, len(numeric), categorical)
+    else:
+        num, cat = numeric_steps(config), Pipeline(one_hot_steps(config))
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(("numeric", num, numeric))
+    if categorical:
+        transformers.append(("categorical", cat, categorical))
+    if dates:
+        transformers.append(("datetime", date_steps(config, dates), [f.name for f in dates]))
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
+
+
+def numeric_steps(config: Config) -> Any:
+    """Numbers -> imputed -> standard-scaled (when `preprocess.scale`)."""
+    pre = config.preprocess
+    steps: list[tuple[str, Any]] = [
         ("impute", SimpleImputer(strategy=pre.numeric_impute, keep_empty_features=True))
     ]
     if pre.scale:
-        num_steps.append(("scale", StandardScaler()))
-    cat_steps: list[tuple[str, Any]] = [
+        steps.append(("scale", StandardScaler()))
+    return Pipeline(steps)
+
+
+def one_hot_steps(config: Config) -> list[tuple[str, Any]]:
+    """Categories -> imputed -> one column per frequent category."""
+    pre = config.preprocess
+    return [
         (
             "impute",
             SimpleImputer(
@@ -142,14 +175,40 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
             ),
         ),
     ]
-    transformers: list[tuple[str, Any, list[str]]] = []
-    if numeric:
-        transformers.append(("numeric", Pipeline(num_steps), numeric))
-    if categorical:
-        transformers.append(("categorical", Pipeline(cat_steps), categorical))
-    if dates:
-        transformers.append(("datetime", date_steps(config, dates), [f.name for f in dates]))
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("estimator", estimator)])
+
+
+def hist_boosting(estimator: Any) -> Any:
+    """The histogram gradient-boosting estimator `estimator` is or wraps (a threshold tuner's),
+    or None."""
+    for candidate in (estimator, getattr(estimator, "estimator", None)):
+        if isinstance(candidate, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+            return candidate
+    return None
+
+
+def native_categories(
+    config: Config, boosting: Any, offset: int, categorical: list[str]
+) -> OrdinalEncoder:
+    """Categories as ordinal codes, and `boosting` told which output columns hold them.
+
+    Missing values stay missing (NaN: the trees learn where they go), and so do values never
+    seen in training; categories seen in fewer than `preprocess.min_frequency` rows share one
+    code, as do the rarest beyond `preprocess.max_categories` or the estimator's `max_bins`
+    (at most 255 codes per feature). The ColumnTransformer puts numbers first, then these
+    codes, so they are columns `offset` to `offset + len(categorical) - 1`; a
+    `categorical_features` that `model.params` sets is left as written.
+    """
+    pre = config.preprocess
+    bins = min(int(boosting.max_bins), MAX_BINS)
+    if categorical and "categorical_features" not in config.model.params:
+        boosting.set_params(categorical_features=list(range(offset, offset + len(categorical))))
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        min_frequency=pre.min_frequency if pre.min_frequency > 1 else None,
+        max_categories=min(pre.max_categories or bins, bins),
+    )
 
 
 def date_steps(config: Config, dates: list[ColumnSpec]) -> Any:

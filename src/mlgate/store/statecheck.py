@@ -8,7 +8,8 @@ defaults. Five of the listed classes are ones skops itself does not trust, becau
 follows their arrays without bounds checks: `Tree`, `TreePredictor`, `KDTree`, `BallTree` and
 their distance metrics. They are listed on purpose, and only together with a check of those
 arrays (`check_state`), as are the other arrays native code indexes: sparse matrices, a one-hot
-encoder's output columns, a gradient-boosting model's stages (`mlgate.store.statefields`).
+encoder's output columns, a gradient-boosting model's stages (`mlgate.store.statefields`), and
+an ordinal encoder's codes, which histogram gradient boosting reads as categories.
 
 `check_state` runs on what the file describes (`mlgate.store.skopsview`), before skops builds
 a single object, so the host that only audits a file (`mlgate build`) checks the same as the
@@ -25,7 +26,7 @@ import numpy as np
 
 from mlgate.errors import BundleError
 from mlgate.store import statefields as sf
-from mlgate.store.skopsview import ArrayRef, Obj, ObjArray, SparseRef, View
+from mlgate.store.skopsview import ArrayRef, Obj, ObjArray, Opaque, SparseRef, View
 
 _SK = "sklearn."
 ESTIMATORS = tuple(
@@ -79,6 +80,7 @@ META = tuple(
         "preprocessing._label.LabelEncoder",
     )
 )
+_FUNCTION = _SK + "preprocessing._function_transformer.FunctionTransformer"
 # The Pipeline mlgate builds around the estimator (mlgate.model.train.build_pipeline).
 PREPROCESSING = (
     _SK + "pipeline.Pipeline",
@@ -87,7 +89,13 @@ PREPROCESSING = (
     _SK + "impute._base.MissingIndicator",
     _SK + "preprocessing._data.StandardScaler",
     _SK + "preprocessing._encoders.OneHotEncoder",
+    _SK + "preprocessing._encoders.OrdinalEncoder",
     "mlgate.model.features.DatetimeParts",
+    # Histogram gradient boosting with categories keeps its own ColumnTransformer: an
+    # OrdinalEncoder, and numbers through a FunctionTransformer of partial(check_array).
+    _FUNCTION,
+    "functools.partial",
+    _SK + "utils.validation.check_array",
 )
 _LOSS = _SK + "_loss."
 # Fitted state: tree stores, binning, losses and links, neighbour trees and their metrics.
@@ -150,6 +158,7 @@ CONTAINERS = (
 _HGB = (ESTIMATORS[6], ESTIMATORS[7])
 _GB = {ESTIMATORS[4]: True, ESTIMATORS[5]: False}
 _ONE_HOT = _SK + "preprocessing._encoders.OneHotEncoder"
+_ORDINAL = _SK + "preprocessing._encoders.OrdinalEncoder"
 _TREE_FAMILIES = ("sklearn.tree.", "sklearn.ensemble.")
 _STATE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 
@@ -225,6 +234,10 @@ class _Walk:
             self.guard(kind, path, lambda: sf.check_gradient_boosting(obj, self.load, _GB[kind]))
         elif kind == _ONE_HOT:
             self.guard(kind, path, lambda: sf.check_one_hot(obj, self.load))
+        elif kind == _ORDINAL:
+            self.guard(kind, path, lambda: check_ordinal(obj, self.load))
+        elif kind == _FUNCTION:
+            self.guard(kind, path, lambda: check_function(obj))
         elif kind in _HGB:
             self.later.append((obj, path))
         family = kind.startswith(_TREE_FAMILIES)
@@ -267,6 +280,44 @@ def _flatten(value: Any) -> list[Obj]:
     if isinstance(value, list | tuple):
         return [p for item in value for p in _flatten(item)]
     return []
+
+
+def check_ordinal(obj: Obj, load: sf.Loader) -> None:
+    """OrdinalEncoder (histogram gradient boosting's categories): every category, but the
+    missing one, mapped to a code of its own feature, the missing one a category."""
+    fitted = sf.encoder_state(obj, load)
+    if fitted is None:
+        return
+    st, sizes = fitted
+    missing = st.get("_missing_indices", {})
+    if not isinstance(missing, dict):
+        raise sf.Malformed("_missing_indices", "is not a mapping of feature to category")
+    for key, index in missing.items():
+        feature = int(key) if isinstance(key, int | str) and str(key).isdigit() else -1
+        if not 0 <= feature < len(sizes) or type(index) is not int:
+            raise sf.Malformed("_missing_indices", f"names no feature's category ({key!r})")
+        if not 0 <= index < sizes[feature]:
+            raise sf.Malformed("_missing_indices", f"is outside 0..{sizes[feature] - 1}")
+    for i, mapping in enumerate(sf.infrequent_mappings(load, st, sizes, optional=True)):
+        if mapping is None:
+            continue
+        size = sizes[i] - (i in missing or str(i) in missing)
+        if len(mapping) != size or mapping.min(initial=0) < 0 or mapping.max(initial=0) >= size:
+            raise sf.Malformed(
+                f"_default_to_infrequent_mappings[{i}]", "does not map every category"
+            )
+
+
+def check_function(obj: Obj) -> None:
+    """FunctionTransformer: only the forms scikit-learn itself builds (a passthrough, or
+    histogram gradient boosting's partial(check_array)): it calls what it holds on the input."""
+    st = state_of(obj)
+    func = st.get("func")
+    if not (func is None or (isinstance(func, Opaque) and func.type == "functools.partial")):
+        raise sf.Malformed("func", "is neither none nor partial(check_array)")
+    for name in ("inverse_func", "kw_args", "inv_kw_args"):
+        if st.get(name) is not None:
+            raise sf.Malformed(name, "is set: scikit-learn's own transformers leave it unset")
 
 
 def check_state(view: View, source: str) -> None:

@@ -303,27 +303,47 @@ def _optional_ints(load: Loader, value: Any, field: str, n: int) -> list[Any]:
     return out
 
 
-def check_one_hot(obj: Obj, load: Loader) -> None:
-    """OneHotEncoder: every input category lands in its feature's block of output columns
-    (the dense output is written through a CSR matrix whose indices scipy does not check)."""
+def encoder_state(obj: Obj, load: Loader) -> tuple[dict[str, Any], list[int]] | None:
+    """An encoder's state and its features' category counts; None when it is not fitted."""
     st = state_dict(obj)
     if "categories_" not in st:  # not fitted: scikit-learn refuses to transform with it
-        return
+        return None
     cats = st.get("categories_")
     if not isinstance(cats, list) or not cats:
         raise Malformed("categories_", "is not a list of category arrays")
-    sizes = [_categories(load, c, f"categories_[{i}]") for i, c in enumerate(cats)]
+    return st, [_categories(load, c, f"categories_[{i}]") for i, c in enumerate(cats)]
+
+
+def infrequent_mappings(
+    load: Loader, st: dict[str, Any], sizes: list[int], *, optional: bool = False
+) -> list[Any]:
+    """The infrequent categories of each feature inside its categories; their mappings (which
+    an `optional` encoder, one that groups no rare categories, may not have)."""
+    n = len(sizes)
+    raw = st.get("_default_to_infrequent_mappings", [None] * n if optional else None)
+    maps = _optional_ints(load, raw, "mappings", n)
+    infrequent = _optional_ints(load, st.get("_infrequent_indices", [None] * n), "_infreq", n)
+    for i in range(n):
+        if infrequent[i] is not None and np.any((infrequent[i] < 0) | (infrequent[i] >= sizes[i])):
+            raise Malformed(f"_infrequent_indices[{i}]", f"an index is outside 0..{sizes[i] - 1}")
+    return maps
+
+
+def check_one_hot(obj: Obj, load: Loader) -> None:
+    """OneHotEncoder: every input category lands in its feature's block of output columns
+    (the dense output is written through a CSR matrix whose indices scipy does not check)."""
+    fitted = encoder_state(obj, load)
+    if fitted is None:
+        return
+    st, sizes = fitted
     n = len(sizes)
     outs = st.get("_n_features_outs")
     if not isinstance(outs, list) or len(outs) != n or not all(type(o) is int for o in outs):
         raise Malformed("_n_features_outs", f"is not {n} column counts")
-    maps = _optional_ints(load, st.get("_default_to_infrequent_mappings"), "mappings", n)
-    infrequent = _optional_ints(load, st.get("_infrequent_indices", [None] * n), "_infreq", n)
+    maps = infrequent_mappings(load, st, sizes)
     raw_drop = st.get("_drop_idx_after_grouping")
     drops = [None] * n if raw_drop is None else _optional_ints(load, raw_drop, "drop_idx", n)
     for i in range(n):
-        if infrequent[i] is not None and np.any((infrequent[i] < 0) | (infrequent[i] >= sizes[i])):
-            raise Malformed(f"_infrequent_indices[{i}]", f"an index is outside 0..{sizes[i] - 1}")
         mapping = maps[i]
         if mapping is not None and (len(mapping) != sizes[i] or mapping.min(initial=0) < 0):
             raise Malformed(f"_default_to_infrequent_mappings[{i}]", "does not map every category")
