@@ -218,11 +218,12 @@ def analysis(console: Any, checks: Any, passed: bool) -> None:
 
 
 def release_outcome(console: Any, outcome: Any) -> None:
-    """`mlgate deploy --target local`: promoted, rolled back or not promoted, why, and the
-    registry."""
+    """`mlgate deploy --target local`: promoted, rolled back, not promoted or stopped, why,
+    and the registry."""
     verdict = {
         "promoted": "[bold green]PROMOTED[/]",
         "not promoted": "[bold yellow]NOT PROMOTED[/]",
+        "stopped": "[bold yellow]STOPPED[/]",
     }.get(outcome.ended_as, "[bold red]ROLLED BACK[/]")
     console.print(f"{verdict} {_esc(outcome.candidate)} ({outcome.strategy})")
     console.print(f"  reason    {outcome.reason}", markup=False)
