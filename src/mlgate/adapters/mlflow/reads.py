@@ -244,15 +244,16 @@ class MlflowStore:
     def _search(self, name: str) -> list[VersionRecord]:
         return self._meta.search_model_versions(name)
 
-    def _abandoned_candidates(self, name: str) -> list[str]:
-        """The RUNNING registrations of `name` whose process, of this machine, is gone."""
+    def _abandoned_candidates(self, name: str) -> list[tuple[str, ProcessId]]:
+        """The RUNNING registrations of `name` whose process, of this machine, is gone: each
+        run id with the process that made it."""
         with self._translate():
             runs = self._meta.running_runs(name)
         dead = []
         for run in runs:
             owner = ProcessId.from_tag(run.process)
             if owner is not None and owner.dead():
-                dead.append(run.run_id)
+                dead.append((run.run_id, owner))
         return dead
 
     def get_alias(self, name: str, alias: str) -> VersionInfo | None:

@@ -193,27 +193,13 @@ class MlflowRegistry(MlflowStore):
         Runs of other machines are left alone (their liveness cannot be judged from here).
         Returns the run ids marked. Call with the project lock held.
         """
-        if not self._abandoned_candidates(name):  # the usual case, found without MLflow
+        abandoned = self._abandoned_candidates(name)  # found without MLflow's client
+        if not abandoned:  # the usual case
             return []
-        from mlflow.entities import ViewType
-
         with self._translate():
             client = self._client
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                return []
-            runs = client.search_runs(
-                [exp.experiment_id],
-                filter_string="attributes.status = 'RUNNING'",
-                run_view_type=ViewType.ALL,
-                max_results=1000,
-            )
             failed: list[str] = []
-            for run in runs:
-                owner = ProcessId.from_tag(run.data.tags.get(PROCESS_TAG))
-                if owner is None or not owner.dead():
-                    continue
-                run_id = run.info.run_id
+            for run_id, owner in abandoned:
                 with self._write_lock():
                     for mv in client.search_model_versions(f"run_id='{run_id}'"):
                         client.delete_model_version(mv.name, str(mv.version))
