@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlgate.core.schema import ColumnSpec
+from mlgate.serve.wire import JSON_NUMBER, MAX_NUMBER_CHARS
 
 FEEDBACK_ITEMS = 10_000
 """Items one /feedback body may carry."""
@@ -14,10 +15,10 @@ FEEDBACK_ITEMS = 10_000
 # `number_of`; docs/serving.md): these patterns say so in the OpenAPI document. An integer
 # feature's takes digits only, narrower than what the server reads (`"2.0"` and `"1e3"` are
 # whole too). Neither states the float32 bound a value must keep, as the number types do not.
-NUMBER_STRING = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
+NUMBER_STRING = f"^{JSON_NUMBER.pattern}$"
 INTEGER_STRING = r"^-?(?:0|[1-9][0-9]*)$"
-NUMBER_STRING_CHARS = 64
-"""The longest string a number feature reads as a number (`wire.MAX_NUMBER_CHARS`)."""
+NUMBER_STRING_CHARS = MAX_NUMBER_CHARS
+"""The longest string a number feature reads as a number."""
 
 
 def _body_responses(refused: str) -> dict[str, dict[str, str]]:

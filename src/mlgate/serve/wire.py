@@ -122,7 +122,7 @@ def describe(value: Any) -> str:
 
 
 # A JSON number, and nothing around it: what a string in a number field must hold exactly.
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _MISSING_WORDS = frozenset({"", "nan", "null", "none", "na", "n/a"})
 MAX_NUMBER_CHARS = 64
 """The longest string a number field reads as a number."""
@@ -141,7 +141,7 @@ def number_of(value: Any, nullable: bool, field: str, row: int) -> Any:
         raise invalid(f"{field} is null but the feature is not nullable", field=field, row=row)
     if kind is not str:
         raise invalid(f"{field} must be a number, got {describe(value)}", field=field, row=row)
-    exact = len(value) <= MAX_NUMBER_CHARS and _JSON_NUMBER.fullmatch(value) is not None
+    exact = len(value) <= MAX_NUMBER_CHARS and JSON_NUMBER.fullmatch(value) is not None
     number = float(value) if exact else math.nan
     if math.isfinite(number):
         return number
