@@ -74,7 +74,7 @@ typecheck: setup
 ## ones tests/ and benchmarks/ import are declared too, the dev extra included.
 deps: setup
 	$(BIN)/deptry src
-	$(BIN)/deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv' \
+	$(BIN)/deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv|benchmarks/\.work' \
 	  --known-first-party mlgate --known-first-party tests --known-first-party benchmarks
 
 ## The layering contracts in .importlinter.

@@ -42,7 +42,11 @@ if [[ ! -f $CONF ]] || ! grep -q '^runtime = "runc"' "$CONF"; then
   printf '%s\n' "$want_conf" >"$CONF"
 fi
 
-if podman image exists "$BASE_IMAGE"; then
+# libgomp1: LightGBM's OpenMP runtime, which a LightGBM model served by scikit-learn loads (the
+# other libraries carry their own); an older base image without it is built again.
+if podman image exists "$BASE_IMAGE" &&
+  podman run --rm --entrypoint /bin/sh "$BASE_IMAGE" -c 'ldconfig -p | grep -q libgomp.so.1' \
+    >/dev/null 2>&1; then
   echo "setup-containers: $BASE_IMAGE present"
   exit 0
 fi
@@ -58,7 +62,7 @@ as_root "building $BASE_IMAGE"
 rootfs=$(mktemp -d /var/tmp/mlgate-base.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 echo "setup-containers: debootstrap bookworm from $mirror (about a minute)"
-debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" "$mirror" >/dev/null
+debootstrap --variant=minbase --include=python3,python3-venv,libgomp1 bookworm "$rootfs" "$mirror" >/dev/null
 # apt lists and caches are not needed at run time; they only make the image bigger.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
 tar -C "$rootfs" -c . | podman import --quiet \

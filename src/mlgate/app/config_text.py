@@ -138,6 +138,24 @@ gates:
 """
 
 
+def _model_block(estimator: str, params: str, pipeline: str | None) -> str:
+    imbalance = (
+        "  imbalance: auto     # binary with a rare positive class: tune the decision threshold "
+        "for F1\n"
+    )
+    if pipeline is None:
+        return f"model:\n  estimator: {estimator}\n{imbalance}{params}"
+    package = pipeline.partition(".")[0]
+    return (
+        "model:\n"
+        f"  # The team's own code builds the model: src/{package}/pipeline.py (tested in tests/).\n"
+        "  # The bundle pins that code by hash; serving refuses a model whose code changed.\n"
+        f"  pipeline: {pipeline}\n{imbalance}"
+        "  params:             # keyword arguments of build()\n"
+        "    max_iter: 200\n"
+    )
+
+
 def config_text(
     name: str,
     data_path: str,
@@ -149,6 +167,7 @@ def config_text(
     split: SplitChoice | None = None,
     stratify: bool = True,
     boosting: bool | None = None,
+    pipeline: str | None = None,
 ) -> str:
     """The whole mlgate.yaml of a new project. `boosting` picks histogram gradient boosting
     over the random forest; unset, a team's table (a `split` chosen for it) of at least
@@ -179,6 +198,7 @@ def config_text(
             f"  min_holdout_rows: {split.min_holdout_rows}\n"
         )
     stratified = "true" if task != "regression" and stratify else "false"
+    model = _model_block(estimator, params, pipeline)
     return f"""\
 # mlgate pipeline config. `mlgate config --schema` lists every key.
 name: {name}
@@ -191,10 +211,7 @@ data:
   profile_path: reference/profile.json  # reference distribution for drift checks
   max_missing_target: 0.5           # rows without a target are dropped; more than this fails
 
-model:
-  estimator: {estimator}
-  imbalance: auto     # binary with a rare positive class: tune the decision threshold for F1
-{params}
+{model}
 split:
   test_size: {test_size}
   seed: 42

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from mlgate.adapters.mlflow import Registry, open_registry
 from mlgate.app.champion import Champion, champion_for_gate
+from mlgate.app.isolated import code_is_here, predict_isolated
 from mlgate.core.bootstrap import Outputs
 from mlgate.core.config import Project
 from mlgate.core.gates import evaluate_gates
+from mlgate.core.metrics import compute_metrics
 from mlgate.core.records.gate import ChampionScore, GateReport
 from mlgate.core.records.lineage import BundleMeta
 from mlgate.errors import BundleError, DataError
@@ -52,11 +54,17 @@ def _champion_metrics(
             f"champion {champion.label} needs feature(s) the data lacks: {', '.join(missing)}"
         )
     rows = frame.loc[split.x_test.index]
-    x = to_frame(rows, bundle.schema.features)
     # Scored as the challenger is: the same classes, the same positive class.
     meta = meta.model_copy(
         update={"classes": challenger.classes, "positive_label": challenger.positive_label}
     )
+    if not code_is_here(bundle):  # trained with other code than the project's now
+        pred, proba = predict_isolated(bundle, rows)
+        metrics = compute_metrics(
+            meta.task, split.y_test, pred, proba, meta.classes, meta.positive_label
+        )
+        return metrics, Outputs(pred, proba)
+    x = to_frame(rows, bundle.schema.features)
     return evaluate(bundle.load_model(), meta, x, split.y_test)
 
 

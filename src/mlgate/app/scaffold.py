@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlgate.adapters import dvc, github
 from mlgate.adapters.dvc import DvcInit
+from mlgate.app import codegen
 from mlgate.app.config_text import choose_split, config_text, default_gates
 from mlgate.app.ports import DataVersioning, Workflows
 from mlgate.app.schema_infer import write_reference
@@ -70,6 +71,8 @@ class InitRequest:
     force: bool = False
     dvc: bool = True
     remote: str | None = None
+    # Scaffold the team's model code (`mlgate.app.codegen`) and train with it.
+    code: bool = False
 
 
 def parse_roles(pairs: list[str]) -> tuple[tuple[str, Role], ...]:
@@ -99,6 +102,12 @@ def init_project(
         raise UsageError("pass exactly one of --demo or --data CSV --target COLUMN")
     if request.data is not None and request.target is None:
         raise UsageError("--data needs --target COLUMN (the column to predict)")
+    package = None
+    model_name = request.name or ("churn" if request.demo else request.root.resolve().name)
+    if request.code:
+        package = codegen.package_name(model_name or "model")
+        codegen.check_free(request.root, package)
+    pipeline = codegen.pipeline_ref(package) if package else None
     if request.data is not None and request.target is not None:
         result = init_from_data(
             request.root,
@@ -109,13 +118,21 @@ def init_project(
             roles=dict(request.roles),
             force=request.force,
             workflows=workflows,
+            pipeline=pipeline,
         )
     else:
         if request.roles:
             raise UsageError("--role applies to --data; the demo's roles are fixed")
         result = init_demo(
-            request.root, rows=request.rows, force=request.force, workflows=workflows
+            request.root,
+            rows=request.rows,
+            force=request.force,
+            workflows=workflows,
+            pipeline=pipeline,
         )
+    if package is not None:
+        written = codegen.write_code(request.root, model_name, package, result.task)
+        result = replace(result, files=(*result.files, *written))
     if not request.dvc:
         if request.remote is not None:
             raise UsageError("--remote needs DVC: leave out --no-dvc")
@@ -162,8 +179,10 @@ def init_demo(
     seed: int = 7,
     force: bool = False,
     workflows: Workflows = github,
+    pipeline: str | None = None,
 ) -> InitResult:
-    """Write the demo project: churn data, config, schema and reference profile."""
+    """Write the demo project: churn data, config, schema and reference profile (`pipeline`:
+    the team's code builds the model, `mlgate.app.codegen`)."""
     _prepare_dir(root, force)
     data = root / "data" / "churn.csv"
     frame = demo.generate(rows, seed=seed)
@@ -178,6 +197,7 @@ def init_demo(
         default_gates("binary"),
         positive=1,  # churned: the outcome a team wants found
         boosting=False,  # the demo keeps the forest: its bundle exports to ONNX
+        pipeline=pipeline,
     )
     files = [
         data,
@@ -243,6 +263,7 @@ def init_from_data(
     roles: dict[str, Role] | None = None,
     force: bool = False,
     workflows: Workflows = github,
+    pipeline: str | None = None,
 ) -> InitResult:
     """Write a project for a team's own data: infer the task, column roles, schema, profile,
     positive class and gates; warn about leaks and rows without a target."""
@@ -270,6 +291,7 @@ def init_from_data(
         positive,
         split=split,
         stratify=stratify,
+        pipeline=pipeline,
     )
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():

@@ -29,8 +29,13 @@ def serve(source: str, *, config: Path, options: ServeOptions) -> None:
     settings = options.settings
     trust = command_trust(config, settings.public_key, settings.trusted_types)
     settings = settings.model_copy(
-        update={"public_key": trust.public_key, "trusted_types": trust.types}
+        update={
+            "public_key": trust.public_key,
+            "trusted_types": trust.types,
+            "code_root": trust.code_root,
+        }
     )
+    trust = replace(trust, allow_code_drift=settings.allow_code_drift)
     options = replace(options, settings=settings)
     if not is_model_uri(source):
         if not Path(source).is_dir():

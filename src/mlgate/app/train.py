@@ -9,22 +9,33 @@ the monitoring reference, in a staging directory renamed into place.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlgate
+from mlgate.app.command import train_by_command
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.core.metrics import compute_metrics
 from mlgate.core.profile import build_profile
+from mlgate.core.records.lineage import CodeRecord
 from mlgate.core.schema import Schema
 from mlgate.model.calibration import build_reference
+from mlgate.model.custom import package_of
 from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
 from mlgate.model.train import Fitted, Split, final_estimator, fit_frame
 from mlgate.store import atomic
 from mlgate.store import bundle as bundle_mod
+from mlgate.store.code import (
+    BUNDLE_CODE_DIR,
+    copy_code,
+    find_code,
+    import_root_of,
+    import_verified,
+    record_code,
+)
 from mlgate.store.files import read_schema, write_reference
 from mlgate.store.lineage import git_info, jsonable, library_versions
 from mlgate.store.tables import fingerprint, load_table
@@ -52,6 +63,18 @@ def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO
     schema = read_schema(project.schema_path)
     if frame is None:
         frame = load_table(project.data_path)
+    if project.config.model.command is not None:  # the team's own training, through ONNX
+        done = train_by_command(project, schema, frame, ci=ci)
+        trained = done.fitted
+        return TrainResult(
+            done.bundle_dir,
+            done.meta,
+            trained.split,
+            trained.model,
+            trained.predictions,
+            trained.probabilities,
+        )
+    code = project_code(project)
     fitted = fit_frame(project.config, schema, frame)
     meta = describe(
         project,
@@ -60,7 +83,7 @@ def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO
         rows=len(frame),
         created_at=datetime.now(UTC),
         ci=ci,
-    )
+    ).model_copy(update={"code": code})
     bundle_dir, meta = write_bundle(project, schema, fitted, meta)
     return TrainResult(
         bundle_dir=bundle_dir,
@@ -70,6 +93,24 @@ def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO
         holdout_predictions=fitted.predictions,
         holdout_probabilities=fitted.probabilities,
     )
+
+
+def project_code(project: Project) -> CodeRecord | None:
+    """The team's code `model.pipeline` names (or a `model.estimator` class of the project's
+    own): found in the project, pinned by hash and imported from there, before training."""
+    model = project.config.model
+    if model.pipeline is not None:
+        package = package_of(model.pipeline)
+    elif model.estimator is not None:
+        package = model.estimator.split(".")[0]
+        found = find_code(package, project.root)
+        if found is None or not found.path.is_relative_to(project.root):
+            return None  # a library's estimator
+    else:
+        return None
+    record, source = record_code(package, project.root)
+    import_verified(source)
+    return record
 
 
 def _classes(model: Any) -> tuple[Any, ...] | None:
@@ -101,6 +142,8 @@ def describe(
         fitted.positive,
     )
     estimator = final_estimator(model)
+    if config.model.pipeline is not None and hasattr(estimator, "steps"):
+        estimator = estimator.steps[-1][1]  # the team's Pipeline: its estimator
     threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
     return bundle_mod.BundleMeta(
         name=config.name,
@@ -159,6 +202,8 @@ def write_bundle(
     profile = build_profile(split.x_train, bundle_schema)
     versions = meta.libraries
     trust = project_trust(project)
+    if meta.code is not None:  # verified above: the model may hold the package's classes
+        trust = replace(trust, packages=(meta.code.package,))
     example = split.x_train.head(5)
     with bundle_mod.staging(project.bundle_dir, trust) as tmp:
         save_sklearn(
@@ -171,6 +216,9 @@ def write_bundle(
                 f"{dist}=={versions[dist]}" for dist in ("scikit-learn", "numpy", "pandas", "skops")
             ],
         )
+        if meta.code is not None:  # the code it was trained with, to judge it as champion
+            root = import_root_of(meta.code, project.root)
+            copy_code(meta.code, root, tmp / BUNDLE_CODE_DIR)
         meta = _with_onnx(project, fitted, meta, tmp)
         _write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
         _write_json(

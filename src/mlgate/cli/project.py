@@ -54,6 +54,14 @@ def init_cmd(
         bool,
         typer.Option("--dvc/--no-dvc", help="In a git repository, version the data with DVC."),
     ] = True,
+    code: Annotated[
+        bool,
+        typer.Option(
+            "--code",
+            help="Scaffold the team's model code (src/PACKAGE: a custom transformer and the "
+            "Pipeline, with unit tests) and train with it (model.pipeline).",
+        ),
+    ] = False,
 ) -> None:
     """Write a ready project: mlgate.yaml, schema and reference profile (and demo data).
 
@@ -75,6 +83,7 @@ def init_cmd(
             force=force,
             dvc=dvc,
             remote=remote,
+            code=code,
         )
     )
     render.initialised(console(), result)

@@ -123,6 +123,14 @@ def serve_cmd(
             help="Skip the SHA256SUMS and signature checks (loudly; the type allow-list stays).",
         ),
     ] = False,
+    allow_code_drift: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code-drift",
+            help="Load a model whose project code (model.pipeline) differs from the code it "
+            "was trained with, warning, instead of refusing it.",
+        ),
+    ] = False,
     public_key: PublicKeyOpt = None,
     trust_type: TrustTypeOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -144,6 +152,7 @@ def serve_cmd(
             "verify": not no_verify,
             "public_key": public_key,
             "trusted_types": tuple(trust_type or ()),
+            "allow_code_drift": allow_code_drift,
             "max_connections": max_connections,
             "max_header_bytes": int(max_header_kb * 1024),
             "max_headers": max_headers,

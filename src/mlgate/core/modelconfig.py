@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from mlgate.core.command import check_command
 
 ParamKey = str | bool | int | float
 if TYPE_CHECKING:
@@ -38,6 +48,10 @@ def _param_value(value: object, where: str = "") -> ParamValue:
 Param = Annotated[ParamValue, PlainValidator(_param_value), WithJsonSchema({})]
 
 
+# `model.pipeline`: a dotted module path, a colon, a function name.
+PIPELINE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +62,24 @@ class ModelConfig(_Frozen):
     estimator: str | None = Field(
         default=None,
         description="Import path of a scikit-learn estimator; a random forest when not given.",
+    )
+    pipeline: str | None = Field(
+        default=None,
+        pattern=PIPELINE_PATTERN,
+        description="PACKAGE.MODULE:FUNCTION in the project's own code (src/PACKAGE/, or a "
+        "module at the project root) returning an unfitted scikit-learn-compatible estimator "
+        "that takes the feature columns as a DataFrame; model.params are its keyword "
+        "arguments, preprocess: does not apply, and the bundle pins the code by hash.",
+    )
+    command: str | None = Field(
+        default=None,
+        description="The team's own training command (any framework), run without a shell in "
+        "the project directory: {train} is the training rows as Parquet (features and target), "
+        "{target} the target's name, {out} an empty directory it writes model.onnx into. mlgate "
+        "evaluates that ONNX on the holdout itself (README: any framework through ONNX).",
+    )
+    command_timeout: float = Field(
+        default=3600.0, gt=0, description="Seconds model.command may run before it is stopped."
     )
     params: dict[str, Param] = Field(
         default_factory=dict,
@@ -66,6 +98,38 @@ class ModelConfig(_Frozen):
         description="Export model.onnx for fast serving (kept only when it matches "
         "scikit-learn). auto skips forests past 5M tree nodes (over a minute to convert).",
     )
+    early_stopping: Literal["auto", "never"] = Field(
+        default="auto",
+        description="LightGBM, XGBoost and CatBoost estimators: auto picks the number of "
+        "rounds on 10% of the training rows (never the holdout), then fits all training rows "
+        "with it; never fits every configured round.",
+    )
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ModelConfig:
+        if self.pipeline is not None and self.estimator is not None:
+            raise ValueError(
+                "model.estimator and model.pipeline both name the model: keep one (the "
+                "pipeline's function builds its own estimator)"
+            )
+        return self
+
+    @field_validator("command")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        return None if value is None else check_command(value)
+
+    @model_validator(mode="after")
+    def _command_alone(self) -> ModelConfig:
+        if self.command is None:
+            return self
+        clash = [k for k in ("estimator", "pipeline", "params") if getattr(self, k)]
+        if clash:
+            raise ValueError(
+                f"model.command and model.{clash[0]} are both set: the command trains the model "
+                f"itself; remove model.{clash[0]} (or model.command)"
+            )
+        return self
 
 
 class PreprocessConfig(_Frozen):

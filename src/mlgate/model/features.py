@@ -30,6 +30,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from mlgate.core.config import Config
 from mlgate.core.dates import parse_dates
 from mlgate.core.schema import ColumnSpec
+from mlgate.model.boost import boosted, category_codes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,6 +131,8 @@ def build_pipeline(config: Config, features: tuple[ColumnSpec, ...], estimator: 
     cat: Any
     if boosting is not None:
         num, cat = "passthrough", native_categories(config, boosting, len(numeric), categorical)
+    elif boosted(estimator) is not None:  # LightGBM, XGBoost, CatBoost: see mlgate.model.boost
+        num, cat = "passthrough", category_codes(config)
     else:
         num, cat = numeric_steps(config), Pipeline(one_hot_steps(config))
     transformers: list[tuple[str, Any, list[str]]] = []

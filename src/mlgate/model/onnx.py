@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.core.schema import ColumnSpec
 from mlgate.core.vocab import Task
+from mlgate.model.onnx_boost import final_step
+from mlgate.model.onnx_boost import register as register_boosting
 
 if TYPE_CHECKING:
     import numpy as np
@@ -192,8 +194,10 @@ def _convert(model: Any, features: Sequence[ColumnSpec], task: Task) -> Any:
     options: dict[int, dict[str, Any]] = {}
     if task != "regression":
         # A plain probability tensor instead of a list of per-row dicts (ZipMap): faster to read.
-        options[id(clone.steps[-1][1])] = {"zipmap": False}
-    onx = convert_sklearn(clone, initial_types=types, options=options)
+        options[id(final_step(clone))] = {"zipmap": False}
+    # LightGBM, XGBoost and CatBoost estimators: their converters, and the opsets they write.
+    opsets = register_boosting(clone)
+    onx = convert_sklearn(clone, initial_types=types, options=options, target_opset=opsets)
     meta = {
         PRELUDE_KEY: json.dumps({k: vars(v) for k, v in prelude.items()}),
         MISSING_KEY: MISSING_CATEGORY,
@@ -227,7 +231,7 @@ def parity(
         columns[f.name] = col
     inputs = [i.name for i in sess.get_inputs()]
     outputs = sess.run(None, onnx_feed(columns, features, prelude, missing, inputs))
-    expected = model.predict(x_holdout)
+    expected = np.asarray(model.predict(x_holdout)).reshape(-1)  # CatBoost's are (rows, 1)
     if task == "regression":
         got = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
         spread = float(np.std(expected)) or 1.0

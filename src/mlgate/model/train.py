@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from mlgate.core.config import Config
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
+from mlgate.model.boost import library, prepare, quiet
+from mlgate.model.custom import fit_failed, project_estimator
 from mlgate.model.features import build_pipeline, to_frame
 from mlgate.model.target import (
     handle_imbalance,
@@ -212,7 +215,7 @@ def make_estimator(config: Config, task: Task, classes: tuple[Any, ...] = ()) ->
     if not inspect.isclass(cls) or not hasattr(cls, "fit"):
         raise ConfigError(f"model.estimator: {path!r} is not an estimator class")
     estimator: Any = cls()
-    allowed = estimator.get_params(deep=False)
+    allowed = {**constructor_params(cls), **estimator.get_params(deep=False)}
     unknown = sorted(set(config.model.params) - set(allowed))
     if unknown:
         raise ConfigError(
@@ -226,7 +229,15 @@ def make_estimator(config: Config, task: Task, classes: tuple[Any, ...] = ()) ->
         estimator.set_params(**params)
     except (ValueError, TypeError) as exc:
         raise rejected(config, cls_name, exc) from None
+    quiet(config, estimator)
     return estimator
+
+
+def constructor_params(cls: type) -> dict[str, Any]:
+    """The keyword parameters of `cls()`: CatBoost's `get_params` lists only those set."""
+    sig = inspect.signature(cls)
+    keyword = (p for n, p in sig.parameters.items() if n != "self")
+    return {p.name: p.default for p in keyword if p.kind == p.POSITIONAL_OR_KEYWORD}
 
 
 def rejected(config: Config, estimator: str, exc: Exception) -> ConfigError:
@@ -256,6 +267,8 @@ def final_estimator(model: Any) -> Any:
 def predict_all(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions and, for a classifier, class probabilities."""
     pred = model.predict(x)
+    if getattr(pred, "ndim", 1) == 2 and pred.shape[1] == 1:  # CatBoost's multiclass labels
+        pred = pred.reshape(-1)
     proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
     return pred, proba
 
@@ -272,12 +285,31 @@ def fit(
 
     labels = pd.concat([split.y_train, split.y_test]).unique().tolist()
     classes = () if task == "regression" else tuple(sorted(labels, key=str))
-    made = make_estimator(config, task, classes)
+    custom = config.model.pipeline
+    if custom is not None:
+        params = estimator_params(config, task, classes)
+        made = project_estimator(custom, params, config.split.seed)
+    else:
+        made = make_estimator(config, task, classes)
     estimator, note = handle_imbalance(config, task, made, split.y_train, positive)
-    pipeline = build_pipeline(config, features, estimator)
+    if custom is not None:  # the team's pipeline takes the feature columns as they are
+        pipeline = Pipeline([("estimator", estimator)])
+    else:
+        pipeline = build_pipeline(config, features, estimator)
+    fit_params: dict[str, Any] = {}
     try:
-        pipeline.fit(split.x_train, split.y_train)
-    except (ValueError, TypeError) as exc:
+        if custom is None:  # LightGBM, XGBoost, CatBoost: categories and early stopping
+            fit_params, boost_note = prepare(config, task, pipeline, split.x_train, split.y_train)
+            note = "; ".join(n for n in (note, boost_note) if n) or None
+        pipeline.fit(split.x_train, split.y_train, **fit_params)
+    except Exception as exc:
+        if custom is not None:
+            raise fit_failed(custom, exc) from None
+        # LightGBMError, XGBoostError, CatBoostError: the library refused a value.
+        if library(exc) is not None and _raised_in(exc, type(made)):
+            raise rejected(config, type(made).__name__, exc) from None
+        if not isinstance(exc, ValueError | TypeError):
+            raise
         # InvalidParameterError is both; other errors are the estimator's only when its own
         # code raised them (a failing preprocessing step is not a config error).
         if isinstance(exc, InvalidParameterError) or _raised_in(exc, type(made)):

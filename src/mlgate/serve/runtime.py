@@ -78,6 +78,12 @@ class SklearnPredictor:
     name = "sklearn"
 
     def __init__(self, bundle: Bundle) -> None:
+        if bundle.onnx_only:
+            raise UsageError(
+                f"model bundle {bundle.path} was trained by model.command: it holds only "
+                "model.onnx, which scikit-learn cannot run",
+                hint="serve it with --runtime onnx (or auto, the default)",
+            )
         self.features = bundle.schema.features
         self.model = bundle.load_model()
         final = self.model.steps[-1][1] if hasattr(self.model, "steps") else self.model
@@ -103,49 +109,49 @@ class SklearnPredictor:
 
         frame = to_frame(pd.DataFrame(batch.columns), self.features)
         pred = self.model.predict(frame)
+        if getattr(pred, "ndim", 1) == 2 and pred.shape[1] == 1:  # CatBoost's multiclass labels
+            pred = pred.reshape(-1)
         proba = self.model.predict_proba(frame) if probabilities and self.classifier else None
         return Output(pred, proba)
 
 
 class OnnxPredictor:
-    """The bundle's model.onnx on ONNX Runtime, one thread, with the float64 numeric prelude."""
+    """The bundle's model.onnx on ONNX Runtime (`mlgate.model.onnxmodel`), one thread; mlgate's
+    own export gets the float64 numeric prelude, a `model.command` graph its checked layout."""
 
     name = "onnx"
 
     def __init__(self, bundle: Bundle) -> None:
-        import onnxruntime as ort
+        from mlgate.model.onnxmodel import onnx_model
 
-        from mlgate.model.onnx import read_prelude
-
-        path = bundle.onnx_path
-        if path is None:
+        if bundle.onnx_path is None:
             raise UsageError(
                 f"model bundle {bundle.path} has no model.onnx",
                 hint="serve it with --runtime sklearn, or retrain to export ONNX",
             )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # From the verified bytes, not the path: what runs is what was checked, and a graph
-        # cannot pull in external data files from beside it (there is no directory to look in).
-        self.session = ort.InferenceSession(
-            bundle.read(ONNX_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        self.prelude, self.missing = read_prelude(
-            dict(self.session.get_modelmeta().custom_metadata_map)
+        meta = bundle.meta
+        self.model = onnx_model(
+            bundle.read(ONNX_FILE),
+            bundle.schema.features,
+            meta.task,
+            meta.classes,
+            exported=not bundle.onnx_only,
+            where=str(bundle.path / ONNX_FILE),
         )
         self.features = bundle.schema.features
-        self.classifier = bundle.meta.task != "regression"
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.classifier = meta.task != "regression"
+        self.layout = self.model.layout
         # Graph inputs in feature order (skl2onnx rewrites names that are not identifiers).
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        self._vectors = prelude_vectors(self.features, self.prelude)
+        self.inputs = list(self.model.signature.inputs)
+        self._vectors = prelude_vectors(self.features, self.model.prelude)
 
     def _matrix_feed(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """The numeric prelude over the whole (rows, features) matrix, one column per input."""
+        """The numeric prelude over the whole (rows, features) matrix, one column per input
+        (one float tensor for a command's graph that takes one)."""
         import numpy as np
 
+        if self.layout == "tensor":
+            return {self.inputs[0]: matrix.astype(self.model.signature.dtypes[0])}
         fill, mean, scale = self._vectors
         x = np.where(np.isnan(matrix), fill, matrix)
         x -= mean
@@ -157,21 +163,12 @@ class OnnxPredictor:
 
     def predict(self, batch: Batch, probabilities: bool) -> Output:
         """Predict with ONNX Runtime."""
-        import numpy as np
-
-        from mlgate.model.onnx import onnx_feed
-
-        if batch.matrix is not None:
+        if batch.matrix is not None and self.layout != "named":
             feed = self._matrix_feed(batch.matrix)
         else:
-            feed = onnx_feed(batch.columns, self.features, self.prelude, self.missing, self.inputs)
-        if not self.classifier:
-            (value,) = self.session.run(self.outputs[:1], feed)
-            return Output(np.asarray(value, dtype=np.float64).reshape(-1), None)
-        names = self.outputs[:2] if probabilities else self.outputs[:1]
-        result = self.session.run(names, feed)
-        proba = np.asarray(result[1], dtype=np.float64) if probabilities else None
-        return Output(np.asarray(result[0]).reshape(-1), proba)
+            feed = self.model.feed(batch.columns)
+        pred, proba = self.model.run_feed(feed, probabilities and self.classifier)
+        return Output(pred, proba)
 
 
 def prelude_vectors(
@@ -199,7 +196,7 @@ def load_predictor(bundle: Bundle, runtime: Runtime) -> Predictor:
         try:
             return OnnxPredictor(bundle)
         except ImportError:
-            if runtime == "onnx":
+            if runtime == "onnx" or bundle.onnx_only:
                 raise UsageError(
                     "onnxruntime is not installed", hint="pip install 'mlgate[onnx]'"
                 ) from None

@@ -104,12 +104,19 @@ def run(bundle: Path, options: ServeOptions) -> None:
             "signature. The version reported is the hash of the files as found.\n"
         )
     loaded = load_bundle(bundle, check=settings.verify, trust=settings.trust())
+    if settings.runtime == "sklearn" and loaded.onnx_only:
+        raise UsageError(
+            f"--runtime sklearn: {bundle} was trained by model.command and holds only "
+            "model.onnx, which scikit-learn cannot run",
+            hint="serve it with --runtime onnx (or auto, the default)",
+        )
     if settings.runtime == "sklearn" or (settings.runtime == "auto" and loaded.onnx_path is None):
         from mlgate.store.bundle import MODEL_FILE
         from mlgate.store.trust import audit_sklearn
 
         # A model file nobody could load fails the start (exit 2), not a worker later.
-        audit_sklearn(loaded.read(MODEL_FILE), loaded.trust, str(bundle / MODEL_FILE))
+        trust = loaded.model_trust(load=False)  # the project's code checked, not run
+        audit_sklearn(loaded.read(MODEL_FILE), trust, str(bundle / MODEL_FILE))
     if settings.log_dir is not None:
         check_log_dir(settings.log_dir)
     secret = os.environ.get(ENV_FEEDBACK_SECRET)

@@ -33,6 +33,14 @@ class ServeSettings(BaseModel):
     trusted_types: tuple[str, ...] = Field(
         default=(), description="Types beyond the default allow-list the model file may hold."
     )
+    code_root: Path | None = Field(
+        default=None, description="The project whose own code (model.pipeline) is looked for."
+    )
+    allow_code_drift: bool = Field(
+        default=False,
+        description="Load a model whose project code differs from the code it was trained "
+        "with, warning, instead of refusing it.",
+    )
     max_rows: int = Field(default=10_000, ge=1, description="Rows allowed in one request.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch: int | None = Field(
@@ -113,4 +121,9 @@ class ServeSettings(BaseModel):
 
     def trust(self) -> Trust:
         """The keys and types the workers load the bundle with (resolved by `mlgate serve`)."""
-        return Trust(public_key=self.public_key, types=self.trusted_types)
+        return Trust(
+            public_key=self.public_key,
+            types=self.trusted_types,
+            code_root=self.code_root,
+            allow_code_drift=self.allow_code_drift,
+        )

@@ -8,6 +8,7 @@ Layout (docs/architecture.md, "The bundle"):
     schema.json               the data schema; its feature columns are the serving contract
     profile.json              reference profile of the training data, for drift checks
     model.onnx                optional, kept only when it matches scikit-learn on the holdout
+                              (or, from `model.command`, the model itself: no model.skops)
     gate.json                 added by `mlgate gate`: the verdict this bundle was given
     SHA256SUMS                over every other file; loading refuses any mismatch
     model.sig                 when a signing key is configured: the signature over every other
@@ -27,10 +28,9 @@ import json
 import logging
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,22 @@ from mlgate.core.records.gate import GateReport
 from mlgate.core.records.lineage import FORMAT_VERSION, BundleMeta, DataLineage, GitInfo
 from mlgate.core.schema import Schema
 from mlgate.errors import BundleError, describe
+from mlgate.model.onnxmodel import onnx_model
 from mlgate.store import atomic
-from mlgate.store.signing import SIGNATURE_FILE
+from mlgate.store.sums import (
+    GATE_FILE,
+    SUMS_FILE,
+    UNSUMMED,
+    content_digest,
+    digests_of,
+    seal,
+    sha256_file,
+    sums_digest,
+    sums_text,
+    verify,
+    version_of,
+    write_sums,
+)
 from mlgate.store.trust import Trust
 
 # Deferred imports: signing (the sign extra) and the model loader (skops) load when a bundle is
@@ -50,84 +64,29 @@ from mlgate.store.trust import Trust
 META_FILE = "mlgate.json"
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "profile.json"
-GATE_FILE = "gate.json"
-SUMS_FILE = "SHA256SUMS"
 MODEL_FILE = "model.skops"
 ONNX_FILE = "model.onnx"
 STAGING_MARK = ".staging-"
 OLD_MARK = ".old-"
-# Files that SHA256SUMS does not list: itself, and the signature made over it.
-UNSUMMED = frozenset({SUMS_FILE, SIGNATURE_FILE})
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMAT_VERSION", "BundleMeta", "DataLineage", "GitInfo"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _files(root: Path) -> list[str]:
-    """Every regular file under `root` but SHA256SUMS and the signature; anything that is not a
-    regular file or directory (a symlink above all: it could point anywhere) is refused."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        base = Path(dirpath)
-        for name in [*dirnames, *filenames]:
-            path = base / name
-            mode = path.lstat().st_mode
-            rel = path.relative_to(root).as_posix()
-            if stat.S_ISLNK(mode):
-                raise BundleError(
-                    f"model bundle {root} contains a symbolic link ({rel}): refusing it",
-                    hint="a bundle holds regular files only; copy the real file in and retrain",
-                )
-            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                raise BundleError(f"model bundle {root} contains {rel}, which is not a file")
-            if stat.S_ISREG(mode) and not (base == root and name in UNSUMMED):
-                found.append(rel)
-    return sorted(found)
-
-
-def digests_of(root: Path) -> dict[str, str]:
-    """The SHA-256 of every file of the bundle as it is on disk now (nothing is trusted)."""
-    return {rel: _sha256(root / rel) for rel in _files(root)}
-
-
-def sums_text(digests: Mapping[str, str]) -> str:
-    """SHA256SUMS' canonical content for `digests` (sha256sum's format, sorted by path)."""
-    return "".join(f"{digests[rel]}  {rel}\n" for rel in sorted(digests))
-
-
-def sums_digest(digests: Mapping[str, str]) -> str:
-    """The bundle's digest, `sha256:` + sha256 of its SHA256SUMS (the canonical text): what the
-    registry records at registration and checks on every download."""
-    return "sha256:" + hashlib.sha256(sums_text(digests).encode("utf-8")).hexdigest()
-
-
-def version_of(digests: Mapping[str, str]) -> str:
-    """A bundle's content address: the first 12 hex digits of sha256 of its SHA256SUMS."""
-    return sums_digest(digests).removeprefix("sha256:")[:12]
-
-
-def content_digest(digests: Mapping[str, str]) -> str:
-    """What a gate vouches for: every file but the gate's own verdict, as one sha256."""
-    kept = {rel: d for rel, d in digests.items() if rel != GATE_FILE}
-    return "sha256:" + hashlib.sha256(sums_text(kept).encode("utf-8")).hexdigest()
-
-
-def _write_sums(root: Path, digests: dict[str, str]) -> None:
-    atomic.write_text(root / SUMS_FILE, sums_text(digests))
-
-
-def seal(root: Path) -> None:
-    """Write SHA256SUMS over every file of the bundle (sha256sum's format)."""
-    _write_sums(root, digests_of(root))
+__all__ = [
+    "FORMAT_VERSION",
+    "GATE_FILE",
+    "SUMS_FILE",
+    "UNSUMMED",
+    "BundleMeta",
+    "DataLineage",
+    "GitInfo",
+    "content_digest",
+    "digests_of",
+    "seal",
+    "sums_digest",
+    "sums_text",
+    "verify",
+    "version_of",
+]
 
 
 def sign_if_configured(root: Path, trust: Trust) -> None:
@@ -136,44 +95,6 @@ def sign_if_configured(root: Path, trust: Trust) -> None:
         from mlgate.store.signing import sign
 
         sign(root, trust.private_key, trust.password)
-
-
-def verify(root: Path) -> dict[str, str]:
-    """Refuse a bundle whose files do not match SHA256SUMS exactly (changed, missing, extra).
-
-    Returns the recorded digests (relative path -> sha256), all of them just confirmed.
-    """
-    if not root.is_dir():
-        raise BundleError(f"model bundle not found: {root}", hint="run `mlgate train` to create it")
-    sums = root / SUMS_FILE
-    if not sums.is_file():
-        raise BundleError(
-            f"model bundle {root} has no {SUMS_FILE}: it is partial or not a bundle",
-            hint="retrain with `mlgate train`",
-        )
-    expected: dict[str, str] = {}
-    if sums.is_symlink():
-        raise BundleError(f"model bundle {root}: {SUMS_FILE} is a symbolic link: refusing it")
-    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
-        digest, sep, rel = line.partition("  ")
-        parts = rel.split("/")
-        if not sep or len(digest) != 64 or rel.startswith("/") or ".." in parts or "" in parts:
-            raise BundleError(f"{sums}: line {n} is malformed: {line!r}")
-        expected[rel] = digest
-    problems: list[str] = []
-    present = set(_files(root))
-    for rel, digest in expected.items():
-        if rel not in present:
-            problems.append(f"missing file {rel}")
-        elif _sha256(root / rel) != digest:
-            problems.append(f"{rel} does not match its checksum")
-    problems.extend(f"unexpected file {rel}" for rel in sorted(present - expected.keys()))
-    if problems:
-        raise BundleError(
-            f"model bundle {root} failed verification: " + "; ".join(problems),
-            hint="the bundle was changed or partly copied; retrain or restore it",
-        )
-    return expected
 
 
 @contextlib.contextmanager
@@ -267,10 +188,32 @@ class Bundle:
 
     def load_model(self) -> Any:
         """Build the fitted scikit-learn Pipeline from model.skops: allow-listed types only,
-        trees checked (see `mlgate.store.trust`). Nothing is unpickled."""
+        trees checked (see `mlgate.store.trust`). Nothing is unpickled. A bundle of
+        `model.command` has no model.skops: its checked model.onnx on ONNX Runtime is the model."""
+        if self.onnx_only:
+            where = str(self.path / ONNX_FILE)
+            meta = self.meta
+            data = self.read(ONNX_FILE)
+            return onnx_model(data, self.schema.features, meta.task, meta.classes, where=where)
         from mlgate.store.trust import load_sklearn
 
-        return load_sklearn(self.read(MODEL_FILE), self.trust, str(self.path / MODEL_FILE))
+        trust = self.model_trust()
+        return load_sklearn(self.read(MODEL_FILE), trust, str(self.path / MODEL_FILE))
+
+    def model_trust(self, *, load: bool = True) -> Trust:
+        """The trust to audit or (`load`) load model.skops with: when the model was trained
+        with the project's own code, that code is first found and checked to be byte for byte
+        what mlgate.json records (`mlgate.store.code`), imported from there when `load`, and
+        its classes trusted; a mismatch is a BundleError naming the files."""
+        code = self.meta.code
+        if code is None:
+            return self.trust
+        from mlgate.store.code import check_code, import_verified
+
+        source = check_code(code, self.trust.code_root, allow_drift=self.trust.allow_code_drift)
+        if load:
+            import_verified(source)
+        return replace(self.trust, packages=(*self.trust.packages, code.package))
 
     @property
     def version(self) -> str:
@@ -289,6 +232,11 @@ class Bundle:
     def content_digest(self) -> str:
         """The digest a gate records: every file but gate.json (see `content_digest`)."""
         return content_digest(self.digests)
+
+    @property
+    def onnx_only(self) -> bool:
+        """Whether the model is only a model.onnx (trained by `model.command`, no model.skops)."""
+        return MODEL_FILE not in self.digests and ONNX_FILE in self.digests
 
     @property
     def onnx_path(self) -> Path | None:
@@ -385,7 +333,7 @@ def add_file(
         )
     new = dict(digests)
     write_json(bundle_dir / name, data)
-    new[name] = _sha256(bundle_dir / name)
-    _write_sums(bundle_dir, new)
+    new[name] = sha256_file(bundle_dir / name)
+    write_sums(bundle_dir, new)
     sign_if_configured(bundle_dir, trust)
     return new

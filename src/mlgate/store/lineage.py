@@ -33,10 +33,28 @@ def git_info(root: Path, ci: CiEnv = NO_CI) -> GitInfo:
     return GitInfo(commit=commit, branch=branch, dirty=None if status is None else bool(status))
 
 
+# The libraries recorded: the model's own (the boosting libraries when installed; XGBoost's
+# CPU-only wheel is its own distribution) and those that write and read the bundle.
+LIBRARIES = (
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "skops",
+    "mlflow",
+    "skl2onnx",
+    "onnxruntime",
+    "lightgbm",
+    "xgboost",
+    "xgboost-cpu",
+    "catboost",
+    "onnxmltools",
+)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a bundle depends on."""
     out = {"python": platform.python_version(), "mlgate": mlgate.__version__}
-    for dist in ("scikit-learn", "numpy", "pandas", "skops", "mlflow", "skl2onnx", "onnxruntime"):
+    for dist in LIBRARIES:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

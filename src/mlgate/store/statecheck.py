@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mlgate.errors import BundleError
+from mlgate.store import boostcheck
 from mlgate.store import statefields as sf
 from mlgate.store.skopsview import ArrayRef, Obj, ObjArray, Opaque, SparseRef, View
 
@@ -168,7 +169,8 @@ def allowed_types() -> frozenset[str]:
     """Every class name mlgate loads from a model file without being told to."""
 
     scalars = {f"numpy.{t.__name__}" for t in set(np.sctypeDict.values())}
-    return frozenset((*ESTIMATORS, *META, *PREPROCESSING, *STATE, *CONTAINERS, *scalars))
+    boosting = boostcheck.ALLOWED  # LightGBM, XGBoost, CatBoost: mlgate.store.boostcheck
+    return frozenset((*ESTIMATORS, *META, *PREPROCESSING, *STATE, *CONTAINERS, *scalars, *boosting))
 
 
 def refused(found: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
@@ -181,8 +183,9 @@ class _Walk:
     """One pass over a file's values: each object's checks, with the feature bound of the
     tree-family estimators around it (a forest validates inputs, its trees do not)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, packages: tuple[str, ...] = ()) -> None:
         self.source = source
+        self.packages = packages
         self.arrays: dict[str, Any] = {}
         self.later: list[tuple[Obj, str]] = []
 
@@ -237,9 +240,11 @@ class _Walk:
         elif kind == _ORDINAL:
             self.guard(kind, path, lambda: check_ordinal(obj, self.load))
         elif kind == _FUNCTION:
-            self.guard(kind, path, lambda: check_function(obj))
+            self.guard(kind, path, lambda: check_function(obj, self.packages))
         elif kind in _HGB:
             self.later.append((obj, path))
+        elif kind in boostcheck.CHECKED:
+            self.guard(kind, path, lambda: boostcheck.check(kind, obj, self.load))
         family = kind.startswith(_TREE_FAMILIES)
         inner = bound if family and in_family else None
         own = state_of(obj).get("n_features_in_")
@@ -308,19 +313,22 @@ def check_ordinal(obj: Obj, load: sf.Loader) -> None:
             )
 
 
-def check_function(obj: Obj) -> None:
+def check_function(obj: Obj, packages: tuple[str, ...] = ()) -> None:
     """FunctionTransformer: only the forms scikit-learn itself builds (a passthrough, or
-    histogram gradient boosting's partial(check_array)): it calls what it holds on the input."""
+    histogram gradient boosting's partial(check_array)), or a function of the project's own
+    verified code (`packages`, `mlgate.store.code`): it calls what it holds on the input."""
     st = state_of(obj)
     func = st.get("func")
-    if not (func is None or (isinstance(func, Opaque) and func.type == "functools.partial")):
-        raise sf.Malformed("func", "is neither none nor partial(check_array)")
+    own = isinstance(func, Opaque) and func.type.startswith(tuple(f"{p}." for p in packages))
+    if not (func is None or own or (isinstance(func, Opaque) and func.type == "functools.partial")):
+        raise sf.Malformed("func", "is neither none, partial(check_array) nor the project's own")
     for name in ("inverse_func", "kw_args", "inv_kw_args"):
         if st.get(name) is not None:
             raise sf.Malformed(name, "is set: scikit-learn's own transformers leave it unset")
 
 
-def check_state(view: View, source: str) -> None:
+def check_state(view: View, source: str, packages: tuple[str, ...] = ()) -> None:
     """Refuse a file whose fitted state native code would follow outside its arrays: a
-    BundleError naming the type, where it is in the model, and the field."""
-    _Walk(source).run(view.root)
+    BundleError naming the type, where it is in the model, and the field (`packages`: the
+    project's verified code, whose functions a FunctionTransformer may call)."""
+    _Walk(source, packages).run(view.root)

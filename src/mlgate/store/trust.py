@@ -9,6 +9,12 @@ first, builds nothing, and refuses it, naming the type or the field, when:
 - its fitted state would make native code index outside its arrays (tree nodes, neighbour
   trees, sparse matrices, one-hot columns, boosting stages: `mlgate.store.statefields`).
 
+LightGBM, XGBoost and CatBoost estimators are listed by class name too (the `boost` extra). Each
+keeps its fitted model in the library's own native format (LightGBM's model text, XGBoost's
+UBJSON, CatBoost's binary model), which loading hands to the library's own parser: mlgate
+checks LightGBM's text tree by tree first (children, features, category sets) and, for the
+other two, only that the model is bytes where the library keeps it (`mlgate.store.boostcheck`).
+
 Only then does skops build it, trusting exactly the names the file holds. `serve`, `build`,
 `run` (its champion) and every other loader go through `audit_sklearn` / `load_sklearn`, so
 they refuse the same files with the same message (exit 2).
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,12 @@ class Trust:
     private_key: Path | None = None
     types: tuple[str, ...] = ()
     password: str | None = field(default=None, repr=False)
+    # The project's own code (`mlgate.store.code`): where it is looked for, whether a copy
+    # that differs from the one trained with only warns, and the packages whose types a model
+    # may hold because that code was verified (set by `Bundle.model_trust`, never configured).
+    code_root: Path | None = None
+    allow_code_drift: bool = False
+    packages: tuple[str, ...] = ()
 
 
 def split_types(raw: str | None) -> tuple[str, ...]:
@@ -104,7 +116,11 @@ def refused_types(found: Iterable[str], trust: Trust) -> list[str]:
     # Imported here: the state checks import numpy, which `mlgate --help` must not pay for.
     from mlgate.store.statecheck import refused
 
-    return refused(found, trust.types)
+    return [
+        t
+        for t in refused(found, trust.types)
+        if not t.startswith(tuple(f"{p}." for p in trust.packages))
+    ]
 
 
 def save_allow_list(model: Any, trust: Trust) -> list[str]:
@@ -143,7 +159,7 @@ def audit_sklearn(data: bytes, trust: Trust, source: str) -> list[str]:
         )
     from mlgate.store.statecheck import check_state
 
-    check_state(view, source)
+    check_state(view, source, trust.packages)
     return sorted(view.types)
 
 
@@ -168,13 +184,14 @@ def project_trust(project: Project, *, environ: Mapping[str, str] | None = None)
     """The trust in force for a project: its `trust:` config, overridden by `environ` (default
     the process's environment)."""
     cfg = project.config.trust
-    return resolve(
+    trust = resolve(
         root=project.root,
         public_key=cfg.public_key,
         private_key=cfg.private_key,
         types=cfg.trusted_types,
         environ=environ,
     )
+    return replace(trust, code_root=project.root)
 
 
 def command_trust(
@@ -192,4 +209,8 @@ def command_trust(
     base = (
         project_trust(project, environ=environ) if project is not None else resolve(environ=environ)
     )
-    return Trust(public_key=public_key or base.public_key, types=(*base.types, *types))
+    return Trust(
+        public_key=public_key or base.public_key,
+        types=(*base.types, *types),
+        code_root=project.root if project is not None else None,
+    )

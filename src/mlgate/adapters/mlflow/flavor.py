@@ -54,3 +54,29 @@ def save_sklearn(
             f"load: {', '.join(refused)}",
             hint="use scikit-learn estimators, or list your own classes in trust.trusted_types",
         ) from None
+
+
+def save_onnx(
+    onnx_bytes: bytes,
+    dest: Path,
+    *,
+    input_example: Any,
+    example_predictions: Any,
+    pip_requirements: list[str],
+) -> None:
+    """Save a model.onnx (one `model.command` wrote) as an MLflow Model of the onnx flavor at
+    `dest`: MLmodel, signature and input example beside the very bytes that were checked."""
+    # The onnx extra: only a project whose model.command writes ONNX needs it.
+    import mlflow.onnx
+    import onnx
+
+    mlflow.onnx.save_model(
+        onnx.load_from_string(onnx_bytes),
+        path=str(dest),
+        signature=infer_signature(input_example, example_predictions),
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        save_as_external_data=False,
+    )
+    # MLflow re-serialises the graph; the bundle keeps the bytes whose digest lineage records.
+    (dest / "model.onnx").write_bytes(onnx_bytes)

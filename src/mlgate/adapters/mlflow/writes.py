@@ -339,6 +339,15 @@ def _records(
         "config_hash": meta.config_hash,
         "estimator": meta.estimator,
     }
+    if meta.command is not None:  # trained by the team's own command: say so, and how
+        lineage["trained_by"] = "model.command"
+        lineage["command"] = truncate(meta.command.command)
+        lineage["command_exit_status"] = str(meta.command.exit_status)
+        lineage["onnx_digest"] = meta.command.onnx_digest
+    if meta.code is not None:  # built by the project's own code, pinned by this digest
+        lineage["code_package"] = meta.code.package
+        lineage["code_digest"] = meta.code.digest
+        lineage["code_version"] = meta.code.version or ""
     challenger = {k: float(v) for k, v in gate_report.challenger.items()}
     champion = gate_report.champion
     run_tags = {

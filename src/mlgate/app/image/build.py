@@ -192,7 +192,9 @@ def build_image(options: BuildOptions, engine: ContainerEngine | None = None) ->
     # would refuse to load is refused here, before any build.
     trust = command_trust(options.config, options.public_key, options.trusted_types)
     bundle = load_bundle(options.bundle_dir, trust=trust)
-    audit_sklearn(bundle.read(MODEL_FILE), trust, str(options.bundle_dir / MODEL_FILE))
+    if not bundle.onnx_only:  # a model.command bundle holds only model.onnx: no types to audit
+        model_trust = bundle.model_trust(load=False)  # the project's code checked, not run
+        audit_sklearn(bundle.read(MODEL_FILE), model_trust, str(options.bundle_dir / MODEL_FILE))
     plan = plan_build(
         bundle,
         repository=options.tag,

@@ -7,6 +7,8 @@ image with `pip install --no-index`. What the image installs is exactly:
     scikit-learn, numpy, pandas,  pinned to the versions that trained the bundle (a model file
     skops                         is only read right by the library versions that wrote it)
     onnxruntime                   pinned likewise, only when the bundle carries model.onnx
+    the project's package         a wheel of the code the model was trained with
+                                  (`model.pipeline`), and its declared dependencies, pinned
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from importlib import resources
 from pathlib import Path
 
 import mlgate
+from mlgate.app.image.codewheel import build_code_wheel
 from mlgate.errors import InfraError
 from mlgate.store.bundle import SUMS_FILE, Bundle
+from mlgate.store.code import check_code
 from mlgate.store.signing import SIGNATURE_FILE
 
 DOCKERFILE = "Dockerfile"
@@ -31,6 +35,14 @@ BUNDLE = "bundle"
 # Libraries the model itself needs at serve time, pinned from the bundle's lineage.
 MODEL_LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops")
 PIP_TIMEOUT_S = 900.0
+# The distributions of a boosting library's module, first found in the lineage wins (XGBoost's
+# CPU-only wheel is a distribution of its own). LightGBM also needs the base image to have
+# libgomp1 (docs/image.md).
+BOOSTING_DISTS = {
+    "lightgbm": ("lightgbm",),
+    "xgboost": ("xgboost-cpu", "xgboost"),
+    "catboost": ("catboost",),
+}
 
 
 def dockerfile_text() -> str:
@@ -45,6 +57,17 @@ def serving_requirements(bundle: Bundle) -> tuple[str, ...]:
     lines += [f"{dist}=={libs[dist]}" for dist in MODEL_LIBRARIES if dist in libs]
     if bundle.onnx_path is not None and "onnxruntime" in libs:
         lines.append(f"onnxruntime=={libs['onnxruntime']}")
+    if bundle.onnx_path is None:  # served by scikit-learn: the boosting library too, if any
+        wanted = BOOSTING_DISTS.get(bundle.meta.estimator.split(".")[0], ())
+        lines += [f"{dist}=={libs[dist]}" for dist in wanted if dist in libs][:1]
+    code = bundle.meta.code
+    if code is not None:  # the project's declared dependencies, at their training versions
+        named = {line.split("==")[0].lower().replace("_", "-") for line in lines}
+        lines += [
+            f"{dist}=={version}"
+            for dist, version in sorted(code.requires.items())
+            if dist.lower().replace("_", "-") not in named
+        ]
     return tuple(lines)
 
 
@@ -135,6 +158,11 @@ def assemble(bundle: Bundle, root: Path) -> Context:
     root.mkdir(parents=True, exist_ok=True)
     requirements = serving_requirements(bundle)
     wheels = build_wheels(root, requirements)
+    if bundle.meta.code is not None:
+        # Beside mlgate's own wheel, installed the same way: the code the model was trained
+        # with, checked against mlgate.json before it is copied (a mismatch refuses the build).
+        source = check_code(bundle.meta.code, bundle.trust.code_root)
+        build_code_wheel(bundle.meta.code, source, root / APP_WHEEL)
     (root / DOCKERFILE).write_text(dockerfile_text(), encoding="utf-8")
     # A copy of the verified bytes, file by file, not a link: the engine must see exactly what
     # was checked (each file is re-hashed as it is read).

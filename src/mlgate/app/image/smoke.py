@@ -199,6 +199,7 @@ def run_smoke(
                 "the image's predictions differ from the bundle's:\n  " + "\n  ".join(problems)
             )
         _check_healthcheck(engine, image, name)
+        _check_code(engine, bundle, name)
     except BaseException:
         # The failure on its way up is the news; a cleanup error must not replace it.
         _remove_quietly(engine, name)
@@ -227,6 +228,33 @@ def _check_healthcheck(engine: ContainerEngine, image: str, container: str) -> N
         raise GateFailed(
             f"the image's HEALTHCHECK failed (exit {proc.returncode}): "
             + (proc.stderr or proc.stdout).strip()
+        )
+
+
+# Run in the container: the digest of the project's code as installed there, computed the way
+# the server checks it when it loads the model.
+_CODE_DIGEST = (
+    "import sys; from mlgate.store.code import code_digest, code_files, find_code; "
+    "s = find_code(sys.argv[1], None); print(code_digest(code_files(s)) if s else 'missing')"
+)
+
+
+def _check_code(engine: ContainerEngine, bundle: Bundle, container: str) -> None:
+    """The image holds byte for byte the project's code the model was trained with."""
+    code = bundle.meta.code
+    if code is None:
+        return
+    proc = engine.run(
+        ["exec", container, "python3", "-c", _CODE_DIGEST, code.package],
+        what="checking the project's code in the image",
+        check=False,
+    )
+    found = proc.stdout.strip()
+    if proc.returncode != 0 or found != code.digest:
+        raise GateFailed(
+            f"the image's copy of the project's code {code.package!r} is "
+            f"{found or (proc.stderr or '').strip()[-300:]}; the model was trained with "
+            f"{code.digest}"
         )
 
 

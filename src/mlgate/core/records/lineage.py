@@ -7,7 +7,9 @@ pickle, which is never loaded).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from mlgate.core.vocab import Task
 
@@ -38,6 +40,38 @@ class DataLineage(_Frozen):
     dropped_target_rows: int = 0
 
 
+class CodeRecord(_Frozen):
+    """The project's own code the model was trained with (`model.pipeline`): its import name,
+    where it was found, its version when installed or declared, and the SHA-256 of every file.
+    Loading the model checks that the code importable then is byte for byte this code."""
+
+    package: str
+    kind: Literal["package", "module"]
+    location: str = Field(description="Where it was found, relative to the project: src/PKG.")
+    version: str | None = None
+    digest: str = Field(description="sha256 over the sorted (path, sha256) list of `files`.")
+    files: dict[str, str] = Field(description="path (from the import root) -> sha256 hex")
+    requires: dict[str, str] = Field(
+        default_factory=dict,
+        description="The project's declared dependencies (pyproject.toml), at the versions "
+        "installed when it trained: the serving image pins them.",
+    )
+
+
+class CommandRecord(_Frozen):
+    """A model that the team's own command trained (`model.command`): the command as
+    configured, how it exited, and the SHA-256 of the model.onnx it wrote. Its metrics are
+    mlgate's own, on the holdout the command never saw."""
+
+    command: str
+    exit_status: int
+    onnx_digest: str = Field(description="sha256: + hex of the model.onnx the command wrote.")
+    layout: Literal["named", "tensor"] = Field(
+        description="named: one graph input per feature column; tensor: one float tensor "
+        "[N, n_features] in schema order."
+    )
+
+
 class BundleMeta(_Frozen):
     """The contents of mlgate.json."""
 
@@ -64,3 +98,5 @@ class BundleMeta(_Frozen):
     # The model's predictions for MLflow's input example, made at training time: the image's
     # smoke test compares with these, so it never has to load the model on the build host.
     example_predictions: tuple[JsonValue, ...] | None = None
+    code: CodeRecord | None = None
+    command: CommandRecord | None = None
