@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -27,21 +26,18 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 import mlgate
+from mlgate.app.bundlefiles import bundle_schema, write_records
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.command import expand
 from mlgate.core.config import Project
 from mlgate.core.metrics import compute_metrics
-from mlgate.core.profile import build_profile
 from mlgate.core.records.lineage import CommandRecord
 from mlgate.core.schema import Schema
 from mlgate.errors import ConfigError
-from mlgate.model.calibration import build_reference
 from mlgate.model.onnxmodel import OnnxModel, check_outputs, onnx_model
 from mlgate.model.target import labelled_rows, positive_class
 from mlgate.model.train import Fitted, feature_specs, predict_all, resolve_task, split_data
-from mlgate.store import atomic
 from mlgate.store import bundle as bundle_mod
-from mlgate.store.files import write_reference
 from mlgate.store.lineage import git_info, jsonable, library_versions
 from mlgate.store.tables import fingerprint
 from mlgate.store.trust import project_trust
@@ -239,9 +235,7 @@ def write_onnx_bundle(
     # MLflow is the heaviest import of the pipeline: only a run that trains pays for it.
     from mlgate.adapters.mlflow.flavor import save_onnx
 
-    split, features = fitted.split, fitted.features
-    names = {f.name for f in features}
-    bundle_schema = Schema(columns=(*features, *(c for c in schema.columns if c.name not in names)))
+    split = fitted.split
     example = split.x_train.head(5)
     model: OnnxModel = fitted.model
     libraries = meta.libraries
@@ -255,21 +249,4 @@ def write_onnx_bundle(
                 f"{d}=={libraries[d]}" for d in ("onnxruntime", "numpy", "pandas") if d in libraries
             ],
         )
-        for name, record in (
-            (bundle_mod.META_FILE, meta.model_dump(mode="json")),
-            (bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)),
-            (
-                bundle_mod.PROFILE_FILE,
-                build_profile(split.x_train, bundle_schema).model_dump(mode="json"),
-            ),
-        ):
-            atomic.write_text(tmp / name, json.dumps(record, indent=2) + "\n")
-        reference = build_reference(
-            fitted.task,
-            meta.classes,
-            split.y_test,
-            fitted.predictions,
-            fitted.probabilities,
-            meta.metrics,
-        )
-        write_reference(tmp, reference)
+        write_records(tmp, meta, bundle_schema(schema, fitted.features), fitted)

@@ -8,25 +8,22 @@ the monitoring reference, in a staging directory renamed into place.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlgate
+from mlgate.app.bundlefiles import bundle_schema, write_records
 from mlgate.app.command import train_by_command
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.core.metrics import compute_metrics
-from mlgate.core.profile import build_profile
 from mlgate.core.records.lineage import CodeRecord
 from mlgate.core.schema import Schema
-from mlgate.model.calibration import build_reference
 from mlgate.model.custom import package_of
 from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
 from mlgate.model.train import Fitted, Split, final_estimator, fit_frame
-from mlgate.store import atomic
 from mlgate.store import bundle as bundle_mod
 from mlgate.store.code import (
     BUNDLE_CODE_DIR,
@@ -36,7 +33,7 @@ from mlgate.store.code import (
     import_verified,
     record_code,
 )
-from mlgate.store.files import read_schema, write_reference
+from mlgate.store.files import read_schema
 from mlgate.store.lineage import git_info, jsonable, library_versions
 from mlgate.store.tables import fingerprint, load_table
 from mlgate.store.trust import project_trust
@@ -170,6 +167,8 @@ def describe(
         params={
             **{k: jsonable(v) for k, v in estimator.get_params(deep=False).items()},
             **config.model.model_dump(mode="json")["params"],
+            # A search's winner: its values, as written in model.search.params.
+            **(fitted.search.trials[fitted.search.winner].params if fitted.search else {}),
         },
         metrics=metrics,
         libraries=library_versions(),
@@ -179,11 +178,8 @@ def describe(
         positive_label=jsonable(fitted.positive),
         decision_threshold=None if threshold is None else float(threshold),
         notes=fitted.notes,
+        search=fitted.search,
     )
-
-
-def _write_json(path: Path, data: Any) -> None:
-    atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_bundle(
@@ -193,13 +189,7 @@ def write_bundle(
     # MLflow is the heaviest import of the pipeline: only a run that trains pays for it.
     from mlgate.adapters.mlflow.flavor import save_sklearn
 
-    model, split, features = fitted.model, fitted.split, fitted.features
-    # Every column of the training file, so a server can take a raw row and drop the rest.
-    feature_names = {f.name for f in features}
-    bundle_schema = Schema(
-        columns=(*features, *(c for c in schema.columns if c.name not in feature_names))
-    )
-    profile = build_profile(split.x_train, bundle_schema)
+    model, split = fitted.model, fitted.split
     versions = meta.libraries
     trust = project_trust(project)
     if meta.code is not None:  # verified above: the model may hold the package's classes
@@ -220,21 +210,7 @@ def write_bundle(
             root = import_root_of(meta.code, project.root)
             copy_code(meta.code, root, tmp / BUNDLE_CODE_DIR)
         meta = _with_onnx(project, fitted, meta, tmp)
-        _write_json(tmp / bundle_mod.META_FILE, meta.model_dump(mode="json"))
-        _write_json(
-            tmp / bundle_mod.SCHEMA_FILE, bundle_schema.model_dump(mode="json", exclude_none=True)
-        )
-        _write_json(tmp / bundle_mod.PROFILE_FILE, profile.model_dump(mode="json"))
-        # Reference predictions and calibration for `mlgate monitor` and the server's gauges.
-        reference = build_reference(
-            fitted.task,
-            meta.classes,
-            split.y_test,
-            fitted.predictions,
-            fitted.probabilities,
-            meta.metrics,
-        )
-        write_reference(tmp, reference)
+        write_records(tmp, meta, bundle_schema(schema, fitted.features), fitted)
     return project.bundle_dir, meta
 
 
