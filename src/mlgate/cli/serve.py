@@ -123,6 +123,14 @@ def serve_cmd(
             help="Skip the SHA256SUMS and signature checks (loudly; the type allow-list stays).",
         ),
     ] = False,
+    code_from_bundle: Annotated[
+        bool,
+        typer.Option(
+            "--code-from-bundle",
+            help="Import the project's code (model.pipeline) from the bundle's own copy: the "
+            "code it was trained and gated with (what a local release serves).",
+        ),
+    ] = False,
     allow_code_drift: Annotated[
         bool,
         typer.Option(
@@ -153,6 +161,7 @@ def serve_cmd(
             "public_key": public_key,
             "trusted_types": tuple(trust_type or ()),
             "allow_code_drift": allow_code_drift,
+            "code_from_bundle": code_from_bundle,
             "max_connections": max_connections,
             "max_header_bytes": int(max_header_kb * 1024),
             "max_headers": max_headers,

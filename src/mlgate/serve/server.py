@@ -41,6 +41,7 @@ from mlgate.serve.metrics import MULTIPROC_ENV
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.workers import ENV_READY_DIR, ENV_WORKERS
 from mlgate.store.bundle import load_bundle
+from mlgate.store.code import BUNDLE_CODE_DIR
 
 # Deferred imports: the app (FastAPI and the routes) is imported by the workers uvicorn starts; the
 # scikit-learn audit only for a bundle served with scikit-learn.
@@ -97,6 +98,8 @@ def run(bundle: Path, options: ServeOptions) -> None:
     from mlgate.serve.app import ENV_BUNDLE, ENV_FEEDBACK_SECRET, ENV_SETTINGS, MIN_SECRET_CHARS
 
     settings = options.settings
+    if settings.code_from_bundle:  # the bundle's verified copy, wherever the server runs
+        settings = settings.model_copy(update={"code_root": bundle.resolve() / BUNDLE_CODE_DIR})
     # Fail here, with exit code 2, rather than in every worker.
     if not settings.verify:
         sys.stderr.write(

@@ -36,6 +36,11 @@ class ServeSettings(BaseModel):
     code_root: Path | None = Field(
         default=None, description="The project whose own code (model.pipeline) is looked for."
     )
+    code_from_bundle: bool = Field(
+        default=False,
+        description="Import the project's code (model.pipeline) from the bundle's own copy, "
+        "the code it was trained and gated with, instead of looking for it in the project.",
+    )
     allow_code_drift: bool = Field(
         default=False,
         description="Load a model whose project code differs from the code it was trained "

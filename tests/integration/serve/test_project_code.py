@@ -130,3 +130,22 @@ def test_the_champion_is_judged_with_the_code_it_was_trained_with(
     # scored when it was trained; the challenger, with the new code, differs.
     assert gate["champion"]["metrics"] == first
     assert gate["challenger"] != first
+
+
+def test_code_from_bundle_serves_the_code_it_was_gated_with(
+    project: Path, serve: ServerFactory
+) -> None:
+    # What a local release does for the champion beside a candidate trained with newer code.
+    features = project / "src" / "teamfeat" / "features.py"
+    original = features.read_text()
+    features.write_text(original.replace("clip(lower=self.floor)", "clip(lower=2 * self.floor)"))
+    try:
+        bundle = project / "models" / "model"
+        server = serve(bundle, "--config", str(project), "--code-from-bundle")
+        with (project / "data" / "churn.csv").open() as fh:
+            rows = [next(csv.DictReader(fh))]
+        answer = httpx.post(f"{server.url}/predict", json={"instances": rows}, timeout=30)
+    finally:
+        features.write_text(original)
+    assert answer.status_code == 200, answer.text
+    assert "teamfeat/features.py" not in server.log_path.read_text()

@@ -55,6 +55,9 @@ def start_process_variant(
         "mlgate", "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port),
         "--log-dir", str(log_dir / "predictions"),
         "--graceful-timeout", f"{SERVER_GRACE_S:g}",
+        # The project's own code as the bundle carries it: the champion beside the candidate
+        # was trained with older code than the project holds now.
+        "--code-from-bundle",
     )  # fmt: skip
     env = {**os.environ}
     # Both variants sign request ids with one secret, so either takes the labels of the
