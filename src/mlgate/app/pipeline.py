@@ -145,7 +145,7 @@ def run(
 
     say("training")
     t0 = time.perf_counter()
-    result.training = training = train(project, frame, ci=ci)
+    result.training = training = train(project, frame, ci=ci, progress=say)
     meta = training.meta
     detail = (
         f"{meta.estimator.rsplit('.', 1)[-1]} on {meta.data.train_rows} rows "

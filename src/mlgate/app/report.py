@@ -218,6 +218,41 @@ def _lineage_section(meta: BundleMeta | None, bundle_error: str | None) -> list[
     return lines
 
 
+_MAX_TRIAL_ROWS = 20
+
+
+def _search_section(meta: BundleMeta | None) -> list[str]:
+    """The search's trials, best first: the winner was fitted on all training rows and gated."""
+    search = meta.search if meta is not None else None
+    if search is None:
+        return []
+    sign = 1.0 if search.greater_is_better else -1.0
+    order = sorted(
+        range(len(search.trials)),
+        key=lambda i: (search.trials[i].mean is None, -sign * (search.trials[i].mean or 0.0), i),
+    )
+    sampled = f"sampled from a grid of {search.grid_size}" if search.sampled else "the whole grid"
+    lines = [
+        "### Hyperparameter search",
+        "",
+        f"{len(search.trials)} trials ({sampled}), {_cell(search.metric)} on {search.folds} "
+        "cross-validation folds of the training rows (never the holdout); the winner was "
+        "fitted on all training rows and gated above.",
+        "",
+        f"| | trial | params | {_cell(search.metric)} (mean ± std) |",
+        "| --- | ---: | --- | ---: |",
+    ]
+    for i in order[:_MAX_TRIAL_ROWS]:
+        trial = search.trials[i]
+        shown = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        score = f"{_num(trial.mean)} ± {_num(trial.std)}" if trial.mean is not None else "–"
+        mark = "🏆" if i == search.winner else ""
+        lines.append(f"| {mark} | {i + 1} | {_code(shown)} | {score} |")
+    if len(order) > _MAX_TRIAL_ROWS:
+        lines.append(f"| | … {len(order) - _MAX_TRIAL_ROWS} more in mlgate.json | | |")
+    return ["", *lines]
+
+
 def build_report(
     name: str,
     *,
@@ -246,6 +281,7 @@ def build_report(
     lines += _data_section(validation)
     lines.append("")
     lines += _lineage_section(meta, bundle_error)
+    lines += _search_section(meta)
     evaluated = gate.evaluated_at if gate is not None else None
     gated = f" · gated {_cell(evaluated)}" if evaluated else ""
     lines += ["", f"<sub>mlgate report{gated}</sub>", ""]

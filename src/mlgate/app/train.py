@@ -1,6 +1,7 @@
 """`mlgate train`: fit the project's Pipeline on its data and write the sealed model bundle.
 
-The fit is `model.train.fit_frame` (frames in, a fitted model out); this use case reads the
+The fit is `model.train.fit_frame` (frames in, a fitted model out), after `model.search` when
+one is configured (`model.search.fit_searched`); this use case reads the
 files, records the lineage (git, libraries, the clock) and writes the bundle through the store:
 the MLflow Model, the optional ONNX export, mlgate.json, the schema, the reference profile and
 the monitoring reference, in a staging directory renamed into place.
@@ -8,6 +9,7 @@ the monitoring reference, in a staging directory renamed into place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,8 @@ from mlgate.core.records.lineage import CodeRecord
 from mlgate.core.schema import Schema
 from mlgate.model.custom import package_of
 from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
-from mlgate.model.train import Fitted, Split, final_estimator, fit_frame
+from mlgate.model.search import fit_searched
+from mlgate.model.train import Fitted, Split, final_estimator
 from mlgate.store import bundle as bundle_mod
 from mlgate.store.code import (
     BUNDLE_CODE_DIR,
@@ -54,9 +57,15 @@ class TrainResult:
     holdout_probabilities: Any = None
 
 
-def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO_CI) -> TrainResult:
+def train(
+    project: Project,
+    frame: pd.DataFrame | None = None,
+    *,
+    ci: CiEnv = NO_CI,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Fit the configured Pipeline on the project's data and write the bundle (`ci`: what the
-    CI runner says of the commit, for the lineage)."""
+    CI runner says of the commit, for the lineage; `progress`: a line per search trial)."""
     schema = read_schema(project.schema_path)
     if frame is None:
         frame = load_table(project.data_path)
@@ -72,7 +81,7 @@ def train(project: Project, frame: pd.DataFrame | None = None, *, ci: CiEnv = NO
             trained.probabilities,
         )
     code = project_code(project)
-    fitted = fit_frame(project.config, schema, frame)
+    fitted = fit_searched(project.config, schema, frame, progress)
     meta = describe(
         project,
         fitted,

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from mlgate.core.command import check_command
+from mlgate.core.vocab import MetricName
 
 ParamKey = str | bool | int | float
 if TYPE_CHECKING:
@@ -54,6 +55,49 @@ PIPELINE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SearchConfig(_Frozen):
+    """`model.search`: a hyperparameter search scored on cross-validation folds of the
+    training rows (the holdout is touched once, by the winner, in the gate)."""
+
+    params: dict[str, list[Param]] = Field(
+        min_length=1,
+        description="Each parameter's candidate values; a trial sets one value of each over "
+        "model.params (for model.pipeline: the function's keyword arguments).",
+    )
+    trials: int = Field(
+        ge=1,
+        le=10_000,
+        description="The whole grid when it has at most this many points, else this many "
+        "points sampled from it (seeded by split.seed).",
+    )
+    metric: MetricName | None = Field(
+        default=None,
+        description="The metric trials are ranked by (a metric of the task); the first gate's "
+        "when not given (accuracy, or rmse for regression, without gates).",
+    )
+    folds: int = Field(
+        default=5, ge=2, le=50, description="Cross-validation folds of the training rows."
+    )
+    n_jobs: int = Field(
+        default=1, ge=1, le=256, description="Trials that run at once on this machine."
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _candidates(cls, value: dict[str, list[ParamValue]]) -> dict[str, list[ParamValue]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"model.search.params.{key}: give at least one value")
+            seen: list[ParamValue] = []
+            for v in values:
+                if v in seen:
+                    raise ValueError(
+                        f"model.search.params.{key}: {v!r} is listed twice; list each value once"
+                    )
+                seen.append(v)
+        return value
 
 
 class ModelConfig(_Frozen):
@@ -105,6 +149,16 @@ class ModelConfig(_Frozen):
         "with it; never fits every configured round.",
     )
 
+    search: SearchConfig | None = Field(
+        default=None,
+        description="A hyperparameter search over model.params (README: Hyperparameter search).",
+    )
+
+    def written_at(self, key: str) -> str:
+        """Where mlgate.yaml sets parameter `key`: a search's values override model.params."""
+        searched = self.search is not None and key in self.search.params
+        return f"model.search.params.{key}" if searched else f"model.params.{key}"
+
     @model_validator(mode="after")
     def _one_model(self) -> ModelConfig:
         if self.pipeline is not None and self.estimator is not None:
@@ -123,7 +177,7 @@ class ModelConfig(_Frozen):
     def _command_alone(self) -> ModelConfig:
         if self.command is None:
             return self
-        clash = [k for k in ("estimator", "pipeline", "params") if getattr(self, k)]
+        clash = [k for k in ("estimator", "pipeline", "params", "search") if getattr(self, k)]
         if clash:
             raise ValueError(
                 f"model.command and model.{clash[0]} are both set: the command trains the model "

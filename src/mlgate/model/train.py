@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from mlgate.core.config import Config
+from mlgate.core.records.lineage import SearchRecord
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
@@ -218,8 +219,9 @@ def make_estimator(config: Config, task: Task, classes: tuple[Any, ...] = ()) ->
     allowed = {**constructor_params(cls), **estimator.get_params(deep=False)}
     unknown = sorted(set(config.model.params) - set(allowed))
     if unknown:
+        where = config.model.written_at(unknown[0]).rsplit(".", 1)[0]
         raise ConfigError(
-            f"model.params: {cls_name} has no parameter(s) {', '.join(unknown)}",
+            f"{where}: {cls_name} has no parameter(s) {', '.join(unknown)}",
             hint=f"valid parameters: {', '.join(sorted(allowed))}",
         )
     params = estimator_params(config, task, classes)
@@ -248,7 +250,7 @@ def rejected(config: Config, estimator: str, exc: Exception) -> ConfigError:
     # A message that names no parameter: the one the failing code held in a variable of its name.
     named = named or _held_by_traceback(exc, given)
     if len(named) == 1:
-        what = f"model.params.{named[0]}: {estimator} rejects {given[named[0]]!r}"
+        what = f"{config.model.written_at(named[0])}: {estimator} rejects {given[named[0]]!r}"
     else:
         shown = ", ".join(f"{k}={given[k]!r}" for k in named or given)
         what = f"model.params: {estimator} rejects one of {shown}"
@@ -363,10 +365,12 @@ class Fitted:
     positive: Any = None
     dropped_target_rows: int = 0
     notes: tuple[str, ...] = ()
+    search: SearchRecord | None = None
 
 
 def fit_frame(config: Config, schema: Schema, frame: pd.DataFrame) -> Fitted:
-    """Split `frame`, fit the configured Pipeline on the training rows, predict the holdout."""
+    """Split `frame`, fit the configured Pipeline on the training rows, predict the holdout
+    (`model.search.fit_searched` runs a configured search first)."""
     features = feature_specs(config, schema, frame)
     labelled, dropped = labelled_rows(config, frame)
     task = resolve_task(config, labelled[config.data.target])

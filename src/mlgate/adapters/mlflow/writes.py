@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.adapters.mlflow.integrity import DIGEST_TAG
 from mlgate.adapters.mlflow.process import PROCESS_TAG, ProcessId
 from mlgate.adapters.mlflow.reads import MlflowStore, now_iso, set_alias_retrying, truncate
+from mlgate.adapters.mlflow.search import search_documents, search_tags
 from mlgate.adapters.mlflow.types import (
     CHALLENGER,
     CHAMPION,
@@ -109,12 +110,14 @@ class MlflowRegistry(MlflowStore):
                 hint="another process changed the bundle after the gate; run `mlgate run` again",
             )
         run_tags, params, metrics, version_tags = _records(bundle.meta, gate_report, context)
+        run_tags.update(search_tags(bundle.meta))
         # What every download is compared with (`mlgate.adapters.mlflow.integrity`).
         version_tags[DIGEST_TAG] = bundle.sums_digest
         with self._translate(), self._write_lock():
             return self._register(
-                bundle.meta.name, bundle_dir, context, run_tags, params, metrics, version_tags
-            )
+                bundle.meta.name, bundle_dir, context, run_tags, params, metrics, version_tags,
+                search_documents(bundle.meta),
+            )  # fmt: skip
 
     def _register(
         self,
@@ -125,6 +128,7 @@ class MlflowRegistry(MlflowStore):
         params: dict[str, str],
         metrics: dict[str, float],
         version_tags: dict[str, str],
+        documents: dict[str, Any],
     ) -> VersionInfo:
         from mlflow.entities import Metric, Param
 
@@ -142,6 +146,8 @@ class MlflowRegistry(MlflowStore):
                 params=[Param(k, truncate(v)) for k, v in params.items()],
             )
             client.log_artifacts(run_id, str(bundle_dir), artifact_path="model")
+            for artifact, document in documents.items():  # a search's trial table
+                client.log_dict(run_id, document, artifact)
             for extra in context.artifacts:
                 if extra.is_file():
                     client.log_artifact(run_id, str(extra), artifact_path="reports")

@@ -72,6 +72,29 @@ class CommandRecord(_Frozen):
     )
 
 
+class TrialRecord(_Frozen):
+    """One trial of a hyperparameter search: the values it set and its fold scores (None where
+    the metric is undefined on a fold)."""
+
+    params: dict[str, JsonValue]
+    scores: tuple[float | None, ...]
+    mean: float | None
+    std: float | None
+
+
+class SearchRecord(_Frozen):
+    """`model.search` as it ran: every trial, scored on cross-validation folds of the training
+    rows only, and the winner that was then fitted on all of them and gated on the holdout."""
+
+    metric: str
+    greater_is_better: bool
+    folds: int
+    grid_size: int = Field(description="Points in the whole grid.")
+    sampled: bool = Field(description="True when the trials are a seeded sample of the grid.")
+    trials: tuple[TrialRecord, ...]
+    winner: int = Field(description="Index in `trials` of the trial fitted and gated.")
+
+
 class BundleMeta(_Frozen):
     """The contents of mlgate.json."""
 
@@ -100,3 +123,4 @@ class BundleMeta(_Frozen):
     example_predictions: tuple[JsonValue, ...] | None = None
     code: CodeRecord | None = None
     command: CommandRecord | None = None
+    search: SearchRecord | None = None
