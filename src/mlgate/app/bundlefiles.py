@@ -8,14 +8,69 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import mlgate
+from mlgate.core.ci import CiEnv
+from mlgate.core.config import Project
+from mlgate.core.metrics import compute_metrics
 from mlgate.core.profile import build_profile
-from mlgate.core.records.lineage import BundleMeta
+from mlgate.core.records.lineage import BundleMeta, DataLineage
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.model.calibration import build_reference
 from mlgate.model.train import Fitted
 from mlgate.store import atomic
 from mlgate.store import bundle as bundle_mod
 from mlgate.store.files import write_reference
+from mlgate.store.lineage import git_info, jsonable, library_versions
+
+
+def common_lineage(
+    project: Project,
+    fitted: Fitted,
+    classes: tuple[Any, ...] | None,
+    *,
+    data_fingerprint: str,
+    rows: int,
+    created_at: str,
+    ci: CiEnv,
+) -> dict[str, Any]:
+    """The fields of mlgate.json every model has, whatever trained it: what it predicts, from
+    which data and commit, its holdout metrics (computed here) and its example predictions."""
+    config, split = project.config, fitted.split
+    return {
+        "name": config.name,
+        "task": fitted.task,
+        "target": config.data.target,
+        "features": tuple(f.name for f in fitted.features),
+        "classes": classes,
+        "created_at": created_at,
+        "mlgate_version": mlgate.__version__,
+        "git": git_info(project.root, ci),
+        "data": DataLineage(
+            path=config.data.path,
+            fingerprint=data_fingerprint,
+            rows=rows,
+            train_rows=len(split.x_train),
+            holdout_rows=len(split.x_test),
+            holdout_fingerprint=split.fingerprint,
+            dropped_target_rows=fitted.dropped_target_rows,
+        ),
+        "config_hash": config.digest(),
+        "seed": config.split.seed,
+        "metrics": compute_metrics(
+            fitted.task,
+            split.y_test,
+            fitted.predictions,
+            fitted.probabilities,
+            classes,
+            fitted.positive,
+        ),
+        "libraries": library_versions(),
+        "example_predictions": tuple(
+            jsonable(p) for p in fitted.model.predict(split.x_train.head(5)).tolist()
+        ),
+        "positive_label": jsonable(fitted.positive),
+        "notes": fitted.notes,
+    }
 
 
 def bundle_schema(schema: Schema, features: Sequence[ColumnSpec]) -> Schema:

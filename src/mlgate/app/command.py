@@ -25,12 +25,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-import mlgate
-from mlgate.app.bundlefiles import bundle_schema, write_records
+from mlgate.app.bundlefiles import bundle_schema, common_lineage, write_records
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.command import expand
 from mlgate.core.config import Project
-from mlgate.core.metrics import compute_metrics
 from mlgate.core.records.lineage import CommandRecord
 from mlgate.core.schema import Schema
 from mlgate.errors import ConfigError
@@ -38,7 +36,6 @@ from mlgate.model.onnxmodel import OnnxModel, check_outputs, onnx_model
 from mlgate.model.target import labelled_rows, positive_class
 from mlgate.model.train import Fitted, feature_specs, predict_all, resolve_task, split_data
 from mlgate.store import bundle as bundle_mod
-from mlgate.store.lineage import git_info, jsonable, library_versions
 from mlgate.store.tables import fingerprint
 from mlgate.store.trust import project_trust
 
@@ -184,46 +181,22 @@ def describe_command(
     project: Project, fitted: Fitted, record: CommandRecord, frame: pd.DataFrame, ci: CiEnv
 ) -> bundle_mod.BundleMeta:
     """The lineage of a command's model: metrics mlgate computed, the command that made it."""
-    config, split, model = project.config, fitted.split, fitted.model
+    model = fitted.model
     classes = None if model.classes_ is None else tuple(model.classes_.tolist())
-    metrics = compute_metrics(
-        fitted.task,
-        split.y_test,
-        fitted.predictions,
-        fitted.probabilities,
+    common = common_lineage(
+        project,
+        fitted,
         classes,
-        fitted.positive,
+        data_fingerprint=fingerprint(project.data_path),
+        rows=len(frame),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ci=ci,
     )
     return bundle_mod.BundleMeta(
-        name=config.name,
-        task=fitted.task,
-        target=config.data.target,
-        features=tuple(f.name for f in fitted.features),
-        classes=classes,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        mlgate_version=mlgate.__version__,
-        git=git_info(project.root, ci),
-        data=bundle_mod.DataLineage(
-            path=config.data.path,
-            fingerprint=fingerprint(project.data_path),
-            rows=len(frame),
-            train_rows=len(split.x_train),
-            holdout_rows=len(split.x_test),
-            holdout_fingerprint=split.fingerprint,
-            dropped_target_rows=fitted.dropped_target_rows,
-        ),
-        config_hash=config.digest(),
-        seed=config.split.seed,
+        **common,
         estimator="model.command",  # the command itself: `command` below
         params={},
-        metrics=metrics,
-        libraries=library_versions(),
         runtimes=("onnx",),
-        example_predictions=tuple(
-            jsonable(p) for p in model.predict(split.x_train.head(5)).tolist()
-        ),
-        positive_label=jsonable(fitted.positive),
-        notes=fitted.notes,
         command=record,
     )
 

@@ -15,12 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import mlgate
-from mlgate.app.bundlefiles import bundle_schema, write_records
+from mlgate.app.bundlefiles import bundle_schema, common_lineage, write_records
 from mlgate.app.command import train_by_command
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
-from mlgate.core.metrics import compute_metrics
 from mlgate.core.records.lineage import CodeRecord
 from mlgate.core.schema import Schema
 from mlgate.model.custom import package_of
@@ -37,7 +35,7 @@ from mlgate.store.code import (
     record_code,
 )
 from mlgate.store.files import read_schema
-from mlgate.store.lineage import git_info, jsonable, library_versions
+from mlgate.store.lineage import jsonable
 from mlgate.store.tables import fingerprint, load_table
 from mlgate.store.trust import project_trust
 
@@ -136,41 +134,22 @@ def describe(
     ci: CiEnv = NO_CI,
 ) -> bundle_mod.BundleMeta:
     """The lineage of a fitted model: mlgate.json before the ONNX export is known."""
-    config = project.config
-    model, split = fitted.model, fitted.split
-    classes = _classes(model)
-    metrics = compute_metrics(
-        fitted.task,
-        split.y_test,
-        fitted.predictions,
-        fitted.probabilities,
-        classes,
-        fitted.positive,
-    )
+    config, model = project.config, fitted.model
     estimator = final_estimator(model)
     if config.model.pipeline is not None and hasattr(estimator, "steps"):
         estimator = estimator.steps[-1][1]  # the team's Pipeline: its estimator
     threshold = getattr(model.named_steps["estimator"], "best_threshold_", None)
-    return bundle_mod.BundleMeta(
-        name=config.name,
-        task=fitted.task,
-        target=config.data.target,
-        features=tuple(f.name for f in fitted.features),
-        classes=classes,
+    common = common_lineage(
+        project,
+        fitted,
+        _classes(model),
+        data_fingerprint=data_fingerprint,
+        rows=rows,
         created_at=created_at.isoformat(timespec="seconds"),
-        mlgate_version=mlgate.__version__,
-        git=git_info(project.root, ci),
-        data=bundle_mod.DataLineage(
-            path=config.data.path,
-            fingerprint=data_fingerprint,
-            rows=rows,
-            train_rows=len(split.x_train),
-            holdout_rows=len(split.x_test),
-            holdout_fingerprint=split.fingerprint,
-            dropped_target_rows=fitted.dropped_target_rows,
-        ),
-        config_hash=config.digest(),
-        seed=config.split.seed,
+        ci=ci,
+    )
+    return bundle_mod.BundleMeta(
+        **common,
         estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         # The estimator's every parameter; those mlgate.yaml sets as written there.
         params={
@@ -179,14 +158,7 @@ def describe(
             # A search's winner: its values, as written in model.search.params.
             **(fitted.search.trials[fitted.search.winner].params if fitted.search else {}),
         },
-        metrics=metrics,
-        libraries=library_versions(),
-        example_predictions=tuple(
-            jsonable(p) for p in model.predict(split.x_train.head(5)).tolist()
-        ),
-        positive_label=jsonable(fitted.positive),
         decision_threshold=None if threshold is None else float(threshold),
-        notes=fitted.notes,
         search=fitted.search,
     )
 
