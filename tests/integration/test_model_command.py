@@ -186,9 +186,18 @@ def test_a_worse_command_model_fails_the_champion_gate(
     ],
 )
 def test_a_command_that_fails_or_writes_no_model_is_exit_2(
-    env: Env, capsys: pytest.CaptureFixture[str], mode: str, said: str
+    env: Env,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    mode: str,
+    said: str,
 ) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("mlgate-command-*"))
+    # A temporary directory of this test's own: another test process running a command at the
+    # same time leaves its own directories in the shared one.
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
     sums = env.root / "models" / "model" / "SHA256SUMS"
     bundle_sums = sums.read_bytes() if sums.exists() else None
     env.command(mode, timeout=2 if mode == "hang" else None)
@@ -196,7 +205,7 @@ def test_a_command_that_fails_or_writes_no_model_is_exit_2(
     assert code == 2, err
     assert said in err
     # Nothing left behind: no temporary directory, the bundle as it was.
-    assert set(Path(tempfile.gettempdir()).glob("mlgate-command-*")) <= before
+    assert list(own_tmp.iterdir()) == []
     assert (sums.read_bytes() if sums.exists() else None) == bundle_sums
 
 
