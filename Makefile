@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 # downloads a Python of its own.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: setup setup-feast system lock demo test lint fmt typecheck deps imports check bench clean
+.PHONY: setup system lock demo test lint fmt typecheck deps imports check bench clean
 
 ## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
 ## after a hand-made change to .venv.
@@ -28,16 +28,6 @@ endef
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(bootstrap_uv)
 	$(UV) sync --locked --extra dev
-	touch $@
-
-## The Feast environment: the same uv.lock's `feast` fork (Feast caps pandas below 3), mlgate
-## editable, and what the tests need. The Feast tests (tests/feast) run in it.
-FEAST_VENV ?= .venv-feast
-setup-feast: $(FEAST_VENV)/.installed
-
-$(FEAST_VENV)/.installed: pyproject.toml uv.lock $(VENV)/.installed
-	UV_PROJECT_ENVIRONMENT=$(FEAST_VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv sync --locked \
-	  --extra feast --extra test
 	touch $@
 
 ## Refresh uv.lock on purpose: after editing pyproject.toml, or to move one package on with
