@@ -179,5 +179,6 @@ def category_values(series: pd.Series[ColT]) -> pd.Series[str]:
     if pd.api.types.is_float_dtype(dtype):
         values = cast("pd.Series[float]", series).dropna()
         if bool((values == values.round()).all()) and values.abs().max() < 2**53:
-            return series.astype("Int64").astype("str")
-    return series.astype("str")
+            return series.astype("Int64").astype("str").where(series.notna())
+    # pandas 2 turns a missing value into the text 'None'/'nan'/'<NA>'; keep it missing.
+    return series.astype("str").where(series.notna())
