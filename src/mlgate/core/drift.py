@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from pydantic import BaseModel, ConfigDict
-
 from mlgate.core.config import DriftConfig
+from mlgate.core.frozen import Frozen
 from mlgate.core.profile import (
     CategoricalProfile,
     NumericProfile,
@@ -73,11 +72,7 @@ DEFAULT_THRESHOLDS: dict[Method, float] = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnDrift(_Frozen):
+class ColumnDrift(Frozen):
     """The drift verdict on one feature."""
 
     column: str
@@ -94,7 +89,7 @@ class ColumnDrift(_Frozen):
     unseen_share: float = 0.0
 
 
-class DriftReport(_Frozen):
+class DriftReport(Frozen):
     """Per-feature verdicts and the dataset-level one."""
 
     columns: tuple[ColumnDrift, ...]

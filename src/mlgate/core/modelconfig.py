@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PlainValidator,
     WithJsonSchema,
@@ -16,6 +14,7 @@ from pydantic import (
 )
 
 from mlgate.core.command import check_command
+from mlgate.core.frozen import Frozen
 from mlgate.core.vocab import MetricName
 
 ParamKey = str | bool | int | float
@@ -53,11 +52,7 @@ Param = Annotated[ParamValue, PlainValidator(_param_value), WithJsonSchema({})]
 PIPELINE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SearchConfig(_Frozen):
+class SearchConfig(Frozen):
     """`model.search`: a hyperparameter search scored on cross-validation folds of the
     training rows (the holdout is touched once, by the winner, in the gate)."""
 
@@ -100,7 +95,7 @@ class SearchConfig(_Frozen):
         return value
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(Frozen):
     """The estimator at the end of the preprocessing pipeline."""
 
     estimator: str | None = Field(
@@ -186,7 +181,7 @@ class ModelConfig(_Frozen):
         return self
 
 
-class PreprocessConfig(_Frozen):
+class PreprocessConfig(Frozen):
     """How features are prepared; all of it lives inside the one fitted Pipeline."""
 
     numeric_impute: Literal["median", "mean"] = "median"

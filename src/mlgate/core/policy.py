@@ -7,12 +7,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from mlgate.core.frozen import Frozen
 
 Duration = Annotated[str, Field(pattern=r"^\d+(\.\d+)?[smhdw]$")]
 
@@ -23,7 +20,7 @@ def duration_seconds(text: str) -> float:
     return float(text[:-1]) * units[text[-1]]
 
 
-class MonitorConfig(_Frozen):
+class MonitorConfig(Frozen):
     """`mlgate monitor`: which log, which period, and when the verdict is an alert."""
 
     logs: str = Field(
@@ -98,7 +95,7 @@ CHECKS: tuple[CheckName, ...] = get_args(CheckName)
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, allow_inf_nan=False)]
 
 
-class CanaryConfig(_Frozen):
+class CanaryConfig(Frozen):
     """How `mlgate deploy` releases a candidate beside the incumbent and judges it.
 
     The schedule uses Flagger's analysis vocabulary and defaults: every `interval` the checks

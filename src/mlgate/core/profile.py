@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.schema import Schema, category_values
 from mlgate.errors import DataError
 
@@ -43,11 +44,7 @@ DISCRETE_MAX_VALUES = 5
 PROFILE_VERSION = 1
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NumericProfile(_Frozen):
+class NumericProfile(Frozen):
     """A numeric, integer, boolean or datetime feature; statistics over its finite non-null
     values (datetimes as seconds since 1970)."""
 
@@ -80,7 +77,7 @@ class NumericProfile(_Frozen):
         return self
 
 
-class CategoricalProfile(_Frozen):
+class CategoricalProfile(Frozen):
     """A categorical feature: how often each category occurs."""
 
     kind: Literal["categorical"]
@@ -92,7 +89,7 @@ class CategoricalProfile(_Frozen):
 FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
 
 
-class Profile(_Frozen):
+class Profile(Frozen):
     """The reference profile of the training features, in training order."""
 
     version: int = PROFILE_VERSION

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrorReason
-from pydantic import BaseModel, ConfigDict
 
 from mlgate.core.dates import parse_dates
+from mlgate.core.frozen import Frozen
 from mlgate.core.schema import ColumnSpec, Schema, category_values
 
 if TYPE_CHECKING:
@@ -52,11 +52,7 @@ _KIND_OF_CHECK: dict[str, CheckKind] = {
 _BOOLEAN_WORDS = [True, False, "True", "False", "true", "false"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Violation(_Frozen):
+class Violation(Frozen):
     """One way the data breaks the schema."""
 
     column: str | None

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from mlgate.core.drift import ColumnDrift
+from mlgate.core.frozen import Frozen
 from mlgate.core.policy import MonitorConfig
 
 Severity = Literal["alert", "warning", "info"]
 Status = Literal["healthy", "alert"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Finding(_Frozen):
+class Finding(Frozen):
     """One thing the monitor noticed."""
 
     check: str
@@ -37,7 +34,7 @@ class Finding(_Frozen):
     subject: str | None = None
 
 
-class Verdict(_Frozen):
+class Verdict(Frozen):
     """Every finding, and what they add up to."""
 
     status: Status
@@ -48,7 +45,7 @@ class Verdict(_Frozen):
         return tuple(f for f in self.findings if f.severity == "alert")
 
 
-class FeatureObservation(_Frozen):
+class FeatureObservation(Frozen):
     """One feature over the period."""
 
     name: str
@@ -60,7 +57,7 @@ class FeatureObservation(_Frozen):
     unseen_examples: tuple[str, ...] = ()
 
 
-class Observations(_Frozen):
+class Observations(Frozen):
     """The numbers a verdict is made of."""
 
     rows: int
@@ -77,7 +74,7 @@ class Observations(_Frozen):
     labelled: int = 0
     estimated: float | None = None
     bad_lines: int = 0
-    other_versions: dict[str, int] = {}
+    other_versions: dict[str, int] = Field(default_factory=dict)
 
 
 def _input_findings(obs: Observations, policy: MonitorConfig) -> list[Finding]:

@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import Field, JsonValue
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.profile import Profile
 from mlgate.core.vocab import Task
 
@@ -48,18 +49,14 @@ MIN_GAIN = 0.005
 GAIN_SHARE = 0.25
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Curve(_Frozen):
+class Curve(Frozen):
     """An isotonic calibration curve: piecewise linear through these points, flat outside."""
 
     x: tuple[float, ...]
     y: tuple[float, ...]
 
 
-class Calibration(_Frozen):
+class Calibration(Frozen):
     """One curve per class (in `classes` order); the ECE it was chosen on."""
 
     curves: tuple[Curve, ...]
@@ -67,7 +64,7 @@ class Calibration(_Frozen):
     ece_calibrated: float
 
 
-class MonitoringReference(_Frozen):
+class MonitoringReference(Frozen):
     """The contents of monitoring.json."""
 
     version: int = REFERENCE_VERSION
@@ -76,7 +73,7 @@ class MonitoringReference(_Frozen):
     rows: int
     predictions: Profile
     metrics: dict[str, float]
-    estimated: dict[str, float] = {}
+    estimated: dict[str, float] = Field(default_factory=dict)
     calibration: Calibration | None = None
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from mlgate.core.frozen import Frozen
 from mlgate.store.trust import Trust
 
 Runtime = Literal["auto", "sklearn", "onnx"]
@@ -16,10 +17,8 @@ MIN_BODY_RATE = 4096
 BODY_RATE_GRACE_S = 5.0
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(Frozen):
     """How the server loads, validates, batches and logs; every limit has a safe default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: Runtime = Field(
         default="auto", description="auto: ONNX Runtime when the bundle has model.onnx."

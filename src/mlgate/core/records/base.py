@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import JsonValue, ValidationError
 
+from mlgate.core.frozen import Frozen
 from mlgate.errors import FormatError, describe
 
 LEGACY = 0  # the version of a file that carries no format_version
 
 
-class Record(BaseModel):
+class Record(Frozen):
     """A versioned file or wire format."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     FORMAT: ClassVar[str] = "record"  # the file's usual name, for messages
     VERSION: ClassVar[int] = 1

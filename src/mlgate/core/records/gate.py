@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.gates import GateCheck, GateVerdict
 from mlgate.core.records.base import Record
 
 
-class ChampionScore(BaseModel):
+class ChampionScore(Frozen):
     """The model the challenger was compared with, and its metrics on the same holdout."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     label: str | None
     metrics: dict[str, float]

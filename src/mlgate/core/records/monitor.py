@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import JsonValue
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.records.base import Record
 from mlgate.core.verdict import Observations, Verdict
 
 _DERIVED = frozenset({"status", "alerts", "drifted_features"})
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WindowSummary(_Frozen):
+class WindowSummary(Frozen):
     """One time window, for the trend plots."""
 
     start: float
@@ -34,7 +31,7 @@ class WindowSummary(_Frozen):
     labelled: int = 0
 
 
-class Histogram(_Frozen):
+class Histogram(Frozen):
     """Reference and current shares over the same bins, for a plot."""
 
     feature: str
@@ -43,7 +40,7 @@ class Histogram(_Frozen):
     current: tuple[float, ...]
 
 
-class Registered(_Frozen):
+class Registered(Frozen):
     """The registry's name for the bundle judged: its model version and that version's aliases."""
 
     name: str

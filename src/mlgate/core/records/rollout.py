@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from mlgate.core.frozen import Frozen
 from mlgate.core.policy import CanaryConfig
 from mlgate.core.records.base import LEGACY, Record
 from mlgate.core.vocab import AnalysedStrategy, CheckStatus
@@ -30,11 +29,7 @@ VariantKind = Literal["process", "container", "external"]
 LEGACY_STATUS: dict[str, CheckStatus] = {"pass": "passed", "fail": "failed", "skip": "skipped"}
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProcRef(_Part):
+class ProcRef(Frozen):
     """A process a rollout started: PID, its start time, what it is, where it logs."""
 
     pid: int
@@ -43,7 +38,7 @@ class ProcRef(_Part):
     log: str | None = None
 
 
-class VariantRef(_Part):
+class VariantRef(Frozen):
     """A running model server of the release and how to reach, watch and stop it."""
 
     source: str
@@ -64,7 +59,7 @@ class VariantRef(_Part):
         return f"http://{self.address}"
 
 
-class EnvironmentRef(_Part):
+class EnvironmentRef(Frozen):
     """The splitter, exporter and Prometheus of a release."""
 
     host: str
@@ -93,7 +88,7 @@ class EnvironmentRef(_Part):
         return (self.edge, self.router, self.exporter, self.prometheus)
 
 
-class CheckRecord(_Part):
+class CheckRecord(Frozen):
     """One check of a window, as it was decided."""
 
     name: str
@@ -108,7 +103,7 @@ class CheckRecord(_Part):
         return self.status == "failed"
 
 
-class WindowRecord(_Part):
+class WindowRecord(Frozen):
     """One analysis window: when, at what weight, what was decided and on which checks."""
 
     ts: float
@@ -126,7 +121,7 @@ class WindowRecord(_Part):
         return [c.name for c in self.checks if c.failed]
 
 
-class RolloutRecord(_Part):
+class RolloutRecord(Frozen):
     """One candidate's rollout: where it stands and every decision taken."""
 
     id: str
