@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     JsonValue,
     ValidationError,
     model_validator,
 )
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.modelconfig import ModelConfig, PreprocessConfig
 from mlgate.core.policy import (
     CanaryConfig,
@@ -38,11 +37,7 @@ CONFIG_FILE = "mlgate.yaml"
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Frozen):
+class DataConfig(Frozen):
     """Where the training data is and what to learn from it."""
 
     path: str = Field(description="CSV or Parquet file, relative to mlgate.yaml.")
@@ -69,7 +64,7 @@ class DataConfig(_Frozen):
     )
 
 
-class SplitConfig(_Frozen):
+class SplitConfig(Frozen):
     """The train/holdout split; the holdout is what every gate evaluates on."""
 
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
@@ -77,7 +72,7 @@ class SplitConfig(_Frozen):
     stratify: bool = Field(default=True, description="Stratify on the target (classification).")
 
 
-class GateConfig(_Frozen):
+class GateConfig(Frozen):
     """One metric gate, with MLflow `MetricThreshold` semantics.
 
     `threshold` is absolute. `min_absolute_change` / `min_relative_change` compare with the
@@ -120,7 +115,7 @@ class GateConfig(_Frozen):
         return self.metric not in LOWER_IS_BETTER
 
 
-class DriftConfig(_Frozen):
+class DriftConfig(Frozen):
     """Distribution checks against the reference profile, chosen the way Evidently does."""
 
     method: DriftMethod = Field(
@@ -162,7 +157,7 @@ class DriftConfig(_Frozen):
     )
 
 
-class EvaluationConfig(_Frozen):
+class EvaluationConfig(Frozen):
     """How holdout numbers are judged: the baseline, the bootstrap, the smallest holdout."""
 
     bootstrap_resamples: int = Field(
@@ -191,7 +186,7 @@ class EvaluationConfig(_Frozen):
     )
 
 
-class PathsConfig(_Frozen):
+class PathsConfig(Frozen):
     """Where stages write, relative to mlgate.yaml."""
 
     bundle: str = "models/model"
@@ -199,7 +194,7 @@ class PathsConfig(_Frozen):
     metrics: str = "metrics.json"
 
 
-class RegistryConfig(_Frozen):
+class RegistryConfig(Frozen):
     """Where models are registered; `MLFLOW_TRACKING_URI` in the environment wins."""
 
     tracking_uri: str | None = Field(
@@ -208,7 +203,7 @@ class RegistryConfig(_Frozen):
     )
 
 
-class TrustConfig(_Frozen):
+class TrustConfig(Frozen):
     """Who may produce a model, and what a model file may contain.
 
     Keys are PEM files (elliptic curve: P-256, P-384 or P-521), relative to mlgate.yaml.
@@ -231,7 +226,7 @@ class TrustConfig(_Frozen):
     )
 
 
-class Config(_Frozen):
+class Config(Frozen):
     """The whole of mlgate.yaml."""
 
     name: Name = Field(description="Model name, used in the registry and image tags.")

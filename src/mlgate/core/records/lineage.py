@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
+from mlgate.core.frozen import Frozen
 from mlgate.core.vocab import Task
 
 FORMAT_VERSION = 2
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GitInfo(_Frozen):
+class GitInfo(Frozen):
     """Where the code that trained the model came from."""
 
     commit: str | None = None
@@ -28,7 +25,7 @@ class GitInfo(_Frozen):
     dirty: bool | None = None
 
 
-class DataLineage(_Frozen):
+class DataLineage(Frozen):
     """Which data the model was trained and evaluated on."""
 
     path: str
@@ -40,7 +37,7 @@ class DataLineage(_Frozen):
     dropped_target_rows: int = 0
 
 
-class CodeRecord(_Frozen):
+class CodeRecord(Frozen):
     """The project's own code the model was trained with (`model.pipeline`): its import name,
     where it was found, its version when installed or declared, and the SHA-256 of every file.
     Loading the model checks that the code importable then is byte for byte this code."""
@@ -58,7 +55,7 @@ class CodeRecord(_Frozen):
     )
 
 
-class CommandRecord(_Frozen):
+class CommandRecord(Frozen):
     """A model that the team's own command trained (`model.command`): the command as
     configured, how it exited, and the SHA-256 of the model.onnx it wrote. Its metrics are
     mlgate's own, on the holdout the command never saw."""
@@ -72,7 +69,7 @@ class CommandRecord(_Frozen):
     )
 
 
-class TrialRecord(_Frozen):
+class TrialRecord(Frozen):
     """One trial of a hyperparameter search: the values it set and its fold scores (None where
     the metric is undefined on a fold)."""
 
@@ -82,7 +79,7 @@ class TrialRecord(_Frozen):
     std: float | None
 
 
-class SearchRecord(_Frozen):
+class SearchRecord(Frozen):
     """`model.search` as it ran: every trial, scored on cross-validation folds of the training
     rows only, and the winner that was then fitted on all of them and gated on the holdout."""
 
@@ -95,7 +92,7 @@ class SearchRecord(_Frozen):
     winner: int = Field(description="Index in `trials` of the trial fitted and gated.")
 
 
-class BundleMeta(_Frozen):
+class BundleMeta(Frozen):
     """The contents of mlgate.json."""
 
     format: int = FORMAT_VERSION
