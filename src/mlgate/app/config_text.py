@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from mlgate.core.config import EvaluationConfig, SplitConfig
 from mlgate.core.vocab import Task
 
+
+def _per_task(classifier: str, regressor: str) -> dict[Task, str]:
+    """The estimator for each task: `classifier` for binary and multiclass, else `regressor`."""
+    return {"binary": classifier, "multiclass": classifier, "regression": regressor}
+
+
 # The estimator init writes for a team's table: histogram gradient boosting with native
 # categories, slowed (learning rate 0.05) and stopped early on a tenth of the training rows, which
 # kept it level with the forest on noisy tables with a rare class (Caravan, lending_club) where
@@ -17,11 +23,10 @@ from mlgate.core.vocab import Task
 # The demo keeps the forest too: its synthetic churn is what the ONNX export, the forest serving
 # path and the fault suites are built on (docs/pipeline.md).
 BOOSTING_MIN_ROWS = 500
-BOOSTING: dict[Task, str] = {
-    "binary": "sklearn.ensemble.HistGradientBoostingClassifier",
-    "multiclass": "sklearn.ensemble.HistGradientBoostingClassifier",
-    "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
-}
+BOOSTING = _per_task(
+    "sklearn.ensemble.HistGradientBoostingClassifier",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
+)
 BOOSTING_PARAMS = """\
   params:
     learning_rate: 0.05
@@ -31,11 +36,9 @@ BOOSTING_PARAMS = """\
     min_samples_leaf: 20
     l2_regularization: 1.0
 """
-FOREST: dict[Task, str] = {
-    "binary": "sklearn.ensemble.RandomForestClassifier",
-    "multiclass": "sklearn.ensemble.RandomForestClassifier",
-    "regression": "sklearn.ensemble.RandomForestRegressor",
-}
+FOREST = _per_task(
+    "sklearn.ensemble.RandomForestClassifier", "sklearn.ensemble.RandomForestRegressor"
+)
 FOREST_PARAMS = """\
   params:
     n_estimators: 100

@@ -61,22 +61,27 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _gate_check(
+    gate: GateConfig, passed: bool, message: str, why: str, **compared: object
+) -> GateCheck:
+    """The check of one bound of `gate` (`compared`: the GateCheck fields saying which bound and
+    what was compared): `message`, with `why` it failed when it did not pass."""
+    return GateCheck(
+        metric=gate.metric,
+        higher_is_better=gate.higher_is_better,
+        passed=passed,
+        message=message if passed else f"{message} ({why})",
+        **compared,
+    )
+
+
 def _check_threshold(gate: GateConfig, value: float, threshold: float) -> GateCheck:
     hib = gate.higher_is_better
     ok = not math.isnan(value) and (value >= threshold if hib else value <= threshold)
     op = ">=" if hib else "<="
     msg = f"{gate.metric} = {_fmt(value)}, required {op} {_fmt(threshold)}"
-    if not ok:
-        msg += f" (threshold gate on {gate.metric} failed)"
-    return GateCheck(
-        metric=gate.metric,
-        kind="threshold",
-        value=value,
-        bound=threshold,
-        higher_is_better=hib,
-        passed=ok,
-        message=msg,
-    )
+    why = f"threshold gate on {gate.metric} failed"
+    return _gate_check(gate, ok, msg, why, kind="threshold", value=value, bound=threshold)
 
 
 def _improvement(value: float, baseline: float, higher_is_better: bool) -> float:
@@ -91,17 +96,16 @@ def _check_baseline(gate: GateConfig, value: float, baseline: float, margin: flo
         f"{gate.metric} = {_fmt(value)} vs trivial baseline {_fmt(baseline)}: "
         f"gain {gain:+.4g}, required >= {margin:+.4g}"
     )
-    if not ok:
-        msg += " (the model does not beat a constant prediction by the margin)"
-    return GateCheck(
-        metric=gate.metric,
+    why = "the model does not beat a constant prediction by the margin"
+    return _gate_check(
+        gate,
+        ok,
+        msg,
+        why,
         kind="min_gain_over_baseline",
         value=value,
         bound=margin,
         baseline=baseline,
-        higher_is_better=hib,
-        passed=ok,
-        message=msg,
     )
 
 
@@ -146,18 +150,17 @@ def _check_change(
         ok = valid and change >= bound
         label += f", required >= {show(bound)}"
     msg = f"{gate.metric} = {_fmt(value)} vs champion {_fmt(baseline)}: {label}"
-    if not ok:
-        msg += f" (challenger regressed on {gate.metric} beyond tolerance)"
-    return GateCheck(
-        metric=gate.metric,
+    why = f"challenger regressed on {gate.metric} beyond tolerance"
+    return _gate_check(
+        gate,
+        ok,
+        msg,
+        why,
         kind=kind,
         value=value,
         bound=bound,
         baseline=baseline,
         interval=interval,
-        higher_is_better=hib,
-        passed=ok,
-        message=msg,
     )
 
 

@@ -44,7 +44,7 @@ from mlgate.core.canary import (
     unobserved,
 )
 from mlgate.core.policy import CHECKS, CanaryConfig
-from mlgate.core.records.rollout import CheckRecord, RolloutRecord, WindowRecord
+from mlgate.core.records.rollout import RolloutRecord, WindowRecord
 from mlgate.core.vocab import AnalysedStrategy, ReleaseStrategy
 
 GUARD_MIN_GRACE_S = 15.0
@@ -346,16 +346,7 @@ def window_record(decision: Decision, *, ts: float, weight: int) -> WindowRecord
         next_weight=next_weight,
         failed_checks=failed,
         iterations=iterations,
-        checks=tuple(
-            CheckRecord(
-                name=c.name,
-                status=c.status,
-                message=c.message,
-                observed=c.observed,
-                threshold=c.threshold,
-            )
-            for c in decision.checks
-        ),
+        checks=decision.checks,
     )
 
 

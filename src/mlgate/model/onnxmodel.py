@@ -194,27 +194,22 @@ class OnnxModel:
 
     def __init__(
         self,
-        data: bytes,
+        session: Any,
         features: Sequence[ColumnSpec],
         task: Task,
-        classes: Any = None,
-        *,
-        exported: bool = False,
-        where: str = "model.onnx",
+        classes: Any,
+        signature: Signature,
+        prelude: dict[str, NumericStep],
+        missing: str,
     ) -> None:
         import numpy as np
 
-        self.session = new_session(data)
+        self.session = session
         self.features = tuple(features)
         self.task = task
-        self.prelude: dict[str, NumericStep] = {}
-        self.missing = ""
-        if exported:
-            meta = dict(self.session.get_modelmeta().custom_metadata_map)
-            self.prelude, self.missing = read_prelude(meta)
-            self.signature = exported_signature(self.session, task)
-        else:
-            self.signature = signature_of(self.session, self.features, task, classes, where)
+        self.prelude = prelude
+        self.missing = missing
+        self.signature = signature
         self.classes_ = None if classes is None else np.asarray(list(classes), dtype=object)
 
     @property
@@ -291,9 +286,20 @@ def onnx_model(
     exported: bool = False,
     where: str = "model.onnx",
 ) -> OnnxModel:
-    """The model for `task`: an OnnxClassifier for classification, else an OnnxModel."""
+    """The model of the graph `data` for `task`: an OnnxClassifier for classification, else an
+    OnnxModel; its signature read as mlgate exports it (`exported`), or checked against the
+    data."""
+    session = new_session(data)
+    prelude: dict[str, NumericStep] = {}
+    missing = ""
+    if exported:
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        prelude, missing = read_prelude(meta)
+        signature = exported_signature(session, task)
+    else:
+        signature = signature_of(session, features, task, classes, where)
     cls = OnnxModel if task == "regression" else OnnxClassifier
-    return cls(data, features, task, classes, exported=exported, where=where)
+    return cls(session, features, task, classes, signature, prelude, missing)
 
 
 def check_outputs(

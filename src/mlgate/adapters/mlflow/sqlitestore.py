@@ -184,79 +184,70 @@ class SqliteMeta:
         """See `RegistryMeta`."""
         sql.check_alias(alias, reserved=True)
         number = sql.number(version)
-
-        def work(conn: sqlite3.Connection) -> None:
-            sql.version_row(conn, name, number)
-            conn.execute(
-                "INSERT INTO registered_model_aliases (workspace, name, alias, version) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (workspace, name, alias) "
-                "DO UPDATE SET version = excluded.version",
-                (WORKSPACE, name, alias, number),
-            )
-
-        self._use(
-            work,
+        self._write(
+            name,
+            number,
+            lambda c: sql.upsert(
+                c, "registered_model_aliases", name=name, alias=alias, version=number
+            ),
             lambda m: m.set_registered_model_alias(name, alias, number),
-            lambda: sql.no_version(name, number),
-            write=True,
         )
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """See `RegistryMeta`."""
         sql.check_alias(alias, reserved=False)
-
-        def work(conn: sqlite3.Connection) -> None:
-            sql.model_row(conn, name)
-            conn.execute(
+        self._write(
+            name,
+            None,
+            lambda c: c.execute(
                 "DELETE FROM registered_model_aliases WHERE workspace = ? AND name = ? "
                 "AND alias = ?",
                 (WORKSPACE, name, alias),
-            )
-
-        self._use(
-            work,
+            ),
             lambda m: m.delete_registered_model_alias(name, alias),
-            lambda: sql.no_model(name),
-            write=True,
         )
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         """See `RegistryMeta`."""
         sql.check_tag(key, value)
-
-        def work(conn: sqlite3.Connection) -> None:
-            sql.model_row(conn, name)
-            conn.execute(
-                "INSERT INTO registered_model_tags (workspace, name, key, value) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (workspace, key, name) "
-                "DO UPDATE SET value = excluded.value",
-                (WORKSPACE, name, key, value),
-            )
-
-        self._use(
-            work,
+        self._write(
+            name,
+            None,
+            lambda c: sql.upsert(c, "registered_model_tags", name=name, key=key, value=value),
             lambda m: m.set_registered_model_tag(name, key, value),
-            lambda: sql.no_model(name),
-            write=True,
         )
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
         """See `RegistryMeta`."""
         sql.check_tag(key, value)
         number = sql.number(version)
+        self._write(
+            name,
+            number,
+            lambda c: sql.upsert(
+                c, "model_version_tags", name=name, version=number, key=key, value=value
+            ),
+            lambda m: m.set_model_version_tag(name, number, key, value),
+        )
+
+    def _write(
+        self,
+        name: str,
+        number: int | None,
+        change: Callable[[sqlite3.Connection], object],
+        other: Callable[[RegistryMeta], None],
+    ) -> None:
+        """`change` in a write transaction once the model `name` (its version `number`, when
+        given) is found, else MLflow's "not found"; `other` on MLflow's client."""
 
         def work(conn: sqlite3.Connection) -> None:
-            sql.version_row(conn, name, number)
-            conn.execute(
-                "INSERT INTO model_version_tags (workspace, name, version, key, value) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace, key, name, version) "
-                "DO UPDATE SET value = excluded.value",
-                (WORKSPACE, name, number, key, value),
-            )
+            if number is None:
+                sql.model_row(conn, name)
+            else:
+                sql.version_row(conn, name, number)
+            change(conn)
 
-        self._use(
-            work,
-            lambda m: m.set_model_version_tag(name, number, key, value),
-            lambda: sql.no_version(name, number),
-            write=True,
-        )
+        def absent() -> object:
+            return sql.no_model(name) if number is None else sql.no_version(name, number)
+
+        self._use(work, other, absent, write=True)

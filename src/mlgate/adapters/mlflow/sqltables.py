@@ -156,6 +156,26 @@ def running(conn: sqlite3.Connection, experiment: str) -> list[RunRecord]:
     return [RunRecord(str(run), None if tag is None else str(tag)) for run, tag in rows]
 
 
+# The primary key of each table an alias or a tag is upserted into.
+_UPSERT_KEYS = {
+    "registered_model_aliases": ("workspace", "name", "alias"),
+    "registered_model_tags": ("workspace", "key", "name"),
+    "model_version_tags": ("workspace", "key", "name", "version"),
+}
+
+
+def upsert(conn: sqlite3.Connection, table: str, **row: str | int) -> None:
+    """Insert `row`, in the default workspace, into `table`; where a row with the same primary
+    key stands, set its last column instead (how MLflow moves an alias and sets a tag)."""
+    columns = ("workspace", *row)
+    last = columns[-1]
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(_UPSERT_KEYS[table])}) DO UPDATE SET {last} = excluded.{last}",
+        (WORKSPACE, *row.values()),
+    )
+
+
 # -- MLflow's answers and checks -----------------------------------------------------------------
 
 

@@ -81,23 +81,32 @@ def _realised(windows: list[Window], classes: tuple[Any, ...] | None) -> dict[st
         if sst > 0:
             out["r2"] = 1.0 - sse / sst
         return out
-    out = {"accuracy": sum(w.correct for w in windows) / labelled}
-    counts = [w.real_counts for w in windows if w.real_counts is not None]
-    if counts:
-        auc = binned_auc(sum(counts), sum(w.real_pos for w in windows if w.real_pos is not None))
-        if auc is not None:
-            out["roc_auc"] = auc
-    return out
+    return _scored(
+        sum(w.correct for w in windows),
+        labelled,
+        [w.real_counts for w in windows if w.real_counts is not None],
+        [w.real_pos for w in windows if w.real_pos is not None],
+    )
 
 
 def _estimated(windows: list[Window]) -> dict[str, float]:
     n = sum(w.est_n for w in windows)
     if not n:
         return {}
-    out = {"accuracy": sum(w.est_sum for w in windows) / n}
-    counts = [w.est_counts for w in windows if w.est_counts is not None]
+    return _scored(
+        sum(w.est_sum for w in windows),
+        n,
+        [w.est_counts for w in windows if w.est_counts is not None],
+        [w.est_pos for w in windows if w.est_pos is not None],
+    )
+
+
+def _scored(hits: float, rows: int, counts: list[Any], positives: list[Any]) -> dict[str, float]:
+    """Accuracy (`hits` of `rows`) and, when any window has a score histogram (`counts`, with
+    the positives per bin), the ROC AUC of the windows' histograms summed."""
+    out = {"accuracy": hits / rows}
     if counts:
-        auc = binned_auc(sum(counts), sum(w.est_pos for w in windows if w.est_pos is not None))
+        auc = binned_auc(sum(counts), sum(positives))
         if auc is not None:
             out["roc_auc"] = auc
     return out

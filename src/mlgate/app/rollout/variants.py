@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from mlgate.adapters import procs
 from mlgate.adapters.container.engine import find_engine
 from mlgate.adapters.prometheus.query import Selectors
-from mlgate.core.records.rollout import VariantRef
+from mlgate.core.records.rollout import VariantKind, VariantRef
 from mlgate.errors import InfraError, UsageError
 
 SERVER_GRACE_S = 10.0
@@ -45,6 +45,12 @@ def release_secret(workdir: Path) -> str:
     return path.read_text().strip()
 
 
+def _on_port(port: int, kind: VariantKind, **fields: object) -> VariantRef:
+    """A variant that answers, and serves its /metrics, on 127.0.0.1:`port`."""
+    address = f"127.0.0.1:{port}"
+    return VariantRef(kind=kind, address=address, metrics_address=address, **fields)
+
+
 def start_process_variant(
     bundle: Path, workdir: Path, *, source: str, label: str, model: str | None, version: int | None
 ) -> VariantRef:
@@ -65,13 +71,11 @@ def start_process_variant(
     # secret, when set, is everyone's.
     env.setdefault(FEEDBACK_SECRET_ENV, release_secret(workdir))
     ref = procs.spawn(argv, what=f"model server {label}", log=log_dir / "server.log", env=env)
-    address = f"127.0.0.1:{port}"
-    variant = VariantRef(
+    variant = _on_port(
+        port,
+        "process",
         source=source,
         label=label,
-        kind="process",
-        address=address,
-        metrics_address=address,
         model=model,
         version=version,
         proc=ref,
@@ -99,15 +103,8 @@ def start_container_variant(
         what=f"starting {image}",
         timeout=120,
     )
-    address = f"127.0.0.1:{port}"
-    variant = VariantRef(
-        source=source,
-        label=label,
-        kind="container",
-        address=address,
-        metrics_address=address,
-        container=name,
-        engine=engine.name,
+    variant = _on_port(
+        port, "container", source=source, label=label, container=name, engine=engine.name
     )
     try:
         procs.wait_for(lambda: ready(variant), timeout=180, what=f"container {name} ready")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from mlgate.core.canary import Check
 from mlgate.core.frozen import Frozen
 from mlgate.core.policy import CanaryConfig
 from mlgate.core.records.base import LEGACY, Record
@@ -88,19 +89,8 @@ class EnvironmentRef(Frozen):
         return (self.edge, self.router, self.exporter, self.prometheus)
 
 
-class CheckRecord(Frozen):
-    """One check of a window, as it was decided."""
-
-    name: str
-    status: CheckStatus
-    message: str
-    observed: float | None = None
-    threshold: float | None = None
-
-    @property
-    def failed(self) -> bool:
-        """The check failed."""
-        return self.status == "failed"
+# One check of a window, as it was decided: the analysis's own verdict type, stored as is.
+CheckRecord = Check
 
 
 class WindowRecord(Frozen):
@@ -114,7 +104,7 @@ class WindowRecord(Frozen):
     next_weight: int | None = None
     failed_checks: int | None = None
     iterations: int | None = None
-    checks: tuple[CheckRecord, ...] = ()
+    checks: tuple[Check, ...] = ()
 
     def failed_names(self) -> list[str]:
         """The names of the checks that failed."""
