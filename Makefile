@@ -56,8 +56,9 @@ test: system setup
 	  bash scripts/with-mlflow.sh sh -c '$(TEST_SUITES)'
 
 # Containers and image registries (e2e) run in one process after the rest: their builds share
-# podman's store and would only compete for the two cores.
-TEST_SUITES = $(BIN)/pytest -n 2 -m "not e2e" $(PYTEST_ARGS) && $(BIN)/pytest -m e2e $(PYTEST_ARGS)
+# podman's store and would only compete for the two cores. `--dist loadgroup`: the tests of one
+# xdist_group (the Ray cluster's) share one worker and its fixtures.
+TEST_SUITES = $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS) && $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@
 #   chromium                  renders the monitoring HTML report headless in tests
 #   wrk                       load for the serving benchmarks and canary tests
 #   curl                      the README's tour sends the served model a request with it
+#   iproute2 (ip), util-linux (unshare, nsenter)
+#                             the Ray cluster of the tests, in a network namespace of its own
 #   postgresql                the backend of the MLflow tracking server the registry tests use
 #   podman runc buildah skopeo debootstrap docker-registry uidmap
 #                             image builds, the local OCI registry, the base image (e2e)
@@ -46,6 +48,8 @@ have prometheus && have promtool || want prometheus "canary analysis; promtool c
 have chromium || want chromium "renders the monitoring HTML report"
 have wrk || want wrk "load for the canary tests and benchmarks"
 have curl || want curl "the README tour's request to the server"
+have ip || want iproute2 "loopback in the Ray tests' network namespace"
+have unshare && have nsenter || want util-linux "the Ray tests' network namespace"
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   want postgresql "the MLflow tracking server's backend store"
 for tool in podman runc buildah skopeo debootstrap docker-registry; do

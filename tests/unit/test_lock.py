@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sysconfig
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -87,9 +88,12 @@ def this_environment() -> dict[str, str]:
 
 
 def installed_versions() -> dict[str, list[str]]:
-    """Name -> versions of every distribution the running interpreter can import."""
+    """Name -> versions of every distribution installed in the environment's site-packages
+    (not what a package vendors and puts on sys.path at import: Ray's thirdparty_files)."""
     found: dict[str, list[str]] = {}
-    for dist in importlib.metadata.distributions():
+    paths = sysconfig.get_paths()
+    site = sorted({paths["purelib"], paths["platlib"]})
+    for dist in importlib.metadata.distributions(path=site):
         found.setdefault(normalize(dist.metadata["Name"]), []).append(dist.version)
     return found
 

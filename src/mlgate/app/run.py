@@ -15,6 +15,7 @@ from typing import Any
 from mlgate.adapters.mlflow import Registry, RunContext, VersionInfo, open_registry
 from mlgate.app import pipeline
 from mlgate.app.champion import bundle_champion, champion_for_gate, no_champion_note
+from mlgate.app.compute import check_compute
 from mlgate.app.pipeline import Progress, RunResult, StageResult
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
@@ -68,8 +69,9 @@ def run_with_registry(
     first removes what killed runs left (staging copies, scratch directories, temporary files)
     and marks FAILED the registrations a dead process of this machine left RUNNING.
     """
+    # Before anything is written (the registry's file, the lock file): the cluster, the registry.
+    check_compute(project.config)
     reg: Registry = registry if registry is not None else open_registry(project)
-    # Before anything is written, the lock file included.
     reg.check_reachable()
     with project_lock(project, wait=wait, say=progress, what=source):
         return _run_locked(project, reg, register, source, progress, ci)

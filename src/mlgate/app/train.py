@@ -1,7 +1,8 @@
 """`mlgate train`: fit the project's Pipeline on its data and write the sealed model bundle.
 
 The fit is `model.train.fit_frame` (frames in, a fitted model out), after `model.search` when
-one is configured (`model.search.fit_searched`); this use case reads the
+one is configured (`model.search.fit_searched`), here or on a Ray cluster (`app.compute`); this
+use case reads the
 files, records the lineage (git, libraries, the clock) and writes the bundle through the store:
 the MLflow Model, the optional ONNX export, mlgate.json, the schema, the reference profile and
 the monitoring reference, in a staging directory renamed into place.
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.app.bundlefiles import bundle_schema, common_lineage, write_records
 from mlgate.app.command import train_by_command
+from mlgate.app.compute import fit_where
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
 from mlgate.core.records.lineage import CodeRecord
 from mlgate.core.schema import Schema
 from mlgate.model.custom import package_of
 from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
-from mlgate.model.search import fit_searched
 from mlgate.model.train import Fitted, Split, final_estimator
 from mlgate.store import bundle as bundle_mod
 from mlgate.store.code import (
@@ -79,7 +80,7 @@ def train(
             trained.probabilities,
         )
     code = project_code(project)
-    fitted = fit_searched(project.config, schema, frame, progress)
+    fitted, compute = fit_where(project.config, schema, frame, progress)
     meta = describe(
         project,
         fitted,
@@ -87,7 +88,7 @@ def train(
         rows=len(frame),
         created_at=datetime.now(UTC),
         ci=ci,
-    ).model_copy(update={"code": code})
+    ).model_copy(update={"code": code, "compute": compute})
     bundle_dir, meta = write_bundle(project, schema, fitted, meta)
     return TrainResult(
         bundle_dir=bundle_dir,

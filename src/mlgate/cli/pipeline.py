@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -21,8 +21,38 @@ from mlgate.cli.app import (
 )
 from mlgate.errors import GateFailed
 
+if TYPE_CHECKING:
+    from mlgate.core.compute import ComputeEngine
+    from mlgate.core.config import Project
+
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
+
+ComputeOpt = Annotated[
+    Literal["local", "ray"] | None,
+    typer.Option(
+        "--compute",
+        help="Where the fit and the search trials run: local or ray (default: compute.engine).",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="The Ray cluster, HOST:PORT or ray://HOST:PORT (default: compute.address, then "
+        "RAY_ADDRESS).",
+    ),
+]
+
+
+def _computed(project: Project, engine: ComputeEngine | None, address: str | None) -> Project:
+    """The project with `--compute` / `--address` (and RAY_ADDRESS) over its `compute:`."""
+    from dataclasses import replace
+
+    from mlgate.app.compute import with_compute
+
+    config = with_compute(project.config, engine, address, os.environ.get("RAY_ADDRESS"))
+    return replace(project, config=config)
 
 
 @app.command("validate")
@@ -52,12 +82,16 @@ def validate_cmd(
 
 @app.command("train")
 def train_cmd(
-    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, no_wait: NoWaitOpt = False
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+    compute: ComputeOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Fit the pipeline from config and write the model bundle."""
     from mlgate.store.project import load_project
 
-    project = load_project(config)
+    project = _computed(load_project(config), compute, address)
     with progress("training", to_stderr=as_json):
         from mlgate.app.pipeline import train_project
         from mlgate.core.ci import CiEnv
@@ -122,13 +156,15 @@ def run_cmd(
     ] = True,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
+    compute: ComputeOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """The whole pipeline: champion from the registry -> validate -> train -> gate -> register.
 
     One run at a time per project: a second run waits for the first (and says so)."""
     from mlgate.store.project import load_project
 
-    project = load_project(config)
+    project = _computed(load_project(config), compute, address)
     # Live on a terminal; in a log, a line per stage and a heartbeat (on stderr under --json),
     # the first before the use case loads (MLflow, pandas, scikit-learn: seconds in CI).
     with progress("starting", to_stderr=as_json) as say:

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from mlgate.core.compute import ComputeConfig
 from mlgate.core.frozen import Frozen
 from mlgate.core.modelconfig import ModelConfig, PreprocessConfig
 from mlgate.core.policy import (
@@ -243,14 +244,16 @@ class Config(Frozen):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
 
     def digest(self) -> str:
         """A stable hash of the effective config, recorded in lineage.
 
-        The release policy (`canary`) is left out: it changes how a model is rolled out, not
-        the model, so tuning it does not make the same model look different.
+        The release policy (`canary`) and where the fit runs (`compute`) are left out: they
+        change how a model is made or rolled out, not the model, so tuning them does not make
+        the same model look different.
         """
-        fields = self.model_dump(mode="json", exclude={"canary"})
+        fields = self.model_dump(mode="json", exclude={"canary", "compute"})
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -260,20 +260,27 @@ def _trial_line(trial: Trial, total: int, metric: str, scores: Scores) -> str:
     return f"search trial {trial.index + 1}/{total} ({shown}): {metric} {score}"
 
 
+FitFrame = Callable[[Config, Schema, "pd.DataFrame"], Fitted]
+
+
 def fit_searched(
     config: Config,
     schema: Schema,
     frame: pd.DataFrame,
     progress: Callable[[str], None] | None = None,
+    *,
+    runner: TrialRunner | None = None,
+    fit_final: FitFrame = fit_frame,
 ) -> Fitted:
     """`fit_frame`, after `model.search` (when configured) chose the values it fits with: the
-    split is the same (the same data and seed), the trials see its training rows only."""
+    split is the same (the same data and seed), the trials see its training rows only.
+    `runner` runs the trials and `fit_final` the fit (a cluster's, or this process's)."""
     if config.model.search is None:
-        return fit_frame(config, schema, frame)
+        return fit_final(config, schema, frame)
     features = feature_specs(config, schema, frame)
     labelled, _dropped = labelled_rows(config, frame)
     task = resolve_task(config, labelled[config.data.target])
     split = split_data(config, task, labelled, features)
     positive = positive_class(config, task, split.y_train)
-    won, record = search(config, task, features, split, positive, progress=progress)
-    return replace(fit_frame(won, schema, frame), search=record)
+    won, record = search(config, task, features, split, positive, runner, progress)
+    return replace(fit_final(won, schema, frame), search=record)

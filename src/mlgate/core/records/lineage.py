@@ -92,6 +92,18 @@ class SearchRecord(Frozen):
     winner: int = Field(description="Index in `trials` of the trial fitted and gated.")
 
 
+class ComputeRecord(Frozen):
+    """Where a model was fitted when it was not in the process that ran mlgate: the cluster,
+    the Ray job, the nodes its tasks ran on."""
+
+    engine: Literal["ray"]
+    address: str
+    ray_version: str
+    job_id: str = Field(description="The Ray job of the run, as `ray list jobs` shows it.")
+    nodes: tuple[str, ...] = Field(description="Ray node IDs the fit and the trials ran on.")
+    tasks: int = Field(description="Ray tasks the run completed: the trials and the fit.")
+
+
 class BundleMeta(Frozen):
     """The contents of mlgate.json."""
 
@@ -121,3 +133,4 @@ class BundleMeta(Frozen):
     code: CodeRecord | None = None
     command: CommandRecord | None = None
     search: SearchRecord | None = None
+    compute: ComputeRecord | None = None
