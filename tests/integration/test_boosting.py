@@ -197,3 +197,21 @@ def test_a_value_the_library_refuses_is_a_config_error_naming_the_key(
     capsys.readouterr()
     assert main(["train", "--config", str(project)]) == 2
     assert f"model.params.{key}: {says}" in capsys.readouterr().err
+
+
+def test_lightgbm_under_the_threshold_tuner_still_splits_on_categories(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    project = _project(tmp_path, "lightgbm", LABELS["lightgbm"])
+    path = project / "mlgate.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["model"]["imbalance"] = "threshold"  # TunedThresholdClassifierCV around LightGBM
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(project)]) == 0
+    bundle = load_bundle(project / "models" / "model")
+    tuned = bundle.load_model().named_steps["estimator"]
+    assert type(tuned).__name__ == "TunedThresholdClassifierCV"
+    assert bundle.meta.decision_threshold is not None
+    assert "cat_boundaries=" in tuned.estimator_.booster_.model_to_string()
+    shown = [str(w.message) for w in recwarn]
+    assert not [m for m in shown if "categorical_feature keyword" in m]  # LightGBM's, muted

@@ -23,6 +23,9 @@ The libraries are imported only by the code that fits (never by the CLI or the s
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,6 +87,19 @@ def quiet(config: Config, estimator: Any) -> None:
         estimator.set_params(**defaults)
 
 
+@contextmanager
+def dataset_warnings_muted() -> Iterator[None]:
+    """Fitting with `categorical_feature` as an estimator parameter (under a threshold tuner),
+    LightGBM's Python Dataset wrapper warns that it "will be ignored"; its C++ core, which
+    reads every parameter, splits on those columns as categories (tests/integration/
+    test_boosting.py checks the splits). That one warning is muted, no other."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="categorical_feature keyword has been found", category=UserWarning
+        )
+        yield
+
+
 def category_codes(config: Config) -> OrdinalEncoder:
     """Categories as ordinal codes: missing and unseen values stay missing (NaN); categories
     seen in fewer than `preprocess.min_frequency` rows, or the rarest beyond
@@ -133,9 +149,11 @@ def prepare(
     codes = _code_columns(pre)
     given = set(config.model.params)
     fit_params: dict[str, Any] = {}
-    # A threshold tuner routes no fit parameters: LightGBM then splits on the codes as numbers.
-    if codes and lib == "lightgbm" and "categorical_feature" not in given and step is est:
-        fit_params["categorical_feature"] = codes
+    if codes and lib == "lightgbm" and "categorical_feature" not in given:
+        if step is est:
+            fit_params["categorical_feature"] = codes
+        else:  # a threshold tuner routes no fit parameters: a parameter of the estimator then
+            est.set_params(categorical_feature=codes)  # (LightGBM's Dataset takes it as such)
     if codes and lib == "xgboost" and not given & {"enable_categorical", "feature_types"}:
         kinds = ["c" if i in codes else "q" for i in range(matrix.shape[1])]
         est.set_params(enable_categorical=True, feature_types=kinds)

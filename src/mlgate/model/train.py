@@ -23,7 +23,7 @@ from mlgate.core.records.lineage import SearchRecord
 from mlgate.core.schema import ColumnSpec, Schema
 from mlgate.core.vocab import Task
 from mlgate.errors import ConfigError, DataError
-from mlgate.model.boost import library, prepare, quiet
+from mlgate.model.boost import dataset_warnings_muted, library, prepare, quiet
 from mlgate.model.custom import fit_failed, project_estimator
 from mlgate.model.features import build_pipeline, to_frame
 from mlgate.model.target import (
@@ -300,10 +300,13 @@ def fit(
         pipeline = build_pipeline(config, features, estimator)
     fit_params: dict[str, Any] = {}
     try:
-        if custom is None:  # LightGBM, XGBoost, CatBoost: categories and early stopping
-            fit_params, boost_note = prepare(config, task, pipeline, split.x_train, split.y_train)
-            note = "; ".join(n for n in (note, boost_note) if n) or None
-        pipeline.fit(split.x_train, split.y_train, **fit_params)
+        with dataset_warnings_muted():
+            if custom is None:  # LightGBM, XGBoost, CatBoost: categories and early stopping
+                fit_params, boost_note = prepare(
+                    config, task, pipeline, split.x_train, split.y_train
+                )
+                note = "; ".join(n for n in (note, boost_note) if n) or None
+            pipeline.fit(split.x_train, split.y_train, **fit_params)
     except Exception as exc:
         if custom is not None:
             raise fit_failed(custom, exc) from None
