@@ -152,6 +152,9 @@ NoWaitOpt = Annotated[
         help="Exit 3 at once when another mlgate run holds the project lock, instead of waiting.",
     ),
 ]
+# A server's address (`mlgate serve`, `mlgate canary webhook`); each command has its default.
+HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
+PortOpt = Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")]
 
 
 def console() -> Any:

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, PublicKeyOpt, TrustTypeOpt, app
+from mlgate.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    HostOpt,
+    PortOpt,
+    PublicKeyOpt,
+    TrustTypeOpt,
+    app,
+)
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
 # usage error and every command's start-up import only the CLI (tests/unit/cli/test_help.py).
@@ -23,8 +31,8 @@ def serve_cmd(
             "models:/NAME/VERSION (resolved in the registry of --config).",
         ),
     ],
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8000,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     runtime: Annotated[
         str, typer.Option("--runtime", help="auto (ONNX when the bundle has it), sklearn, onnx.")
