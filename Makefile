@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 # downloads a Python of its own.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: setup system lock demo test lint fmt typecheck deps imports check bench clean
+.PHONY: setup setup-feast system lock demo test lint fmt typecheck deps imports check bench clean
 
 ## Install exactly what uv.lock pins, mlgate itself editable. `make -B setup` reinstalls it
 ## after a hand-made change to .venv.
@@ -28,6 +28,17 @@ endef
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(bootstrap_uv)
 	$(UV) sync --locked --extra dev
+	touch $@
+
+## The Feast environment: the same uv.lock's `feast` fork (Feast caps pandas below 3), mlgate
+## editable, and what the tests need. The Feast tests (tests/feature_store) run in it.
+FEAST_VENV ?= .venv-feast
+setup-feast: $(FEAST_VENV)/.installed
+
+$(FEAST_VENV)/.installed: pyproject.toml uv.lock $(VENV)/.installed
+	test -x $(FEAST_VENV)/bin/python || $(PY) -m venv $(FEAST_VENV)
+	UV_PROJECT_ENVIRONMENT=$(FEAST_VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv sync --locked \
+	  --extra feast --extra test
 	touch $@
 
 ## Refresh uv.lock on purpose: after editing pyproject.toml, or to move one package on with
@@ -51,14 +62,16 @@ system:
 # The tests run with an MLflow tracking server on PostgreSQL up for their duration (stopped by
 # PID afterwards, also on failure). As root, where `make system` provides every component, a
 # test that skips for want of one fails instead (tests/conftest.py).
-test: system setup
+test: system setup setup-feast
 	MLGATE_TEST_REQUIRE_SYSTEM=$$( [ "$$(id -u)" -eq 0 ] && echo 1 || echo 0 ) \
 	  bash scripts/with-mlflow.sh sh -c '$(TEST_SUITES)'
 
 # Containers and image registries (e2e) run in one process after the rest: their builds share
 # podman's store and would only compete for the two cores. `--dist loadgroup`: the tests of one
 # xdist_group (the Ray cluster's) share one worker and its fixtures.
-TEST_SUITES = $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS) && $(BIN)/pytest -m e2e $(PYTEST_ARGS)
+TEST_SUITES = $(BIN)/pytest -n 2 --dist loadgroup -m "not e2e" --ignore=tests/feature_store $(PYTEST_ARGS) \
+  && $(FEAST_VENV)/bin/pytest tests/feature_store $(PYTEST_ARGS) \
+  && $(BIN)/pytest -m e2e --ignore=tests/feature_store $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -82,9 +82,16 @@ def locked_versions(
     return versions
 
 
+def conflict_extra(project: str, extra: str) -> str:
+    """How uv.lock's markers name an extra of `[tool.uv] conflicts`: the fork an edge is in
+    (`extra == 'extra-6-mlgate-dev'`, the feast extra resolving apart from dev)."""
+    return f"extra-{len(project)}-{project}-{extra}"
+
+
 def this_environment() -> dict[str, str]:
-    """The marker environment of the running interpreter."""
-    return {**{key: str(value) for key, value in default_environment().items()}, "extra": ""}
+    """The marker environment of the running interpreter, in the fork `make setup` installs."""
+    environment = {key: str(value) for key, value in default_environment().items()}
+    return {**environment, "extra": conflict_extra(PROJECT, EXTRAS[0])}
 
 
 def installed_versions() -> dict[str, list[str]]:

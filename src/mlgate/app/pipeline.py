@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.app.champion import Champion
+from mlgate.app.features import pull
 from mlgate.app.gate import run_gate
 from mlgate.app.train import TrainResult, train
 from mlgate.core.bootstrap import Outputs
@@ -86,7 +87,7 @@ def train_project(project: Project, *, wait: bool = True, ci: CiEnv = NO_CI) -> 
     """`mlgate train`: fit and write the bundle while holding the project lock."""
     with project_lock(project, wait=wait, what="mlgate train"):
         clean_leftovers(project)
-        return train(project, ci=ci)
+        return train(project, ci=ci, feast=pull(project))
 
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
@@ -130,6 +131,9 @@ def run(
     say = progress or (lambda _msg: None)
     result = RunResult()
 
+    if project.config.data.source == "feast":
+        say("building the training frame from Feast")
+    feast = pull(project)
     say("loading data")
     frame = load_table(project.data_path)
 
@@ -145,7 +149,7 @@ def run(
 
     say("training")
     t0 = time.perf_counter()
-    result.training = training = train(project, frame, ci=ci, progress=say)
+    result.training = training = train(project, frame, ci=ci, progress=say, feast=feast)
     meta = training.meta
     detail = (
         f"{meta.estimator.rsplit('.', 1)[-1]} on {meta.data.train_rows} rows "

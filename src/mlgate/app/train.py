@@ -21,7 +21,7 @@ from mlgate.app.command import train_by_command
 from mlgate.app.compute import fit_where
 from mlgate.core.ci import NO_CI, CiEnv
 from mlgate.core.config import Project
-from mlgate.core.records.lineage import CodeRecord
+from mlgate.core.records.lineage import CodeRecord, FeastRecord
 from mlgate.core.schema import Schema
 from mlgate.model.custom import package_of
 from mlgate.model.onnx import export_onnx, onnx_blocker, onnx_wanted
@@ -62,9 +62,11 @@ def train(
     *,
     ci: CiEnv = NO_CI,
     progress: Callable[[str], None] | None = None,
+    feast: FeastRecord | None = None,
 ) -> TrainResult:
     """Fit the configured Pipeline on the project's data and write the bundle (`ci`: what the
-    CI runner says of the commit, for the lineage; `progress`: a line per search trial)."""
+    CI runner says of the commit, for the lineage; `progress`: a line per search trial;
+    `feast`: how the frame was built from the feature store, for the lineage)."""
     schema = read_schema(project.schema_path)
     if frame is None:
         frame = load_table(project.data_path)
@@ -88,7 +90,7 @@ def train(
         rows=len(frame),
         created_at=datetime.now(UTC),
         ci=ci,
-    ).model_copy(update={"code": code, "compute": compute})
+    ).model_copy(update={"code": code, "compute": compute, "feast": feast})
     bundle_dir, meta = write_bundle(project, schema, fitted, meta)
     return TrainResult(
         bundle_dir=bundle_dir,

@@ -9,12 +9,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
     JsonValue,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -38,10 +39,44 @@ CONFIG_FILE = "mlgate.yaml"
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
 
+class FeastSource(Frozen):
+    """A training frame from a Feast feature repository: the entity rows (keys, event
+    timestamps, the target) joined point-in-time with the features they name."""
+
+    repo: str = Field(description="The feature repository (its feature_store.yaml), relative.")
+    features: str | tuple[str, ...] = Field(
+        description="A feature service's name, or a list of `view:feature` references."
+    )
+    entities: str = Field(
+        description="CSV or Parquet of entity keys, event timestamps and the target, relative."
+    )
+    timestamp: str = Field(
+        default="event_timestamp", description="The entity rows' event timestamp column."
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _references(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(value, tuple):
+            if not value:
+                raise ValueError("list at least one `view:feature`, or name a feature service")
+            bad = [ref for ref in value if ref.count(":") != 1 or ref.startswith(":")]
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not a `view:feature` reference")
+        return value
+
+
 class DataConfig(Frozen):
     """Where the training data is and what to learn from it."""
 
-    path: str = Field(description="CSV or Parquet file, relative to mlgate.yaml.")
+    path: str = Field(
+        description="CSV or Parquet file, relative to mlgate.yaml (with `source: feast`, where "
+        "mlgate writes the point-in-time training frame, as Parquet)."
+    )
+    source: Literal["file", "feast"] = Field(
+        default="file", description="file: `path` as it is. feast: built from `feast` first."
+    )
+    feast: FeastSource | None = None
     target: str = Field(description="Column to predict.")
     drop: tuple[str, ...] = Field(default=(), description="Columns that are not features (ids).")
     schema_path: str = Field(
@@ -63,6 +98,19 @@ class DataConfig(Frozen):
         description="Rows without a target are dropped from training and holdout and counted; "
         "the data gate fails when more than this share of rows lacks one.",
     )
+
+    @model_validator(mode="after")
+    def _source(self) -> DataConfig:
+        if self.source == "feast" and self.feast is None:
+            raise ValueError("source: feast needs a `feast:` section (repo, features, entities)")
+        if self.source == "file" and self.feast is not None:
+            raise ValueError("a `feast:` section is read only with `source: feast`")
+        if self.source == "feast" and not self.path.endswith(".parquet"):
+            raise ValueError(
+                f"path {self.path!r}: with source: feast mlgate writes the training frame there "
+                "as Parquet; name a .parquet file"
+            )
+        return self
 
 
 class SplitConfig(Frozen):

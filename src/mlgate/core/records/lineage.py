@@ -104,6 +104,19 @@ class ComputeRecord(Frozen):
     tasks: int = Field(description="Ray tasks the run completed: the trials and the fit.")
 
 
+class FeastRecord(Frozen):
+    """The Feast training frame a model was fitted on, as `data.source: feast` built it: the
+    same commit (definitions, registry, entity file) builds the same frame."""
+
+    project: str = Field(description="The feature repository's Feast project.")
+    service: str | None = Field(description="The feature service, when one was named.")
+    features: tuple[str, ...] = Field(description="Every `view:feature` the frame joined.")
+    views: dict[str, str] = Field(description="Each feature view: sha256 of its definition.")
+    registry_version: str = Field(description="The Feast registry's version id.")
+    entities_fingerprint: str = Field(description="md5 of the entity file, as DVC records it.")
+    rows: int = Field(description="Rows of the point-in-time frame.")
+
+
 class BundleMeta(Frozen):
     """The contents of mlgate.json."""
 
@@ -134,3 +147,4 @@ class BundleMeta(Frozen):
     command: CommandRecord | None = None
     search: SearchRecord | None = None
     compute: ComputeRecord | None = None
+    feast: FeastRecord | None = None
