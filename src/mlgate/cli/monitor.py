@@ -95,6 +95,14 @@ def monitor_cmd(
         bool,
         typer.Option("--cache/--no-cache", help="Keep rotated logs as Parquet beside them."),
     ] = True,
+    skew: Annotated[
+        Path | None,
+        typer.Option(
+            "--skew",
+            help="Training/serving skew: compare the served features with these rows as "
+            "computed offline (CSV or Parquet: request_id[,row], features).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Drift, data quality, errors, latency and performance (with or without labels) of the
@@ -121,6 +129,7 @@ def monitor_cmd(
         dispatch_file=dispatch_file,
         chunk_rows=chunk_rows,
         cache=cache,
+        skew=skew,
     )
     outcome = monitor_project(load_project(config), bundle, options)
     if as_json:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BeforeValidator, Field
 
 from mlgate.core.frozen import Frozen
+from mlgate.core.skew import SkewConfig
 
 Duration = Annotated[str, Field(pattern=r"^\d+(\.\d+)?[smhdw]$")]
 
@@ -54,6 +55,10 @@ class MonitorConfig(Frozen):
     )
     prediction_drift: bool = Field(
         default=True, description="Prediction drift is an alert (false: a warning)."
+    )
+    skew: SkewConfig = Field(
+        default_factory=SkewConfig,
+        description="`mlgate monitor --skew FILE`: served against offline values of the same rows.",
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import Field
 from mlgate.core.drift import ColumnDrift
 from mlgate.core.frozen import Frozen
 from mlgate.core.policy import MonitorConfig
+from mlgate.core.skew import FeatureSkew
 
 Severity = Literal["alert", "warning", "info"]
 Status = Literal["healthy", "alert"]
@@ -75,6 +76,7 @@ class Observations(Frozen):
     estimated: float | None = None
     bad_lines: int = 0
     other_versions: dict[str, int] = Field(default_factory=dict)
+    skew: tuple[FeatureSkew, ...] = ()
 
 
 def _input_findings(obs: Observations, policy: MonitorConfig) -> list[Finding]:
@@ -246,6 +248,27 @@ def _log_findings(obs: Observations) -> list[Finding]:
     return found
 
 
+def _skew_findings(obs: Observations) -> list[Finding]:
+    """A feature whose served values are not the offline ones: an alert naming it."""
+    found = []
+    for f in obs.skew:
+        if not f.failed:
+            continue
+        seen = f" (e.g. served {f.example[0]}, offline {f.example[1]})" if f.example else ""
+        found.append(
+            Finding(
+                check="skew",
+                severity="alert",
+                subject=f.name,
+                message=f"{f.name}: {f.differing} of {f.rows} rows served differ from the "
+                f"offline values ({f.share:.2%}, limit {f.threshold_share:.2%}); "
+                f"{f.distance_kind.replace('_', '-')} distance {f.distance:.4f} "
+                f"(limit {f.threshold_distance:g}){seen}",
+            )
+        )
+    return found
+
+
 def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
     """The verdict on one period of one model version."""
     inputs_drifted = any(f.drift.drifted for f in obs.features)
@@ -254,6 +277,7 @@ def decide(obs: Observations, policy: MonitorConfig) -> Verdict:
         *_performance_findings(obs, policy, inputs_drifted),
         *_service_findings(obs, policy),
         *_log_findings(obs),
+        *_skew_findings(obs),
     ]
     status: Status = "alert" if any(f.severity == "alert" for f in found) else "healthy"
     return Verdict(status=status, findings=tuple(found))

@@ -172,6 +172,15 @@ def _category(values: Sequence[Any]) -> np.ndarray:
     return np.array(fixed, dtype=object)
 
 
+def feature_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
+    """One feature's values (as JSON gave them) as a chunk's `f:` column holds them."""
+    if spec.kind == "categorical":
+        return _category(values)
+    if spec.kind == "datetime":
+        return _dates(values, spec.format)
+    return _numeric(values)
+
+
 def _rows_as_tuples(instances: list[Any], names: tuple[str, ...]) -> list[tuple[Any, ...]]:
     getter = itemgetter(*names)
     try:
@@ -204,12 +213,7 @@ def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
     tuples = _rows_as_tuples(buf.instances, names)
     columns = list(zip(*tuples, strict=True)) if tuples else [()] * len(names)
     for spec, col in zip(layout.features, columns, strict=True):
-        if spec.kind == "categorical":
-            chunk[f"f:{spec.name}"] = _category(col)
-        elif spec.kind == "datetime":
-            chunk[f"f:{spec.name}"] = _dates(col, spec.format)
-        else:
-            chunk[f"f:{spec.name}"] = _numeric(col)
+        chunk[f"f:{spec.name}"] = feature_column(spec, col)
     if layout.classes is None:
         chunk["prediction"] = _numeric(buf.prediction)
     else:

@@ -68,6 +68,7 @@ def monitor_project(
             cache=fields.cache,
             registered=known,
             notes=notes,
+            skew=fields.skew,
         )
 
     out = fields.out or project.reports_dir / "monitor"

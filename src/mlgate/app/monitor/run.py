@@ -18,6 +18,7 @@ from mlgate.app.monitor.analyze import Analysis, Window
 from mlgate.app.monitor.columnar import read_chunks
 from mlgate.app.monitor.labels import feedback_files, load_labels
 from mlgate.app.monitor.logs import Layout, ReadStats, discover
+from mlgate.app.monitor.skew import SkewCollector, read_offline
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import ColumnDrift
 from mlgate.core.histograms import binned_auc
@@ -55,6 +56,8 @@ class MonitorRequest:
     registered: Registered | None = None
     # What the caller found out beside the log (a registry it could not ask), for the reports.
     notes: tuple[str, ...] = ()
+    # Offline rows to compare the served features with (training/serving skew), if any.
+    skew: Path | None = None
 
 
 def when(ts: float | None) -> str:
@@ -218,15 +221,38 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     )
     stats = ReadStats()
     tag = bundle.version if request.cache else None
+    skew = None
+    if request.skew is not None:
+        offline, compared = read_offline(request.skew, layout.features)
+        specs = tuple(f for f in layout.features if f.name in compared)
+        skew = SkewCollector(specs, bundle.version, since, until)
     chunks = read_chunks(
-        files, layout, chunk_rows=request.chunk_rows, stats=stats, cache_tag=tag, ids=bool(labels)
+        files,
+        layout,
+        chunk_rows=request.chunk_rows,
+        stats=stats,
+        cache_tag=tag,
+        ids=bool(labels) or skew is not None,
     )
     for chunk in chunks:
         analysis.add(chunk)
+        if skew is not None:
+            skew.add(chunk)
     analysis.finish()
     if not files:
         stats.notes.append(f"no prediction log files under {', '.join(map(str, request.logs))}")
-    return _summarise(request, bundle, profile, reference, analysis, stats, labels, since, until)
+    result = _summarise(request, bundle, profile, reference, analysis, stats, labels, since, until)
+    return result if skew is None else _with_skew(result, skew, offline, request.policy)
+
+
+def _with_skew(
+    result: MonitorResult, skew: SkewCollector, offline: Any, policy: MonitorConfig
+) -> MonitorResult:
+    """The result with the served features compared to the offline rows, and judged again."""
+    skews, note = skew.compare(offline, policy.skew)
+    obs = result.observations.model_copy(update={"skew": tuple(skews)})
+    update = {"observations": obs, "verdict": decide(obs, policy), "notes": (*result.notes, note)}
+    return result.model_copy(update=update)
 
 
 def _feature_observations(

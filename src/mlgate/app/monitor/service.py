@@ -25,6 +25,7 @@ class MonitorOptions:
     dispatch_file: Path | None = None
     chunk_rows: int = 65_536
     cache: bool = True
+    skew: Path | None = None
 
 
 @dataclass(frozen=True)
