@@ -5,7 +5,7 @@ rolling, or canary with Argo Rollouts or Flagger running the same analysis)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
@@ -55,6 +55,36 @@ LoadFrom = Annotated[
 ]
 LoadRate = Annotated[
     float, typer.Option("--load-rate", help="local: requests a second --load-from sends.")
+]
+
+
+class RayJobPlace(NamedTuple):
+    """`--training rayjob`'s options besides the image and the directory."""
+
+    name: str | None
+    namespace: str | None
+    workdir: str
+    mlflow_secret: str
+    workers: int
+    max_workers: int | None
+
+
+Training = Annotated[
+    str | None,
+    typer.Option(
+        "--training",
+        help="kubernetes: rayjob writes only rayjob.yaml, a KubeRay RayJob running `mlgate run "
+        "--compute ray` in the cluster, from a training --image (mlgate[ray] and the project).",
+    ),
+]
+Workdir = Annotated[
+    str, typer.Option("--workdir", help="rayjob: the project's directory in the image.")
+]
+MlflowSecret = Annotated[
+    str,
+    typer.Option(
+        "--mlflow-secret", help="rayjob: the Secret whose MLFLOW_TRACKING_URI key the run uses."
+    ),
 ]
 
 
@@ -140,10 +170,22 @@ def deploy_cmd(
             "--prometheus", help="kubernetes canary: the cluster's Prometheus the analysis reads."
         ),
     ] = "http://prometheus.monitoring:9090",
-    replicas: Annotated[int, typer.Option("--replicas", min=1)] = 2,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, help="kubernetes: pods (rayjob: Ray workers).")
+    ] = 2,
     load_from: LoadFrom = None,
     load_rate: LoadRate = 20.0,
-    max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 10,
+    max_replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--max-replicas",
+            min=1,
+            help="kubernetes: autoscaling limit [default: 10; rayjob: --replicas, fixed].",
+        ),
+    ] = None,
+    training: Training = None,
+    workdir: Workdir = "/work",
+    mlflow_secret: MlflowSecret = "mlflow",
     override: Override = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     as_json: JsonOpt = False,
@@ -160,6 +202,10 @@ def deploy_cmd(
         "max_weight": max_weight,
         "iterations": iterations,
     }
+    if training is not None:
+        place = RayJobPlace(name, namespace, workdir, mlflow_secret, replicas, max_replicas)
+        _rayjob(target, training, (image, out), place, as_json=as_json)
+        return
     if target == "local":
         from mlgate.app.rollout.service import LocalOptions
 
@@ -192,7 +238,7 @@ def deploy_cmd(
             namespace=namespace,
             strategy=strategy or "rolling",
             replicas=replicas,
-            max_replicas=max_replicas,
+            max_replicas=10 if max_replicas is None else max_replicas,
             rollouts=rollouts,
             prometheus_url=prometheus,
         ),
@@ -202,13 +248,63 @@ def deploy_cmd(
         candidate=candidate,
         override=override,
     )
+    _wrote(written, str(out), as_json=as_json)
+
+
+def _wrote(written: list[Path], apply: str, *, as_json: bool) -> None:
     if as_json:
         print_json({"files": [str(p) for p in written]})
         return
     term = console()
     for path in written:
         term.print(f"wrote {path}", markup=False)
-    term.print(f"apply with: kubectl apply -f {out}", markup=False)
+    term.print(f"apply with: kubectl apply -f {apply}", markup=False)
+
+
+def _rayjob(
+    target: str,
+    training: str,
+    image_out: tuple[str | None, Path | None],
+    place: RayJobPlace,
+    *,
+    as_json: bool,
+) -> None:
+    """`--training rayjob`: write DIR/rayjob.yaml, and nothing of the serving manifests (they
+    run another image, the serving one, and are written by a run without --training)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mlgate.app.kubernetes.rayjob import RayJobOptions, write_rayjob
+    from mlgate.app.kubernetes.target import require
+
+    if target != "kubernetes":
+        raise UsageError(f"--training {training} needs --target kubernetes, not {target}")
+    if training != "rayjob":
+        raise UsageError(f"--training {training!r}: choose rayjob")
+    image = require(
+        image_out[0], "--image", "the training image by digest (mlgate[ray], the project)"
+    )
+    out = require(image_out[1], "--out", "the directory to write rayjob.yaml to")
+    try:
+        # The cluster's Ray is the one this mlgate runs with: the run refuses other versions.
+        ray_version = version("ray")
+    except PackageNotFoundError:
+        raise UsageError(
+            "--training rayjob names the cluster's Ray version, the ray installed with mlgate: "
+            "none is installed here",
+            hint="pip install 'mlgate[ray]'",
+        ) from None
+    opts = RayJobOptions(
+        image=image,
+        ray_version=ray_version,
+        name=place.name,
+        namespace=place.namespace,
+        workdir=place.workdir,
+        mlflow_secret=place.mlflow_secret,
+        workers=place.workers,
+        max_workers=place.max_workers,
+    )
+    path = write_rayjob(opts, out)
+    _wrote([path], str(path), as_json=as_json)
 
 
 def _local(
