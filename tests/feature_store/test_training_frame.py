@@ -105,7 +105,8 @@ def _entities(rng: np.random.Generator, rows: int = 600) -> pd.DataFrame:
             "event_timestamp": T0 + pd.to_timedelta(rng.integers(1, 60 * 24, rows), unit="h"),
         }
     )
-    frame.loc[0, ["customer_id", "event_timestamp"]] = [LEAK_CUSTOMER, LEAK_AT]
+    frame.loc[0, "customer_id"] = LEAK_CUSTOMER
+    frame.loc[0, "event_timestamp"] = LEAK_AT
     frame = frame.drop_duplicates(["customer_id", "event_timestamp"]).reset_index(drop=True)
     frame["churned"] = rng.integers(0, 2, len(frame))
     return frame
@@ -143,11 +144,12 @@ def _by_hand(entities: pd.DataFrame, sources: dict[str, pd.DataFrame]) -> pd.Dat
         source = sources[view]
         for name in names:
             values = []
-            for row in entities.itertuples():
+            for customer, at in zip(entities.customer_id, entities.event_timestamp, strict=True):
+                when = pd.Timestamp(at)
                 seen = source[
-                    (source.customer_id == row.customer_id)
-                    & (source.event_timestamp <= row.event_timestamp)
-                    & (source.event_timestamp > row.event_timestamp - TTL[view])
+                    (source.customer_id == customer)
+                    & (source.event_timestamp <= when)
+                    & (source.event_timestamp > when - TTL[view])
                 ]
                 latest = seen.sort_values("event_timestamp").tail(1)
                 values.append(latest[name].iloc[0] if len(latest) else np.nan)
