@@ -98,24 +98,27 @@ def numeric_skew(
 def categorical_skew(
     name: str, served: ObjectArray, offline: ObjectArray, cfg: SkewConfig
 ) -> FeatureSkew:
-    """Feature skew and the L-infinity distance of two aligned category columns (None:
+    """Feature skew and the L-infinity distance of two aligned category columns (None or NaN:
     missing; values compared as text)."""
     import numpy as np
+    import pandas as pd
 
-    def text(values: ObjectArray) -> ObjectArray:
-        out: ObjectArray = np.array([None if v is None else str(v) for v in values], dtype=object)
-        return out
-
-    s, o = text(served), text(offline)
-    differ = np.array([a != b for a, b in zip(s, o, strict=True)], dtype=bool)
-    values, inverse = np.unique(
-        np.array(["\x00" if v is None else v for v in np.concatenate([s, o])]), return_inverse=True
-    )
-    n = len(s)
+    n = len(served)
+    columns = []
+    for values in (served, offline):  # as text (1 and "1" agree), missing left missing
+        column = pd.Series(values, dtype=object)
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+            column = column.where(column.isna(), column.astype(str))
+        columns.append(column)
+    # One code per distinct value over both sides; missing is -1 on either.
+    codes, uniques = pd.factorize(pd.concat(columns, ignore_index=True))
+    s_codes, o_codes = codes[:n], codes[n:]
+    differ = s_codes != o_codes
     distance = 0.0
     if n:
-        s_share = np.bincount(inverse[:n], minlength=len(values)) / n
-        o_share = np.bincount(inverse[n:], minlength=len(values)) / n
+        bins = len(uniques) + 1
+        s_share = np.bincount(s_codes + 1, minlength=bins) / n
+        o_share = np.bincount(o_codes + 1, minlength=bins) / n
         distance = float(np.max(np.abs(s_share - o_share)))
     return _skew(name, "categorical", differ, distance, cfg, served, offline)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ def read_offline(path: Path, features: Sequence[ColumnSpec]) -> tuple[pd.DataFra
             "and `row` for requests of several rows",
         )
     frame = frame.copy()
-    frame["request_id"] = frame["request_id"].astype(str)
+    frame["request_id"] = frame["request_id"].astype("string")
     frame["row"] = frame["row"].astype("int64") if "row" in frame.columns else 0
     if frame.duplicated(list(KEYS)).any():
         first = frame[frame.duplicated(list(KEYS))].iloc[0]
@@ -57,55 +56,69 @@ def read_offline(path: Path, features: Sequence[ColumnSpec]) -> tuple[pd.DataFra
     return frame, compared
 
 
+def _offline_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
+    """An offline column as the log's `f:` column of the feature holds it: numbers as floats
+    (NaN missing), dates as seconds, categories as text (None missing)."""
+    if spec.kind not in ("categorical", "datetime") and pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if spec.kind == "categorical" and pd.api.types.infer_dtype(column, skipna=True) == "string":
+        return column.astype(object).to_numpy(dtype=object)  # NaN missing: core.skew reads it
+    raw = column.astype(object)
+    return feature_column(spec, raw.where(raw.notna(), None).tolist())
+
+
 @dataclass
 class SkewCollector:
-    """The answered rows of the log, kept for the join: ids and the compared features."""
+    """The answered rows of the log, kept for the join: ids and the compared features, as the
+    chunks' own numpy columns (no frame is built of them)."""
 
     features: tuple[ColumnSpec, ...]
     version: str
     since: float | None = None
     until: float | None = None
-    parts: list[pd.DataFrame] = field(default_factory=list)
+    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, chunk: Chunk) -> None:
         """Keep the chunk's answered rows of this model version within the period."""
-        answered = np.array([e is None for e in chunk["error"]], dtype=bool)
+        answered = np.asarray(pd.isna(chunk["error"]), dtype=bool)
         answered &= chunk["version"] == self.version
         if self.since is not None:
             answered &= chunk["ts"] >= self.since
         if self.until is not None:
             answered &= chunk["ts"] < self.until
-        columns: dict[str, Any] = {
-            "request_id": chunk["request_id"][answered],
-            "row": chunk["row"][answered],
-        }
-        for spec in self.features:
-            columns[spec.name] = chunk[f"f:{spec.name}"][answered]
-        self.parts.append(pd.DataFrame(columns))
+        for name in (*KEYS, *(f"f:{f.name}" for f in self.features)):
+            self.columns.setdefault(name, []).append(chunk[name][answered])
+
+    def _column(self, name: str, dtype: type) -> np.ndarray:
+        parts = self.columns.get(name, [])
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
 
     def compare(self, offline: pd.DataFrame, cfg: SkewConfig) -> tuple[list[FeatureSkew], str]:
         """Each feature's skew over the joined rows, and a note on what did not join."""
-        served = (
-            pd.concat(self.parts, ignore_index=True)
-            if self.parts
-            else pd.DataFrame(columns=[*KEYS, *(f.name for f in self.features)])
+        # Text columns of one dtype on both sides (pandas' string dtype, on Arrow when it is
+        # there): the signature strip and the join's key factorisation stay vectorised.
+        ids = pd.Series(self._column("request_id", object), dtype="string")
+        keys = pd.DataFrame(
+            {
+                "request_id": ids.str.replace(_SIGNED, "", regex=True),
+                "row": self._column("row", np.int64),
+                "_served": np.arange(len(ids)),
+            }
         )
-        served["request_id"] = served["request_id"].astype(str).str.replace(_SIGNED, "", regex=True)
-        served = served.drop_duplicates(list(KEYS))
-        joined = served.merge(offline, on=list(KEYS), how="inner", suffixes=(":s", ":o"))
+        offline_keys = offline[list(KEYS)].assign(_offline=np.arange(len(offline)))
+        joined = keys.merge(offline_keys, on=list(KEYS), how="inner")
+        at_served = joined["_served"].to_numpy()
+        at_offline = joined["_offline"].to_numpy()
         results = []
         for spec in self.features:
-            raw = joined[f"{spec.name}:o"].astype(object)
-            expected = feature_column(spec, raw.where(raw.notna(), None).tolist())
-            if spec.kind == "categorical":  # pandas may hold a missing category as NaN
-                got = joined[f"{spec.name}:s"].astype(object)
-                served_values = got.where(got.notna(), None).to_numpy(dtype=object)
-                results.append(categorical_skew(spec.name, served_values, expected, cfg))
+            served = self._column(f"f:{spec.name}", object)[at_served]
+            expected = _offline_column(spec, offline[spec.name])[at_offline]
+            if spec.kind == "categorical":
+                results.append(categorical_skew(spec.name, served.astype(object), expected, cfg))
             else:
-                served_numbers = joined[f"{spec.name}:s"].to_numpy(dtype=np.float64)
-                results.append(numeric_skew(spec.name, served_numbers, expected, cfg))
+                results.append(numeric_skew(spec.name, served.astype(np.float64), expected, cfg))
         note = (
-            f"skew: {len(joined)} row(s) joined; {len(served) - len(joined)} logged and "
+            f"skew: {len(joined)} row(s) joined; {len(keys) - len(joined)} logged and "
             f"{len(offline) - len(joined)} offline row(s) without a match"
         )
         return results, note
