@@ -223,25 +223,22 @@ def test_unknown_references_name_the_key(repo: tuple[Path, dict[str, pd.DataFram
 
 
 def _project(repo: Path, root: Path) -> Path:
-    """`mlgate init` on a first frame, then the data section pointed at the feature store."""
-    frame, _ = _frame(repo)
-    seed = root / "seed.parquet"
-    frame.to_parquet(seed, index=False)
+    """`mlgate init --feast`: the first frame from the store, roles, schema and profile."""
     project = root / "project"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    init = [str(BIN / "mlgate"), "init", "--no-dvc", "--data", str(seed), "--target", "churned"]
-    init += ["--role", "customer_id=id", "--role", "event_timestamp=ignored"]
-    done = subprocess.run([*init, str(project)], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    shutil.copy(repo.parent / "entities.csv", project / "entities.csv")
-    config = yaml.safe_load((project / "mlgate.yaml").read_text())
-    config["data"].update(
-        {
-            "path": "data/frame.parquet",
-            "source": "feast",
-            "feast": {"repo": str(repo), "features": "churn", "entities": "entities.csv"},
-        }
+    entities = repo.parent / "entities.csv"
+    argv = [str(BIN / "mlgate"), "init", "--feast", str(repo), "--data", str(entities)]
+    done = subprocess.run(
+        [*argv, "--target", "churned", str(project)], capture_output=True, text=True, env=env
     )
+    assert done.returncode == 0, done.stderr + done.stdout
+    config = yaml.safe_load((project / "mlgate.yaml").read_text())
+    assert config["data"]["source"] == "feast"
+    assert config["data"]["feast"]["features"] == "churn"  # the repository's only service
+    assert config["data"]["feast"]["entities"] == "data/entities.csv"
+    schema = yaml.safe_load((project / "schema.yaml").read_text())
+    roles = {c["name"]: c["role"] for c in schema["columns"]}
+    assert (roles["customer_id"], roles["event_timestamp"]) == ("id", "ignored")
     config["gates"] = []  # random labels: the run is about the data, not the model's quality
     (project / "mlgate.yaml").write_text(yaml.safe_dump(config))
     return project
@@ -283,3 +280,21 @@ def test_a_run_trains_from_the_feature_store_with_its_lineage(
     meta = json.loads((project / "models" / "model" / "mlgate.json").read_text())
     assert meta["data"]["fingerprint"] == fingerprint
     assert meta["feast"] == record
+
+
+def test_init_names_the_features_to_choose_when_the_repository_has_several(
+    repo: tuple[Path, dict[str, pd.DataFrame]], tmp_path: Path
+) -> None:
+    path, _ = repo
+    extra = path.parent / "repo-two"
+    shutil.copytree(path, extra)
+    with (extra / "features.py").open("a") as f:
+        f.write('spend = FeatureService(name="spend", features=[orders])\n')
+    _apply(extra)
+    argv = [str(BIN / "mlgate"), "init", "--feast", str(extra), "--data"]
+    argv += [str(path.parent / "entities.csv"), "--target", "churned", str(tmp_path / "p")]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "2 feature services (churn, spend); name the features" in done.stderr
+    assert "--features SERVICE" in done.stderr
+    assert not (tmp_path / "p" / "mlgate.yaml").exists()

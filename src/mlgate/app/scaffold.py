@@ -13,6 +13,7 @@ from mlgate.adapters import dvc, github
 from mlgate.adapters.dvc import DvcInit
 from mlgate.app import codegen
 from mlgate.app.config_text import choose_split, config_text, default_gates
+from mlgate.app.features import init_frame
 from mlgate.app.ports import DataVersioning, Workflows
 from mlgate.app.schema_infer import write_reference
 from mlgate.core.config import CONFIG_FILE
@@ -73,6 +74,10 @@ class InitRequest:
     remote: str | None = None
     # Scaffold the team's model code (`mlgate.app.codegen`) and train with it.
     code: bool = False
+    # A Feast feature repository: `data` is then the entity file (keys, timestamps, target).
+    feast: Path | None = None
+    features: str | None = None
+    timestamp: str = "event_timestamp"
 
 
 def parse_roles(pairs: list[str]) -> tuple[tuple[str, Role], ...]:
@@ -102,6 +107,8 @@ def init_project(
         raise UsageError("pass exactly one of --demo or --data CSV --target COLUMN")
     if request.data is not None and request.target is None:
         raise UsageError("--data needs --target COLUMN (the column to predict)")
+    if request.feast is None and request.features is not None:
+        raise UsageError("--features applies to --feast REPO (the feature repository)")
     package = None
     model_name = request.name or ("churn" if request.demo else request.root.resolve().name)
     if request.code:
@@ -109,17 +116,26 @@ def init_project(
         codegen.check_free(request.root, package)
     pipeline = codegen.pipeline_ref(package) if package else None
     if request.data is not None and request.target is not None:
+        data, roles, feast = request.data, dict(request.roles), None
+        if request.feast is not None:  # the first frame from the store, then as any table
+            _prepare_dir(request.root, request.force)
+            feast = init_frame(
+                request.root, request.feast, request.data, request.features, request.timestamp
+            )
+            data, roles = feast.frame, {**feast.roles, **roles}
         result = init_from_data(
             request.root,
-            data=request.data,
+            data=data,
             target=request.target,
             name=request.name,
             drop=request.drop,
-            roles=dict(request.roles),
+            roles=roles,
             force=request.force,
             workflows=workflows,
             pipeline=pipeline,
         )
+        if feast is not None:
+            _point_at_feast(request.root, feast.config_lines)
     else:
         if request.roles:
             raise UsageError("--role applies to --data; the demo's roles are fixed")
@@ -133,12 +149,25 @@ def init_project(
     if package is not None:
         written = codegen.write_code(request.root, model_name, package, result.task)
         result = replace(result, files=(*result.files, *written))
+    if request.feast is not None:  # the store versions the features; the frame is rebuilt
+        note = "the data comes from the feature store (rebuilt by every run): not in DVC"
+        return replace(result, notes=(*result.notes, note))
     if not request.dvc:
         if request.remote is not None:
             raise UsageError("--remote needs DVC: leave out --no-dvc")
         return result
     tracked, notes = _track_data(versioning, request.root, request.remote)
     return replace(result, dvc=tracked, notes=result.notes + notes)
+
+
+def _point_at_feast(root: Path, lines: str) -> None:
+    """mlgate.yaml's data section names the feature store after its `path:` line."""
+    config = root / CONFIG_FILE
+    text = config.read_text()
+    at = text.index("\n  path: ") + 1
+    end = text.index("\n", at) + 1
+    atomic.write_text(config, text[:end] + lines + text[end:])
+    load_project(root)  # what init wrote loads
 
 
 def _track_data(

@@ -62,6 +62,26 @@ def init_cmd(
             "Pipeline, with unit tests) and train with it (model.pipeline).",
         ),
     ] = False,
+    feast: Annotated[
+        Path | None,
+        typer.Option(
+            "--feast",
+            metavar="REPO",
+            help="Train from this Feast feature repository; --data is then the entity file "
+            "(keys, event timestamps, the target). Needs the feast extra.",
+        ),
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="--feast: a feature service, or view:feature,view:feature (default: the "
+            "repository's only feature service).",
+        ),
+    ] = None,
+    timestamp: Annotated[
+        str, typer.Option("--timestamp", help="--feast: the entity file's event timestamp column.")
+    ] = "event_timestamp",
 ) -> None:
     """Write a ready project: mlgate.yaml, schema and reference profile (and demo data).
 
@@ -84,6 +104,9 @@ def init_cmd(
             dvc=dvc,
             remote=remote,
             code=code,
+            feast=feast,
+            features=features,
+            timestamp=timestamp,
         )
     )
     render.initialised(console(), result)
