@@ -236,6 +236,11 @@ def _project(repo: Path, root: Path) -> Path:
     assert config["data"]["source"] == "feast"
     assert config["data"]["feast"]["features"] == "churn"  # the repository's only service
     assert config["data"]["feast"]["entities"] == "data/entities.csv"
+    workflows = project / ".github" / "workflows"
+    pipeline = yaml.safe_load((workflows / "ci-cd.yml").read_text())["jobs"]["pipeline"]
+    (apply,) = [s for s in pipeline["steps"] if s.get("name") == "feast apply"]
+    assert (project / apply["working-directory"]).resolve() == repo.resolve()
+    assert "materialize-incremental" in (workflows / "feast.yml").read_text()
     schema = yaml.safe_load((project / "schema.yaml").read_text())
     roles = {c["name"]: c["role"] for c in schema["columns"]}
     assert (roles["customer_id"], roles["event_timestamp"]) == ("id", "ignored")

@@ -34,7 +34,14 @@ from mlgate.store.bundle import load_bundle
 from mlgate.store.project import load_project
 from mlgate.store.trust import project_trust
 from tests import raycluster
-from tests.integration.test_search import _edit, _holdout_index, _searching
+from tests.integration.test_search import (
+    _copy,
+    _edit,
+    _holdout_index,
+    _meta,
+    _poison_holdout,
+    _searching,
+)
 
 # One worker holds the cluster and the runs the tests share (xdist: --dist loadgroup).
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ray")]
@@ -63,16 +70,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("raydemo") / "template"
     init_demo(root, rows=ROWS)
     return root
-
-
-def _copy(template: Path, dest: Path) -> Path:
-    shutil.copytree(template, dest)
-    return dest
-
-
-def _meta(root: Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((root / "models" / "model" / "mlgate.json").read_text())
-    return meta
 
 
 def _registered(root: Path) -> int:
@@ -198,13 +195,7 @@ def test_no_trial_on_the_cluster_sees_the_holdout(
     root = _copy(remote, tmp_path / "poisoned")
     shutil.rmtree(root / "models")
     shutil.rmtree(root / "mlruns", ignore_errors=True)
-    data = root / "data" / "churn.csv"
-    frame = pd.read_csv(data)
-    holdout = _holdout_index(root)
-    numbers = [c for c in frame.select_dtypes("number").columns if c != "churned"]
-    rng = np.random.default_rng(0)
-    frame.loc[holdout, numbers] = rng.integers(-(10**6), 10**6, size=(len(holdout), len(numbers)))
-    frame.to_csv(data, index=False)
+    _poison_holdout(root)
     done = cluster.run(
         MLGATE, "train", "--config", str(root), "--compute", "ray", "--address", cluster.address,
         env=ENV,

@@ -128,17 +128,21 @@ def _holdout_index(root: Path) -> pd.Index:
     return split_data(config, task, labelled, features).x_test.index
 
 
-def test_no_trial_sees_the_holdout(template: Path, searched: Path, tmp_path: Path) -> None:
-    root = _copy(template, tmp_path / "poisoned")
+def _poison_holdout(root: Path) -> None:
+    """Absurd features on the holdout rows alone; labels stay, so the split is the same rows."""
     data = root / "data" / "churn.csv"
     frame = pd.read_csv(data)
     holdout = _holdout_index(root)
     numbers = [c for c in frame.select_dtypes("number").columns if c != "churned"]
-    # Absurd features on the holdout rows alone; labels stay, so the split is the same rows.
     rng = np.random.default_rng(0)
     frame.loc[holdout, numbers] = rng.integers(-(10**6), 10**6, size=(len(holdout), len(numbers)))
     frame.to_csv(data, index=False)
     assert _holdout_index(root).equals(holdout)
+
+
+def test_no_trial_sees_the_holdout(template: Path, searched: Path, tmp_path: Path) -> None:
+    root = _copy(template, tmp_path / "poisoned")
+    _poison_holdout(root)
     assert main(["train", "--config", str(root)]) == 0
     clean, poisoned = _meta(searched), _meta(root)
     assert poisoned["data"]["holdout_fingerprint"] != clean["data"]["holdout_fingerprint"]

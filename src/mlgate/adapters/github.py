@@ -9,7 +9,7 @@ own `${{ ... }}` expressions pass through untouched. `render_workflows` fills th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from mlgate.store import atomic
 PINNED = f"mlgate[all]=={__version__}"
 
 WORKFLOWS = ("ci-cd.yml", "monitor.yml")
+FEAST_WORKFLOW = "feast.yml"
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 
 
@@ -41,6 +42,9 @@ class WorkflowOptions:
     # One command run in the project directory's parent before the pipeline (e.g. making a demo
     # project); None for a real project.
     prepare: str | None = None
+    # The Feast feature repository (`data.source: feast`), relative to the repository root:
+    # the pipeline runs `feast apply` there instead of `dvc pull`, and feast.yml materialises.
+    feast_repo: str | None = None
 
 
 def _prepare_step(opts: WorkflowOptions) -> str:
@@ -49,8 +53,13 @@ def _prepare_step(opts: WorkflowOptions) -> str:
     return f"      - name: prepare the project\n        run: {opts.prepare}\n"
 
 
+def _template(name: str) -> str:
+    return resources.files("mlgate").joinpath("templates", name).read_text(encoding="utf-8")
+
+
 def render(template: str, opts: WorkflowOptions) -> str:
     """One workflow's text with every placeholder filled (an unknown one is a bug)."""
+    data_step = "steps/feast-apply.yml" if opts.feast_repo else "steps/dvc-pull.yml"
     values = {
         "PROJECT_DIR": opts.project_dir,
         "PYTHON_VERSION": opts.python_version,
@@ -60,8 +69,9 @@ def render(template: str, opts: WorkflowOptions) -> str:
         "UNIT_TESTS": opts.unit_tests,
         "CACHE_PATH": opts.cache_path,
         "PREPARE_STEP": _prepare_step(opts),
+        "FEAST_DIR": opts.feast_repo or ".",
     }
-    text = resources.files("mlgate").joinpath("templates", template).read_text(encoding="utf-8")
+    text = _template(template).replace("@@DATA_STEP@@", _template(data_step))
 
     def fill(match: re.Match[str]) -> str:
         return values[match.group(1)]
@@ -72,13 +82,26 @@ def render(template: str, opts: WorkflowOptions) -> str:
 def render_workflows(opts: WorkflowOptions | None = None) -> dict[str, str]:
     """Every workflow file's text, by file name."""
     opts = opts or WorkflowOptions()
-    return {name: render(name, opts) for name in WORKFLOWS}
+    names = (*WORKFLOWS, FEAST_WORKFLOW) if opts.feast_repo else WORKFLOWS
+    return {name: render(name, opts) for name in names}
 
 
 def write_workflows(
-    root: Path, opts: WorkflowOptions | None = None, *, force: bool = False
+    root: Path,
+    opts: WorkflowOptions | None = None,
+    *,
+    force: bool = False,
+    feast_repo: str | None = None,
 ) -> list[Path]:
-    """Write `.github/workflows/*.yml` under `root`; refuses to overwrite unless `force`."""
+    """Write `.github/workflows/*.yml` under `root`; refuses to overwrite unless `force`.
+    `feast_repo`: the project trains from that Feast repository (the `feast` extra)."""
+    if feast_repo is not None:
+        opts = replace(
+            opts or WorkflowOptions(),
+            feast_repo=feast_repo,
+            install=f"pip install 'mlgate[feast]=={__version__}'",
+            install_dev=f"pip install 'mlgate[feast]=={__version__}' ruff pytest",
+        )
     target = root / ".github" / "workflows"
     texts = render_workflows(opts)
     existing = [target / n for n in texts if (target / n).exists()]

@@ -56,6 +56,7 @@ class FeastInit:
     roles: dict[str, Role]
     config_lines: str
     record: FeastRecord
+    repo: str  # relative to the project, as mlgate.yaml and the workflows name it
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -100,13 +101,14 @@ def init_frame(
     views = {v.name: v for v in store.list_feature_views()}
     keys = sorted({k for ref in record.features for k in views[ref.partition(":")[0]].join_keys})
     listed = json.dumps(chosen if isinstance(chosen, str) else list(chosen))
+    repo_dir = _relative(repo, root)
     lines = (
         "  source: feast                     # the frame is built from the feature store\n"
         "  feast:\n"
-        f"    repo: {json.dumps(_relative(repo, root))}\n"
+        f"    repo: {json.dumps(repo_dir)}\n"
         f"    features: {listed}\n"
         f"    entities: {json.dumps(_relative(copied, root))}\n"
         f"    timestamp: {json.dumps(timestamp)}\n"
     )
     roles: dict[str, Role] = {**dict.fromkeys(keys, "id"), timestamp: "ignored"}
-    return FeastInit(root / FRAME, roles, lines, record)
+    return FeastInit(root / FRAME, roles, lines, record, repo_dir)

@@ -75,6 +75,9 @@ class DataVersioning(Protocol):
 class Workflows(Protocol):
     """The CI workflow files of a project."""
 
-    def write_workflows(self, root: Path, *, force: bool = False) -> list[Path]:
-        """Write them under `root`; existing ones are a UsageError unless `force`."""
+    def write_workflows(
+        self, root: Path, *, force: bool = False, feast_repo: str | None = None
+    ) -> list[Path]:
+        """Write them under `root`; existing ones are a UsageError unless `force`
+        (`feast_repo`: the project trains from that Feast repository)."""
         ...

@@ -133,6 +133,7 @@ def init_project(
             force=request.force,
             workflows=workflows,
             pipeline=pipeline,
+            feast_repo=feast.repo if feast is not None else None,
         )
         if feast is not None:
             _point_at_feast(request.root, feast.config_lines)
@@ -293,9 +294,11 @@ def init_from_data(
     force: bool = False,
     workflows: Workflows = github,
     pipeline: str | None = None,
+    feast_repo: str | None = None,
 ) -> InitResult:
     """Write a project for a team's own data: infer the task, column roles, schema, profile,
-    positive class and gates; warn about leaks and rows without a target."""
+    positive class and gates; warn about leaks and rows without a target (`feast_repo`: the
+    data is a frame from that feature repository, which the workflows apply)."""
     frame = load_table(data)
     _check_columns(frame, data, target, drop, roles or {})
     y = frame[target]
@@ -327,7 +330,7 @@ def init_from_data(
         files.append(atomic.write_text(root / ".gitignore", GITIGNORE))
     schema, written = write_reference(load_project(root), frame, roles)
     files += written
-    files += workflows.write_workflows(root, force=force)
+    files += workflows.write_workflows(root, force=force, feast_repo=feast_repo)
     notes = [n for n in (split.note,) if n]
     if not stratify:
         notes.append(

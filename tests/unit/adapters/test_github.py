@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mlgate.adapters.github import REPOSITORY_OPTIONS, WORKFLOWS, render_workflows, write_workflows
+from mlgate.adapters.github import (
+    FEAST_WORKFLOW,
+    REPOSITORY_OPTIONS,
+    WORKFLOWS,
+    WorkflowOptions,
+    render_workflows,
+    write_workflows,
+)
 from mlgate.errors import UsageError
 
 pytestmark = pytest.mark.unit
@@ -30,9 +37,12 @@ def load(text: str) -> dict[Any, Any]:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Both flavours on disk: a user's project (defaults) and this repository's."""
+    """Every flavour on disk: a user's project (defaults), one that trains from a Feast
+    repository, and this repository's."""
     user = tmp_path_factory.mktemp("user")
     files = {f"user/{p.name}": p for p in write_workflows(user)}
+    feast = tmp_path_factory.mktemp("feast")
+    files |= {f"feast/{p.name}": p for p in write_workflows(feast, feast_repo="features")}
     for name in WORKFLOWS:
         files[f"repo/{name}"] = REPO / ".github" / "workflows" / name
     return files
@@ -184,3 +194,34 @@ def test_the_pipeline_stops_on_an_empty_data_remote_and_warns_without_a_registry
     assert 'if [ -z "$MLFLOW_TRACKING_URI" ]' in run
     assert "::warning title=no champion gate::" in run
     assert "evaluation.champion_bundle" in run
+
+
+def test_a_feast_project_applies_the_registry_instead_of_pulling_data_and_materialises() -> None:
+    texts = render_workflows(WorkflowOptions(feast_repo="features"))
+    assert sorted(texts) == sorted([*WORKFLOWS, FEAST_WORKFLOW])
+    steps = load(texts["ci-cd.yml"])["jobs"]["pipeline"]["steps"]
+    names = [s.get("name") for s in steps]
+    assert "dvc pull" not in names
+    assert names.index("feast apply") < names.index("mlgate run")
+    apply = steps[names.index("feast apply")]
+    assert (apply["working-directory"], apply["run"]) == ("features", "feast apply")
+    schedule = load(texts[FEAST_WORKFLOW])
+    assert schedule[True]["schedule"][0]["cron"]  # `on:` is YAML's True
+    runs = [s.get("run", "") for s in schedule["jobs"]["materialize"]["steps"]]
+    assert any(r.startswith("feast materialize-incremental ") for r in runs)
+    default = render_workflows()
+    assert FEAST_WORKFLOW not in default
+    assert "feast" not in default["ci-cd.yml"]
+    assert "- name: dvc pull" in default["ci-cd.yml"]
+
+
+def test_a_feast_project_installs_the_feast_extra_of_the_mlgate_that_wrote_it(
+    tmp_path: Path,
+) -> None:
+    from mlgate import __version__
+
+    written = write_workflows(tmp_path, feast_repo="features")
+    text = (tmp_path / ".github" / "workflows" / "ci-cd.yml").read_text()
+    assert f"pip install 'mlgate[feast]=={__version__}'" in text
+    assert "mlgate[all]" not in text
+    assert {p.name for p in written} == {*WORKFLOWS, FEAST_WORKFLOW}

@@ -53,7 +53,9 @@ class FakeWorkflows:
 
     written: list[tuple[Path, bool]] = field(default_factory=list)
 
-    def write_workflows(self, root: Path, *, force: bool = False) -> list[Path]:
+    def write_workflows(
+        self, root: Path, *, force: bool = False, feast_repo: str | None = None
+    ) -> list[Path]:
         self.written.append((root, force))
         return [root / ".github" / "workflows" / "ci-cd.yml"]
 
