@@ -285,7 +285,9 @@ def export_onnx(
         onnx_bytes: bytes = _convert(model, features, task).SerializeToString()
     except Exception as exc:  # skl2onnx raises many types for unsupported models
         # Its messages can hold whole attribute arrays: the first 300 characters say enough.
-        log.warning("ONNX export skipped: skl2onnx cannot convert this model: %.300s", exc)
+        # One line: a converter's message can carry a whole node's attributes over many.
+        why = " ".join(str(exc).split())
+        log.warning("ONNX export skipped: skl2onnx cannot convert this model: %.300s", why)
         return None
     reason = parity(model, onnx_bytes, x_holdout, features, task)
     if reason is not None:
