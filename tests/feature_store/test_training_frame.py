@@ -265,6 +265,12 @@ def test_a_run_trains_from_the_feature_store_with_its_lineage(
 ) -> None:
     path, _ = repo
     project = _project(path, tmp_path)
+    (project / "data" / "frame.parquet").unlink()  # `validate` builds it from the store too
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    validate = [str(BIN / "mlgate"), "validate", "--config", str(project)]
+    checked = subprocess.run(validate, capture_output=True, text=True, env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert (project / "data" / "frame.parquet").exists()
     first = _run(project)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "building the training frame from Feast" in first.stdout + first.stderr

@@ -91,8 +91,10 @@ def train_project(project: Project, *, wait: bool = True, ci: CiEnv = NO_CI) -> 
 
 
 def validate_file(project: Project, data: Path | None = None) -> ValidationReport:
-    """`mlgate validate`: the data gate on `data` (default: the project's data.path)."""
+    """`mlgate validate`: the data gate on `data` (default: the project's data.path, built
+    from the feature store first when that is where the data comes from)."""
     if data is None:
+        pull(project)
         return validate(project, load_table(project.data_path))
     return validate(project, load_table(data, named_by="the data path given to validate (--data)"))
 
