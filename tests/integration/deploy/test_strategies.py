@@ -51,7 +51,10 @@ def test_shadow_clients_see_only_the_incumbent_and_the_divergence_is_reported(
 
 def test_ab_keeps_each_user_on_one_variant_then_promotes(bundles: Bundles, state_dir: Path) -> None:
     url = release(state_dir, str(bundles["stable"]), fast_policy(), strategy="direct").url
-    policy = fast_policy(iterations=3)
+    # Each side sees other users: two random halves of a few hundred rows per window, whose
+    # predicted-class shares differ by noise alone beyond the data gate's 0.1 now and then (a
+    # CI run saw 0.105). What this test judges is stickiness and the promotion.
+    policy = fast_policy(iterations=3, max_divergence=0.3)
     anonymous: list[str | None] = []
     with Load(url, bundles.rows, bundles.labels, key_header="X-User-ID") as load:
         load.wait_answers(20)
