@@ -225,6 +225,15 @@ def target_missing(df: pd.DataFrame, schema: Schema, limit: float | None) -> lis
     ]
 
 
+def _labelled(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The rows with a target (all of them when the target is complete or absent)."""
+    target = schema.target
+    if target is None or target.name not in df.columns:
+        return df
+    has = df[target.name].notna()
+    return df if bool(has.all()) else df.loc[has]
+
+
 def validate_data(
     df: pd.DataFrame,
     schema: Schema,
@@ -234,12 +243,18 @@ def validate_data(
     max_missing_target: float | None = None,
 ) -> ValidationReport:
     """The data gate: schema checks, column health against the reference, then drift of the
-    schema's features that are present."""
+    schema's features that are present.
+
+    The reference profile describes the rows training learns from, those with a target
+    (`app.schema_infer.write_reference`, `model.train`): health and drift compare those same
+    rows. Rows without one are schema-checked and counted by `target_missing`; compared with
+    the reference, they would make a table whose unlabelled rows differ fail against itself."""
     violations = check_schema(df, schema)
-    violations += column_health(df, schema, profile, drift)
+    learned = _labelled(df, schema)
+    violations += column_health(learned, schema, profile, drift)
     violations += target_missing(df, schema, max_missing_target)
     present = [spec.name for spec in schema.features if spec.name in df.columns]
-    report = detect_drift(profile.select(present), df, drift)
+    report = detect_drift(profile.select(present), learned, drift)
     failed_drift = report.dataset_drift and drift.fail_on_drift
     return ValidationReport(
         passed=not violations and not failed_drift,
