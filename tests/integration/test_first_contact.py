@@ -169,6 +169,31 @@ def test_rows_without_a_target_are_dropped_counted_and_gated(
     assert "target 'churned' is missing in 300 of 3000 rows" in out + err
 
 
+def test_init_on_data_mostly_without_a_target_writes_a_cap_its_first_run_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_project: Path
+) -> None:
+    # As openintro::mn_police_use_of_force (76% of rows without subject_injury): the default
+    # cap of 0.5 would make init's own first run fail its data gate.
+    frame = pd.read_csv(demo_project / "data" / "churn.csv")
+    frame.loc[frame.index[: int(len(frame) * 0.7)], "churned"] = np.nan
+    csv = tmp_path / "sparse.csv"
+    frame.to_csv(csv, index=False)
+    root = tmp_path / "sparse"
+    code, out, err = run_cli(
+        capsys, "init", "--no-dvc", "--data", str(csv), "--target", "churned", str(root)
+    )
+    assert code == 0, err
+    assert "caps the share: 0.75, raised from 0.5 so that this data passes" in out + err
+    assert "  max_missing_target: 0.75 " in (root / "mlgate.yaml").read_text()
+    code, out, err = run_cli(capsys, "validate", "--config", str(root))
+    assert code == 0, out + err
+    frame.loc[frame.index[: int(len(frame) * 0.8)], "churned"] = np.nan  # a further rise
+    frame.to_csv(root / "data" / "sparse.csv", index=False)
+    code, out, err = run_cli(capsys, "validate", "--config", str(root))
+    assert code == 1
+    assert "target 'churned' is missing in 2400 of 3000 rows" in out + err
+
+
 def test_roles_are_overridden_at_init_and_kept_by_schema_infer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_project: Path
 ) -> None:

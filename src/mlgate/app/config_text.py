@@ -159,6 +159,9 @@ def _model_block(estimator: str, params: str, pipeline: str | None) -> str:
     )
 
 
+MISSING_COMMENT = "# rows without a target are dropped; more than this fails"
+
+
 def config_text(
     name: str,
     data_path: str,
@@ -171,6 +174,7 @@ def config_text(
     stratify: bool = True,
     boosting: bool | None = None,
     pipeline: str | None = None,
+    max_missing_target: float = 0.5,
 ) -> str:
     """The whole mlgate.yaml of a new project. `boosting` picks histogram gradient boosting
     over the random forest; unset, a team's table (a `split` chosen for it) of at least
@@ -212,7 +216,7 @@ data:
   target: {json.dumps(target)}
 {drop_line}  schema_path: schema.yaml          # column roles and checks; `mlgate schema infer`
   profile_path: reference/profile.json  # reference distribution for drift checks
-  max_missing_target: 0.5           # rows without a target are dropped; more than this fails
+  max_missing_target: {f"{max_missing_target:g}":<13} {MISSING_COMMENT}
 
 {model}
 split:

@@ -4,6 +4,7 @@ workflows) for the demo data or for a team's own data file.
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -311,6 +312,7 @@ def init_from_data(
     model_name = name or root_abs.name or "model"
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in model_name).strip("-")
     split = choose_split(len(labelled))
+    missing = missing_target_cap(len(y) - len(labelled), len(y))
     # Stratifying needs two rows of every class; a class seen once makes that split fail.
     stratify = task == "regression" or int(labelled.value_counts().min()) >= 2
     config = config_text(
@@ -324,6 +326,7 @@ def init_from_data(
         split=split,
         stratify=stratify,
         pipeline=pipeline,
+        max_missing_target=missing,
     )
     files += [atomic.write_text(root / CONFIG_FILE, config)]
     if not (root / ".gitignore").exists():
@@ -341,7 +344,9 @@ def init_from_data(
     if dropped:
         notes.append(
             f"{dropped} of {len(y)} rows ({dropped / len(y):.1%}) have no {target!r}: training "
-            "drops them (data.max_missing_target caps the share)"
+            f"drops them (data.max_missing_target caps the share: {missing:g}"
+            + (", raised from 0.5 so that this data passes" if missing > 0.5 else "")
+            + ")"
         )
     return InitResult(
         root=root,
@@ -355,6 +360,16 @@ def init_from_data(
             *leak_warnings(frame, schema, task),
         ),
     )
+
+
+def missing_target_cap(missing: int, rows: int) -> float:
+    """`data.max_missing_target` for a new project: 0.5, or, when more of this data lacks a
+    target, its share rounded up past a 0.05 margin, so that init's own first run passes and
+    a further rise still fails the data gate."""
+    share = missing / rows if rows else 0.0
+    if share <= 0.45:
+        return 0.5
+    return min(1.0, math.ceil((share + 0.05) * 20) / 20)
 
 
 def _minority(y: pd.Series) -> object:
