@@ -11,6 +11,8 @@
 #   iproute2 (ip), util-linux (unshare, nsenter)
 #                             the Ray cluster of the tests, in a network namespace of its own
 #   postgresql                the backend of the MLflow tracking server the registry tests use
+#   redis-server              the online feature store at scale (Feast's Redis online store) in
+#                             the feature-store tests
 #   podman runc buildah skopeo debootstrap docker-registry uidmap
 #                             image builds, the local OCI registry, the base image (e2e)
 #   /etc/containers/containers.conf and localhost/mlgate-base:bookworm
@@ -52,6 +54,7 @@ have ip || want iproute2 "loopback in the Ray tests' network namespace"
 have unshare && have nsenter || want util-linux "the Ray tests' network namespace"
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   want postgresql "the MLflow tracking server's backend store"
+have redis-server || want redis-server "Feast's Redis online store (feature-store tests)"
 for tool in podman runc buildah skopeo debootstrap docker-registry; do
   have "$tool" || want_ct "$tool" "image builds and the local OCI registry (e2e)"
 done
@@ -99,7 +102,8 @@ if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq
   # No init system here: keep package scripts from trying to start the services they install
-  # (tests start their own nginx, prometheus and postgresql on free ports and stop them by PID).
+  # (tests start their own nginx, prometheus, postgresql and redis-server on free ports and stop
+  # them by PID).
   made_policy=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
