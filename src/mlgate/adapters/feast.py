@@ -139,6 +139,7 @@ def training_frame(
         project=store.project,
         service=features if isinstance(features, str) else None,
         features=tuple(refs),
+        entity_keys=tuple(keys),
         views={name: _view_digest(views[name]) for name in used},
         registry_version=str(registry.version_id or registry.registry_schema_version),
         entities_fingerprint=entities_fingerprint,

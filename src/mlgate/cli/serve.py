@@ -66,6 +66,21 @@ def serve_cmd(
             help="Log class probabilities of every prediction (label-free estimates).",
         ),
     ] = True,
+    online_features: Annotated[
+        str | None,
+        typer.Option(
+            "--online-features",
+            metavar="URL",
+            help="Feast's feature server (`feast serve`) for a bundle trained from Feast: rows "
+            "with only their entity keys get the other features from its online store.",
+        ),
+    ] = None,
+    online_timeout: Annotated[
+        float,
+        typer.Option(
+            "--online-timeout", min=0.001, help="Seconds an online lookup may take (503 beyond)."
+        ),
+    ] = 1.0,
     graceful_timeout: Annotated[
         float,
         typer.Option(
@@ -165,6 +180,8 @@ def serve_cmd(
             "log_dir": log_dir,
             "drift_window": drift_window,
             "log_probabilities": log_probabilities,
+            "online_features": online_features,
+            "online_timeout": online_timeout,
             "verify": not no_verify,
             "public_key": public_key,
             "trusted_types": tuple(trust_type or ()),

@@ -85,6 +85,8 @@ async def serve_prediction(
     start = time.perf_counter()
     predictor = state.ready_predictor()
     payload = await body.json(state.settings.max_body_bytes)
+    if state.online is not None and form is ARTICLE:  # rows with entity keys only: online.py
+        payload = await state.online.complete(payload)
     parsed = form.parse(state, payload, query)
     req = parsed.request
     if state.logs_scores and not req.probabilities:

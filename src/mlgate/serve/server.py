@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from mlgate.errors import InfraError, UsageError
 from mlgate.serve.limits import DRAINING, GuardedHttpToolsProtocol
 from mlgate.serve.metrics import MULTIPROC_ENV
+from mlgate.serve.online import check_online
 from mlgate.serve.settings import ServeSettings
 from mlgate.serve.workers import ENV_READY_DIR, ENV_WORKERS
 from mlgate.store.bundle import load_bundle
@@ -122,6 +123,7 @@ def run(bundle: Path, options: ServeOptions) -> None:
         audit_sklearn(loaded.read(MODEL_FILE), trust, str(bundle / MODEL_FILE))
     if settings.log_dir is not None:
         check_log_dir(settings.log_dir)
+    check_online(settings.online_features, loaded.meta, bundle)
     secret = os.environ.get(ENV_FEEDBACK_SECRET)
     if secret is not None and len(secret) < MIN_SECRET_CHARS:
         # Here, with exit code 2, rather than in every worker (where it would be exit 3).

@@ -108,6 +108,18 @@ class ServeSettings(Frozen):
     log_queue: int = Field(default=10_000, ge=1, description="Log records held in memory.")
     log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_keep: int = Field(default=20, ge=1, description="Rotated log files kept.")
+    # Online features (serve/online.py), for a bundle trained from Feast.
+    online_features: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+",
+        description="Feast's feature server (`feast serve`): rows that carry only their entity "
+        "keys get the other features from its online store.",
+    )
+    online_timeout: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Seconds an online lookup may take before the request is answered 503.",
+    )
     # Monitoring (serve/drift.py, serve/feedback.py).
     log_probabilities: bool = Field(
         default=True,

@@ -36,6 +36,7 @@ from mlgate.serve.errors import RequestError
 from mlgate.serve.feedback import FeedbackGate
 from mlgate.serve.metrics import ServerMetrics
 from mlgate.serve.monitoring import Monitoring
+from mlgate.serve.online import FeatureServer, OnlineJoin
 from mlgate.serve.predlog import PredictionLog
 from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
@@ -134,6 +135,7 @@ class ServerState:
             self.classifier and settings.log_dir is not None and settings.log_probabilities
         )
         self.public = public_metadata(bundle, self.version)
+        self.online = _online_join(bundle, settings)
         self._limiter: anyio.CapacityLimiter | None = None
         self._loaded = threading.Event()
         self.batching = False
@@ -228,6 +230,8 @@ class ServerState:
         if self.predlog is not None:
             await anyio.to_thread.run_sync(self.predlog.close)
         self.monitoring.close()
+        if self.online is not None:
+            await self.online.store.close()
 
     # -- predicting -----------------------------------------------------------------------------
 
@@ -333,6 +337,16 @@ class ServerState:
             "classes": self.classes,
             "ready_seconds": self.ready_seconds,
         }
+
+
+def _online_join(bundle: Bundle, settings: ServeSettings) -> OnlineJoin | None:
+    """The online-feature join of `--online-features` (serve/online.py), or None."""
+    if settings.online_features is None:
+        return None
+    store = FeatureServer(settings.online_features, settings.online_timeout)
+    return OnlineJoin.for_bundle(
+        bundle, store, max_rows=settings.max_rows, retry_after=settings.retry_after
+    )
 
 
 def _public_path(value: Any) -> Any:

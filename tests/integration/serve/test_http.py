@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.serve.conftest import ServerFactory, Trained
+from tests.integration.serve.conftest import ServerFactory, Trained, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +118,21 @@ def test_metrics_with_two_workers_count_every_request(
     assert _counter(text, "mlgate_predicted_rows_total") == 60.0
     assert "mlgate_model_info{" in text
     assert "mlgate_ready 1.0" in text
+
+
+def test_online_features_for_a_bundle_not_trained_from_a_feature_store_is_exit_2(
+    trained: Trained,
+) -> None:
+    """`--online-features` looks up the features of a Feast-trained bundle only; for any other
+    the server does not start (tests/feature_store/test_online_features.py serves one)."""
+    argv = [sys.executable, "-m", "mlgate", "serve", str(trained.bundle_dir)]
+    argv += ["--port", str(free_port()), "--online-features", "http://127.0.0.1:6566"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "--online-features http://127.0.0.1:6566" in done.stderr
+    assert "was not trained from a feature store" in done.stderr
+    bad = subprocess.run(
+        [*argv[:-1], "127.0.0.1:6566"], capture_output=True, text=True, timeout=90, check=False
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "--online-features" in bad.stderr

@@ -111,6 +111,11 @@ class FeastRecord(Frozen):
     project: str = Field(description="The feature repository's Feast project.")
     service: str | None = Field(description="The feature service, when one was named.")
     features: tuple[str, ...] = Field(description="Every `view:feature` the frame joined.")
+    entity_keys: tuple[str, ...] = Field(
+        default=(),
+        description="The views' join keys: what a /predict row sends for the server to fetch "
+        "the rest from the online store.",
+    )
     views: dict[str, str] = Field(description="Each feature view: sha256 of its definition.")
     registry_version: str = Field(description="The Feast registry's version id.")
     entities_fingerprint: str = Field(description="md5 of the entity file, as DVC records it.")
