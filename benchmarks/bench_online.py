@@ -18,17 +18,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pandas as pd
-import yaml
 from tests.feature_store.servers import RedisServer, feature_server
-from tests.feature_store.shop import CUSTOMERS, NOW, feast_cli, latest, materialize, write_repo
+from tests.feature_store.shop import latest, materialize, train, write_repo
 
 from benchmarks.serve.run import ROOT, SERVER_CORE, Load, free_port, start, stop, wrk
 from benchmarks.summary import Row, add_quick_flag, detail_path, this_command, write_summary
@@ -38,39 +34,6 @@ TARGET_MS = 2.0
 CONNECTIONS = 8
 PIN = ["taskset", "-c", SERVER_CORE]
 JSON = {"content-type": "application/json"}
-
-
-def train(root: Path) -> Path:
-    """A project trained from the shop repository (SQLite online store): its bundle."""
-    repo = root / "train-repo"
-    write_repo(repo, "{type: sqlite, path: data/online.db}")
-    feast_cli(FEAST_BIN / "feast", repo, "apply")
-    rng = np.random.default_rng(4)
-    entities = pd.DataFrame(
-        {
-            "customer_id": rng.integers(1, CUSTOMERS + 1, 500),
-            "event_timestamp": NOW - pd.to_timedelta(rng.integers(1, 40 * 24, 500), unit="h"),
-        }
-    ).drop_duplicates()
-    entities["churned"] = rng.integers(0, 2, len(entities))
-    entities.to_csv(root / "entities.csv", index=False)
-    project = root / "project"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    mlgate = str(FEAST_BIN / "mlgate")
-    init = [mlgate, "init", "--feast", str(repo), "--data", str(root / "entities.csv")]
-    subprocess.run(
-        [*init, "--target", "churned", "--no-dvc", str(project)],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    config = yaml.safe_load((project / "mlgate.yaml").read_text())
-    config["gates"] = []
-    (project / "mlgate.yaml").write_text(yaml.safe_dump(config))
-    subprocess.run(
-        [mlgate, "train", "--config", str(project)], check=True, capture_output=True, env=env
-    )
-    return project / "models" / "model"
 
 
 def measure(bundle: Path, work: Path, kind: str, seconds: float) -> dict[str, Load]:
@@ -117,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("needs the Feast environment and wrk: make setup-feast system")
     work = Path(tempfile.mkdtemp(prefix="mlgate-bench-online-"))
     try:
-        bundle = train(work)
+        bundle = train(work, FEAST_BIN)
         results = {kind: measure(bundle, work, kind, seconds) for kind in ("sqlite", "redis")}
     finally:
         shutil.rmtree(work, ignore_errors=True)

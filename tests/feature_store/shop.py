@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 CUSTOMERS = 30
 NOW = pd.Timestamp.now(tz="UTC").floor("h")
@@ -117,3 +118,37 @@ def latest(sources: dict[str, pd.DataFrame]) -> dict[int, dict[str, Any]]:
                         int(value) if name != "spend_30d" else float(value)
                     )
     return rows
+
+
+def _run(argv: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[1:3])} failed:\n{done.stderr}{done.stdout}")
+
+
+def train(root: Path, bin_dir: Path) -> Path:
+    """A project trained from a shop repository under `root` (SQLite online store) by the
+    mlgate and feast of `bin_dir` (the Feast environment's): its bundle. Random labels and no
+    gates: what is tested is serving, not the model's quality."""
+    repo = root / "train-repo"
+    write_repo(repo, "{type: sqlite, path: data/online.db}")
+    feast_cli(bin_dir / "feast", repo, "apply")
+    rng = np.random.default_rng(4)
+    entities = pd.DataFrame(
+        {
+            "customer_id": rng.integers(1, CUSTOMERS + 1, 500),
+            "event_timestamp": NOW - pd.to_timedelta(rng.integers(1, 40 * 24, 500), unit="h"),
+        }
+    ).drop_duplicates()
+    entities["churned"] = rng.integers(0, 2, len(entities))
+    entities.to_csv(root / "entities.csv", index=False)
+    project = root / "project"
+    mlgate = str(bin_dir / "mlgate")
+    init = [mlgate, "init", "--feast", str(repo), "--data", str(root / "entities.csv")]
+    _run([*init, "--target", "churned", "--no-dvc", str(project)])
+    config = yaml.safe_load((project / "mlgate.yaml").read_text())
+    config["gates"] = []
+    (project / "mlgate.yaml").write_text(yaml.safe_dump(config))
+    _run([mlgate, "train", "--config", str(project)])
+    return project / "models" / "model"

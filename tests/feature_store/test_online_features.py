@@ -22,22 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
 pytest.importorskip("feast", reason="Feast runs in its own environment: make setup-feast")
 
 from tests.feature_store.servers import RedisServer, feature_server, free_port
-from tests.feature_store.shop import (
-    CUSTOMERS,
-    NOW,
-    feast_cli,
-    latest,
-    materialize,
-    write_repo,
-)
+from tests.feature_store.shop import latest, materialize, train, write_repo
 
 pytestmark = pytest.mark.integration
 
@@ -50,45 +40,12 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project trained from the feature store (SQLite online store): its bundle."""
-    root = tmp_path_factory.mktemp("online")
-    repo = root / "repo"
-    sources = write_repo(repo, "{type: sqlite, path: data/online.db}")
-    feast_cli(FEAST, repo, "apply")
-    rng = np.random.default_rng(4)
-    entities = pd.DataFrame(
-        {
-            "customer_id": rng.integers(1, CUSTOMERS + 1, 500),
-            "event_timestamp": NOW - pd.to_timedelta(rng.integers(1, 40 * 24, 500), unit="h"),
-        }
-    ).drop_duplicates()
-    entities["churned"] = rng.integers(0, 2, len(entities))
-    entities.to_csv(root / "entities.csv", index=False)
-    project = root / "project"
-    init = [str(BIN / "mlgate"), "init", "--feast", str(repo), "--data", str(root / "entities.csv")]
-    done = subprocess.run(
-        [*init, "--target", "churned", "--no-dvc", str(project)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    config = yaml.safe_load((project / "mlgate.yaml").read_text())
-    config["gates"] = []  # random labels: the test is about serving, not the model's quality
-    (project / "mlgate.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [str(BIN / "mlgate"), "train", "--config", str(project)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    bundle = project / "models" / "model"
+    bundle = train(tmp_path_factory.mktemp("online"), BIN)
     meta = json.loads((bundle / "mlgate.json").read_text())
     assert meta["feast"]["entity_keys"] == ["customer_id"]
-    return bundle, sources
+    return bundle
 
 
 class Serving:
@@ -143,11 +100,11 @@ def _online_store(kind: str, redis: RedisServer | None) -> str:
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_entity_keys_only_predict_as_the_full_rows(
     kind: str,
-    trained: tuple[Path, dict[str, pd.DataFrame]],
+    trained: Path,
     tmp_path: Path,
     serving: list[Serving],
 ) -> None:
-    bundle, _ = trained
+    bundle = trained
     with RedisServer(tmp_path / "redis") if kind == "redis" else nullcontext() as redis:
         repo = tmp_path / "repo"
         sources = write_repo(repo, _online_store(kind, redis))
