@@ -53,7 +53,7 @@ def measure(bundle: Path, work: Path, kind: str, seconds: float) -> dict[str, Lo
         with feature_server(repo, free_port(), feast=FEAST_BIN / "feast", prefix=PIN) as url:
             port = free_port()
             cmd = [str(ROOT / ".venv" / "bin" / "mlgate"), "serve", str(bundle)]
-            cmd += ["--port", str(port), "--online-features", url]
+            cmd += ["--port", str(port), "--online-features", url, "--online-timeout", "5"]
             proc, _ = start(cmd, port, dict(os.environ))
             try:
                 target = f"http://127.0.0.1:{port}/predict"

@@ -57,6 +57,9 @@ class Serving:
         self.log = log_dir.parent / f"serve-{self.port}.log"
         argv = [str(BIN / "mlgate"), "serve", str(bundle), "--port", str(self.port)]
         argv += ["--online-features", online, "--log-dir", str(log_dir)]
+        # Generous: a loaded machine's first lookups (Feast loading its registry) are slow;
+        # Redis stopped is still a 503, from the feature server's 500.
+        argv += ["--online-timeout", "20"]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env())
         deadline = time.monotonic() + 90
