@@ -19,6 +19,10 @@ actually used, which `mlgate monitor --skew` compares with the offline store's.
   the schema requires it (`required: true`): then a 422 naming the entity and the feature.
 - The store unreachable, failing or slower than `--online-timeout`: 503 + Retry-After naming
   it (kind `online_store_unavailable`); rows that carry their features are still served.
+- Before a server worker reports ready it makes one warm-up lookup (`OnlineJoin.warm`, bounded
+  by `WARM_SECONDS`, not `--online-timeout`): a fresh feature server loads its registry and
+  opens its store on its first lookup, and the kept-alive connection the requests reuse is
+  opened. A store down or slow then is one warning in the log, never an unready server.
 
 Why over HTTP: Feast caps pandas below 3 and brings a hundred packages; through its feature
 server the serving process and image stay free of them, and one feature server (or a fleet
@@ -30,10 +34,12 @@ V2 tensor is positional and has every feature by construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import anyio
 import orjson
 
 from mlgate.core.records.lineage import BundleMeta
@@ -43,11 +49,14 @@ from mlgate.serve.wire import describe, shown
 
 if TYPE_CHECKING:
     import httpx
+    from anyio.lowlevel import EventLoopToken
 
     from mlgate.store.bundle import Bundle
 
 # Deferred imports: httpx loads in a server started with --online-features alone, on its first
 # lookup; the parent process and every other server never import it.
+
+log = logging.getLogger(__name__)
 
 MISSING: Final = object()
 """A value the online store does not have for an entity (never written, or expired)."""
@@ -59,6 +68,17 @@ _NULL = "NULL_VALUE"
 # What a store without the entity answers in place of a timestamp (Redis says PRESENT, null).
 _NEVER = "1970-01-01T00:00:00Z"
 _JSON = {"content-type": "application/json"}
+# The warm-up's entity: Feast converts each join key value to the key's declared type, and 0
+# passes as an int64 key and as a string one ("0") alike; a string is refused (HTTP 500) for
+# an int64 key. An unknown entity is an answer: the round trip is the point.
+_PLACEHOLDER_KEY: Final = 0
+
+WARM_SECONDS: Final = 10.0
+"""The least time the warm-up lookup is given (a worker's readiness waits for it at most this,
+or `--online-timeout` when that is longer). A fresh feature server's first lookup loads the
+registry and connects to the online store: seconds on a loaded machine, where the per-request
+bound is sized for milliseconds; 10 s covers that, and a store that is down delays readiness
+by no more than a readiness probe's usual allowance."""
 
 
 def _values(values: list[Any], statuses: list[str], stamps: list[str] | None) -> list[Any]:
@@ -92,11 +112,15 @@ class StoreUnavailable(Exception):
 class OnlineStore(Protocol):
     """Where the online features of entities are looked up."""
 
+    url: str
+    """Where the store is, as the log names it."""
+
     async def lookup(
-        self, refs: Sequence[str], entities: dict[str, list[Any]]
+        self, refs: Sequence[str], entities: dict[str, list[Any]], *, timeout: float | None = None
     ) -> dict[str, list[Any]]:
         """Each feature's value for each entity row (`MISSING` where the store has none), by
-        feature name; StoreUnavailable when the store cannot answer."""
+        feature name; StoreUnavailable when the store cannot answer, within `timeout` seconds
+        (None: the store's own per-request bound)."""
         ...
 
     async def close(self) -> None:
@@ -107,8 +131,8 @@ class OnlineStore(Protocol):
 class FeatureServer:
     """Feast's feature server (`feast serve`) over HTTP: `POST /get-online-features`.
 
-    One keep-alive connection pool per server process, opened on the first lookup (on the
-    event loop that makes it)."""
+    One keep-alive connection pool per server process, opened on the first lookup (the warm-up,
+    on the event loop that makes it)."""
 
     def __init__(self, url: str, timeout: float, connections: int = 64) -> None:
         self.url = url.rstrip("/")
@@ -132,7 +156,7 @@ class FeatureServer:
         return self._client
 
     async def lookup(
-        self, refs: Sequence[str], entities: dict[str, list[Any]]
+        self, refs: Sequence[str], entities: dict[str, list[Any]], *, timeout: float | None = None
     ) -> dict[str, list[Any]]:
         """The values of `refs` for the entity rows, from the feature server."""
         import httpx
@@ -140,15 +164,21 @@ class FeatureServer:
         client = self._client or self._open()
         body = orjson.dumps({"features": list(refs), "entities": entities})
         where = f"the online feature store ({self.url})"
+        bound = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         try:
             try:
-                answer = await client.post("/get-online-features", content=body, headers=_JSON)
+                answer = await client.post(
+                    "/get-online-features", content=body, headers=_JSON, timeout=bound
+                )
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 # The feature server may close a kept-alive connection after an error it
                 # answered: once more, on a fresh one.
-                answer = await client.post("/get-online-features", content=body, headers=_JSON)
+                answer = await client.post(
+                    "/get-online-features", content=body, headers=_JSON, timeout=bound
+                )
         except httpx.TimeoutException:
-            raise StoreUnavailable(f"{where} did not answer within {self.timeout:g} s") from None
+            seconds = self.timeout if timeout is None else timeout
+            raise StoreUnavailable(f"{where} did not answer within {seconds:g} s") from None
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"{where} is unreachable ({type(exc).__name__})") from None
         if answer.status_code != 200:
@@ -262,6 +292,34 @@ class OnlineJoin:
             completed[i] = row
         return {**payload, "instances": completed}
 
+    async def warm(self, timeout: float) -> bool:
+        """One lookup of a placeholder entity, at most `timeout` seconds in all, before the
+        server is ready: the store loads what its first lookup needs, and the connection the
+        requests reuse is opened. True when the store answered (an unknown entity too); else
+        False and one warning naming the store and the error: the server serves anyway, and
+        rows with entity keys only are answered 503 while the store does not answer."""
+        if not self.refs:
+            return True
+        entities = {key: [_PLACEHOLDER_KEY] for key in self.keys}
+        try:
+            # The store's own bound may be per step (connect, read): this one is the whole.
+            with anyio.fail_after(timeout):
+                await self.store.lookup(self.refs, entities, timeout=timeout)
+        except StoreUnavailable as exc:
+            error = str(exc)
+        except TimeoutError:
+            error = (
+                f"the online feature store ({self.store.url}) did not answer within {timeout:g} s"
+            )
+        else:
+            return True
+        log.warning(
+            "online features: the warm-up lookup failed: %s; ready anyway, rows with entity "
+            "keys only are answered 503 while the store does not answer",
+            error,
+        )
+        return False
+
     def _key(self, row: dict[str, Any], key: str, i: int) -> Any:
         value = row.get(key)
         if value is None:
@@ -294,3 +352,26 @@ class OnlineJoin:
             field=self.keys[0],
             row=i,
         )
+
+
+def warm_soon(
+    join: OnlineJoin | None, request_timeout: float, token: EventLoopToken | None
+) -> Callable[[], None]:
+    """Start `join.warm` on the event loop of `token` (where the store's client lives) from a
+    thread of its own, while the model loads; returns what waits for it: a no-op without a
+    join or a loop. The bound is `WARM_SECONDS`, or `request_timeout` when longer (a store given
+    that long per request is given it once at start too)."""
+    if join is None or token is None:
+        return lambda: None
+    bound = max(WARM_SECONDS, request_timeout)
+
+    def warm() -> None:
+        try:
+            anyio.from_thread.run(join.warm, bound, token=token)
+        except Exception as exc:  # the event loop gone (the server stopping) and the like
+            log.warning("online features: no warm-up lookup (%s)", exc)
+
+    thread = threading.Thread(target=warm, name="mlgate-online-warm", daemon=True)
+    thread.start()
+    # A hard bound besides the lookup's own: a wedged event loop never holds readiness.
+    return lambda: thread.join(bound + 1.0)

@@ -2,8 +2,10 @@
 
 The bundle is verified when the app is created (a tampered bundle never starts a server); the
 model is loaded and warmed in a background thread, so `/health` answers at once and `/ready`
-turns 200 only when a prediction would be fast. A prediction request asks `ready_predictor`
-once: the one readiness decision on its path; what follows is handed the predictor.
+turns 200 only when a prediction would be fast (with `--online-features`, also after one
+bounded warm-up lookup of the online store, made on the server's event loop meanwhile). A
+prediction request asks `ready_predictor` once: the one readiness decision on its path; what
+follows is handed the predictor.
 
 Every prediction-log record is built here (`record`, `record_refusal`), in the type of
 core/records/predlog.py that the monitor reads back.
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.lowlevel import EventLoopToken
 
 from mlgate.core.records.predlog import PredictionRecord, Refusal
 from mlgate.core.redact import redact_uri
@@ -36,7 +39,7 @@ from mlgate.serve.errors import RequestError
 from mlgate.serve.feedback import FeedbackGate
 from mlgate.serve.metrics import ServerMetrics
 from mlgate.serve.monitoring import Monitoring
-from mlgate.serve.online import FeatureServer, OnlineJoin
+from mlgate.serve.online import FeatureServer, OnlineJoin, warm_soon
 from mlgate.serve.predlog import PredictionLog
 from mlgate.serve.runtime import Output, Predictor, concat, load_predictor
 from mlgate.serve.settings import ServeSettings
@@ -136,6 +139,8 @@ class ServerState:
         )
         self.public = public_metadata(bundle, self.version)
         self.online = _online_join(bundle, settings)
+        # The server's event loop (`start`): the online store's client lives on it.
+        self._token: EventLoopToken | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._loaded = threading.Event()
         self.batching = False
@@ -152,6 +157,7 @@ class ServerState:
 
     def load(self) -> None:
         """Load the runtime and warm it; runs in a thread while the server already answers."""
+        warmed = warm_soon(self.online, self.settings.online_timeout, self._token)
         try:
             predictor = load_predictor(self.bundle, self.settings.runtime)
             rows = example_rows(self.bundle)
@@ -183,6 +189,7 @@ class ServerState:
             },
             self.classes,
         )
+        warmed()  # the online store's warm-up, begun alongside the load (serve/online.py)
         self.ready_seconds = time.monotonic() - self.started
         # Set together: `ready_predictor` decides from the predictor, /ready from the flag.
         self.predictor = predictor
@@ -199,6 +206,7 @@ class ServerState:
 
     async def start(self) -> None:
         """Start the batcher and the log writer (on the server's event loop)."""
+        self._token = anyio.lowlevel.current_token()
 
         # One prediction thread for the slow runtime: parallel threads would only contend for
         # the GIL, and the micro-batcher already merges concurrent requests.

@@ -21,13 +21,15 @@ STORE = {1: (120.5, 3, 7), 2: (8.0, 0, None)}  # customer 2 has no visits_7d onl
 class FakeStore:
     """The online store as a dict: customer_id -> values of REFS; None = never materialized."""
 
+    url = "http://127.0.0.1:1"
+
     def __init__(self, rows: dict[int, tuple[Any, ...]], down: bool = False) -> None:
         self.rows = rows
         self.down = down
         self.calls: list[dict[str, list[Any]]] = []
 
     async def lookup(
-        self, refs: Sequence[str], entities: dict[str, list[Any]]
+        self, refs: Sequence[str], entities: dict[str, list[Any]], *, timeout: float | None = None
     ) -> dict[str, list[Any]]:
         self.calls.append(entities)
         if self.down:
