@@ -43,7 +43,8 @@ class WorkflowOptions:
     # project); None for a real project.
     prepare: str | None = None
     # The Feast feature repository (`data.source: feast`), relative to the repository root:
-    # the pipeline runs `feast apply` there instead of `dvc pull`, and feast.yml materialises.
+    # the pipeline runs `feast apply` there instead of `dvc pull`, feast.yml materialises, and
+    # the deploy passes the MLGATE_ONLINE_FEATURES variable as `--online-features`.
     feast_repo: str | None = None
 
 
@@ -60,6 +61,11 @@ def _template(name: str) -> str:
 def render(template: str, opts: WorkflowOptions) -> str:
     """One workflow's text with every placeholder filled (an unknown one is a bug)."""
     data_step = "steps/feast-apply.yml" if opts.feast_repo else "steps/dvc-pull.yml"
+    # A model trained from Feast is deployed with Feast's feature server (when the repository
+    # names it): its server then answers rows that carry only their entity keys.
+    deploy_step = (
+        "steps/render-manifests-feast.yml" if opts.feast_repo else "steps/render-manifests.yml"
+    )
     values = {
         "PROJECT_DIR": opts.project_dir,
         "PYTHON_VERSION": opts.python_version,
@@ -71,7 +77,11 @@ def render(template: str, opts: WorkflowOptions) -> str:
         "PREPARE_STEP": _prepare_step(opts),
         "FEAST_DIR": opts.feast_repo or ".",
     }
-    text = _template(template).replace("@@DATA_STEP@@", _template(data_step))
+    text = (
+        _template(template)
+        .replace("@@DATA_STEP@@", _template(data_step))
+        .replace("@@DEPLOY_STEP@@", _template(deploy_step))
+    )
 
     def fill(match: re.Match[str]) -> str:
         return values[match.group(1)]

@@ -5,7 +5,7 @@ rolling, or canary with Argo Rollouts or Flagger running the same analysis)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -14,6 +14,7 @@ from mlgate.cli.app import DEFAULT_CONFIG, ConfigOpt, JsonOpt, app, console, pri
 from mlgate.errors import GateFailed, InfraError, UsageError
 
 if TYPE_CHECKING:
+    from mlgate.app.kubernetes.target import ManifestOptions
     from mlgate.app.rollout.service import LocalOptions
 
 # Deferred imports: each command imports its use case when it runs, so that `mlgate --help`, a
@@ -79,6 +80,23 @@ Training = Annotated[
 ]
 Workdir = Annotated[
     str, typer.Option("--workdir", help="rayjob: the project's directory in the image.")
+]
+OnlineFeatures = Annotated[
+    str | None,
+    typer.Option(
+        "--online-features",
+        metavar="URL",
+        help="kubernetes: the server's Feast feature server (`feast serve`), for a model "
+        "trained from Feast: rows with only their entity keys get the other features from it.",
+    ),
+]
+OnlineTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--online-timeout",
+        min=0.001,
+        help="kubernetes: seconds an online lookup may take (503 beyond) [server: 1].",
+    ),
 ]
 MlflowSecret = Annotated[
     str,
@@ -183,6 +201,8 @@ def deploy_cmd(
             help="kubernetes: autoscaling limit [default: 10; rayjob: --replicas, fixed].",
         ),
     ] = None,
+    online_features: OnlineFeatures = None,
+    online_timeout: OnlineTimeout = None,
     training: Training = None,
     workdir: Workdir = "/work",
     mlflow_secret: MlflowSecret = "mlflow",
@@ -202,6 +222,9 @@ def deploy_cmd(
         "max_weight": max_weight,
         "iterations": iterations,
     }
+    online = (online_features, online_timeout)
+    if target != "kubernetes" or training is not None:
+        _no_online(online, "--training rayjob" if training is not None else f"--target {target}")
     if training is not None:
         place = RayJobPlace(name, namespace, workdir, mlflow_secret, replicas, max_replicas)
         _rayjob(target, training, (image, out), place, as_json=as_json)
@@ -228,27 +251,49 @@ def deploy_cmd(
         )
         return
     from mlgate.app.kubernetes.target import ManifestOptions, require
+
+    options = ManifestOptions(
+        image=require(image, "--image", "the image by digest, from `mlgate push`"),
+        name=name,
+        namespace=namespace,
+        strategy=strategy or "rolling",
+        replicas=replicas,
+        max_replicas=10 if max_replicas is None else max_replicas,
+        rollouts=rollouts,
+        prometheus_url=prometheus,
+        online_features=online_features,
+        online_timeout=online_timeout,
+    )
+    release = {"config": config, "policy": policy, "candidate": candidate, "override": override}
+    _kubernetes(options, out, release, as_json=as_json)
+
+
+def _kubernetes(
+    options: ManifestOptions, out: Path | None, release: dict[str, Any], *, as_json: bool
+) -> None:
+    """`--target kubernetes`: check the options, pass the release policy, write manifests."""
+    from mlgate.app.kubernetes.target import check_online_features, require
     from mlgate.app.rollout.service import deploy
 
-    written = deploy(
-        target,
-        ManifestOptions(
-            image=require(image, "--image", "the image by digest, from `mlgate push`"),
-            name=name,
-            namespace=namespace,
-            strategy=strategy or "rolling",
-            replicas=replicas,
-            max_replicas=10 if max_replicas is None else max_replicas,
-            rollouts=rollouts,
-            prometheus_url=prometheus,
-        ),
-        require(out, "--out", "the directory to write the manifests to"),
-        config=config,
-        policy=policy,
-        candidate=candidate,
-        override=override,
-    )
+    # Before the release policy records an override: a refused flag leaves nothing behind.
+    check_online_features(options, config=release["config"], candidate=release["candidate"])
+    directory = require(out, "--out", "the directory to write the manifests to")
+    written = deploy("kubernetes", options, directory, **release)
     _wrote(written, str(out), as_json=as_json)
+
+
+def _no_online(online: tuple[str | None, float | None], where: str) -> None:
+    """`--online-features` / `--online-timeout` go into the manifests' server arguments only."""
+    names = ("--online-features", "--online-timeout")
+    flags = [f for f, v in zip(names, online, strict=True) if v is not None]
+    if flags:
+        raise UsageError(
+            f"{' and '.join(flags)} {'go' if len(flags) > 1 else 'goes'} into the server "
+            f"arguments of the Kubernetes manifests; {where} does not take "
+            f"{'them' if len(flags) > 1 else 'it'}",
+            hint="use them with --target kubernetes (without --training); the servers of a "
+            "local release are sent rows with their features",
+        )
 
 
 def _wrote(written: list[Path], apply: str, *, as_json: bool) -> None:

@@ -225,3 +225,50 @@ def test_a_feast_project_installs_the_feast_extra_of_the_mlgate_that_wrote_it(
     assert f"pip install 'mlgate[feast]=={__version__}'" in text
     assert "mlgate[all]" not in text
     assert {p.name for p in written} == {*WORKFLOWS, FEAST_WORKFLOW}
+
+
+# What the deploy job rendered before Feast projects passed --online-features: every other
+# project's step stays exactly this.
+PLAIN_DEPLOY_STEP = """\
+      - name: render manifests (image by digest)
+        env:
+          IMAGE: ${{ needs.image.outputs.image }}
+        run: |
+          mlgate deploy --target kubernetes --image "$IMAGE" --out deploy/k8s
+      - name: kubectl apply
+"""
+
+
+def _render_step(text: str) -> dict[str, Any]:
+    steps = load(text)["jobs"]["deploy"]["steps"]
+    (step,) = [s for s in steps if s.get("name") == "render manifests (image by digest)"]
+    assert isinstance(step, dict)
+    return step
+
+
+def test_a_project_not_trained_from_feast_renders_manifests_as_before() -> None:
+    for opts in (None, REPOSITORY_OPTIONS):
+        text = render_workflows(opts)["ci-cd.yml"]
+        assert PLAIN_DEPLOY_STEP in text
+        assert "online" not in text.lower()
+        assert "vars." not in text
+
+
+def test_a_feast_project_deploys_with_the_feature_server_from_a_variable() -> None:
+    text = render_workflows(WorkflowOptions(feast_repo="features"))["ci-cd.yml"]
+    step = _render_step(text)
+    assert step["env"] == {
+        "IMAGE": "${{ needs.image.outputs.image }}",
+        "ONLINE_FEATURES": "${{ vars.MLGATE_ONLINE_FEATURES }}",
+    }
+    run = step["run"]
+    assert "${{" not in run  # only env: interpolates; the script reads the variable
+    deploy = 'mlgate deploy --target kubernetes --image "$IMAGE" --out deploy/k8s'
+    assert f'{deploy} --online-features "$ONLINE_FEATURES"' in run
+    empty, _, given = run.partition("else")
+    assert empty.startswith('if [ -z "$ONLINE_FEATURES" ]; then')
+    assert "::warning title=no online features::MLGATE_ONLINE_FEATURES is not set" in empty
+    assert "refuses requests whose rows carry only their entity keys" in empty
+    assert "--online-features" not in empty
+    assert deploy in empty
+    assert "--online-features" in given

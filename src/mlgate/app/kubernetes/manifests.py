@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from pydantic import ValidationError
+
 from mlgate.core.policy import CanaryConfig
 from mlgate.errors import UsageError
+from mlgate.serve.settings import ServeSettings
 
 # How the cluster replaces pods: not a `ReleaseStrategy` (direct/canary/ab/shadow on one
 # machine); a direct release is a rolling update, A/B and shadow need a service mesh.
@@ -23,6 +26,8 @@ PORT = 8000
 # rotates it (64 MiB x 20 files kept), so the volume's limit bounds it.
 LOG_DIR = "/var/log/mlgate"
 LOG_VOLUME_LIMIT = "2Gi"
+# `mlgate serve --online-timeout`'s least value (cli/serve.py).
+MIN_ONLINE_TIMEOUT = 0.001
 UID = 10001  # the image's USER (see templates/Dockerfile)
 MANAGED_BY = "mlgate"
 ANALYSIS_METRIC = "mlgate-canary-analysis"
@@ -60,6 +65,10 @@ class ManifestOptions:
     policy: CanaryConfig = field(default_factory=CanaryConfig)
     # On the pod template: which candidate the image is, and an override that released it.
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # The server's `--online-features URL` and `--online-timeout S` (a bundle trained from
+    # Feast: rows with only their entity keys get the rest from Feast's feature server).
+    online_features: str | None = None
+    online_timeout: float | None = None
 
 
 def require(value: T | None, flag: str, what: str) -> T:
@@ -98,11 +107,42 @@ def check_options(opts: ManifestOptions) -> tuple[str, ManifestStrategy]:
         raise UsageError(f"--rollouts {opts.rollouts!r}: choose argo or flagger")
     if opts.max_replicas < opts.replicas:
         raise UsageError("--max-replicas must be at least --replicas")
+    online_args(opts)
     name = opts.name or app_name(opts.image)
     if not re.fullmatch(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?", name):
         raise UsageError(f"--name {name!r} is not a valid Kubernetes name (lowercase, digits, -)")
     strategy: ManifestStrategy = "canary" if opts.strategy == "canary" else "rolling"
     return name, strategy
+
+
+def online_args(opts: ManifestOptions) -> list[str]:
+    """The server's online-feature flags, checked by the rules `mlgate serve` applies to them
+    (serve/settings.py, cli/serve.py), so that no pod is written whose server refuses them."""
+    url, timeout = opts.online_features, opts.online_timeout
+    if url is None:
+        if timeout is not None:
+            raise UsageError(
+                f"--online-timeout {timeout:g} bounds the lookups of --online-features, which "
+                "is not given",
+                hint="add --online-features URL (Feast's feature server), or drop --online-timeout",
+            )
+        return []
+    try:
+        ServeSettings.model_validate({"online_features": url})
+    except ValidationError:
+        raise UsageError(
+            f"--online-features {url!r} is not an http:// or https:// URL",
+            hint="give Feast's feature server (`feast serve`) as http://HOST:PORT, e.g. "
+            "http://feast-feature-server.feast:6566",
+        ) from None
+    if timeout is None:
+        return ["--online-features", url]
+    if not timeout >= MIN_ONLINE_TIMEOUT:
+        raise UsageError(
+            f"--online-timeout {timeout:g}: at least {MIN_ONLINE_TIMEOUT:g} seconds",
+            hint="e.g. --online-timeout 0.5 (the server's default is 1)",
+        )
+    return ["--online-features", url, "--online-timeout", f"{timeout:g}"]
 
 
 def metadata(name: str, opts: ManifestOptions, **extra: Any) -> Obj:
@@ -152,7 +192,7 @@ def pod_template(name: str, opts: ManifestOptions) -> Obj:
         "image": opts.image,
         "imagePullPolicy": "IfNotPresent",
         # Appended to the image's `mlgate serve /srv/model --host 0.0.0.0 --port 8000`.
-        "args": ["--log-dir", LOG_DIR],
+        "args": ["--log-dir", LOG_DIR, *online_args(opts)],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         # Loading a large model takes a while: the startup probe holds the liveness probe off
         # for up to 2 minutes, instead of a guessed initialDelaySeconds.

@@ -35,15 +35,21 @@ from mlgate.app.kubernetes.manifests import (
     deployment,
     disruption_budget,
     labels,
+    online_args,
     require,
     service,
 )
+from mlgate.errors import UsageError
+from mlgate.serve.online import check_online
 from mlgate.store import atomic
+from mlgate.store.bundle import load_bundle
+from mlgate.store.project import config_file, find_project
 
 __all__ = [
     "ANALYSIS_METRIC",
     "ManifestOptions",
     "app_name",
+    "check_online_features",
     "render_manifests",
     "require",
     "to_yaml",
@@ -77,6 +83,39 @@ def render_manifests(opts: ManifestOptions) -> dict[str, list[Obj]]:
     # Alert rules on the server's drift, feedback, error and latency metrics (monitor/rules.py).
     files["prometheus-rule.yaml"] = [prometheus_rule(name, opts.namespace, labels(name))]
     return files
+
+
+def check_online_features(
+    opts: ManifestOptions, *, config: Path | None, candidate: str | None
+) -> None:
+    """Before anything is written: `--online-features` (and `--online-timeout`) as `mlgate
+    serve` takes them, for a model trained from Feast. The bundle `candidate` names, when it
+    is a bundle directory, is checked as the server checks it; otherwise the project's
+    mlgate.yaml must train from Feast (`data.source: feast`). UsageError (exit 2) else."""
+    online_args(opts)
+    url = opts.online_features
+    if url is None:
+        return
+    if candidate is not None and Path(candidate).is_dir():
+        bundle = load_bundle(Path(candidate))
+        check_online(url, bundle.meta, bundle.path)
+        return
+    where = config_file(config if config is not None else "mlgate.yaml")
+    project = find_project(where)
+    if project is None:
+        raise UsageError(
+            f"--online-features {url}: no project at {where} to tell whether the model was "
+            "trained from a feature store (data.source: feast)",
+            hint="run in the project (or pass --config), or name the bundle with --candidate",
+        )
+    source = project.config.data.source
+    if source != "feast":
+        raise UsageError(
+            f"--online-features {url}: the project config {where} has data.source: {source}, "
+            "not feast, so its model was not trained from a feature store and no feature of "
+            "it is looked up online",
+            hint="deploy without --online-features, or train from Feast (data.source: feast)",
+        )
 
 
 def to_yaml(objects: list[Obj], out: str) -> str:
