@@ -6,6 +6,7 @@ by PID (the feature server by its process group: gunicorn forks its worker) on e
         ...
     with feature_server(repo, free_port()) as url:   # "http://127.0.0.1:PORT"
         ...
+    server = Serving(bundle, url, log_dir)           # mlgate serve --online-features url
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 import pytest
@@ -197,3 +199,48 @@ def feature_server(
         yield url
     finally:
         _stop(proc, group=True)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+class Serving:
+    """`mlgate serve BUNDLE --online-features URL` on a free port."""
+
+    def __init__(self, bundle: Path, online: str, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir.parent / f"serve-{self.port}.log"
+        argv = [str(BIN / "mlgate"), "serve", str(bundle), "--port", str(self.port)]
+        argv += ["--online-features", online, "--log-dir", str(log_dir)]
+        # Generous: a loaded machine's first lookups (Feast loading its registry) are slow;
+        # Redis stopped is still a 503, from the feature server's 500.
+        argv += ["--online-timeout", "20"]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env())
+        deadline = time.monotonic() + 90
+        while not self._ready():
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def predict(self, rows: list[dict[str, Any]]) -> httpx.Response:
+        body = {"instances": rows, "probabilities": True}
+        return httpx.post(f"{self.url}/predict", json=body, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0, self.log.read_text()[-3000:]
+
+    def kill(self) -> None:
+        """SIGKILL it if it still runs (cleanup after a failed test)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -11,32 +11,22 @@ the store materialized into its online store (SQLite, then Redis), Feast's featu
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 pytest.importorskip("feast", reason="Feast runs in its own environment: make setup-feast")
 
-from tests.feature_store.servers import RedisServer, feature_server, free_port
+from tests.feature_store.servers import RedisServer, Serving, feature_server, free_port
 from tests.feature_store.shop import latest, materialize, train, write_repo
 
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
 FEAST = BIN / "feast"
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
 @pytest.fixture(scope="module")
@@ -46,41 +36,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     meta = json.loads((bundle / "mlgate.json").read_text())
     assert meta["feast"]["entity_keys"] == ["customer_id"]
     return bundle
-
-
-class Serving:
-    """`mlgate serve BUNDLE --online-features URL` on a free port."""
-
-    def __init__(self, bundle: Path, online: str, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir.parent / f"serve-{self.port}.log"
-        argv = [str(BIN / "mlgate"), "serve", str(bundle), "--port", str(self.port)]
-        argv += ["--online-features", online, "--log-dir", str(log_dir)]
-        # Generous: a loaded machine's first lookups (Feast loading its registry) are slow;
-        # Redis stopped is still a 503, from the feature server's 500.
-        argv += ["--online-timeout", "20"]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env())
-        deadline = time.monotonic() + 90
-        while not self._ready():
-            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
-            time.sleep(0.1)
-
-    def _ready(self) -> bool:
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        try:
-            return httpx.get(f"{self.url}/ready", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def predict(self, rows: list[dict[str, Any]]) -> httpx.Response:
-        body = {"instances": rows, "probabilities": True}
-        return httpx.post(f"{self.url}/predict", json=body, timeout=30)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=60) == 0, self.log.read_text()[-3000:]
 
 
 @pytest.fixture

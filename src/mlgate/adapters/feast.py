@@ -146,3 +146,49 @@ def training_frame(
         rows=len(frame),
     )
     return frame, record
+
+
+def _typed_keys(store: FeatureStore, rows: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """The logged entity keys (text) as the feature views' join-key types: the offline store
+    joins on equal values, and "7" is not 7."""
+    types = {
+        column.name: str(column.dtype)
+        for view in store.list_feature_views()
+        for column in view.entity_columns
+    }
+    typed = rows.copy()
+    numeric = [k for k in keys if any(t in types.get(k, "") for t in ("Int", "Float"))]
+    for key in numeric:
+        typed[key] = pd.to_numeric(typed[key], errors="coerce")
+    typed = typed[typed[list(keys)].notna().all(axis=1)]
+    for key in numeric:
+        if "Int" in types[key]:
+            typed = typed[typed[key] % 1 == 0]
+            typed[key] = typed[key].astype("int64")
+    return typed
+
+
+def offline_values(
+    repo: Path, refs: tuple[str, ...], rows: pd.DataFrame, keys: tuple[str, ...]
+) -> pd.DataFrame:
+    """The features `refs` as the offline store has them for each of `rows` (its entity `keys`
+    as text, `event_timestamp`, `request_id`, `row`) at its time, point in time: the values a
+    server should have used. One Feast query for the distinct (keys, time) pairs; rows whose
+    keys do not parse as the join key's type are left out (counted by the caller as unjoined)."""
+    store = open_store(repo)
+    typed = _typed_keys(store, rows, keys)
+    points = typed[[*keys, "event_timestamp"]].drop_duplicates().reset_index(drop=True)
+    points["_mlgate_point"] = range(len(points))
+    try:
+        values = store.get_historical_features(entity_df=points.copy(), features=list(refs)).to_df()
+    except FeastError as exc:
+        raise DataError(
+            f"--skew feast: Feast could not read the offline values: {exc}",
+            hint="check the feature views' sources (`feast apply` in the repository)",
+        ) from None
+    names = [ref.partition(":")[2] for ref in refs]
+    served = typed.merge(points, on=[*keys, "event_timestamp"], how="inner")
+    joined = served[["request_id", "row", "_mlgate_point"]].merge(
+        values[["_mlgate_point", *names]], on="_mlgate_point", how="left"
+    )
+    return joined.drop(columns="_mlgate_point")

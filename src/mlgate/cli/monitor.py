@@ -96,11 +96,13 @@ def monitor_cmd(
         typer.Option("--cache/--no-cache", help="Keep rotated logs as Parquet beside them."),
     ] = True,
     skew: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--skew",
+            metavar="FILE|feast",
             help="Training/serving skew: compare the served features with these rows as "
-            "computed offline (CSV or Parquet: request_id[,row], features).",
+            "computed offline (CSV or Parquet: request_id[,row], features), or with the "
+            "feature store's offline values for the logged entities (`feast`).",
         ),
     ] = None,
     as_json: JsonOpt = False,

@@ -84,6 +84,9 @@ def read_parquet(path: Path, layout: Layout, chunk_rows: int, ids: bool = True) 
                     else np.full(n, np.nan)
                 )
                 chunk[key] = empty
+        for name in layout.keys:
+            if f"k:{name}" not in present:
+                chunk[f"k:{name}"] = np.full(n, None, dtype=object)
         yield chunk
 
 

@@ -20,6 +20,9 @@ A chunk is a dict of equal-length numpy columns:
                                         dates as seconds since 1970 (NaN = missing, or a date
                                         that does not parse); object (None = missing) for
                                         categories
+    k:<key>                             object: an entity key (Layout.keys) as text, None when
+                                        the row has none (for the skew join with a feature
+                                        store's offline values)
 
 Lines that are not records (a truncated last line, a partial write) are counted per file and
 skipped; a line of a log format version this mlgate does not read stops the read with a
@@ -78,10 +81,12 @@ class ReadStats:
 
 @dataclass(frozen=True)
 class Layout:
-    """Which columns a chunk has: the bundle's features, and its classes (None: regression)."""
+    """Which columns a chunk has: the bundle's features, its classes (None: regression) and
+    the entity keys read beside them (none unless a skew join asks)."""
 
     features: tuple[ColumnSpec, ...]
     classes: tuple[Any, ...] | None
+    keys: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -181,19 +186,33 @@ def feature_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     return _numeric(values)
 
 
+def key_column(values: Sequence[Any]) -> np.ndarray:
+    """An entity key's values as a chunk's `k:` column holds them: text (7, 7.0 and "7"
+    alike), None when missing."""
+    out = np.full(len(values), None, dtype=object)
+    for i, v in enumerate(values):
+        if isinstance(v, float) and v.is_integer():
+            out[i] = str(int(v))
+        elif v is not None:
+            out[i] = str(v)
+    return out
+
+
 def _rows_as_tuples(instances: list[Any], names: tuple[str, ...]) -> list[tuple[Any, ...]]:
     getter = itemgetter(*names)
     try:
         got = [getter(d) for d in instances]
     except (KeyError, TypeError, IndexError):
-        got = []
+        # Some row lacks a name (or is not an object): each row on its own, already tuples.
+        slow: list[tuple[Any, ...]] = []
         for d in instances:
             if isinstance(d, dict):
-                got.append(tuple(d.get(n) for n in names))
+                slow.append(tuple(d.get(n) for n in names))
             elif isinstance(d, list) and len(d) == len(names):
-                got.append(tuple(d))
+                slow.append(tuple(d))
             else:
-                got.append((None,) * len(names))
+                slow.append((None,) * len(names))
+        return slow
     if len(names) == 1:
         return [(g,) for g in got]
     return got
@@ -214,6 +233,11 @@ def _flush(version: str, buf: _Buffer, layout: Layout) -> Chunk:
     columns = list(zip(*tuples, strict=True)) if tuples else [()] * len(names)
     for spec, col in zip(layout.features, columns, strict=True):
         chunk[f"f:{spec.name}"] = feature_column(spec, col)
+    if layout.keys:
+        keys = _rows_as_tuples(buf.instances, layout.keys)
+        key_columns = list(zip(*keys, strict=True)) if keys else [()] * len(layout.keys)
+        for key, col in zip(layout.keys, key_columns, strict=True):
+            chunk[f"k:{key}"] = key_column(col)
     if layout.classes is None:
         chunk["prediction"] = _numeric(buf.prediction)
     else:

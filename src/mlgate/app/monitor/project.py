@@ -32,6 +32,7 @@ from mlgate.app.monitor.logs import LIVE_FILE, LOG_GLOB, discover
 from mlgate.app.monitor.run import MonitorRequest
 from mlgate.app.monitor.service import MonitorOptions, MonitorOutcome
 from mlgate.app.monitor.service import monitor as run
+from mlgate.app.monitor.skew import STORE, StoreSkew
 from mlgate.core.config import Project
 from mlgate.core.records.monitor import Registered
 from mlgate.errors import DataError, InfraError, UsageError
@@ -53,6 +54,7 @@ def monitor_project(
     trust = project_trust(project)
 
     logs = fields.logs or (project.path(project.config.monitor.logs),)
+    skew = skew_source(project, fields.skew)
 
     def request(bundle: Path) -> MonitorRequest:
         known, notes = registered_as(project, bundle, trust)
@@ -68,7 +70,7 @@ def monitor_project(
             cache=fields.cache,
             registered=known,
             notes=notes,
-            skew=fields.skew,
+            skew=skew,
         )
 
     out = fields.out or project.reports_dir / "monitor"
@@ -91,6 +93,21 @@ def monitor_project(
     with tempfile.TemporaryDirectory(prefix="mlgate-monitor-") as workdir:
         bundle = fetch_model(registry, source, Path(workdir), trust=trust)
         return run(request(bundle), out, fields.targets, fields.dispatch_file)
+
+
+def skew_source(project: Project, given: str | None) -> Path | StoreSkew | None:
+    """What `--skew` names: the project's feature repository for `feast`, else a file."""
+    if given != STORE:
+        return None if given is None else Path(given)
+    source = project.config.data.feast
+    if project.config.data.source != "feast" or source is None:
+        raise UsageError(
+            f"--skew {STORE}: project {project.root} does not train from a feature store "
+            f"(data.source: {project.config.data.source})",
+            hint="set data.source: feast with data.feast.repo, or pass --skew FILE (a file "
+            f"named {STORE} in this directory: --skew ./{STORE})",
+        )
+    return StoreSkew(project.path(source.repo))
 
 
 def last_logged_version(paths: Sequence[Path]) -> str | None:

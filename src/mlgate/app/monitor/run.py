@@ -18,7 +18,7 @@ from mlgate.app.monitor.analyze import Analysis, Window
 from mlgate.app.monitor.columnar import read_chunks
 from mlgate.app.monitor.labels import feedback_files, load_labels
 from mlgate.app.monitor.logs import Layout, ReadStats, discover
-from mlgate.app.monitor.skew import SkewCollector, read_offline
+from mlgate.app.monitor.skew import SkewCollector, StoreSkew, plan_skew
 from mlgate.core.config import DriftConfig
 from mlgate.core.drift import ColumnDrift
 from mlgate.core.histograms import binned_auc
@@ -56,8 +56,9 @@ class MonitorRequest:
     registered: Registered | None = None
     # What the caller found out beside the log (a registry it could not ask), for the reports.
     notes: tuple[str, ...] = ()
-    # Offline rows to compare the served features with (training/serving skew), if any.
-    skew: Path | None = None
+    # What to compare the served features with (training/serving skew), if anything: a file
+    # of offline rows, or the offline store of the feature repository the bundle came from.
+    skew: Path | StoreSkew | None = None
 
 
 def when(ts: float | None) -> str:
@@ -220,12 +221,9 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
         psi=request.drift.method == "psi",
     )
     stats = ReadStats()
-    tag = bundle.version if request.cache else None
-    skew = None
-    if request.skew is not None:
-        offline, compared = read_offline(request.skew, layout.features)
-        specs = tuple(f for f in layout.features if f.name in compared)
-        skew = SkewCollector(specs, bundle.version, since, until)
+    skew, layout = plan_skew(request.skew, layout, bundle, (since, until))
+    # The columnar cache holds a layout's columns: one with entity keys is kept apart.
+    tag = (bundle.version + (".keys" if layout.keys else "")) if request.cache else None
     chunks = read_chunks(
         files,
         layout,
@@ -242,14 +240,12 @@ def run_monitor(request: MonitorRequest) -> MonitorResult:
     if not files:
         stats.notes.append(f"no prediction log files under {', '.join(map(str, request.logs))}")
     result = _summarise(request, bundle, profile, reference, analysis, stats, labels, since, until)
-    return result if skew is None else _with_skew(result, skew, offline, request.policy)
+    return result if skew is None else _with_skew(result, skew, request.policy)
 
 
-def _with_skew(
-    result: MonitorResult, skew: SkewCollector, offline: Any, policy: MonitorConfig
-) -> MonitorResult:
+def _with_skew(result: MonitorResult, skew: SkewCollector, policy: MonitorConfig) -> MonitorResult:
     """The result with the served features compared to the offline rows, and judged again."""
-    skews, note = skew.compare(offline, policy.skew)
+    skews, note = skew.compare(policy.skew)
     obs = result.observations.model_copy(update={"skew": tuple(skews)})
     update = {"observations": obs, "verdict": decide(obs, policy), "notes": (*result.notes, note)}
     return result.model_copy(update=update)

@@ -25,7 +25,8 @@ class MonitorOptions:
     dispatch_file: Path | None = None
     chunk_rows: int = 65_536
     cache: bool = True
-    skew: Path | None = None
+    # --skew: a file of rows as computed offline, or "feast" (the project's feature store).
+    skew: str | None = None
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,23 @@ def test_a_hand_written_label_names_its_row(tmp_path: Path) -> None:
     fb = tmp_path / "labels.jsonl"
     fb.write_text(json.dumps({"request_id": "a", "label": 1, "row": 2}) + "\n")
     assert load_labels([fb], LAYOUT).values == {("a", 2): 1.0}
+
+
+def test_entity_keys_are_read_as_text_beside_a_single_feature(tmp_path: Path) -> None:
+    """`k:` columns (the skew join's entity keys): 7, 7.0 and "7" alike, None when a row has
+    none; a row without the one feature reads as missing, not as a tuple."""
+    path = tmp_path / "predictions.jsonl"
+    record = {
+        "ts": 1.0,
+        "request_id": "a",
+        "version": "v1",
+        "latency_ms": 2.0,
+        "instances": [{"id": 7, "x": 1.5}, {"id": "7", "x": 2.0}, {"id": 7.0}, {"x": 4.0}],
+        "predictions": [1, 0, 1, 0],
+    }
+    path.write_text(json.dumps(record) + "\n")
+    layout = Layout(features=(ColumnSpec(name="x", kind="numeric"),), classes=(0, 1), keys=("id",))
+    (chunk,) = read_jsonl(path, layout, chunk_rows=100, stats=ReadStats())
+    assert chunk["k:id"].tolist() == ["7", "7", "7", None]
+    np.testing.assert_array_equal(chunk["f:x"], [1.5, 2.0, np.nan, 4.0])
+    assert "k:id" not in next(read_jsonl(path, LAYOUT, chunk_rows=100, stats=ReadStats()))
